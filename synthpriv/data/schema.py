@@ -1,0 +1,202 @@
+"""Column kinds: inferred from the table, overridden by the pipeline file.
+
+The schema records each column's original pandas dtype so that synthetic tables come back
+with the input's names, order and dtypes.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import pandas as pd
+
+from synthpriv.errors import DataError
+
+
+class ColumnKind(StrEnum):
+    NUMERICAL = "numerical"
+    CATEGORICAL = "categorical"
+    BOOLEAN = "boolean"
+    DATETIME = "datetime"
+    ID = "id"
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """What synthpriv knows about one column. No values, only structure."""
+
+    name: str
+    kind: ColumnKind
+    dtype: str  # the pandas dtype of the input column, restored on output
+    nullable: bool
+    integer: bool = False  # a numerical column whose values are whole numbers
+    datetime_format: str | None = None  # set when datetimes arrive as strings
+
+    def to_dict(self) -> dict[str, object]:
+        out = asdict(self)
+        out["kind"] = self.kind.value
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> ColumnSpec:
+        return cls(
+            name=str(raw["name"]),
+            kind=ColumnKind(raw["kind"]),
+            dtype=str(raw["dtype"]),
+            nullable=bool(raw["nullable"]),
+            integer=bool(raw.get("integer", False)),
+            datetime_format=raw.get("datetime_format"),  # type: ignore[arg-type]
+        )
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """The ordered columns of the input table, with the kinds synthpriv models them as."""
+
+    columns: tuple[ColumnSpec, ...]
+    dropped: tuple[str, ...] = field(default=())
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def modelled(self) -> tuple[ColumnSpec, ...]:
+        """The columns a generator learns (ids are regenerated, not learned)."""
+        return tuple(c for c in self.columns if c.kind is not ColumnKind.ID)
+
+    def __getitem__(self, name: str) -> ColumnSpec:
+        for column in self.columns:
+            if column.name == name:
+                return column
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return any(c.name == name for c in self.columns)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"columns": [c.to_dict() for c in self.columns], "dropped": list(self.dropped)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> TableSchema:
+        columns = tuple(ColumnSpec.from_dict(c) for c in raw["columns"])  # type: ignore[union-attr]
+        return cls(columns=columns, dropped=tuple(raw.get("dropped", ())))  # type: ignore[arg-type]
+
+    def to_sdmetrics_metadata(self) -> dict[str, object]:
+        """The single-table metadata dict sdmetrics expects (ids left out)."""
+        sdtypes = {
+            ColumnKind.NUMERICAL: "numerical",
+            ColumnKind.CATEGORICAL: "categorical",
+            ColumnKind.BOOLEAN: "boolean",
+            ColumnKind.DATETIME: "datetime",
+        }
+        columns: dict[str, dict[str, str]] = {}
+        for column in self.modelled():
+            entry = {"sdtype": sdtypes[column.kind]}
+            if column.kind is ColumnKind.DATETIME and column.datetime_format:
+                entry["datetime_format"] = column.datetime_format
+            columns[column.name] = entry
+        return {"columns": columns}
+
+
+_ID_NAME = re.compile(r"(^|[_\-\s])(id|uuid|key)$|^id[_\-\s]", re.IGNORECASE)
+_ISO_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d", "%d/%m/%Y")
+
+
+def _detect_datetime_format(values: pd.Series) -> str | None:
+    """The first known format that parses every non-null string, or None."""
+    sample = values.dropna().astype(str)
+    if sample.empty:
+        return None
+    sample = sample.iloc[: min(len(sample), 500)]
+    for fmt in _ISO_DATE_FORMATS:
+        parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
+        if parsed.notna().all():
+            return fmt
+    return None
+
+
+def _is_whole(values: pd.Series) -> bool:
+    finite = values.dropna().to_numpy(dtype=float)
+    return bool(np.all(np.isfinite(finite)) and np.all(finite == np.round(finite)))
+
+
+def infer_column(name: str, values: pd.Series) -> ColumnSpec:
+    """Infer one column's kind from its dtype, its values and its name."""
+    dtype = str(values.dtype)
+    nullable = bool(values.isna().any())
+    n = len(values)
+    n_unique = values.nunique(dropna=True)
+    looks_unique = n >= 20 and n_unique == values.notna().sum() == n
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return ColumnSpec(name, ColumnKind.BOOLEAN, dtype, nullable)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return ColumnSpec(name, ColumnKind.DATETIME, dtype, nullable)
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        integer = pd.api.types.is_integer_dtype(values.dtype) or _is_whole(values)
+        if integer and looks_unique and _ID_NAME.search(name):
+            return ColumnSpec(name, ColumnKind.ID, dtype, nullable, integer=True)
+        return ColumnSpec(name, ColumnKind.NUMERICAL, dtype, nullable, integer=integer)
+    non_null = values.dropna()
+    if len(non_null) and non_null.map(type).isin([bool, np.bool_]).all():
+        return ColumnSpec(name, ColumnKind.BOOLEAN, dtype, nullable)
+    datetime_format = _detect_datetime_format(values)
+    if datetime_format is not None:
+        return ColumnSpec(name, ColumnKind.DATETIME, dtype, nullable, datetime_format=datetime_format)
+    if looks_unique:
+        return ColumnSpec(name, ColumnKind.ID, dtype, nullable)
+    return ColumnSpec(name, ColumnKind.CATEGORICAL, dtype, nullable)
+
+
+def infer_schema(
+    table: pd.DataFrame,
+    overrides: dict[str, ColumnKind] | None = None,
+    drop: tuple[str, ...] | list[str] = (),
+) -> TableSchema:
+    """Infer every column's kind, apply the pipeline file's overrides, and drop columns.
+
+    Raises DataError naming the column when an override or a drop names no column.
+    """
+    overrides = overrides or {}
+    for name in [*overrides, *drop]:
+        if name not in table.columns:
+            raise DataError(f"column {name!r} not in data", where=f"column {name!r}")
+    if table.columns.duplicated().any():
+        duplicated = sorted(set(table.columns[table.columns.duplicated()].astype(str)))
+        raise DataError(f"duplicate column names {duplicated}; rename them first", where="data")
+    columns: list[ColumnSpec] = []
+    for name in table.columns:
+        if name in drop:
+            continue
+        spec = infer_column(str(name), table[name])
+        if name in overrides:
+            spec = _override(spec, overrides[name], table[name])
+        elif spec.kind is ColumnKind.ID:
+            warnings.warn(
+                f"column {name!r} looks like an identifier (every value unique); it is not learned "
+                "and is regenerated as a running number. Set data.columns to override.",
+                stacklevel=2,
+            )
+        columns.append(spec)
+    if not any(c.kind is not ColumnKind.ID for c in columns):
+        raise DataError("no column left to learn after dropping ids and data.drop", where="data")
+    return TableSchema(columns=tuple(columns), dropped=tuple(drop))
+
+
+def _override(spec: ColumnSpec, kind: ColumnKind, values: pd.Series) -> ColumnSpec:
+    if kind is ColumnKind.NUMERICAL and not pd.api.types.is_numeric_dtype(values.dtype):
+        converted = pd.to_numeric(values, errors="coerce")
+        if (converted.isna() & values.notna()).any():
+            raise DataError("cannot be numerical: it holds non-numeric values", where=f"column {spec.name!r}")
+    if kind is ColumnKind.DATETIME and spec.kind is not ColumnKind.DATETIME:
+        fmt = _detect_datetime_format(values)
+        if fmt is None:
+            raise DataError("cannot be a datetime: values do not parse as dates", where=f"column {spec.name!r}")
+        return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=fmt)
+    integer = kind is ColumnKind.NUMERICAL and _is_whole(pd.to_numeric(values, errors="coerce"))
+    return ColumnSpec(
+        spec.name, kind, spec.dtype, spec.nullable, integer=integer, datetime_format=spec.datetime_format
+    )

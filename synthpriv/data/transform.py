@@ -1,0 +1,189 @@
+"""TabularTransformer: the one reversible table <-> matrix mapping all generators share.
+
+- numerical: quantile-normal value (+ a ``[present, missing]`` block when nullable);
+- datetime: seconds since the epoch, then as numerical;
+- categorical and boolean: one-hot, with a null as a category of its own.
+
+Its only contract with the networks is the tuple of `Span`s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthpriv.data.encoders import OneHotEncoder, QuantileNormalizer
+from synthpriv.data.schema import ColumnKind, ColumnSpec
+from synthpriv.data.spans import Span, spans_width
+
+_NS_PER_SECOND = 1_000_000_000
+_SECONDS_PER_DAY = 86_400.0
+
+
+def _numeric_values(spec: ColumnSpec, values: pd.Series) -> np.ndarray:
+    """A float64 view of a numerical or datetime column, NaN where missing."""
+    if spec.kind is ColumnKind.DATETIME:
+        parsed = pd.to_datetime(values, format=spec.datetime_format, errors="coerce")
+        if getattr(parsed.dt, "tz", None) is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        seconds = parsed.astype("datetime64[ns]").to_numpy().astype("int64") / _NS_PER_SECOND
+        return np.where(parsed.isna().to_numpy(), np.nan, seconds)
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _restore_numeric(spec: ColumnSpec, numbers: np.ndarray) -> pd.Series:
+    """Numbers in data space back to the column's original dtype."""
+    missing = np.isnan(numbers)
+    if spec.kind is ColumnKind.DATETIME:
+        unit = 1.0 if spec.datetime_format is None or "%H" in spec.datetime_format else _SECONDS_PER_DAY
+        seconds = np.round(np.where(missing, 0.0, numbers) / unit) * unit
+        stamps = pd.to_datetime(seconds.astype("int64"), unit="s")
+        series = pd.Series(stamps).where(~missing)
+        if spec.datetime_format:  # the input held strings: give strings back
+            text = series.dt.strftime(spec.datetime_format)
+            return text.astype(object).where(~missing, None)
+        return series.astype(spec.dtype) if spec.dtype.startswith("datetime64") else series
+    if spec.integer:
+        numbers = np.round(numbers)
+    series = pd.Series(numbers)
+    if spec.dtype in {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}:
+        if missing.any():
+            return series.astype(spec.dtype.replace("int", "Int").replace("uInt", "UInt"))
+        return series.astype(spec.dtype)
+    try:
+        return series.astype(spec.dtype)
+    except (TypeError, ValueError):
+        return series
+
+
+def _restore_categories(spec: ColumnSpec, tokens: np.ndarray) -> pd.Series:
+    """Category tokens back to the column's original dtype; NULL_TOKEN back to a null."""
+    missing = tokens == OneHotEncoder.NULL_TOKEN
+    series = pd.Series(tokens, dtype=object).where(~missing, None)
+    dtype = spec.dtype
+    if spec.kind is ColumnKind.BOOLEAN:
+        as_bool = series.map({"True": True, "False": False, True: True, False: False})
+        if dtype == "bool" and not missing.any():
+            return as_bool.astype(bool)
+        return as_bool.astype("boolean") if dtype in {"bool", "boolean"} else as_bool
+    if dtype == "category":
+        return series.astype("category")
+    if dtype.startswith(("int", "Int", "uint", "UInt", "float", "Float")):
+        numbers = pd.to_numeric(series, errors="coerce")
+        return _restore_numeric(
+            ColumnSpec(spec.name, ColumnKind.NUMERICAL, dtype, spec.nullable, integer=False),
+            numbers.to_numpy(dtype=np.float64, na_value=np.nan),
+        )
+    if dtype in {"string", "str"}:
+        return series.astype(dtype)
+    return series
+
+
+class TabularTransformer:
+    """Fits per-column encoders and maps whole tables to a float32 matrix and back."""
+
+    def __init__(self, columns: tuple[ColumnSpec, ...]) -> None:
+        if any(c.kind is ColumnKind.ID for c in columns):
+            raise ValueError("id columns are regenerated, not encoded")
+        self.columns = columns
+        self.numeric: dict[str, QuantileNormalizer] = {}
+        self.categorical: dict[str, OneHotEncoder] = {}
+        self.has_missing: dict[str, bool] = {}
+        self.spans: tuple[Span, ...] = ()
+
+    @property
+    def width(self) -> int:
+        return spans_width(self.spans)
+
+    def fit(self, table: pd.DataFrame) -> TabularTransformer:
+        for spec in self.columns:
+            values = table[spec.name]
+            if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
+                numbers = _numeric_values(spec, values)
+                self.numeric[spec.name] = QuantileNormalizer().fit(numbers)
+                self.has_missing[spec.name] = bool(np.isnan(numbers).any())
+            else:
+                self.categorical[spec.name] = OneHotEncoder().fit(values)
+        self.spans = self._build_spans()
+        return self
+
+    def _build_spans(self) -> tuple[Span, ...]:
+        spans: list[Span] = []
+        start = 0
+        for spec in self.columns:
+            if spec.name in self.numeric:
+                spans.append(Span(spec.name, "value", start, 1, "identity"))
+                start += 1
+                if self.has_missing[spec.name]:
+                    spans.append(Span(spec.name, "missing", start, 2, "softmax"))
+                    start += 2
+            else:
+                width = len(self.categorical[spec.name].categories)
+                spans.append(Span(spec.name, "category", start, width, "softmax"))
+                start += width
+        return tuple(spans)
+
+    def transform(self, table: pd.DataFrame) -> np.ndarray:
+        """The encoded float32 matrix of ``table`` (one row per row, `width` columns)."""
+        blocks: list[np.ndarray] = []
+        for spec in self.columns:
+            values = table[spec.name]
+            if spec.name in self.numeric:
+                numbers = _numeric_values(spec, values)
+                missing = np.isnan(numbers)
+                z = self.numeric[spec.name].transform(np.where(missing, 0.0, numbers))
+                # A missing value sits at the centre of model space; its mask says it is missing.
+                blocks.append(np.where(missing, 0.0, z)[:, None])
+                if self.has_missing[spec.name]:
+                    blocks.append(np.stack([~missing, missing], axis=1))
+            else:
+                blocks.append(self.categorical[spec.name].transform(values))
+        if not blocks:
+            return np.zeros((len(table), 0), dtype=np.float32)
+        return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+
+    def inverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
+        """The table a matrix encodes; category blocks are decoded by their largest entry."""
+        if matrix.shape[1] != self.width:
+            raise ValueError(f"matrix has {matrix.shape[1]} columns, transformer expects {self.width}")
+        by_column: dict[str, dict[str, Span]] = {}
+        for span in self.spans:
+            by_column.setdefault(span.column, {})[span.role] = span
+        out: dict[str, pd.Series] = {}
+        for spec in self.columns:
+            spans = by_column[spec.name]
+            if spec.name in self.numeric:
+                value = spans["value"]
+                numbers = self.numeric[spec.name].inverse(matrix[:, value.start].astype(np.float64))
+                if "missing" in spans:
+                    mask = spans["missing"]
+                    block = matrix[:, mask.start : mask.stop]
+                    numbers = np.where(block[:, 1] > block[:, 0], np.nan, numbers)
+                out[spec.name] = _restore_numeric(spec, numbers)
+            else:
+                span = spans["category"]
+                tokens = self.categorical[spec.name].inverse_tokens(matrix[:, span.start : span.stop])
+                out[spec.name] = _restore_categories(spec, tokens)
+        return pd.DataFrame(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "columns": [c.to_dict() for c in self.columns],
+            "numeric": {k: v.to_dict() for k, v in self.numeric.items()},
+            "categorical": {k: v.to_dict() for k, v in self.categorical.items()},
+            "has_missing": self.has_missing,
+            "spans": [s.to_dict() for s in self.spans],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TabularTransformer:
+        transformer = cls(tuple(ColumnSpec.from_dict(c) for c in raw["columns"]))
+        transformer.numeric = {k: QuantileNormalizer.from_dict(v) for k, v in raw["numeric"].items()}
+        transformer.categorical = {k: OneHotEncoder.from_dict(v) for k, v in raw["categorical"].items()}
+        transformer.has_missing = {k: bool(v) for k, v in raw["has_missing"].items()}
+        transformer.spans = tuple(Span.from_dict(s) for s in raw["spans"])
+        if transformer.spans != transformer._build_spans():
+            raise ValueError("transformer spans do not match its encoders")
+        return transformer

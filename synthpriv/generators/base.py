@@ -1,0 +1,222 @@
+"""The Generator base class: ``fit`` / ``sample`` / ``save`` / ``load`` for every model.
+
+The public methods are template methods (as in SDV): they infer the schema, fit the shared
+`TabularTransformer`, seed everything, and persist without pickle. A subclass only builds
+its networks and says how to train on, and sample, the encoded matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema
+from synthpriv.data.spans import Span
+from synthpriv.data.transform import TabularTransformer
+from synthpriv.errors import DataError, ModelFileError
+from synthpriv.generators.params import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, GeneratorParams
+from synthpriv.runtime.progress import NullProgress, Progress
+
+WEIGHTS_FILE = "weights.pt"
+GENERATOR_FILE = "generator.json"
+TRANSFORMER_FILE = "transformer.json"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class FitReport:
+    """What training did: per-epoch aggregate losses and the time it took."""
+
+    epochs: int
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)  # one dict per epoch: {"epoch", "loss", ...}
+    device: str = "cpu"
+
+
+class Generator(ABC):
+    """A synthetic-data generator for one table."""
+
+    kind: ClassVar[str]
+    params_model: ClassVar[type[GeneratorParams]]
+
+    def __init__(
+        self,
+        params: GeneratorParams | dict[str, Any] | None = None,
+        *,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        seed: int = 0,
+        device: str = "auto",
+    ) -> None:
+        self.params = (
+            params if isinstance(params, self.params_model) else self.params_model.model_validate(params or {})
+        )
+        self.epochs = epochs if epochs is not None else DEFAULT_EPOCHS[self.kind]
+        self.batch_size = batch_size if batch_size is not None else DEFAULT_BATCH_SIZE[self.kind]
+        self.seed = seed
+        self.device_choice = device
+        self.schema: TableSchema | None = None
+        self.transformer: TabularTransformer | None = None
+        self.train_rows = 0
+
+    # -- the subclass's part --------------------------------------------------------------
+
+    @abstractmethod
+    def _build(self, spans: tuple[Span, ...], device: str) -> None:
+        """Create the networks for an encoded matrix described by ``spans``."""
+
+    @abstractmethod
+    def _fit_matrix(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
+        """Train on the encoded matrix; return one dict of aggregate losses per epoch."""
+
+    @abstractmethod
+    def _sample_matrix(self, n: int, *, seed: int) -> np.ndarray:
+        """``n`` encoded rows, category blocks one-hot (already sampled), seeded by ``seed``."""
+
+    @abstractmethod
+    def _state_dict(self) -> dict[str, Any]:
+        """Tensors to persist (a flat ``name -> Tensor`` dict, loadable with weights_only)."""
+
+    @abstractmethod
+    def _load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    # -- the public template methods ------------------------------------------------------
+
+    def fit(self, table: pd.DataFrame, schema: TableSchema | None = None, *, progress: Progress | None = None) -> FitReport:
+        """Fit the transformer and the networks on ``table`` (the real training rows)."""
+        from synthpriv.runtime.device import resolve_device
+        from synthpriv.runtime.seeding import seed_everything
+
+        if len(table) == 0:
+            raise DataError("the training table is empty", where="data")
+        started = time.perf_counter()
+        self.schema = schema or infer_schema(table)
+        missing = [c.name for c in self.schema.modelled() if c.name not in table.columns]
+        if missing:
+            raise DataError(f"columns {missing} of the schema are not in the table", where="data")
+        seed_everything(self.seed)
+        self.transformer = TabularTransformer(self.schema.modelled()).fit(table)
+        matrix = self.transformer.transform(table)
+        self.train_rows = len(table)
+        device = resolve_device(self.device_choice)
+        self._build(self.transformer.spans, device)
+        history = self._fit_matrix(matrix, progress=progress or NullProgress())
+        return FitReport(
+            epochs=len(history), seconds=time.perf_counter() - started, history=history, device=device
+        )
+
+    def sample_batches(self, n: int, *, seed: int = 0, batch_size: int = 50_000) -> Iterator[pd.DataFrame]:
+        """Stream ``n`` synthetic rows in batches; the same seed gives the same rows."""
+        transformer, schema = self._fitted()
+        produced = 0
+        for index, start in enumerate(range(0, n, batch_size)):
+            count = min(batch_size, n - start)
+            # One child seed per batch: the rows do not depend on how the caller batches.
+            matrix = self._sample_matrix(count, seed=_batch_seed(seed, index))
+            frame = transformer.inverse_transform(matrix)
+            yield _with_ids(frame, schema, offset=produced)
+            produced += count
+
+    def sample(self, n: int, *, seed: int = 0, batch_size: int = 50_000) -> pd.DataFrame:
+        """``n`` synthetic rows with the input's column names, order and dtypes."""
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        frames = list(self.sample_batches(max(n, 1), seed=seed, batch_size=batch_size))
+        return pd.concat(frames, ignore_index=True).iloc[:n]
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``weights.pt`` (a state_dict), ``generator.json`` and ``transformer.json``."""
+        import torch
+
+        transformer, schema = self._fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        from synthpriv.runtime.files import atomic_write_bytes, atomic_write_text
+
+        buffer = io.BytesIO()
+        torch.save(self._state_dict(), buffer)
+        weights_bytes = buffer.getvalue()
+        atomic_write_bytes(directory / WEIGHTS_FILE, weights_bytes)
+        atomic_write_text(directory / TRANSFORMER_FILE, json.dumps(transformer.to_dict()))
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "kind": self.kind,
+            "params": self.params.model_dump(mode="json"),
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "seed": self.seed,
+            "train_rows": self.train_rows,
+            "schema": schema.to_dict(),
+            "weights_sha256": hashlib.sha256(weights_bytes).hexdigest(),
+        }
+        atomic_write_text(directory / GENERATOR_FILE, json.dumps(meta, indent=2))
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: str = "auto") -> Self:
+        """Load a saved generator; refuses files that are missing, edited or not a state_dict."""
+        import torch
+
+        from synthpriv.runtime.device import resolve_device
+
+        directory = Path(directory)
+        try:
+            meta = json.loads((directory / GENERATOR_FILE).read_text())
+            transformer = TabularTransformer.from_dict(json.loads((directory / TRANSFORMER_FILE).read_text()))
+            weights_bytes = (directory / WEIGHTS_FILE).read_bytes()
+        except FileNotFoundError as exc:
+            raise ModelFileError(f"model file missing: {Path(exc.filename).name}", where=str(directory)) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelFileError(f"model file is not valid: {exc}", where=str(directory)) from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelFileError("unsupported model format version", where=str(directory / GENERATOR_FILE))
+        if hashlib.sha256(weights_bytes).hexdigest() != meta.get("weights_sha256"):
+            raise ModelFileError("weights do not match their recorded checksum", where=str(directory / WEIGHTS_FILE))
+        if cls is Generator or getattr(cls, "kind", None) != meta.get("kind"):
+            from synthpriv.generators.registry import get_generator
+
+            target = get_generator(str(meta.get("kind")))
+        else:
+            target = cls
+        generator = target(meta["params"], epochs=meta["epochs"], batch_size=meta["batch_size"], seed=meta["seed"], device=device)
+        generator.schema = TableSchema.from_dict(meta["schema"])
+        generator.transformer = transformer
+        generator.train_rows = int(meta.get("train_rows", 0))
+        generator._build(transformer.spans, resolve_device(device))
+        try:
+            state = torch.load(io.BytesIO(weights_bytes), map_location="cpu", weights_only=True)
+            generator._load_state_dict(state)
+        except Exception as exc:  # torch raises several types for a bad or foreign file
+            raise ModelFileError(f"weights cannot be loaded safely: {type(exc).__name__}", where=str(directory / WEIGHTS_FILE)) from None
+        return generator  # type: ignore[return-value]
+
+    def _fitted(self) -> tuple[TabularTransformer, TableSchema]:
+        if self.transformer is None or self.schema is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load() first")
+        return self.transformer, self.schema
+
+
+def _batch_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataFrame:
+    """Put regenerated id columns back and restore the input's column order."""
+    n = len(frame)
+    for column in schema.columns:
+        if column.kind is ColumnKind.ID:
+            numbers = np.arange(offset, offset + n)
+            if column.integer:
+                frame[column.name] = pd.Series(numbers, dtype=column.dtype if "int" in column.dtype.lower() else "int64")
+            else:
+                frame[column.name] = pd.Series([f"syn-{i}" for i in numbers], dtype=object) if n else pd.Series([], dtype=object)
+    return frame[schema.names]

@@ -1,0 +1,53 @@
+"""The generator registry: explicit, lazy (torch is imported only when a generator is used)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from synthpriv.errors import ConfigError
+
+if TYPE_CHECKING:
+    from synthpriv.generators.base import Generator
+
+_GENERATORS: dict[str, str] = {
+    "vae": "synthpriv.generators.tvae:TVAE",
+}
+
+
+def available_generators() -> list[str]:
+    return sorted(_GENERATORS)
+
+
+def get_generator(kind: str) -> type[Generator]:
+    """The generator class registered under ``kind``."""
+    try:
+        target = _GENERATORS[kind]
+    except KeyError:
+        known = ", ".join(available_generators())
+        raise ConfigError(f"unknown generator {kind!r}; known: {known}", where="train.generator") from None
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+
+
+def register_generator(kind: str, target: str, *, replace: bool = False) -> None:
+    """Register ``module:Class`` under ``kind``."""
+    if kind in _GENERATORS and not replace:
+        raise ValueError(f"generator {kind!r} is already registered")
+    _GENERATORS[kind] = target
+
+
+@contextmanager
+def registry_override(kind: str, target: str) -> Iterator[None]:
+    """Register a generator for the duration of a ``with`` block (for tests)."""
+    previous = _GENERATORS.get(kind)
+    _GENERATORS[kind] = target
+    try:
+        yield
+    finally:
+        if previous is None:
+            del _GENERATORS[kind]
+        else:
+            _GENERATORS[kind] = previous
