@@ -1,0 +1,63 @@
+"""What a report is made of: typed, aggregate-only building blocks.
+
+Stages build a `Report` from their summaries; `reports.render` turns it into one
+self-contained HTML file. Nothing here may hold a real row: tables are aggregates
+(scores, counts of at least k, bins), and charts are built from the same aggregates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Tone = Literal["neutral", "good", "warn", "bad"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One headline number: '0.87 quality' with what to compare it to."""
+
+    label: str
+    value: str
+    note: str = ""  # e.g. "holdout reference 0.91" or "ideal 0.5"
+    tone: Tone = "neutral"
+
+
+@dataclass(frozen=True)
+class Table:
+    """An aggregate table: column headers and rows of already formatted cells."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Chart:
+    """An inline SVG chart produced by `reports.charts` (our own markup, never data-derived HTML)."""
+
+    title: str
+    svg: str
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    text: str = ""  # plain text; escaped on render
+    figures: tuple[Figure, ...] = ()
+    charts: tuple[Chart, ...] = ()
+    tables: tuple[Table, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    """One stage's report (or the run's index)."""
+
+    stage: str  # "train", "synthesize", "validate", "attack", "export" or "index"
+    title: str
+    run_name: str
+    subtitle: str = ""
+    verdict: Figure | None = None
+    sections: tuple[Section, ...] = field(default=())
+    audience: str = "For the data owner: aggregates of the real table, never its rows."
