@@ -1,0 +1,42 @@
+"""synthpriv: privacy-preserving synthetic data for tabular data.
+
+The Python API mirrors the CLI::
+
+    from synthpriv import Pipeline
+    result = Pipeline.from_yaml("pipelines/demo.yaml").run()
+
+and generators stand alone::
+
+    from synthpriv import get_generator
+    vae = get_generator("vae")(epochs=50).fit(table)  # then .sample(1000, seed=1), .save(dir)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+__all__ = ["Pipeline", "RunResult", "__version__", "available_generators", "get_generator", "load_config"]
+
+if TYPE_CHECKING:
+    from synthpriv.config.loader import load_config
+    from synthpriv.generators.registry import available_generators, get_generator
+    from synthpriv.pipeline import Pipeline, RunResult
+
+_LAZY = {
+    "Pipeline": "synthpriv.pipeline",
+    "RunResult": "synthpriv.pipeline",
+    "load_config": "synthpriv.config.loader",
+    "get_generator": "synthpriv.generators.registry",
+    "available_generators": "synthpriv.generators.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: `import synthpriv` stays instant; torch loads only when a generator is used.
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'synthpriv' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from synthpriv.cli import main
+
+main()

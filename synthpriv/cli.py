@@ -1,0 +1,127 @@
+"""The `synthpriv` command. The only place where errors become exit codes and one line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from synthpriv.errors import SynthprivError
+
+app = typer.Typer(
+    name="synthpriv",
+    help="Privacy-preserving synthetic data for tables: train, synthesize, validate, attack, export.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+PipelineArg = Annotated[Path, typer.Argument(help="The pipeline file (YAML).", show_default=False)]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
+INTERNAL_ERROR = 70
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    return typer.Exit(code)
+
+
+def _guard(debug: bool):  # type: ignore[no-untyped-def]
+    """Run a command body; map our errors to one line and an exit code (tracebacks with --debug)."""
+
+    class _Guard:
+        def __enter__(self) -> None:
+            logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+            if not debug:
+                warnings.simplefilter("ignore")
+
+        def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
+            if exc is None or isinstance(exc, (typer.Exit, typer.Abort, SystemExit)):
+                return False
+            if debug:
+                return False
+            if isinstance(exc, SynthprivError):
+                raise _fail(str(exc), exc.exit_code) from None
+            if isinstance(exc, KeyboardInterrupt):
+                raise _fail("interrupted; completed stages are kept, run again to continue", 130) from None
+            if isinstance(exc, OSError):
+                where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+                raise _fail(f"{where}{exc.strerror or type(exc).__name__}", 74) from None
+            raise _fail(f"internal error ({type(exc).__name__}); run again with --debug for the traceback", INTERNAL_ERROR) from None
+
+    return _Guard()
+
+
+@app.command()
+def run(
+    pipeline: PipelineArg,
+    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Where the run writes (overrides the file's output_dir).")] = None,
+    only: Annotated[Optional[str], typer.Option("--only", help="Run this stage alone (its inputs must exist).")] = None,
+    from_stage: Annotated[Optional[str], typer.Option("--from", help="Run from this stage on, redoing it even if unchanged.")] = None,
+    allow_failed_gates: Annotated[bool, typer.Option("--allow-failed-gates", help="Export even if a gate failed (recorded in the manifest).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Run the pipeline: train → synthesize → validate → attack → export."""
+    with _guard(debug):
+        from synthpriv.config.model import STAGES
+        from synthpriv.errors import ConfigError
+        from synthpriv.pipeline import Pipeline
+        from synthpriv.runtime.progress import NullProgress, RichProgress
+
+        for option, value in (("--only", only), ("--from", from_stage)):
+            if value is not None and value not in STAGES:
+                raise ConfigError(f"unknown stage {value!r}; stages: {', '.join(STAGES)}", where=option)
+        progress = NullProgress() if quiet else RichProgress()
+        started = time.perf_counter()
+        runner = Pipeline.from_yaml(pipeline, output_dir=output_dir, progress=progress, allow_failed_gates=allow_failed_gates)
+        result = runner.run(only=only, from_stage=from_stage)  # type: ignore[arg-type]
+        for name, record in result.stages.items():
+            if record.status in ("complete", "reused"):
+                seconds = f"{record.seconds:.1f} s" if record.status == "complete" and record.seconds is not None else ""
+                typer.echo(f"  {name:<11} {record.status:<9} {seconds}", err=True)
+        typer.echo(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
+
+
+@app.command()
+def check(pipeline: PipelineArg, debug: DebugOpt = False) -> None:
+    """Validate a pipeline file and the columns it names, without training."""
+    with _guard(debug):
+        from synthpriv.pipeline import Pipeline
+
+        runner = Pipeline.from_yaml(pipeline)
+        runner.check_wiring()
+        schema = runner.check()
+        kinds = ", ".join(f"{c.name}: {c.kind.value}" for c in schema.columns)
+        typer.echo(f"ok: {pipeline} ({len(schema.columns)} columns: {kinds})")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the pipeline file (for editors)."""
+    from synthpriv.config.model import PipelineConfig
+
+    typer.echo(json.dumps(PipelineConfig.model_json_schema(by_alias=True), indent=2))
+
+
+@app.command()
+def generators() -> None:
+    """List the generators a pipeline file can name in train.generator."""
+    from synthpriv.generators.registry import available_generators
+
+    for kind in available_generators():
+        typer.echo(kind)
+
+
+def main() -> None:
+    app(prog_name="synthpriv")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

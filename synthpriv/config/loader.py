@@ -1,0 +1,125 @@
+"""Pipeline file → `PipelineConfig`, with every error pointing at a line of the file.
+
+The text is parsed twice by PyYAML's *safe* loader: once into values, once into a node
+tree that remembers line and column marks. A pydantic error's ``loc`` is walked down that
+tree, so a bad value is reported as ``pipeline.yaml:9:15 train.epochs: ...``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from synthpriv.config.model import BUILTIN_PREFIX, PipelineConfig
+from synthpriv.errors import ConfigError
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config plus where it came from (for error locations and relative paths)."""
+
+    config: PipelineConfig
+    path: Path | None
+    text: str
+
+    def where(self, loc: Loc) -> str:
+        """``file:line:col key.path`` for a config location (the file alone if unknown)."""
+        return _where(self.path, self.text, loc)
+
+    def resolve_data_path(self, value: str) -> Path | str:
+        """A data path relative to the pipeline file's folder (builtin names pass through)."""
+        if value.startswith(BUILTIN_PREFIX):
+            return value
+        candidate = Path(value).expanduser()
+        if not candidate.is_absolute() and self.path is not None:
+            candidate = self.path.parent / candidate
+        return candidate
+
+
+def format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _node_at(root: yaml.Node | None, loc: Loc) -> yaml.Node | None:
+    """The deepest node of ``root`` along ``loc`` (the parent when a key is absent)."""
+    node = root
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if getattr(k, "value", None) == str(part)), None)
+            if match is None:
+                # An unknown key: point at the key itself if present, else at its parent.
+                key = next((k for k, _ in node.value if getattr(k, "value", None) == str(part)), None)
+                return key or node
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return node
+    return node
+
+
+def _where(path: Path | None, text: str, loc: Loc) -> str:
+    name = str(path) if path is not None else "<config>"
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        root = None
+    node = _node_at(root, _yaml_loc(loc))
+    position = f"{name}:{node.start_mark.line + 1}:{node.start_mark.column + 1}" if node is not None else name
+    return f"{position} {format_loc(loc)}" if loc else position
+
+
+def _yaml_loc(loc: Loc) -> Loc:
+    # pydantic reports the aliased `validate` section under its field name.
+    return tuple("validate" if part == "validate_" else part for part in loc)
+
+
+def _friendly(error: dict[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown key"
+    if error["type"] == "missing":
+        return "required key is missing"
+    return str(error["msg"])
+
+
+def parse_config(text: str, path: Path | None = None) -> LoadedConfig:
+    """Validate pipeline-file text; raises ConfigError naming the line and key."""
+    name = str(path) if path is not None else "<config>"
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        position = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ConfigError(f"malformed YAML: {problem}", where=position) from None
+    if not isinstance(values, dict):
+        raise ConfigError("the pipeline file must be a mapping of keys (name, data, train, ...)", where=name)
+    try:
+        config = PipelineConfig.model_validate(values)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(_friendly(first) + more, where=_where(path, text, tuple(first["loc"]))) from None
+    return LoadedConfig(config=config, path=path, text=text)
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read and validate a pipeline file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("pipeline file not found", where=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read pipeline file: {type(exc).__name__}", where=str(path)) from None
+    return parse_config(text, path)

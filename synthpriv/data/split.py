@@ -1,0 +1,54 @@
+"""The seeded train/holdout split, kept as row indices (never as a copy of rows)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from synthpriv.errors import DataError
+
+MIN_TRAIN_ROWS = 10
+MIN_HOLDOUT_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which rows of the source table train the generator (members) and which are held out."""
+
+    train: np.ndarray  # row positions in the source table, sorted
+    holdout: np.ndarray  # row positions in the source table (empty when holdout is a file)
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = np.concatenate([self.train, self.holdout])
+        member = np.concatenate([np.ones(len(self.train), bool), np.zeros(len(self.holdout), bool)])
+        order = np.argsort(rows, kind="stable")
+        return pd.DataFrame({"row": rows[order].astype(np.int64), "member": member[order]})
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Split:
+        rows = frame["row"].to_numpy(np.int64)
+        member = frame["member"].to_numpy(bool)
+        return cls(train=rows[member], holdout=rows[~member])
+
+
+def split_rows(n_rows: int, holdout_fraction: float, seed: int) -> Split:
+    """A seeded random split of ``n_rows`` rows; DataError when either part would be too small."""
+    n_holdout = int(round(n_rows * holdout_fraction))
+    n_train = n_rows - n_holdout
+    if n_train < MIN_TRAIN_ROWS or n_holdout < MIN_HOLDOUT_ROWS:
+        raise DataError(
+            f"{n_rows} rows are too few to split with holdout {holdout_fraction}: need at least "
+            f"{MIN_TRAIN_ROWS} training and {MIN_HOLDOUT_ROWS} holdout rows",
+            where="data.holdout",
+        )
+    permutation = np.random.default_rng(seed).permutation(n_rows)
+    return Split(train=np.sort(permutation[:n_train]), holdout=np.sort(permutation[n_train:]))
+
+
+def all_rows(n_rows: int) -> Split:
+    """Every row trains (the holdout comes from a separate file)."""
+    if n_rows < MIN_TRAIN_ROWS:
+        raise DataError(f"{n_rows} rows are too few to train on (need {MIN_TRAIN_ROWS})", where="data.path")
+    return Split(train=np.arange(n_rows), holdout=np.zeros(0, dtype=np.int64))

@@ -1,0 +1,314 @@
+"""The pipeline: checks the wiring, then runs the five stages in order.
+
+Each stage runs in ``<run>/.staging/<stage>`` and is moved into place only when it
+succeeds, with a ``stage.json`` marker written last. A stage whose config, inputs and
+upstream stages are unchanged is reused, so running the same command twice does the work once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import json
+import os
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synthpriv import __version__
+from synthpriv.config.loader import LoadedConfig, load_config, parse_config
+from synthpriv.config.model import STAGES, PipelineConfig, StageName
+from synthpriv.data.real import RealData
+from synthpriv.data.schema import TableSchema
+from synthpriv.errors import DataError, StageError
+from synthpriv.reports.index import render_index
+from synthpriv.reports.render import render_report
+from synthpriv.runtime.files import atomic_write_text, sha256_file
+from synthpriv.runtime.lock import RunLock
+from synthpriv.runtime.progress import NullProgress, Progress
+from synthpriv.stages.base import ARTIFACTS, GateOutcome, Stage, StageContext
+
+_STAGE_CLASSES: dict[StageName, str] = {
+    "train": "synthpriv.stages.train:TrainStage",
+    "synthesize": "synthpriv.stages.synthesize:SynthesizeStage",
+    "validate": "synthpriv.stages.validate:ValidateStage",
+    "attack": "synthpriv.stages.attack:AttackStage",
+    "export": "synthpriv.stages.export:ExportStage",
+}
+MARKER = "stage.json"
+MANIFEST = "manifest.json"
+
+
+def stage_class(name: StageName) -> type[Stage[Any]]:
+    module, _, attribute = _STAGE_CLASSES[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+
+
+def stage_nav(current_depth: int) -> list[tuple[str, str]]:
+    """Header links to the index and the five stage reports, relative to a report's folder."""
+    prefix = "../" * current_depth
+    return [("Overview", f"{prefix}index.html")] + [(s.capitalize(), f"{prefix}{s}/report.html") for s in STAGES]
+
+
+@dataclass
+class StageRecord:
+    """What the manifest says about one stage."""
+
+    name: str
+    status: str = "not run"  # complete | reused | failed | not run
+    seconds: float | None = None
+    fingerprint: str | None = None
+    finished_at: str | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    stages: dict[str, StageRecord]
+
+    @property
+    def exported(self) -> bool:
+        return self.stages["export"].status in ("complete", "reused")
+
+    def summary(self, stage: StageName) -> dict[str, Any]:
+        """A finished stage's summary.json."""
+        return json.loads((self.run_dir / stage / "summary.json").read_text())  # type: ignore[no-any-return]
+
+
+class Pipeline:
+    """A configured pipeline; `run()` for the whole thing, `run_stage()` for notebooks."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        output_dir: str | Path | None = None,
+        progress: Progress | None = None,
+        allow_failed_gates: bool = False,
+    ) -> None:
+        self.loaded = loaded
+        self.config = loaded.config
+        self.progress = progress or NullProgress()
+        self.allow_failed_gates = allow_failed_gates
+        chosen = output_dir or self.config.output_dir or Path("reports") / self.config.name
+        self.run_dir = Path(chosen).resolve()
+        holdout = self.config.data.holdout
+        self.real = RealData(
+            config=self.config.data,
+            source_path=loaded.resolve_data_path(self.config.data.path),
+            holdout_path=Path(loaded.resolve_data_path(holdout)) if isinstance(holdout, str) else None,
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **kwargs: Any) -> Pipeline:
+        return cls(load_config(path), **kwargs)
+
+    @classmethod
+    def from_config(cls, config: PipelineConfig | dict[str, Any], **kwargs: Any) -> Pipeline:
+        """From a config object or dict (data paths relative to the working directory)."""
+        if isinstance(config, dict):
+            import yaml
+
+            return cls(parse_config(yaml.safe_dump(config)), **kwargs)
+        return cls(LoadedConfig(config=config, path=None, text=""), **kwargs)
+
+    # -- checks before any work ---------------------------------------------------------
+
+    def check_wiring(self, stages: tuple[StageName, ...] = STAGES) -> None:
+        """Every artifact a stage reads is produced upstream or already on disk."""
+        produced: set[str] = set()
+        for name in STAGES:
+            cls = stage_class(name)
+            if name in stages:
+                for artifact in sorted(cls.requires - produced):
+                    if not self._artifact_complete(artifact):
+                        producer = ARTIFACTS[artifact].split("/")[0]
+                        raise StageError(
+                            f"stage '{name}' needs '{artifact}' from stage '{producer}'; run it first",
+                            where=str(self.run_dir),
+                        )
+                produced |= cls.produces
+
+    def check(self) -> TableSchema:
+        """Load the data and check every column the pipeline file names; returns the schema."""
+        try:
+            source = self.real.source()
+        except DataError as exc:
+            raise DataError(exc.message, where=self.loaded.where(("data", "path")) + " " + (exc.where or "")) from None
+        for loc, column in self.config.column_references():
+            if column not in source.columns:
+                close = difflib.get_close_matches(column, [str(c) for c in source.columns], n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise DataError(f"column '{column}' not in data{hint}", where=self.loaded.where(loc))
+        try:
+            schema = self.real.schema()
+        except DataError as exc:
+            raise DataError(exc.message, where=f"{self.loaded.where(('data',))} {exc.where or ''}".strip()) from None
+        for loc, column in self.config.column_references():
+            if loc[:2] != ("data", "drop") and column in self.config.data.drop:
+                raise DataError(f"column '{column}' is also in data.drop", where=self.loaded.where(loc))
+        return schema
+
+    # -- running --------------------------------------------------------------------------
+
+    def fingerprints(self) -> dict[StageName, str]:
+        """One hash per stage over its config, the data and every stage before it."""
+        chain = hashlib.sha256()
+        chain.update(json.dumps({"version": __version__, "seed": self.config.seed}).encode())
+        chain.update(self.config.data.model_dump_json().encode())
+        chain.update(self.real.fingerprint().encode())
+        out: dict[StageName, str] = {}
+        for name in STAGES:
+            chain.update(name.encode())
+            chain.update(self.config.section(name).model_dump_json().encode())
+            if name in ("validate", "attack", "export"):
+                chain.update(self.config.gates.model_dump_json().encode())
+            if name == "export":
+                chain.update(str(self.allow_failed_gates).encode())
+            out[name] = chain.copy().hexdigest()
+        return out
+
+    def run(self, *, only: StageName | None = None, from_stage: StageName | None = None) -> RunResult:
+        """Run the stages (all, one with ``only``, or from one on with ``from_stage``)."""
+        if only and from_stage:
+            raise StageError("use either --only or --from, not both", where="command line")
+        selected = STAGES if not (only or from_stage) else ((only,) if only else STAGES[STAGES.index(from_stage) :])  # type: ignore[arg-type]
+        forced = set(selected) if (only or from_stage) else set()
+        self.check()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        with RunLock(self.run_dir):
+            self.check_wiring(selected)
+            fingerprints = self.fingerprints()
+            records = self._load_records()
+            try:
+                for name in selected:
+                    records[name] = self._run_or_reuse(name, fingerprints[name], force=name in forced)
+                    self._write_manifest(records)
+            finally:
+                self._write_manifest(records)
+                render_index(self.run_dir, self.config.name, records, nav=stage_nav(0))
+        return RunResult(run_dir=self.run_dir, stages=records)
+
+    def run_stage(self, name: StageName) -> RunResult:
+        """Run one stage again, whatever is on disk (for notebooks)."""
+        return self.run(only=name)
+
+    def _run_or_reuse(self, name: StageName, fingerprint: str, *, force: bool) -> StageRecord:
+        previous = self._read_marker(name)
+        if not force and previous is not None and previous.fingerprint == fingerprint and self._outputs_intact(name, previous):
+            previous.status = "reused"
+            return previous
+        return self._execute(name, fingerprint)
+
+    def _execute(self, name: StageName, fingerprint: str) -> StageRecord:
+        staging = self.run_dir / ".staging" / name
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        config = self.config.section(name)
+        kwargs = {"allow_failed_gates": self.allow_failed_gates} if name == "export" else {}
+        stage = stage_class(name)(config, self.config.gates, **kwargs)
+        ctx = StageContext(
+            run_name=self.config.name,
+            run_dir=self.run_dir,
+            stage_dir=staging,
+            seed=self.config.seed,
+            real=self.real,
+            progress=self.progress,
+        )
+        started = time.perf_counter()
+        try:
+            result = stage.run(ctx)
+            summary = {"stage": name, **result.summary.model_dump(mode="json"), "gates": [asdict(g) for g in result.gates]}
+            atomic_write_text(staging / "summary.json", json.dumps(summary, indent=2))
+            render_report(result.report, staging / "report.html", nav=stage_nav(1))
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        record = StageRecord(
+            name=name,
+            status="complete",
+            seconds=round(time.perf_counter() - started, 3),
+            fingerprint=fingerprint,
+            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            outputs=_describe_outputs(staging),
+            gates=[asdict(g) for g in result.gates],
+        )
+        atomic_write_text(staging / MARKER, json.dumps(asdict(record), indent=2))
+        _swap_into_place(staging, self.run_dir / name)
+        return record
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def _read_marker(self, name: str) -> StageRecord | None:
+        marker = self.run_dir / name / MARKER
+        if not marker.exists():
+            return None
+        try:
+            return StageRecord(**json.loads(marker.read_text()))
+        except (ValueError, TypeError):
+            return None
+
+    def _outputs_intact(self, name: str, record: StageRecord) -> bool:
+        stage_dir = self.run_dir / name
+        return all(
+            (stage_dir / o["path"]).is_file() and sha256_file(stage_dir / o["path"]) == o["sha256"]
+            for o in record.outputs
+        )
+
+    def _artifact_complete(self, artifact: str) -> bool:
+        stage = ARTIFACTS[artifact].split("/")[0]
+        return (self.run_dir / stage / MARKER).exists() and (self.run_dir / ARTIFACTS[artifact]).exists()
+
+    def _load_records(self) -> dict[str, StageRecord]:
+        return {name: self._read_marker(name) or StageRecord(name=name) for name in STAGES}
+
+    def _write_manifest(self, records: dict[str, StageRecord]) -> None:
+        manifest = {
+            "synthpriv_version": __version__,
+            "name": self.config.name,
+            "config_file": str(self.loaded.path) if self.loaded.path else None,
+            "config_sha256": hashlib.sha256(self.config.model_dump_json(by_alias=True).encode()).hexdigest(),
+            "config": self.config.model_dump(mode="json", by_alias=True),
+            "seed": self.config.seed,
+            "data_sha256": self.real.fingerprint(),
+            "versions": _package_versions(),
+            "stages": {name: asdict(record) for name, record in records.items()},
+        }
+        atomic_write_text(self.run_dir / MANIFEST, json.dumps(manifest, indent=2))
+
+
+def _describe_outputs(stage_dir: Path) -> list[dict[str, Any]]:
+    files = sorted(p for p in stage_dir.rglob("*") if p.is_file() and p.name != MARKER)
+    return [
+        {"path": p.relative_to(stage_dir).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
+        for p in files
+    ]
+
+
+def _swap_into_place(staging: Path, final: Path) -> None:
+    """Replace ``final`` by ``staging``; the old folder is removed only after the new one is in place."""
+    trash = final.parent / ".staging" / f"{final.name}.old-{os.getpid()}"
+    if final.exists():
+        shutil.rmtree(trash, ignore_errors=True)
+        os.replace(final, trash)
+    os.replace(staging, final)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for package in ("torch", "numpy", "pandas", "pyarrow", "sdmetrics", "opacus", "scikit-learn", "pydantic"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = "not installed"
+    return out

@@ -1,0 +1,103 @@
+"""The typed stage interface.
+
+A stage declares the artifacts it reads and writes; the pipeline checks that wiring before
+any data is read. A stage writes only into its own staging folder; the pipeline moves that
+folder into place when (and only when) the stage succeeds.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+from pydantic import BaseModel
+
+from synthpriv.config.model import GatesConfig, StageName
+from synthpriv.reports.model import Report
+from synthpriv.runtime.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    from synthpriv.data.real import RealData
+
+C = TypeVar("C", bound=BaseModel)
+
+#: Every artifact a stage can hand to another, and the file (relative to the run folder) that holds it.
+ARTIFACTS: dict[str, str] = {
+    "model": "train/model",
+    "split": "train/split.parquet",
+    "synthetic": "synthesize/synthetic.parquet",
+    "fidelity": "validate/summary.json",
+    "privacy": "attack/summary.json",
+    "export": "export/synthetic.parquet",
+}
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    """One gate of the pipeline file, evaluated: ``value`` against ``bound``."""
+
+    name: str
+    value: float
+    bound: float
+    passed: bool
+
+    def describe(self) -> str:
+        relation = ">=" if self.name.startswith("min_") else "<="
+        verdict = "passed" if self.passed else "FAILED"
+        return f"gate {self.name} {verdict}: {self.value:.4g} (must be {relation} {self.bound:.4g})"
+
+
+def check_gate(name: str, value: float, bound: float | None) -> list[GateOutcome]:
+    """Evaluate a ``min_*`` or ``max_*`` gate; no outcome when the gate is not set."""
+    if bound is None:
+        return []
+    passed = value >= bound if name.startswith("min_") else value <= bound
+    return [GateOutcome(name=name, value=float(value), bound=float(bound), passed=bool(passed))]
+
+
+@dataclass
+class StageContext:
+    """What a stage may use: its staging folder, the finished run, the real data, a seed."""
+
+    run_name: str
+    run_dir: Path  # the run's folder; upstream artifacts are read from here
+    stage_dir: Path  # this stage's staging folder; everything it writes goes here
+    seed: int
+    real: RealData
+    progress: Progress = field(default_factory=NullProgress)
+
+    def artifact(self, name: str) -> Path:
+        return self.run_dir / ARTIFACTS[name]
+
+    def rng(self, stage: str) -> np.random.Generator:
+        """A generator seeded by the run seed and the stage name: stages don't share streams."""
+        return np.random.default_rng([self.seed, sum(map(ord, stage))])
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage produced: its summary (becomes summary.json), its report, its gates."""
+
+    summary: BaseModel
+    report: Report
+    gates: tuple[GateOutcome, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Stage(ABC, Generic[C]):
+    """One of the five pipeline stages."""
+
+    name: ClassVar[StageName]
+    requires: ClassVar[frozenset[str]]
+    produces: ClassVar[frozenset[str]]
+
+    def __init__(self, config: C, gates: GatesConfig | None = None) -> None:
+        self.config = config
+        self.gates = gates or GatesConfig()
+
+    @abstractmethod
+    def run(self, ctx: StageContext) -> StageResult:
+        """Do the work, writing only under ``ctx.stage_dir``."""
