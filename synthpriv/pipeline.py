@@ -24,7 +24,7 @@ from synthpriv.config.loader import LoadedConfig, load_config, parse_config
 from synthpriv.config.model import STAGES, PipelineConfig, StageName
 from synthpriv.data.real import RealData
 from synthpriv.data.schema import TableSchema
-from synthpriv.errors import DataError, StageError
+from synthpriv.errors import DataError, GateFailedError, StageError
 from synthpriv.reports.index import render_index
 from synthpriv.reports.render import render_report
 from synthpriv.runtime.files import atomic_write_text, sha256_file
@@ -189,7 +189,14 @@ class Pipeline:
             records = self._load_records()
             try:
                 for name in selected:
-                    records[name] = self._run_or_reuse(name, fingerprints[name], force=name in forced)
+                    try:
+                        records[name] = self._run_or_reuse(name, fingerprints[name], force=name in forced)
+                    except BaseException as exc:
+                        records[name] = StageRecord(name=name, status="failed", error=type(exc).__name__)
+                        if isinstance(exc, GateFailedError):
+                            # An export from an earlier run must not outlive a gate that now fails.
+                            shutil.rmtree(self.run_dir / name, ignore_errors=True)
+                        raise
                     self._write_manifest(records)
             finally:
                 self._write_manifest(records)

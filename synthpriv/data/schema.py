@@ -107,14 +107,19 @@ _ISO_DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y/%
 
 
 def _detect_datetime_format(values: pd.Series) -> str | None:
-    """The first known format that parses every non-null string, or None."""
-    sample = values.dropna().astype(str)
-    if sample.empty:
+    """The first known format that parses every non-null string, or None.
+
+    A format is tried on a sample first (cheap rejection) and then confirmed on the whole
+    column, so a late value in another format does not silently become a null.
+    """
+    text = values.dropna().astype(str)
+    if text.empty:
         return None
-    sample = sample.iloc[: min(len(sample), 500)]
+    sample = text.iloc[: min(len(text), 500)]
     for fmt in _ISO_DATE_FORMATS:
-        parsed = pd.to_datetime(sample, format=fmt, errors="coerce")
-        if parsed.notna().all():
+        if not pd.to_datetime(sample, format=fmt, errors="coerce").notna().all():
+            continue
+        if len(text) == len(sample) or pd.to_datetime(text, format=fmt, errors="coerce").notna().all():
             return fmt
     return None
 
@@ -122,6 +127,17 @@ def _detect_datetime_format(values: pd.Series) -> str | None:
 def _is_whole(values: pd.Series) -> bool:
     finite = values.dropna().to_numpy(dtype=float)
     return bool(np.all(np.isfinite(finite)) and np.all(finite == np.round(finite)))
+
+
+def _holds_integers(values: pd.Series) -> bool:
+    """Whether a column's values are numbers and all of them whole (an empty column is)."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return False
+    if not pd.api.types.is_numeric_dtype(values.dtype):
+        values = pd.to_numeric(values, errors="coerce")
+        if values.isna().all():
+            return False
+    return pd.api.types.is_integer_dtype(values.dtype) or _is_whole(values)
 
 
 def infer_column(name: str, values: pd.Series) -> ColumnSpec:
@@ -153,20 +169,30 @@ def infer_column(name: str, values: pd.Series) -> ColumnSpec:
 
 def infer_schema(
     table: pd.DataFrame,
-    overrides: dict[str, ColumnKind] | None = None,
+    overrides: dict[str, ColumnKind] | dict[str, str] | None = None,
     drop: tuple[str, ...] | list[str] = (),
 ) -> TableSchema:
     """Infer every column's kind, apply the pipeline file's overrides, and drop columns.
 
-    Raises DataError naming the column when an override or a drop names no column.
+    Raises DataError naming the column when an override or a drop names no column, or an
+    override names no kind; and DataError when column names repeat or are not strings.
     """
-    overrides = overrides or {}
-    for name in [*overrides, *drop]:
-        if name not in table.columns:
-            raise DataError(f"column {name!r} not in data", where=f"column {name!r}")
+    for name in table.columns:
+        if not isinstance(name, str):
+            raise DataError(f"column name {name!r} is not a string; name the columns first", where="data")
     if table.columns.duplicated().any():
         duplicated = sorted(set(table.columns[table.columns.duplicated()].astype(str)))
         raise DataError(f"duplicate column names {duplicated}; rename them first", where="data")
+    overrides = dict(overrides or {})
+    for name in [*overrides, *drop]:
+        if name not in table.columns:
+            raise DataError(f"column {name!r} not in data", where=f"column {name!r}")
+    for name, kind in overrides.items():
+        try:
+            overrides[name] = ColumnKind(kind)
+        except ValueError:
+            choices = ", ".join(k.value for k in ColumnKind)
+            raise DataError(f"unknown column kind {kind!r} (one of: {choices})", where=f"column {name!r}") from None
     columns: list[ColumnSpec] = []
     for name in table.columns:
         if name in drop:
@@ -196,7 +222,8 @@ def _override(spec: ColumnSpec, kind: ColumnKind, values: pd.Series) -> ColumnSp
         if fmt is None:
             raise DataError("cannot be a datetime: values do not parse as dates", where=f"column {spec.name!r}")
         return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=fmt)
-    integer = kind is ColumnKind.NUMERICAL and _is_whole(pd.to_numeric(values, errors="coerce"))
-    return ColumnSpec(
-        spec.name, kind, spec.dtype, spec.nullable, integer=integer, datetime_format=spec.datetime_format
-    )
+    if kind is ColumnKind.DATETIME:
+        return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=spec.datetime_format)
+    # An id keeps `integer` too: it says whether regenerated ids are numbers or strings.
+    integer = kind in (ColumnKind.NUMERICAL, ColumnKind.ID) and _holds_integers(values)
+    return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, integer=integer)

@@ -44,7 +44,12 @@ def _restore_numeric(spec: ColumnSpec, numbers: np.ndarray) -> pd.Series:
         if spec.datetime_format:  # the input held strings: give strings back
             text = series.dt.strftime(spec.datetime_format)
             return text.astype(object).where(~missing, None)
-        return series.astype(spec.dtype) if spec.dtype.startswith("datetime64") else series
+        if not spec.dtype.startswith("datetime64"):
+            return series
+        dtype = pd.api.types.pandas_dtype(spec.dtype)
+        if isinstance(dtype, pd.DatetimeTZDtype):  # seconds are UTC: localize, then convert back
+            return series.dt.tz_localize("UTC").dt.tz_convert(dtype.tz).astype(dtype)
+        return series.astype(dtype)
     if spec.integer:
         numbers = np.round(numbers)
     series = pd.Series(numbers)
@@ -63,19 +68,23 @@ def _restore_categories(spec: ColumnSpec, tokens: np.ndarray) -> pd.Series:
     missing = tokens == OneHotEncoder.NULL_TOKEN
     series = pd.Series(tokens, dtype=object).where(~missing, None)
     dtype = spec.dtype
-    if spec.kind is ColumnKind.BOOLEAN:
-        as_bool = series.map({"True": True, "False": False, True: True, False: False})
+    if spec.kind is ColumnKind.BOOLEAN and dtype in {"bool", "boolean", "object"}:
+        # The tokens of Python or numpy booleans are "True" and "False"; in an object column
+        # (a boolean override of, say, "yes"/"no" strings) any other token stays as it is.
+        truth = series.mask(tokens == "True", True).mask(tokens == "False", False)
+        if dtype == "object":
+            return truth
         if dtype == "bool" and not missing.any():
-            return as_bool.astype(bool)
-        return as_bool.astype("boolean") if dtype in {"bool", "boolean"} else as_bool
+            return truth.astype(bool)
+        return truth.astype("boolean")
     if dtype == "category":
         return series.astype("category")
     if dtype.startswith(("int", "Int", "uint", "UInt", "float", "Float")):
-        numbers = pd.to_numeric(series, errors="coerce")
-        return _restore_numeric(
-            ColumnSpec(spec.name, ColumnKind.NUMERICAL, dtype, spec.nullable, integer=False),
-            numbers.to_numpy(dtype=np.float64, na_value=np.nan),
-        )
+        # Nullable parsing keeps integers above 2**53 exact (no detour through float64).
+        numbers = pd.to_numeric(series, errors="coerce", dtype_backend="numpy_nullable")
+        if missing.any() and dtype.startswith(("int", "uint")):
+            dtype = dtype.replace("uint", "UInt").replace("int", "Int")
+        return numbers.astype(dtype)
     if dtype in {"string", "str"}:
         return series.astype(dtype)
     return series

@@ -42,6 +42,7 @@ def nice_step(raw: float) -> float:
     """The smallest 1, 2, 2.5 or 5 x 10^n that is at least ``raw`` (1.0 for a bad input)."""
     if not math.isfinite(raw) or raw <= 0:
         return 1.0
+    raw = max(raw, 1e-300)  # 10.0**exponent underflows to 0 for subnormal inputs
     exponent = math.floor(math.log10(raw))
     base = 10.0**exponent
     for multiple in (1.0, 2.0, 2.5, 5.0, 10.0):
@@ -92,7 +93,9 @@ def shared_categories(
     )
 
 
-def safe_histogram(values: np.ndarray, *, k: int = DEFAULT_K, bins: int = 20) -> tuple[np.ndarray, np.ndarray]:
+def safe_histogram(
+    values: np.ndarray, *, k: int = DEFAULT_K, bins: int = 20
+) -> tuple[np.ndarray, np.ndarray]:
     """Bin edges and counts of the finite ``values`` such that no bin exposes fewer than ``k`` rows.
 
     The range runs from about the ``max(1%, k/n)`` to the ``min(99%, 1 - k/n)`` quantile,
@@ -151,18 +154,23 @@ def _shares(counts: Sequence[float] | np.ndarray) -> list[float]:
 
 def _finite(values: np.ndarray) -> np.ndarray:
     array = np.asarray(values, dtype=float).ravel()
-    return np.clip(array[np.isfinite(array)], -_VALUE_LIMIT, _VALUE_LIMIT)
+    finite: np.ndarray = np.clip(array[np.isfinite(array)], -_VALUE_LIMIT, _VALUE_LIMIT)
+    return finite
 
 
 def _grid_edges(values: np.ndarray, *, k: int, bins: int) -> np.ndarray:
     tail = min(0.5, max(0.01, k / values.size))
     low, high = (float(q) for q in np.quantile(values, [tail, 1.0 - tail]))
-    if high <= low:
-        pad = abs(low) * 0.05 if low != 0 else 0.5
+    scale = max(abs(low), abs(high))
+    # Spreads below float resolution (or around subnormal zero) cannot be drawn: pad to one bin.
+    if high - low <= scale * 1e-9 or scale < 1e-100:
+        pad = scale * 0.05 if scale >= 1e-100 else 0.5
         low, high = low - pad, high + pad
     step = nice_step((high - low) / bins)
-    start, stop = math.floor(low / step) * step, math.ceil(high / step) * step
-    edges = start + step * np.arange(max(round((stop - start) / step), 1) + 1)
+    first, last = math.floor(low / step), math.ceil(high / step)
+    # Rounding keeps edges exactly on the grid (1.8, not 1.8000000000000003).
+    decimals = max(0, 2 - math.floor(math.log10(step)))
+    edges = np.round(np.arange(first, max(last, first + 1) + 1) * step, decimals)
     if np.all(np.isfinite(edges)) and np.all(np.diff(edges) > 0):
         return edges
     # The grid collapses when the spread is below float resolution of the values' magnitude.
@@ -180,8 +188,9 @@ def _merge_small_bins(edges: np.ndarray, counts: np.ndarray, k: int) -> tuple[np
             starts.append(index)
             totals.append(count)
     while len(totals) > 1 and 0 < totals[-1] < k:
-        totals[-2] += totals.pop()
         starts.pop()
+        last = totals.pop()
+        totals[-1] += last
     merged_edges = np.append(edges[starts], edges[-1])
     return merged_edges, np.asarray(totals, dtype=np.int64)
 

@@ -64,7 +64,8 @@ class RichProgress:
     def advance(self, steps: int = 1, **info: float) -> None:
         if self._progress is None or self._task is None:
             return
-        text = "  ".join(f"{k} {v:.4g}" for k, v in info.items())
+        # The first two figures (e.g. the loss) keep the bar on one line.
+        text = "  ".join(f"{k} {v:.4g}" for k, v in list(info.items())[:2])
         self._progress.update(self._task, advance=steps, info=text)
 
     def finish(self) -> None:

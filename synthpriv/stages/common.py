@@ -1,0 +1,35 @@
+"""What validate and attack share: the real train and holdout rows of a run, and its synthetic table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from synthpriv.data.schema import TableSchema
+from synthpriv.data.split import Split
+from synthpriv.generators.base import GENERATOR_FILE
+from synthpriv.stages.base import StageContext
+
+
+@dataclass(frozen=True)
+class EvaluationTables:
+    """Real train rows, real holdout rows (the control), synthetic rows, and the schema they share."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    synthetic: pd.DataFrame
+    schema: TableSchema
+
+
+def evaluation_tables(ctx: StageContext) -> EvaluationTables:
+    import json
+
+    split = Split.from_frame(pd.read_parquet(ctx.artifact("split")))
+    meta = json.loads((ctx.artifact("model") / GENERATOR_FILE).read_text())
+    return EvaluationTables(
+        train=ctx.real.train(split),
+        holdout=ctx.real.holdout(split),
+        synthetic=pd.read_parquet(ctx.artifact("synthetic")),
+        schema=TableSchema.from_dict(meta["schema"]),
+    )

@@ -1,0 +1,45 @@
+"""Shared fixtures: the demo table that sdmetrics ships, and pipeline files in tmp folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from synthpriv.data.io import builtin_table_path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def demo_table() -> pd.DataFrame:
+    return pd.read_csv(builtin_table_path("student_placements"))
+
+
+@pytest.fixture
+def write_pipeline(tmp_path: Path):
+    """Write a pipeline file (dict or raw text) into tmp_path; returns its path."""
+
+    def write(content: dict | str, name: str = "pipeline.yaml") -> Path:
+        path = tmp_path / name
+        text = content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False)
+        path.write_text(text)
+        return path
+
+    return write
+
+
+def quick_demo_config(**overrides: object) -> dict:
+    """The demo pipeline with few epochs, for tests."""
+    config: dict = {
+        "name": "demo-test",
+        "seed": 0,
+        "data": {"path": "builtin:student_placements", "holdout": 0.2, "target": "placed"},
+        "train": {"generator": "vae", "epochs": 15, "batch_size": 64, "params": {"hidden_dims": [64, 64], "latent_dim": 16}},
+        "synthesize": {"rows": 300},
+        "attack": {"quasi_identifiers": ["gender", "degree_type"], "sensitive": "placed"},
+    }
+    config.update(overrides)
+    return config

@@ -1,0 +1,126 @@
+"""The whole pipeline on the built-in demo table, end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from synthpriv.cli import app
+from synthpriv.data.io import builtin_table_path
+from tests.conftest import quick_demo_config
+
+STAGES = ("train", "synthesize", "validate", "attack", "export")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("demo")
+    import yaml
+
+    pipeline = folder / "pipeline.yaml"
+    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.3})))
+    out = folder / "run"
+    result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    return pipeline, out
+
+
+def test_every_stage_writes_its_outputs(demo_run: tuple[Path, Path]) -> None:
+    _, out = demo_run
+    for stage in STAGES:
+        for name in ("summary.json", "report.html", "stage.json"):
+            assert (out / stage / name).is_file(), f"{stage}/{name}"
+    assert (out / "train" / "model" / "weights.pt").is_file()
+    assert (out / "index.html").is_file() and (out / "manifest.json").is_file()
+    assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
+    assert not (out / ".lock").exists()
+
+
+def test_synthetic_table_has_input_columns_and_dtypes(demo_run: tuple[Path, Path]) -> None:
+    _, out = demo_run
+    real = pq.read_table(builtin_table_path("student_placements")).to_pandas(date_as_object=False) if False else None
+    from synthpriv.data.io import read_table
+
+    real = read_table("builtin:student_placements")
+    synthetic = pd.read_parquet(out / "synthesize" / "synthetic.parquet")
+    exported = pd.read_parquet(out / "export" / "synthetic.parquet")
+    assert len(synthetic) == 300
+    assert list(synthetic.columns) == list(real.columns)
+    for column in real.columns:
+        assert synthetic[column].dtype == real[column].dtype, column
+    pd.testing.assert_frame_equal(synthetic, exported)
+    meta = json.loads(pq.read_schema(out / "export" / "synthetic.parquet").metadata[b"synthpriv"])
+    assert meta["seed"] == 0 and meta["differential_privacy"] == "none"
+
+
+def test_manifest_records_stages_versions_and_hash(demo_run: tuple[Path, Path]) -> None:
+    _, out = demo_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["config_sha256"]) == 64
+    assert manifest["seed"] == 0
+    assert {"torch", "pandas", "sdmetrics"} <= set(manifest["versions"])
+    for stage in STAGES:
+        record = manifest["stages"][stage]
+        assert record["status"] == "complete"
+        assert record["seconds"] > 0
+        assert record["outputs"], stage
+
+
+def test_split_holds_indices_not_rows(demo_run: tuple[Path, Path]) -> None:
+    _, out = demo_run
+    split = pd.read_parquet(out / "train" / "split.parquet")
+    assert list(split.columns) == ["row", "member"]
+    assert len(split) == 215 and split["member"].sum() == 172
+
+
+def test_reports_show_no_real_values(demo_run: tuple[Path, Path]) -> None:
+    _, out = demo_run
+    real = pd.read_csv(builtin_table_path("student_placements"))
+    # Values that occur exactly once in the real table must not appear in any report.
+    unique_values = [str(v) for v in real["mba_perc"].value_counts().loc[lambda s: s == 1].index[:20]]
+    for report in [out / "index.html", *(out / s / "report.html" for s in STAGES)]:
+        html = report.read_text()
+        assert "<script" not in html
+        for value in unique_values:
+            assert value not in html, (report, value)
+
+
+def test_second_identical_run_reuses_every_stage(demo_run: tuple[Path, Path]) -> None:
+    pipeline, out = demo_run
+    before = (out / "synthesize" / "synthetic.parquet").read_bytes()
+    result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("reused") == 5
+    assert (out / "synthesize" / "synthetic.parquet").read_bytes() == before
+
+
+def test_from_stage_reruns_it_and_keeps_upstream(demo_run: tuple[Path, Path]) -> None:
+    pipeline, out = demo_run
+    weights = (out / "train" / "model" / "weights.pt").stat().st_mtime_ns
+    synthetic = (out / "synthesize" / "synthetic.parquet").read_bytes()
+    result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out), "--from", "synthesize"])
+    assert result.exit_code == 0, result.output
+    assert (out / "train" / "model" / "weights.pt").stat().st_mtime_ns == weights
+    # Same model, same seed: the same rows, byte for byte.
+    assert (out / "synthesize" / "synthetic.parquet").read_bytes() == synthetic
+
+
+def test_failed_gate_blocks_export(tmp_path: Path) -> None:
+    import yaml
+
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.999})))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
+    assert result.exit_code == 5, result.output
+    assert "min_quality" in result.stderr
+    assert not (out / "export" / "synthetic.parquet").exists()
+    assert (out / "validate" / "summary.json").is_file()  # earlier stages are kept
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["stages"]["export"]["status"] != "complete"

@@ -1,0 +1,448 @@
+"""Property tests of the table <-> matrix mapping (TabularTransformer) and its encoders.
+
+The frames mix every column flavour the data layer promises to handle: floats (NaNs,
+constant columns, spikes of repeated values, huge and tiny magnitudes), ints (plain and
+nullable), string categories (unicode, empty string, None), booleans (plain, object with
+None, nullable) and datetime strings with and without a time of day.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from synthpriv.data.encoders import OneHotEncoder, QuantileNormalizer
+from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema
+from synthpriv.data.transform import TabularTransformer
+
+SETTINGS = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+DATE_FORMATS = {"date": "%Y-%m-%d", "stamp": "%Y-%m-%d %H:%M:%S"}
+
+# -- strategies ---------------------------------------------------------------------------
+
+
+@st.composite
+def float_column(draw: st.DrawFn, n: int) -> pd.Series:
+    """Floats: a scale from tiny to huge, an offset, spikes of repeats, NaNs, maybe constant."""
+    shape = draw(st.sampled_from(["scaled", "raw", "constant", "spiky", "offset"]))
+    if shape == "raw":
+        element = st.floats(-1e300, 1e300, allow_nan=False, allow_subnormal=False)
+        values = draw(st.lists(element, min_size=n, max_size=n))
+    else:
+        scale = 10.0 ** draw(st.integers(-30, 30))
+        offset = draw(st.sampled_from([0.0, 1.0, -1e6, 1.7e9])) if shape == "offset" else 0.0
+        unit = st.floats(-1.0, 1.0, allow_nan=False, allow_subnormal=False)
+        if shape == "constant":
+            values = [draw(unit) * scale] * n
+        elif shape == "spiky":
+            pool = draw(st.lists(unit, min_size=1, max_size=3))
+            values = [pool[i] * scale for i in draw(st.lists(st.integers(0, len(pool) - 1), min_size=n, max_size=n))]
+        else:
+            values = [offset + v * scale for v in draw(st.lists(unit, min_size=n, max_size=n))]
+    nulls = draw(st.lists(st.booleans(), min_size=n, max_size=n)) if draw(st.booleans()) else [False] * n
+    return pd.Series([math.nan if m else v for v, m in zip(values, nulls)], dtype="float64")
+
+
+@st.composite
+def int_column(draw: st.DrawFn, n: int) -> pd.Series:
+    bound = draw(st.sampled_from([3, 1000, 10**6, 10**12, 2**53]))
+    values = draw(st.lists(st.integers(-bound, bound), min_size=n, max_size=n))
+    if draw(st.booleans()):  # a nullable Int64 column with missing values
+        nulls = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+        return pd.Series([None if m else v for v, m in zip(values, nulls)], dtype="Int64")
+    return pd.Series(values, dtype="int64")
+
+
+@st.composite
+def string_column(draw: st.DrawFn, n: int) -> pd.Series:
+    pool = draw(
+        st.lists(
+            st.one_of(st.none(), st.just(""), st.text(max_size=6), st.sampled_from(["é", "日本", "🙂", " a ", "None", "nan"])),
+            min_size=1,
+            max_size=6,
+        )
+    )
+    values = [pool[i] for i in draw(st.lists(st.integers(0, len(pool) - 1), min_size=n, max_size=n))]
+    series = pd.Series(values, dtype=object)
+    flavour = draw(st.sampled_from(["object", "object", "category", "string"]))
+    if flavour == "category":
+        return series.astype("category")
+    if flavour == "string":
+        return series.astype("string")
+    return series
+
+
+@st.composite
+def bool_column(draw: st.DrawFn, n: int) -> pd.Series:
+    flavour = draw(st.sampled_from(["bool", "object", "boolean"]))
+    if flavour == "bool":
+        return pd.Series(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
+    values: list[bool | None] = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    if draw(st.booleans()):
+        nulls = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+        values = [None if m else v for v, m in zip(values, nulls)]
+    return pd.Series(values, dtype=object if flavour == "object" else "boolean")
+
+
+@st.composite
+def datetime_column(draw: st.DrawFn, n: int, fmt: str) -> pd.Series:
+    stamps = st.datetimes(min_value=pd.Timestamp("1900-01-01").to_pydatetime(), max_value=pd.Timestamp("2200-12-31").to_pydatetime())
+    values = [d.strftime(fmt) for d in draw(st.lists(stamps, min_size=n, max_size=n))]
+    nulls = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    nulls[0] = False  # at least one date, or the column cannot be recognised as dates
+    return pd.Series([None if m else v for v, m in zip(values, nulls)], dtype=object)
+
+
+@st.composite
+def datetime64_column(draw: st.DrawFn, n: int) -> pd.Series:
+    """Timestamps to the second, naive or with a time zone, with NaT."""
+    seconds = st.integers(-2_000_000_000, 7_000_000_000)  # 1906 .. 2191
+    values = pd.to_datetime(pd.Series(draw(st.lists(seconds, min_size=n, max_size=n))), unit="s")
+    nulls = draw(st.lists(st.booleans(), min_size=n, max_size=n)) if draw(st.booleans()) else [False] * n
+    values = values.where(~pd.Series(nulls))
+    zone = draw(st.sampled_from([None, "UTC", "America/New_York"]))
+    return values.dt.tz_localize("UTC").dt.tz_convert(zone) if zone else values
+
+
+@st.composite
+def coded_column(draw: st.DrawFn, n: int) -> pd.Series:
+    """Integer codes modelled as categories (an override, like Adult's education_num)."""
+    pool = draw(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1, max_size=4))
+    return pd.Series([pool[i] for i in draw(st.lists(st.integers(0, len(pool) - 1), min_size=n, max_size=n))], dtype="int64")
+
+
+KIND_OF = {
+    "f": ColumnKind.NUMERICAL,
+    "i": ColumnKind.NUMERICAL,
+    "s": ColumnKind.CATEGORICAL,
+    "b": ColumnKind.BOOLEAN,
+    "date": ColumnKind.DATETIME,
+    "stamp": ColumnKind.DATETIME,
+    "dt": ColumnKind.DATETIME,
+    "code": ColumnKind.CATEGORICAL,
+}
+
+
+@st.composite
+def frames(draw: st.DrawFn, min_rows: int = 1, max_rows: int = 30) -> pd.DataFrame:
+    n = draw(st.integers(min_rows, max_rows))
+    prefixes = draw(st.lists(st.sampled_from(list(KIND_OF)), min_size=1, max_size=7))
+    columns: dict[str, pd.Series] = {}
+    for index, prefix in enumerate(prefixes):
+        name = f"{prefix}_{index}"
+        if prefix == "f":
+            columns[name] = draw(float_column(n))
+        elif prefix == "i":
+            columns[name] = draw(int_column(n))
+        elif prefix == "s":
+            columns[name] = draw(string_column(n))
+        elif prefix == "b":
+            columns[name] = draw(bool_column(n))
+        elif prefix == "dt":
+            columns[name] = draw(datetime64_column(n))
+        elif prefix == "code":
+            columns[name] = draw(coded_column(n))
+        else:
+            columns[name] = draw(datetime_column(n, DATE_FORMATS[prefix]))
+    return pd.DataFrame(columns)
+
+
+def schema_of(frame: pd.DataFrame) -> TableSchema:
+    """The schema with each column's intended kind (inference is tested separately)."""
+    overrides = {name: KIND_OF[name.rsplit("_", 1)[0]] for name in frame.columns}
+    return infer_schema(frame, overrides=overrides)
+
+
+def fitted(frame: pd.DataFrame) -> tuple[TableSchema, TabularTransformer]:
+    schema = schema_of(frame)
+    return schema, TabularTransformer(schema.modelled()).fit(frame)
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def assert_same_nulls(name: str, before: pd.Series, after: pd.Series) -> None:
+    assert before.isna().tolist() == after.isna().tolist(), f"{name}: nulls moved"
+
+
+def assert_exact(name: str, before: pd.Series, after: pd.Series) -> None:
+    assert_same_nulls(name, before, after)
+    kept = before.notna().to_numpy()
+    left = before.astype(object).to_numpy()[kept].tolist()
+    right = after.astype(object).to_numpy()[kept].tolist()
+    assert left == right, f"{name}: {left} != {right}"
+    assert [type(v) for v in left] == [type(v) for v in right], f"{name}: value types changed"
+
+
+def assert_close(name: str, before: pd.Series, after: pd.Series) -> None:
+    assert_same_nulls(name, before, after)
+    kept = before.notna().to_numpy()
+    left = before.to_numpy(dtype=float)[kept]
+    right = after.to_numpy(dtype=float)[kept]
+    if left.size == 0:
+        return
+    spread = float(left.max()) - float(left.min())
+    tolerance = 1e-4 * spread + 1e-9 * float(np.abs(left).max()) + 1e-300
+    error = np.abs(left - right)
+    assert np.all(error <= tolerance), f"{name}: max error {error.max()!r} > {tolerance!r}"
+
+
+def softmax_blocks(transformer: TabularTransformer, matrix: np.ndarray) -> list[np.ndarray]:
+    return [matrix[:, s.start : s.stop] for s in transformer.spans if s.activation == "softmax"]
+
+
+# -- the transformer ----------------------------------------------------------------------
+
+
+@SETTINGS
+@given(frames())
+def test_round_trip_restores_values_nulls_and_dtypes(frame: pd.DataFrame) -> None:
+    schema, transformer = fitted(frame)
+    matrix = transformer.transform(frame)
+    assert matrix.dtype == np.float32
+    assert matrix.shape == (len(frame), transformer.width)
+    assert np.all(np.isfinite(matrix))
+    back = transformer.inverse_transform(matrix)
+    assert list(back.columns) == list(frame.columns)
+    assert len(back) == len(frame)
+    for spec in schema.columns:
+        before, after = frame[spec.name], back[spec.name]
+        assert str(after.dtype) == str(before.dtype), f"{spec.name}: {after.dtype} != {before.dtype}"
+        if spec.kind is ColumnKind.NUMERICAL and not spec.integer:
+            assert_close(spec.name, before, after)
+        else:  # categories, booleans, integers and datetimes come back exactly
+            assert_exact(spec.name, before, after)
+
+
+@SETTINGS
+@given(frames())
+def test_spans_tile_the_matrix_in_column_order(frame: pd.DataFrame) -> None:
+    schema, transformer = fitted(frame)
+    spans = transformer.spans
+    assert spans[0].start == 0
+    for left, right in zip(spans, spans[1:]):
+        assert right.start == left.stop
+    assert sum(s.width for s in spans) == transformer.width == transformer.transform(frame).shape[1]
+    assert all(s.width >= 1 for s in spans)
+    order = list(dict.fromkeys(s.column for s in spans))
+    assert order == schema.names
+    for span in spans:
+        if span.role == "value":
+            assert (span.width, span.activation) == (1, "identity")
+        else:
+            assert span.activation == "softmax"
+        if span.role == "missing":
+            assert span.width == 2
+
+
+@SETTINGS
+@given(frames())
+def test_softmax_blocks_are_one_hot(frame: pd.DataFrame) -> None:
+    _, transformer = fitted(frame)
+    for block in softmax_blocks(transformer, transformer.transform(frame)):
+        assert np.all((block == 0.0) | (block == 1.0))
+        assert np.all(block.sum(axis=1) == 1.0)
+
+
+@SETTINGS
+@given(frames())
+def test_json_round_trip_gives_an_identical_transformer(frame: pd.DataFrame) -> None:
+    _, transformer = fitted(frame)
+    restored = TabularTransformer.from_dict(json.loads(json.dumps(transformer.to_dict())))
+    assert restored.spans == transformer.spans
+    matrix = transformer.transform(frame)
+    assert np.array_equal(restored.transform(frame), matrix)
+    pd.testing.assert_frame_equal(restored.inverse_transform(matrix), transformer.inverse_transform(matrix))
+
+
+@SETTINGS
+@given(frames(min_rows=2), st.data())
+def test_unseen_values_map_to_a_defined_fallback(frame: pd.DataFrame, data: st.DataObject) -> None:
+    schema, transformer = fitted(frame)
+    fresh = frame.copy()
+    row = data.draw(st.integers(0, len(frame) - 1))
+    for spec in schema.columns:
+        column = fresh[spec.name]
+        if spec.kind is ColumnKind.CATEGORICAL:
+            if isinstance(column.dtype, pd.CategoricalDtype):
+                column = column.cat.add_categories(["\u2603 unseen"])
+            elif column.dtype != "string":
+                column = column.astype(object)
+            column = column.copy()
+            column.iloc[row] = "\u2603 unseen"
+        elif spec.kind is ColumnKind.NUMERICAL:
+            column = column.copy()
+            column.iloc[row] = -(2**40) if spec.integer else 1e250
+        elif spec.kind is ColumnKind.DATETIME:
+            column = column.copy()
+            if spec.datetime_format is None:  # datetime64, maybe with a time zone
+                column.iloc[row] = pd.Timestamp("2250-01-01", tz=column.dt.tz)
+            else:
+                column.iloc[row] = pd.Timestamp("2250-01-01").strftime(spec.datetime_format)
+        else:  # boolean: a null where the fit data may have had none
+            column = column.astype(object).copy()
+            column.iloc[row] = None
+        fresh[spec.name] = column
+    matrix = transformer.transform(fresh)
+    assert matrix.shape == (len(fresh), transformer.width)
+    assert np.all(np.isfinite(matrix))
+    for block in softmax_blocks(transformer, matrix):
+        assert np.all(block.sum(axis=1) == 1.0)
+    back = transformer.inverse_transform(matrix)
+    for spec in schema.columns:
+        if spec.kind is ColumnKind.CATEGORICAL:
+            # the unseen category becomes the most frequent category of the fit data
+            seen = set(frame[spec.name].dropna().astype(object)) | {None}
+            value = back[spec.name].astype(object).iloc[row]
+            assert (None if pd.isna(value) else value) in seen
+        elif spec.kind is ColumnKind.NUMERICAL and frame[spec.name].notna().any():
+            # out-of-range numbers are clamped to the fitted range
+            value = back[spec.name].iloc[row]
+            if not pd.isna(value):
+                assert frame[spec.name].min() <= value <= frame[spec.name].max()
+
+
+@SETTINGS
+@given(frames(min_rows=2))
+def test_inference_finds_the_intended_kinds(frame: pd.DataFrame) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unique columns are flagged as ids, with a warning
+        inferred = infer_schema(frame)
+    for spec in inferred.columns:
+        prefix = spec.name.rsplit("_", 1)[0]
+        intended = KIND_OF[prefix]
+        values = frame[spec.name]
+        if values.isna().all() or prefix == "code":
+            continue  # an empty column says nothing; integer codes are numbers until overridden
+        if intended is ColumnKind.CATEGORICAL:
+            assert spec.kind in (ColumnKind.CATEGORICAL, ColumnKind.ID)
+        else:
+            assert spec.kind is intended, spec
+        if intended is ColumnKind.DATETIME:
+            assert spec.datetime_format == DATE_FORMATS.get(prefix)
+        if spec.name.startswith("i_"):
+            assert spec.integer
+
+
+@st.composite
+def large_frames(draw: st.DrawFn) -> pd.DataFrame:
+    """Frames with more distinct values than the normalizer keeps knots for (1000).
+
+    Hypothesis picks the shapes and a seed; numpy draws the values (lists of this length
+    would make hypothesis slow).
+    """
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.integers(1200, 3000))
+    columns: dict[str, pd.Series] = {}
+    for index, shape in enumerate(draw(st.lists(st.sampled_from(["normal", "lognormal", "uniform", "spike", "int", "nint"]), min_size=1, max_size=4))):
+        scale = 10.0 ** draw(st.integers(-20, 20))
+        if shape == "normal":
+            values = rng.normal(draw(st.sampled_from([0.0, 1e9])) * scale, scale, n)
+        elif shape == "lognormal":
+            values = rng.lognormal(0.0, 2.0, n) * scale
+        elif shape == "uniform":
+            values = rng.uniform(-scale, scale, n)
+        elif shape == "spike":  # mostly zeros, like Adult's capital_gain
+            values = np.where(rng.random(n) < 0.9, 0.0, rng.exponential(scale, n))
+        else:  # ints with more distinct values than knots (fnlwgt-like), one column nullable
+            spread = draw(st.sampled_from([5_000, 100_000, 1_000_000]))
+            values = np.round(rng.normal(0, spread, n)).astype(np.int64) + draw(st.sampled_from([0, 10**9]))
+            if shape == "nint":
+                series = pd.Series(values, dtype="Int64")
+                columns[f"i_{index}"] = series.mask(pd.Series(rng.random(n) < 0.1))
+            else:
+                columns[f"i_{index}"] = pd.Series(values, dtype="int64")
+            continue
+        values[rng.random(n) < draw(st.sampled_from([0.0, 0.2]))] = np.nan
+        columns[f"f_{index}"] = pd.Series(values)
+    columns["s_x"] = pd.Series(rng.choice(["a", "b", None], n), dtype=object)
+    return pd.DataFrame(columns)
+
+
+@settings(SETTINGS, max_examples=25)
+@given(large_frames())
+def test_round_trip_with_many_distinct_values(frame: pd.DataFrame) -> None:
+    schema, transformer = fitted(frame)
+    back = transformer.inverse_transform(transformer.transform(frame))
+    for spec in schema.columns:
+        before, after = frame[spec.name], back[spec.name]
+        assert str(after.dtype) == str(before.dtype)
+        if spec.name.startswith("i_"):  # integers come back exactly after rounding
+            assert_exact(spec.name, before, after)
+        elif spec.name.startswith("f_"):
+            assert_close(spec.name, before, after)
+        else:
+            assert_exact(spec.name, before, after)
+
+
+# -- the encoders -------------------------------------------------------------------------
+
+finite_arrays = st.lists(
+    st.floats(-1e12, 1e12, allow_nan=False, allow_subnormal=False), min_size=1, max_size=60
+).map(np.asarray)
+# Few knots, so that short arrays also use the evenly spaced quantiles (many distinct values).
+n_quantiles = st.sampled_from([4, 10, 1000])
+
+
+@SETTINGS
+@given(finite_arrays, st.lists(st.floats(-1e13, 1e13, allow_nan=False), min_size=1, max_size=30), n_quantiles)
+def test_quantile_normalizer_is_monotone_and_finite(fit: np.ndarray, probe: list[float], knots: int) -> None:
+    normalizer = QuantileNormalizer(knots).fit(fit)
+    x = np.sort(np.concatenate([np.asarray(probe), fit, [-np.inf, np.inf]]))
+    z = normalizer.transform(x)
+    assert np.all(np.isfinite(z))
+    assert np.all(np.diff(z) >= 0.0)
+    assert np.all(np.isfinite(normalizer.inverse(z)))
+
+
+@SETTINGS
+@given(finite_arrays, st.lists(st.floats(0.0, 1.0), max_size=20), n_quantiles)
+def test_quantile_normalizer_inverts_inside_the_fitted_range(fit: np.ndarray, where: list[float], knots: int) -> None:
+    normalizer = QuantileNormalizer(knots).fit(fit)
+    low, high = float(fit.min()), float(fit.max())
+    x = np.concatenate([fit, low + (high - low) * np.asarray(where, dtype=float)])
+    back = normalizer.inverse(normalizer.transform(x))
+    tolerance = 1e-9 * (high - low) + 1e-12 * max(abs(low), abs(high))
+    assert np.all(np.abs(back - x) <= tolerance)
+    # the fitted values themselves survive the float32 model space
+    assert np.array_equal(normalizer.inverse(normalizer.transform(fit).astype(np.float32)), fit) or (
+        np.allclose(normalizer.inverse(normalizer.transform(fit).astype(np.float32)), fit, rtol=0, atol=1e-4 * (high - low))
+    )
+
+
+@SETTINGS
+@given(st.floats(-1e15, 1e15, allow_nan=False), st.integers(1, 50))
+def test_quantile_normalizer_survives_a_constant_column(value: float, n: int) -> None:
+    normalizer = QuantileNormalizer().fit(np.full(n, value))
+    z = normalizer.transform(np.asarray([value, value - 1.0, value + 1.0]))
+    assert np.all(np.isfinite(z))
+    assert np.all(normalizer.inverse(z) == value)
+    restored = QuantileNormalizer.from_dict(json.loads(json.dumps(normalizer.to_dict())))
+    assert np.array_equal(restored.transform(z), normalizer.transform(z))
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.none(), st.text(max_size=4)), min_size=1, max_size=30))
+def test_one_hot_encoder_round_trips_and_falls_back(values: list[str | None]) -> None:
+    series = pd.Series(values, dtype=object)
+    encoder = OneHotEncoder().fit(series)
+    block = encoder.transform(series)
+    assert np.all(block.sum(axis=1) == 1.0)
+    tokens = encoder.inverse_tokens(block)
+    expected = [OneHotEncoder.NULL_TOKEN if v is None else v for v in values]
+    assert tokens.tolist() == expected
+    unseen = encoder.transform(pd.Series(["\u2603 never seen"], dtype=object))
+    assert unseen.sum() == 1.0 and unseen[0, 0] == 1.0  # the most frequent category
