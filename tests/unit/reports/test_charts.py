@@ -71,24 +71,32 @@ EDGE_CASES: dict[str, Callable[[], Chart]] = {
     "bar no categories": lambda: bar_chart("t", [], {"real": []}),
     "bar short series": lambda: bar_chart("t", ["a", "b", "c"], {"real": [0.1]}),
     "bar 40 categories": lambda: bar_chart(
-        "t", [f"category {i}" for i in range(40)], {"real": [i / 40 for i in range(40)], "synthetic": [0.02] * 40}
+        "t",
+        [f"category {i}" for i in range(40)],
+        {"real": [i / 40 for i in range(40)], "synthetic": [0.02] * 40},
     ),
     "bar negative": lambda: bar_chart("t", ["a", "b"], {"delta": [-0.3, 0.2]}),
     "bar inf": lambda: bar_chart("t", ["a", "b"], {"real": [INF, 0.5], "synthetic": [-INF, 0.4]}),
     "bar bad format": lambda: bar_chart("t", ["a"], {"n": [3.0]}, value_format="{:d}"),
-    "hist basic": lambda: histogram_chart("t", [0, 1, 2, 5], {"real": [0.2, 0.5, 0.3], "synthetic": [0.3, 0.4, 0.3]}),
+    "hist basic": lambda: histogram_chart(
+        "t", [0, 1, 2, 5], {"real": [0.2, 0.5, 0.3], "synthetic": [0.3, 0.4, 0.3]}
+    ),
     "hist single bin": lambda: histogram_chart("t", [3, 4], {"real": [1.0]}),
     "hist all nan": lambda: histogram_chart("t", [0, 1, 2], {"real": [NAN, NAN]}),
     "hist no edges": lambda: histogram_chart("t", [], {"real": []}),
     "hist nan edge": lambda: histogram_chart("t", [0, NAN, 2], {"real": [0.5, 0.5]}),
     "hist decreasing edges": lambda: histogram_chart("t", [2, 1, 0], {"real": [0.5, 0.5]}),
-    "hist negative range": lambda: histogram_chart("t", [-30, -20, -10], {"real": [0.5, 0.5], "synthetic": [NAN, 1]}),
+    "hist negative range": lambda: histogram_chart(
+        "t", [-30, -20, -10], {"real": [0.5, 0.5], "synthetic": [NAN, 1]}
+    ),
     "hist empty series": lambda: histogram_chart("t", [0, 1], {}),
     "line single point": lambda: line_chart("t", [1], {"loss": [0.5]}),
     "line negative": lambda: line_chart("t", [1, 2, 3], {"a": [-1.0, -2.5, -0.1], "b": [0.5, -0.5, 2.0]}),
     "line all nan": lambda: line_chart("t", [1, 2], {"loss": [NAN, NAN]}),
     "line empty": lambda: line_chart("t", [], {}),
-    "line gaps": lambda: line_chart("t", [1, 2, 3, 4], {"loss": [1.0, NAN, INF, 2.0]}, x_label="epoch", y_label="loss"),
+    "line gaps": lambda: line_chart(
+        "t", [1, 2, 3, 4], {"loss": [1.0, NAN, INF, 2.0]}, x_label="epoch", y_label="loss"
+    ),
     "line constant": lambda: line_chart("t", [0, 0, 0], {"loss": [3.0, 3.0, 3.0]}),
     "line long": lambda: line_chart("t", list(range(2000)), {"loss": list(np.sin(np.arange(2000) / 50))}),
     "line huge": lambda: line_chart("t", [1, 2], {"loss": [-1.7e308, 1.7e308]}),
@@ -162,8 +170,15 @@ def test_more_categories_make_a_taller_chart() -> None:
 
 def test_fixed_colours_for_real_and_synthetic() -> None:
     colours = series_colours(["synthetic", "loss", "Real", "other"])
-    assert colours == {"synthetic": SYNTHETIC_COLOUR, "loss": PALETTE[0], "Real": REAL_COLOUR, "other": PALETTE[1]}
-    assert {REAL_COLOUR, SYNTHETIC_COLOUR} <= fills(bar_chart("t", ["a"], {"real": [0.1], "synthetic": [0.2]}))
+    assert colours == {
+        "synthetic": SYNTHETIC_COLOUR,
+        "loss": PALETTE[0],
+        "Real": REAL_COLOUR,
+        "other": PALETTE[1],
+    }
+    assert {REAL_COLOUR, SYNTHETIC_COLOUR} <= fills(
+        bar_chart("t", ["a"], {"real": [0.1], "synthetic": [0.2]})
+    )
 
 
 def test_bar_values_use_the_format() -> None:
@@ -176,7 +191,9 @@ def test_bar_values_use_the_format() -> None:
 def test_histogram_draws_real_as_bars_and_others_as_outline() -> None:
     chart = histogram_chart("t", [0, 1, 2], {"real": [0.4, 0.6], "synthetic": [0.5, 0.5]})
     root = parse(chart)
-    real_bars = [r for r in root.iter(f"{NS}rect") if r.get("fill") == REAL_COLOUR and r.find(f"{NS}title") is not None]
+    real_bars = [
+        r for r in root.iter(f"{NS}rect") if r.get("fill") == REAL_COLOUR and r.find(f"{NS}title") is not None
+    ]
     assert len(real_bars) == 2
     assert [p.get("stroke") for p in root.iter(f"{NS}path")] == [SYNTHETIC_COLOUR]
 
@@ -199,8 +216,17 @@ def test_score_bars_draw_one_reference_tick_per_finite_reference() -> None:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(0.0, "0"), (0.5, "0.5"), (0.12345, "0.123"), (999.9, "1k"), (1234.0, "1.23k"), (2.5e6, "2.5M"), (-4.2e9, "-4.2B"),
-     (NAN, "n/a"), (INF, "n/a")],
+    [
+        (0.0, "0"),
+        (0.5, "0.5"),
+        (0.12345, "0.123"),
+        (999.9, "1k"),
+        (1234.0, "1.23k"),
+        (2.5e6, "2.5M"),
+        (-4.2e9, "-4.2B"),
+        (NAN, "n/a"),
+        (INF, "n/a"),
+    ],
 )
 def test_format_number(value: float, expected: str) -> None:
     assert format_number(value) == expected
@@ -214,7 +240,9 @@ def test_nice_ticks(lo: float, hi: float, expected: list[float]) -> None:
     assert nice_ticks(lo, hi) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize(("lo", "hi"), [(3.0, 3.0), (0.0, 0.0), (NAN, 1.0), (-1.7e308, 1.7e308), (1e15, 1e15 + 0.125)])
+@pytest.mark.parametrize(
+    ("lo", "hi"), [(3.0, 3.0), (0.0, 0.0), (NAN, 1.0), (-1.7e308, 1.7e308), (1e15, 1e15 + 0.125)]
+)
 def test_nice_ticks_always_span_a_range(lo: float, hi: float) -> None:
     ticks = nice_ticks(lo, hi)
     assert len(ticks) >= 2 and ticks[0] < ticks[-1]
