@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtri
 
 _EPS = 1e-6  # model space is the normal quantile of [_EPS, 1 - _EPS]: about +-4.75
 _PLATEAU = 1e-6  # the least half-width (in CDF units) of an observed value's plateau
@@ -21,23 +21,27 @@ class QuantileNormalizer:
     Any marginal (skewed, multi-modal, spiky such as Adult's capital_gain) becomes a
     N(0, 1) in model space, and the inverse maps back exactly onto the data's range.
 
-    The CDF is piecewise linear through knots ``(quantiles[i], references[i])``:
+    The map is piecewise linear through knots: value ``quantiles[i]`` sits at the normal
+    score of CDF level ``references[i]`` (squeezed into ``[_EPS, 1 - _EPS]``, so model space
+    spans about +-4.75). Interpolating between the knots' normal scores rather than their
+    CDF levels keeps the sparse tails well resolved when model space is rounded to float32.
 
-    - a column with many distinct values: ``n_quantiles`` quantiles at evenly spaced levels;
-    - a column with few distinct values (at most ``n_quantiles // 2``): two knots per value,
+    - A column with many distinct values: ``n_quantiles`` quantiles at evenly spaced levels.
+    - A column with few distinct values (at most ``n_quantiles // 2``): two knots per value,
       a *plateau* ``[centre - half, centre + half]`` around the middle of the value's CDF
-      step, and straight lines in between. A value maps to its plateau's centre, so it comes
-      back exactly even after model space was rounded to float32 (the plateau is much wider
-      than that rounding); a repeated value's plateau covers its step except for the same
-      margins evenly spaced quantiles would leave, so a spike of zeros stays a spike; a value
-      seen once gets only a sliver, so generated values between observations do not
-      collapse onto the real ones.
+      step, and straight lines in between. A value maps into its plateau, so it comes back
+      exactly even after float32 rounding (the plateau is far wider than that rounding); a
+      repeated value's plateau covers its step except for the margins evenly spaced
+      quantiles would leave, so a spike of zeros stays a spike; a value seen once gets only
+      a sliver, so generated values between observations do not collapse onto real ones.
 
-    Ties are mapped to the middle of their CDF step (the average of the left and right
+    Ties are mapped to the middle of their flat part (the average of the left and right
     interpolations), so a spike of zeros lands on one point and comes back as zero.
     """
 
     def __init__(self, n_quantiles: int = 1000) -> None:
+        if n_quantiles < 2:
+            raise ValueError("n_quantiles must be at least 2")
         self.n_quantiles = n_quantiles
         self.quantiles: np.ndarray = np.zeros(0)
         self.references: np.ndarray = np.zeros(0)
@@ -48,7 +52,7 @@ class QuantileNormalizer:
         if finite.size == 0:
             finite = np.zeros(1)
         distinct, counts = np.unique(finite, return_counts=True)
-        if distinct.size <= max(self.n_quantiles // 2, 1):
+        if distinct.size <= self.n_quantiles // 2:
             self.quantiles, self.references = self._plateaus(distinct, counts)
         else:
             self.references = np.linspace(0.0, 1.0, min(self.n_quantiles, finite.size))
@@ -60,28 +64,37 @@ class QuantileNormalizer:
         total = float(counts.sum())
         step = counts / total
         centre = np.cumsum(step) - step / 2.0
-        margin = max(0.5 / max(self.n_quantiles - 1, 1), 0.5 / total)
+        margin = max(0.5 / (self.n_quantiles - 1), 0.5 / total)
         # Always < step / 2, so the plateaus are disjoint and the references strictly increase.
         half = np.maximum(step / 2.0 - margin, np.minimum(step / 4.0, _PLATEAU))
         quantiles = np.repeat(distinct, 2)
         references = np.stack([centre - half, centre + half], axis=1).ravel()
         return quantiles, references
 
+    @property
+    def scores(self) -> np.ndarray:
+        """The model-space position (normal score) of each knot."""
+        return ndtri(_EPS + (1.0 - 2.0 * _EPS) * self.references)
+
     def transform(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.float64)
-        q, r = self.quantiles, self.references
+        q, z = self.quantiles, self.scores
         if q[0] == q[-1]:  # a constant column: everything sits in the middle
             return np.zeros_like(values, dtype=np.float64)
-        forward = np.interp(values, q, r)
-        backward = 1.0 - np.interp(-values, -q[::-1], 1.0 - r[::-1])
-        # Squeeze [0, 1] into [_EPS, 1 - _EPS] (inverse() undoes it) rather than clipping,
-        # so the smallest and largest values come back as themselves.
-        u = _EPS + (1.0 - 2.0 * _EPS) * (0.5 * (forward + backward))
-        return ndtri(u)
+        last = len(q) - 1
+        first_at = np.searchsorted(q, values, side="left")  # the first knot >= value
+        after = np.searchsorted(q, values, side="right")  # the first knot > value
+        below = z[np.clip(after - 1, 0, last)]
+        above = z[np.minimum(after, last)]
+        # A value on knots (a tie or a plateau) goes to the middle of their scores; any
+        # other is interpolated, and kept inside its segment so rounding cannot break the
+        # order of two nearby values.
+        on_knots = 0.5 * (z[np.minimum(first_at, last)] + below)
+        between = np.clip(np.interp(values, q, z), below, above)
+        return np.where(after > first_at, on_knots, between)
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
-        u = (ndtr(np.asarray(z, dtype=np.float64)) - _EPS) / (1.0 - 2.0 * _EPS)
-        return np.interp(u, self.references, self.quantiles)
+        return np.interp(np.asarray(z, dtype=np.float64), self.scores, self.quantiles)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -22,7 +22,6 @@ import time
 import warnings
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -45,6 +44,8 @@ _CONTINUOUS = (ColumnKind.NUMERICAL, ColumnKind.DATETIME)
 _CORRELATION = "CorrelationSimilarity"
 _SHAPES = "Column Shapes"
 _TRENDS = "Column Pair Trends"
+# Per column: integer group codes and the number of groups.
+Codes = dict[str, tuple[np.ndarray, int]]
 
 
 class ColumnScore(StrictModel):
@@ -149,7 +150,7 @@ class ColumnDistribution(StrictModel):
     """
 
     column: str
-    kind: Literal["numerical", "categorical", "boolean", "datetime"]
+    kind: ColumnKind
     labels: list[str]
     """One label per bucket: a category, a bin "low – high", "(missing)" or "other (suppressed)"."""
     edges: list[float] | None = None
@@ -307,9 +308,6 @@ def _with_pair_values(trends: pd.DataFrame, real_codes: Codes, synthetic_codes: 
     return trends.assign(real_value=real_value, synthetic_value=synthetic_value, meets=meets)
 
 
-Codes = dict[str, tuple[np.ndarray, int]]
-
-
 def _contingency_codes(table: pd.DataFrame, schema: TableSchema) -> Codes:
     """Per column, integer group codes and their count as sdmetrics' pair-trend property tabulates them.
 
@@ -402,11 +400,11 @@ _PAIR_FIELDS = {
 
 
 def _column_scores(shapes: pd.DataFrame) -> list[ColumnScore]:
-    return [ColumnScore(**row) for row in _records(shapes, _COLUMN_FIELDS, ColumnScore)]
+    return [ColumnScore.model_validate(row) for row in _records(shapes, _COLUMN_FIELDS, ColumnScore)]
 
 
 def _pair_scores(trends: pd.DataFrame) -> list[PairScore]:
-    return [PairScore(**row) for row in _records(trends, _PAIR_FIELDS, PairScore)]
+    return [PairScore.model_validate(row) for row in _records(trends, _PAIR_FIELDS, PairScore)]
 
 
 def _records(
@@ -459,7 +457,7 @@ def _categorical_distribution(
     labels, real_share, synthetic_share = shared_categories(_counts(real), _counts(synthetic), k=k)
     return ColumnDistribution(
         column=spec.name,
-        kind=spec.kind.value,
+        kind=spec.kind,
         labels=labels,
         real_share=real_share,
         synthetic_share=synthetic_share,
@@ -488,7 +486,7 @@ def _numeric_distribution(
         synthetic_parts.append(_share(synthetic_missing))
     return ColumnDistribution(
         column=spec.name,
-        kind=spec.kind.value,
+        kind=spec.kind,
         labels=labels,
         edges=[float(e) for e in edges],
         real_share=[float(s) for s in real_parts],

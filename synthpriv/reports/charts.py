@@ -38,7 +38,7 @@ MUTED_COLOUR = "#616e7c"
 GRID_COLOUR = "#e4e7eb"
 AXIS_COLOUR = "#9aa5b1"
 FONT_SIZE = 12
-CHAR_WIDTH = 6.6  # average advance of the system sans at FONT_SIZE, for layout estimates
+CHAR_WIDTH = 7.0  # average advance of the system sans at FONT_SIZE, for layout estimates
 # Sequential ramp for heatmaps, light (vmin) to dark (vmax).
 HEAT_RAMP = ("#f4f7f6", "#bfe3dc", "#5fb3ad", "#1f7f86", "#18475e")
 
@@ -67,7 +67,7 @@ def format_number(value: float) -> str:
     magnitude = abs(rounded)
     for divisor, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if magnitude >= divisor:
-            return f"{rounded / divisor:.3g}{suffix}" if magnitude < 1e15 else f"{rounded:.2e}"
+            return f"{rounded / divisor:.3g}{suffix}" if magnitude < 1e15 else f"{rounded:.3g}"
     return f"{rounded:.3g}"
 
 
@@ -161,11 +161,17 @@ def _values_range(values: Iterable[float], *, include_zero: bool) -> tuple[float
 
 
 def _attrs(**attributes: object) -> str:
+    """SVG attributes; floats are rounded to whole drawing units.
+
+    Whole units are crisp at the 1:1 scale charts are drawn for, keep files small, and mean
+    the only decimals in a chart are its labels, never a coordinate that happens to read
+    like a value from the data.
+    """
     parts = []
     for name, value in attributes.items():
         if value is None:
             continue
-        shown = f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else value
+        shown = f"{round(value)}" if isinstance(value, float) else value
         parts.append(f'{name.rstrip("_").replace("_", "-")}="{_esc(shown)}"')
     return " ".join(parts)
 
@@ -207,7 +213,7 @@ def _chart(title: str, caption: str, height: float, body: Sequence[str], width: 
 
 def _empty(title: str, caption: str, message: str = "No data to show") -> Chart:
     body = [
-        _rect(0.5, 0.5, WIDTH - 1, 79, "#f8f9fa", stroke=GRID_COLOUR, rx=6),
+        _rect(1, 1, WIDTH - 2, 78, "#f8f9fa", stroke=GRID_COLOUR, rx=6),
         _text(WIDTH / 2, 44, message, text_anchor="middle", fill=MUTED_COLOUR),
     ]
     return _chart(title, caption, 80, body)
@@ -241,9 +247,9 @@ def _legend(entries: Sequence[tuple[str, str, str]], y: float, x: float = 0.0) -
 
 def _swatch(x: float, y: float, colour: str, kind: str) -> str:
     if kind == "line":
-        return _line(x, y + 6, x + 13, y + 6, colour, stroke_width=2.5)
+        return _line(x, y + 6, x + 13, y + 6, colour, stroke_width=3)
     if kind == "tick":
-        return _line(x + 6, y, x + 6, y + 12, colour, stroke_width=2.5)
+        return _line(x + 6, y, x + 6, y + 12, colour, stroke_width=3)
     return _rect(x, y + 1, 12, 10, colour, rx=2)
 
 
@@ -263,6 +269,11 @@ def _y_axis(scale: _Scale, ticks: Sequence[float], left: float, right: float, fm
         parts.append(_line(left, y, right, y, GRID_COLOUR))
         parts.append(_text(left - 6, y + 4, fmt(tick), text_anchor="end", fill=MUTED_COLOUR, font_size=11))
     return "".join(parts)
+
+
+def _axis_room(labels: Sequence[str]) -> float:
+    """Width left of a plot for its y tick labels (drawn at 11px, right-aligned 6px from the axis)."""
+    return max(len(label) for label in labels) * CHAR_WIDTH * 11 / 12 + 14 if labels else 14.0
 
 
 def _clean_series(series: dict[str, list[float]], length: int) -> dict[str, list[float]]:
@@ -301,18 +312,28 @@ def bar_chart(
     bars = len(names) * len(data)
     bar_height = 14.0 if bars <= 16 else 10.0 if bars <= 48 else 7.0
     group_height = bar_height * len(data) + max(6.0, bar_height * 0.8)
-    left = min(max(len(truncate_label(n, 24)) for n in names), 24) * CHAR_WIDTH + 14
-    right = 44.0 if bars <= 40 else 12.0
+    show_values = bars <= 40
+    ticks = nice_ticks(*_values_range((v for vs in data.values() for v in vs), include_zero=True), count=6)
+    label_right = min(max(len(truncate_label(n, 24)) for n in names), 24) * CHAR_WIDTH + 6
+    # Values printed left of negative bars need room between the labels and the plot.
+    left = label_right + (8 + _axis_room([fmt(ticks[0])]) if show_values and ticks[0] < 0 else 8)
+    right = 44.0 if show_values else 20.0
     top = legend_height + 10
     bottom = top + group_height * len(names)
-    ticks = nice_ticks(*_values_range((v for vs in data.values() for v in vs), include_zero=True), count=6)
     scale = _Scale(ticks[0], ticks[-1], left, WIDTH - right)
     body = [legend, _x_axis(scale, ticks, top, bottom, fmt)]
     for index, name in enumerate(names):
         row = {series_name: values[index] for series_name, values in data.items()}
+        group_top = top + index * group_height
         body.append(
-            _bar_group(name, row, colours, scale, top + index * group_height, bar_height, fmt, bars <= 40)
+            _text(
+                label_right,
+                group_top + bar_height * len(row) / 2 + 4,
+                truncate_label(name, 24),
+                text_anchor="end",
+            )
         )
+        body.append(_bar_group(name, row, colours, scale, group_top, bar_height, fmt, show_values))
     body.append(_line(scale(0.0), top, scale(0.0), bottom, AXIS_COLOUR))
     return _chart(title, caption, bottom + 26, body)
 
@@ -327,15 +348,14 @@ def _bar_group(
     fmt: Formatter,
     show_values: bool,
 ) -> str:
-    label_y = top + bar_height * len(row) / 2 + 4
-    parts = [_text(scale.start - 8, label_y, truncate_label(category, 24), text_anchor="end")]
+    parts = []
     for offset, (name, value) in enumerate(row.items()):
         if math.isnan(value):
             continue
         y = top + offset * bar_height
         x0, x1 = sorted((scale(0.0), scale(value)))
         tip = f"{_tip_name(category)} · {name}: {fmt(value)}"
-        parts.append(_rect(x0, y, max(x1 - x0, 0.5), bar_height - 1, colours[name], tip))
+        parts.append(_rect(x0, y, max(x1 - x0, 1.0), bar_height - 1, colours[name], tip))
         if show_values:
             end = x1 + 4 if value >= 0 else x0 - 4
             anchor = "start" if value >= 0 else "end"
@@ -379,13 +399,14 @@ def histogram_chart(
     primary = next((name for name in data if name.strip().lower() == "real"), next(iter(data)))
     entries = [(name, colours[name], "box" if name == primary else "line") for name in data]
     legend, legend_height = _legend(entries, 0)
-    top, bottom, left, right = legend_height + 12, legend_height + 212, 52.0, WIDTH - 12.0
     y_ticks = nice_ticks(*_values_range((v for vs in data.values() for v in vs), include_zero=True), count=5)
+    y_fmt = _formatter(value_format) if value_format else _tick_formatter(y_ticks[1] - y_ticks[0])
+    left, right = _axis_room([y_fmt(t) for t in y_ticks]), WIDTH - 16.0
+    top, bottom = legend_height + 12, legend_height + 212
     y_scale = _Scale(y_ticks[0], y_ticks[-1], bottom, top)
     x_scale = _Scale(edges[0], edges[-1], left, right)
     x_ticks = [t for t in nice_ticks(edges[0], edges[-1], count=6) if edges[0] <= t <= edges[-1]]
     x_step = x_ticks[1] - x_ticks[0] if len(x_ticks) > 1 else edges[-1] - edges[0]
-    y_fmt = _formatter(value_format) if value_format else _tick_formatter(y_ticks[1] - y_ticks[0])
     body = [
         legend,
         _y_axis(y_scale, y_ticks, left, right, y_fmt),
@@ -425,10 +446,10 @@ def _histogram_bars(
     for lo, hi, value in zip(edges, edges[1:], values, strict=False):
         if math.isnan(value):
             continue
-        x0, x1 = x_scale(lo), x_scale(hi)
+        x0, x1 = round(x_scale(lo)), round(x_scale(hi))
         y0, y1 = sorted((y_scale(0.0), y_scale(value)))
         tip = f"{name}: {format_number(lo)} to {format_number(hi)}: {fmt(value)}"
-        parts.append(_rect(x0 + 0.5, y0, max(x1 - x0 - 1, 0.5), y1 - y0, colour, tip, fill_opacity=0.55))
+        parts.append(_rect(x0, y0, max(x1 - x0 - 1, 1), y1 - y0, colour, tip, fill_opacity="0.55"))
     return "".join(parts)
 
 
@@ -444,14 +465,12 @@ def _step_outline(
             continue
         y = y_scale(value)
         if previous_y is None:
-            commands.append(f"M{x_scale(lo):.1f} {y:.1f}")
+            commands.append(f"M{x_scale(lo):.0f} {y:.0f}")
         else:
-            commands.append(f"V{y:.1f}")
-        commands.append(f"H{x_scale(hi):.1f}")
+            commands.append(f"V{y:.0f}")
+        commands.append(f"H{x_scale(hi):.0f}")
         previous_y = y
-    path = _attrs(
-        d=" ".join(commands), fill="none", stroke=colour, stroke_width=2.25, stroke_linejoin="round"
-    )
+    path = _attrs(d=" ".join(commands), fill="none", stroke=colour, stroke_width=2, stroke_linejoin="round")
     return f"<path {path}/>"
 
 
@@ -480,13 +499,13 @@ def line_chart(
         return _empty(title, caption)
     colours = series_colours(data)
     legend, legend_height = _legend([(name, colours[name], "line") for name in data], 0)
-    left = 60.0 if y_label else 48.0
-    top, bottom, right = legend_height + 12, legend_height + 222, WIDTH - 16.0
     x_ticks = nice_ticks(min(p[0] for p in points), max(p[0] for p in points), count=7)
     y_ticks = nice_ticks(min(p[1] for p in points), max(p[1] for p in points), count=6)
+    x_fmt, y_fmt = _tick_formatter(x_ticks[1] - x_ticks[0]), _tick_formatter(y_ticks[1] - y_ticks[0])
+    left = _axis_room([y_fmt(t) for t in y_ticks]) + (18.0 if y_label else 0.0)
+    top, bottom, right = legend_height + 12, legend_height + 222, WIDTH - 20.0
     x_scale = _Scale(x_ticks[0], x_ticks[-1], left, right)
     y_scale = _Scale(y_ticks[0], y_ticks[-1], bottom, top)
-    x_fmt, y_fmt = _tick_formatter(x_ticks[1] - x_ticks[0]), _tick_formatter(y_ticks[1] - y_ticks[0])
     body = [
         legend,
         _y_axis(y_scale, y_ticks, left, right, y_fmt),
@@ -521,7 +540,7 @@ def line_chart(
                 truncate_label(y_label, 40),
                 text_anchor="middle",
                 fill=MUTED_COLOUR,
-                transform=f"rotate(-90 14 {mid:.1f})",
+                transform=f"rotate(-90 14 {mid:.0f})",
             )
         )
     return _chart(title, caption, height, body)
@@ -543,7 +562,7 @@ def _series_path(
         else:
             segments[-1].append((x_scale(xv), y_scale(yv), xv, yv))
     segments = [segment for segment in segments if segment]
-    d = " ".join("M" + " L".join(f"{px:.1f} {py:.1f}" for px, py, _, _ in segment) for segment in segments)
+    d = " ".join("M" + " L".join(f"{px:.0f} {py:.0f}" for px, py, _, _ in segment) for segment in segments)
     parts = [f"<path {_attrs(d=d, fill='none', stroke=colour, stroke_width=2, stroke_linejoin='round')}/>"]
     for segment in segments:
         if marks or len(segment) == 1:
@@ -578,9 +597,9 @@ def heatmap(
     if n == 0:
         return _empty(title, caption)
     lo, hi = (float(vmin), float(vmax)) if _finite(vmin) and _finite(vmax) and vmax > vmin else (0.0, 1.0)
-    label_width = max(len(name) for name in names) * CHAR_WIDTH + 10
-    size = max(6.0, min(52.0, (WIDTH - label_width - 12) / n))
-    left, top = label_width, 8.0
+    label_width = math.ceil(max(len(name) for name in names) * CHAR_WIDTH + 10)
+    size = max(6, min(52, (WIDTH - label_width - 12) // n))
+    left, top = label_width, 8
     grid = [
         _heat_cell(
             left + j * size,
@@ -595,7 +614,13 @@ def heatmap(
         for j, value in enumerate(row)
     ]
     row_labels = [
-        _text(left - 6, top + (i + 0.5) * size + 4, name, text_anchor="end", font_size=min(12.0, size * 0.9))
+        _text(
+            left - 6,
+            top + (i + 0.5) * size + 4,
+            name,
+            text_anchor="end",
+            font_size=min(12, round(size * 0.9)),
+        )
         for i, name in enumerate(names)
     ]
     bottom = top + n * size
@@ -618,7 +643,7 @@ def _cell(matrix: list[list[float | None]], i: int, j: int) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _heat_cell(x: float, y: float, size: float, value: float | None, lo: float, hi: float, where: str) -> str:
+def _heat_cell(x: int, y: int, size: int, value: float | None, lo: float, hi: float, where: str) -> str:
     if value is None:
         return _rect(x, y, size - 1, size - 1, MISSING_COLOUR, f"{where}: n/a")
     position = (min(max(value, lo), hi) - lo) / (hi - lo)
@@ -628,14 +653,14 @@ def _heat_cell(x: float, y: float, size: float, value: float | None, lo: float, 
         return cell
     ink = "#ffffff" if position > 0.55 else TEXT_COLOUR
     label = _text(
-        x + size / 2 - 0.5, y + size / 2 + 3.5, f"{value:.2f}", text_anchor="middle", fill=ink, font_size=10
+        x + (size - 1) / 2, y + size / 2 + 3.5, f"{value:.2f}", text_anchor="middle", fill=ink, font_size=10
     )
     return cell + label
 
 
-def _column_label(x: float, y: float, name: str, size: float) -> str:
-    transform = f"rotate(-45 {x:.1f} {y:.1f})"
-    return _text(x, y + 4, name, text_anchor="end", transform=transform, font_size=min(12.0, size * 0.9))
+def _column_label(x: float, y: float, name: str, size: int) -> str:
+    transform = f"rotate(-45 {x:.0f} {y:.0f})"
+    return _text(x, y + 4, name, text_anchor="end", transform=transform, font_size=min(12, round(size * 0.9)))
 
 
 def _heat_legend(lo: float, hi: float, x: float, y: float, has_missing: bool) -> tuple[str, float]:
@@ -728,6 +753,6 @@ def _score_row(
     if reference is not None and not math.isnan(reference):
         x = scale(reference)
         parts.append(
-            _line(x, y - 3, x, y + bar_height + 3, HOLDOUT_COLOUR, stroke_width=2.5, stroke_linecap="round")
+            _line(x, y - 3, x, y + bar_height + 3, HOLDOUT_COLOUR, stroke_width=3, stroke_linecap="round")
         )
     return "".join(parts)

@@ -131,3 +131,20 @@ def test_empty_synthetic_table_is_a_data_error() -> None:
     train = pd.DataFrame({"age": [1.0], "city": ["A"]})
     with pytest.raises(DataError, match="synthetic"):
         dcr_evaluation(train, train, train.iloc[:0], TINY_SCHEMA)
+
+
+def test_one_pass_both_ways_equals_three_nearest_searches() -> None:
+    from synthpriv.attacks.distance import _nearest_both_ways
+
+    rng = np.random.default_rng(2)
+    queries, reference = rng.random((250, 5)), rng.random((180, 5))
+    reference[7] = queries[3]  # an exact copy must come out as distance 0.0
+    to_groups, back = _nearest_both_ways(queries, reference, groups=2, chunk=64)
+    np.testing.assert_allclose(
+        to_groups[:, 0], nearest_distances(queries, reference[:90]), rtol=1e-6, atol=1e-7
+    )
+    np.testing.assert_allclose(
+        to_groups[:, 1], nearest_distances(queries, reference[90:]), rtol=1e-6, atol=1e-7
+    )
+    np.testing.assert_allclose(back, nearest_distances(reference, queries), rtol=1e-6, atol=1e-7)
+    assert to_groups[3, 0] == 0.0 and back[7] == 0.0

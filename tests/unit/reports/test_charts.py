@@ -247,3 +247,13 @@ def test_nice_ticks_always_span_a_range(lo: float, hi: float) -> None:
     ticks = nice_ticks(lo, hi)
     assert len(ticks) >= 2 and ticks[0] < ticks[-1]
     assert all(math.isfinite(t) for t in ticks)
+
+
+@pytest.mark.parametrize("build", EDGE_CASES.values(), ids=EDGE_CASES.keys())
+def test_coordinates_are_whole_units(build: Callable[[], Chart]) -> None:
+    # A decimal coordinate such as cy="157.83" could read like a real value; only labels carry decimals.
+    root = parse(build())
+    for element in root.iter():
+        for name, value in element.attrib.items():
+            if name not in {"fill-opacity", "font-family", "aria-label", "viewBox"}:
+                assert not re.search(r"\d\.\d", value), (element.tag, name, value)
