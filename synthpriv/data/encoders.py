@@ -73,8 +73,14 @@ class QuantileNormalizer:
 
     @property
     def scores(self) -> np.ndarray:
-        """The model-space position (normal score) of each knot."""
-        return ndtri(_EPS + (1.0 - 2.0 * _EPS) * self.references)
+        """The model-space position (normal score) of each knot.
+
+        Rounded to float32, the matrix's precision: a value on a knot (a column's minimum
+        and maximum, every value of a column with few distinct values) is mapped to a
+        number the matrix holds exactly, so it survives the float32 round trip as itself.
+        """
+        scores = ndtri(_EPS + (1.0 - 2.0 * _EPS) * self.references)
+        return scores.astype(np.float32).astype(np.float64)
 
     def transform(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.float64)

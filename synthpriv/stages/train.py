@@ -79,14 +79,19 @@ class TrainStage(Stage[TrainConfig]):
 
 
 def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Report:
-    loss_columns = [c for c in history.columns if c != "epoch"]
-    loss_chart = charts.line_chart(
-        "Training loss per epoch",
-        history["epoch"].tolist() if "epoch" in history else list(range(1, len(history) + 1)),
-        {c: history[c].tolist() for c in loss_columns},
-        x_label="epoch",
-        y_label="loss (mean per row)",
-        caption="Aggregate loss over all training rows in each epoch.",
+    epochs = history["epoch"].tolist() if "epoch" in history else list(range(1, len(history) + 1))
+    # One chart per loss term: they live on different scales (a KL near 0 beside a loss near 1000).
+    loss_charts = tuple(
+        charts.line_chart(
+            "Training loss per epoch" if column == "loss" else f"{column} per epoch",
+            epochs,
+            {column: history[column].tolist()},
+            x_label="epoch",
+            y_label="mean per row",
+            caption="Aggregate over all training rows in each epoch." if column == "loss" else "",
+        )
+        for column in history.columns
+        if column != "epoch"
     )
     kinds = pd.Series([c.kind for c in summary.columns]).value_counts()
     kind_chart = charts.bar_chart(
@@ -100,7 +105,7 @@ def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Repo
             Figure("fit time", f"{summary.fit_seconds:.1f} s", note=f"on {summary.device}"),
             Figure("training rows", f"{summary.train_rows:,}", note=f"holdout {summary.holdout_rows:,} ({summary.holdout_source})"),
         ),
-        charts=(loss_chart, kind_chart),
+        charts=(*loss_charts, kind_chart),
     )
     schema_table = Table(
         headers=("column", "kind", "has missing values"),
