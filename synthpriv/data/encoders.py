@@ -35,8 +35,8 @@ class QuantileNormalizer:
       quantiles would leave, so a spike of zeros stays a spike; a value seen once gets only
       a sliver, so generated values between observations do not collapse onto real ones.
 
-    Ties are mapped to the middle of their flat part (the average of the left and right
-    interpolations), so a spike of zeros lands on one point and comes back as zero.
+    A value equal to one or more knots (a tie, a plateau) maps to the middle of their scores,
+    so a spike of zeros lands on one point and comes back as zero.
     """
 
     def __init__(self, n_quantiles: int = 1000) -> None:

@@ -192,7 +192,9 @@ def infer_schema(
             overrides[name] = ColumnKind(kind)
         except ValueError:
             choices = ", ".join(k.value for k in ColumnKind)
-            raise DataError(f"unknown column kind {kind!r} (one of: {choices})", where=f"column {name!r}") from None
+            raise DataError(
+                f"unknown column kind {kind!r} (one of: {choices})", where=f"column {name!r}"
+            ) from None
     columns: list[ColumnSpec] = []
     for name in table.columns:
         if name in drop:
@@ -220,7 +222,9 @@ def _override(spec: ColumnSpec, kind: ColumnKind, values: pd.Series) -> ColumnSp
     if kind is ColumnKind.DATETIME and spec.kind is not ColumnKind.DATETIME:
         fmt = _detect_datetime_format(values)
         if fmt is None:
-            raise DataError("cannot be a datetime: values do not parse as dates", where=f"column {spec.name!r}")
+            raise DataError(
+                "cannot be a datetime: values do not parse as dates", where=f"column {spec.name!r}"
+            )
         return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=fmt)
     if kind is ColumnKind.DATETIME:
         return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=spec.datetime_format)

@@ -52,7 +52,12 @@ def test_student_placements_kinds(students: pd.DataFrame) -> None:
         assert schema[name].datetime_format == "%Y-%m-%d"
         assert schema[name].nullable
     salary = schema["salary"]
-    assert (salary.kind, salary.nullable, salary.integer, salary.dtype) == (ColumnKind.NUMERICAL, True, True, "float64")
+    assert (salary.kind, salary.nullable, salary.integer, salary.dtype) == (
+        ColumnKind.NUMERICAL,
+        True,
+        True,
+        "float64",
+    )
     assert schema["experience_years"].integer
     assert not schema["second_perc"].integer
     assert [c.name for c in schema.modelled()] == [n for n in students.columns if n != "student_id"]
@@ -127,12 +132,21 @@ def test_string_column_to_numerical_fails_naming_the_column() -> None:
 
 def test_numeric_strings_to_numerical() -> None:
     spec = infer_schema(small(), overrides={"amount": ColumnKind.NUMERICAL})["amount"]
-    assert (spec.kind, spec.integer, spec.nullable, spec.dtype) == (ColumnKind.NUMERICAL, True, True, "object")
+    assert (spec.kind, spec.integer, spec.nullable, spec.dtype) == (
+        ColumnKind.NUMERICAL,
+        True,
+        True,
+        "object",
+    )
 
 
 @pytest.mark.parametrize("argument", ["overrides", "drop"])
 def test_unknown_column_fails_naming_it(argument: str) -> None:
-    kwargs = {"overrides": {"nope_col": ColumnKind.NUMERICAL}} if argument == "overrides" else {"drop": ["nope_col"]}
+    kwargs = (
+        {"overrides": {"nope_col": ColumnKind.NUMERICAL}}
+        if argument == "overrides"
+        else {"drop": ["nope_col"]}
+    )
     with pytest.raises(DataError, match="nope_col") as caught:
         infer_schema(small(), **kwargs)  # type: ignore[arg-type]
     assert caught.value.where == "column 'nope_col'"

@@ -76,7 +76,7 @@ def test_adult_round_trip_is_exact(adult: pd.DataFrame) -> None:
 
 
 def test_student_placements_spans(students: pd.DataFrame) -> None:
-    schema, transformer = fit(students)
+    _schema, transformer = fit(students)
     spans = {(s.column, s.role): s for s in transformer.spans}
     assert (spans["salary", "value"].width, spans["salary", "missing"].width) == (1, 2)
     assert ("second_perc", "missing") not in spans
@@ -145,7 +145,9 @@ def test_values_seen_once_are_not_copied(students: pd.DataFrame) -> None:
 
 
 def test_datetime64_columns_naive_and_with_time_zone() -> None:
-    stamps = pd.Series(pd.to_datetime(["2020-01-01 10:00:00", "2021-06-30 23:59:59", None, "1999-12-31 00:00:01"]))
+    stamps = pd.Series(
+        pd.to_datetime(["2020-01-01 10:00:00", "2021-06-30 23:59:59", None, "1999-12-31 00:00:01"])
+    )
     table = pd.DataFrame(
         {
             "naive": stamps,
@@ -247,7 +249,7 @@ def test_all_null_and_constant_columns() -> None:
             "label": ["a", "b", "a", "a"],
         }
     )
-    schema, transformer = fit(table)
+    _schema, transformer = fit(table)
     before, after = round_trip(table)
     pd.testing.assert_frame_equal(after, before)
     synthetic = transformer.inverse_transform(generated_like(transformer, 100))
