@@ -95,6 +95,9 @@ class SynthesizeConfig(StrictModel):
     """Sampling seed; default: the pipeline's seed."""
     batch_size: int = Field(default=50_000, ge=1)
     """Rows generated and written per batch (bounds memory)."""
+    conditions: dict[str, str | bool | int | float] = Field(default_factory=dict)
+    """Optional: categorical or boolean columns fixed to a value, e.g. `{income: ">50K"}` to
+    oversample a minority class. Every row honours them."""
 
 
 class ValidateConfig(StrictModel):
@@ -164,6 +167,7 @@ class PipelineConfig(StrictModel):
         refs += [(("attack", "quasi_identifiers", i), name) for i, name in enumerate(self.attack.quasi_identifiers)]
         if self.attack.sensitive:
             refs.append((("attack", "sensitive"), self.attack.sensitive))
+        refs += [(("synthesize", "conditions", name), name) for name in self.synthesize.conditions]
         return refs
 
     def section(self, stage: StageName) -> StrictModel:

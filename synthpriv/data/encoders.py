@@ -137,19 +137,20 @@ class OneHotEncoder:
         self.categories: list[str] = []
 
     @classmethod
-    def _as_tokens(cls, values: pd.Series) -> np.ndarray:
+    def tokens(cls, values: pd.Series) -> np.ndarray:
+        """Each value as the string token the encoder keys categories by (nulls as NULL_TOKEN)."""
         tokens = values.astype(object).where(values.notna(), cls.NULL_TOKEN)
         return tokens.map(str).to_numpy(dtype=object)
 
     def fit(self, values: pd.Series) -> OneHotEncoder:
-        counts = pd.Series(self._as_tokens(values)).value_counts(sort=True)
+        counts = pd.Series(self.tokens(values)).value_counts(sort=True)
         # Most frequent first: index 0 is the fallback for unseen values.
         self.categories = [str(c) for c in counts.index]
         return self
 
     def codes(self, values: pd.Series) -> np.ndarray:
         lookup = pd.Index(self.categories)
-        codes = lookup.get_indexer(self._as_tokens(values))
+        codes = lookup.get_indexer(self.tokens(values))
         return np.where(codes < 0, 0, codes)
 
     def transform(self, values: pd.Series) -> np.ndarray:

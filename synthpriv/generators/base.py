@@ -12,7 +12,7 @@ import io
 import json
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -23,7 +23,7 @@ import pandas as pd
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema
 from synthpriv.data.spans import Span
 from synthpriv.data.transform import TabularTransformer
-from synthpriv.errors import DataError, ModelFileError
+from synthpriv.errors import ConfigError, DataError, ModelFileError
 from synthpriv.generators.params import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, GeneratorParams
 from synthpriv.runtime.progress import NullProgress, Progress
 
@@ -31,6 +31,11 @@ WEIGHTS_FILE = "weights.pt"
 GENERATOR_FILE = "generator.json"
 TRANSFORMER_FILE = "transformer.json"
 FORMAT_VERSION = 1
+_MAX_CONDITION_ATTEMPTS = 20
+_MAX_CONDITION_BATCH = 2_000_000
+
+#: A condition as the networks see it: a category span and the index of its fixed category.
+FixedCategory = tuple[Span, int]
 
 
 @dataclass
@@ -83,6 +88,14 @@ class Generator(ABC):
     def _sample_matrix(self, n: int, *, seed: int) -> np.ndarray:
         """``n`` encoded rows, category blocks one-hot (already sampled), seeded by ``seed``."""
 
+    def _sample_conditional(self, n: int, *, seed: int, fixed: tuple[FixedCategory, ...]) -> np.ndarray | None:
+        """``n`` rows generated *given* ``fixed`` categories, or None when the model cannot condition.
+
+        A model that conditions natively (a GAN's conditional vector, guided diffusion)
+        overrides this; rows that still miss a condition are filtered out by the caller.
+        """
+        return None
+
     @abstractmethod
     def _state_dict(self) -> dict[str, Any]:
         """Tensors to persist (a flat ``name -> Tensor`` dict, loadable with weights_only)."""
@@ -115,24 +128,85 @@ class Generator(ABC):
             epochs=len(history), seconds=time.perf_counter() - started, history=history, device=device
         )
 
-    def sample_batches(self, n: int, *, seed: int = 0, batch_size: int = 50_000) -> Iterator[pd.DataFrame]:
-        """Stream ``n`` synthetic rows in batches; the same seed gives the same rows."""
+    def sample_batches(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        batch_size: int = 50_000,
+        conditions: Mapping[str, object] | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Stream ``n`` synthetic rows in batches; the same seed gives the same rows.
+
+        ``conditions`` fixes categorical or boolean columns to a value (``{"income": ">50K"}``);
+        every row returned honours them.
+        """
         transformer, schema = self._fitted()
+        fixed = self.encode_conditions(conditions or {})
         produced = 0
         for index, start in enumerate(range(0, n, batch_size)):
             count = min(batch_size, n - start)
             # One child seed per batch: the rows do not depend on how the caller batches.
-            matrix = self._sample_matrix(count, seed=_batch_seed(seed, index))
+            matrix = self._sample_honouring(count, _batch_seed(seed, index), fixed)
             frame = transformer.inverse_transform(matrix)
             yield _with_ids(frame, schema, offset=produced)
             produced += count
 
-    def sample(self, n: int, *, seed: int = 0, batch_size: int = 50_000) -> pd.DataFrame:
+    def sample(
+        self, n: int, *, seed: int = 0, batch_size: int = 50_000, conditions: Mapping[str, object] | None = None
+    ) -> pd.DataFrame:
         """``n`` synthetic rows with the input's column names, order and dtypes."""
         if n < 0:
             raise ValueError("n must be >= 0")
-        frames = list(self.sample_batches(max(n, 1), seed=seed, batch_size=batch_size))
+        frames = list(self.sample_batches(max(n, 1), seed=seed, batch_size=batch_size, conditions=conditions))
         return pd.concat(frames, ignore_index=True).iloc[:n]
+
+    def encode_conditions(self, conditions: Mapping[str, object]) -> tuple[FixedCategory, ...]:
+        """Conditions as (category span, category index) pairs; ConfigError for any that cannot hold."""
+        transformer, schema = self._fitted()
+        spans = {s.column: s for s in transformer.spans if s.role == "category"}
+        fixed: list[FixedCategory] = []
+        for column, value in conditions.items():
+            where = f"synthesize.conditions.{column}"
+            if column not in schema:
+                raise ConfigError(f"condition names column {column!r}, which is not in the data", where=where)
+            if column not in spans:
+                kind = schema[column].kind.value
+                raise ConfigError(f"conditions fix categorical or boolean columns; {column!r} is {kind}", where=where)
+            encoder = transformer.categorical[column]
+            token = str(encoder.tokens(pd.Series([value], dtype=object))[0])
+            if token not in encoder.categories:
+                raise ConfigError(
+                    f"value {value!r} of {column!r} is not a category the generator learned", where=where
+                )
+            fixed.append((spans[column], encoder.categories.index(token)))
+        return tuple(fixed)
+
+    def _sample_honouring(self, n: int, seed: int, fixed: tuple[FixedCategory, ...]) -> np.ndarray:
+        """``n`` rows that honour ``fixed``: native conditioning where the model has it, then rejection."""
+        if not fixed:
+            return self._sample_matrix(n, seed=seed)
+        kept: list[np.ndarray] = []
+        have = drawn = 0
+        acceptance = 1.0
+        for attempt in range(_MAX_CONDITION_ATTEMPTS):
+            want = int(min(max(1.2 * (n - have) / max(acceptance, 1e-4), 256), _MAX_CONDITION_BATCH))
+            child = _batch_seed(seed, attempt)
+            rows = self._sample_conditional(want, seed=child, fixed=fixed)
+            if rows is None:
+                rows = self._sample_matrix(want, seed=child)
+            ok = honours(rows, fixed)
+            kept.append(rows[ok])
+            have += int(ok.sum())
+            drawn += want
+            acceptance = max(have / drawn, 1.0 / drawn)
+            if have >= n:
+                return np.concatenate(kept)[:n]
+        raise DataError(
+            f"the condition is too rare to reach: {have:,} of {drawn:,} generated rows honoured it; "
+            "relax the condition or train longer",
+            where="synthesize.conditions",
+        )
 
     def save(self, directory: str | Path) -> None:
         """Write ``weights.pt`` (a state_dict), ``generator.json`` and ``transformer.json``."""
@@ -203,6 +277,14 @@ class Generator(ABC):
         if self.transformer is None or self.schema is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load() first")
         return self.transformer, self.schema
+
+
+def honours(matrix: np.ndarray, fixed: tuple[FixedCategory, ...]) -> np.ndarray:
+    """Which rows decode to the fixed category of every condition (decoding takes the block's argmax)."""
+    ok = np.ones(len(matrix), dtype=bool)
+    for span, index in fixed:
+        ok &= np.argmax(matrix[:, span.start : span.stop], axis=1) == index
+    return ok
 
 
 def _batch_seed(seed: int, index: int) -> int:

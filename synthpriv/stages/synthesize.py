@@ -24,6 +24,7 @@ class SynthesizeSummary(BaseModel):
     seconds: float
     rows_per_second: float
     missing_share: dict[str, float]  # of the synthetic rows, per column
+    conditions: dict[str, str | bool | int | float]
 
 
 class SynthesizeStage(Stage[SynthesizeConfig]):
@@ -33,6 +34,7 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
 
     def run(self, ctx: StageContext) -> StageResult:
         generator = Generator.load(ctx.artifact("model"))
+        generator.encode_conditions(self.config.conditions)  # fail before any sampling
         rows = self.config.rows or generator.train_rows
         seed = self.config.seed if self.config.seed is not None else ctx.seed
         batch_size = min(self.config.batch_size, rows)
@@ -51,7 +53,7 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
 
         started = time.perf_counter()
         written = write_parquet_batches(
-            tracked(generator.sample_batches(rows, seed=seed, batch_size=batch_size)),
+            tracked(generator.sample_batches(rows, seed=seed, batch_size=batch_size, conditions=self.config.conditions)),
             ctx.stage_dir / "synthetic.parquet",
         )
         seconds = time.perf_counter() - started
@@ -63,6 +65,7 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
             seconds=round(seconds, 3),
             rows_per_second=round(written / max(seconds, 1e-9), 1),
             missing_share={str(k): round(float(v) / written, 6) for k, v in missing_counts.items()},
+            conditions=dict(self.config.conditions),
         )
         return StageResult(summary=summary, report=_report(ctx.run_name, summary))
 
@@ -82,6 +85,11 @@ def _report(run_name: str, summary: SynthesizeSummary) -> Report:
             Figure("seed", str(summary.seed)),
             Figure("time", f"{summary.seconds:.2f} s", note=f"{summary.rows_per_second:,.0f} rows/s"),
             Figure("batches", str(-(-summary.rows // summary.batch_size)), note=f"{summary.batch_size:,} rows each"),
+            Figure(
+                "conditions",
+                ", ".join(f"{k} = {v}" for k, v in summary.conditions.items()) or "none",
+                note="every row honours them" if summary.conditions else "unconditional sampling",
+            ),
         ),
         charts=(chart,),
     )

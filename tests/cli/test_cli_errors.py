@@ -112,3 +112,16 @@ def test_schema_is_json_schema() -> None:
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     assert {"name", "data", "train", "synthesize", "validate", "attack", "gates"} <= set(schema["properties"])
+
+
+def test_condition_on_unknown_column_is_named(write_pipeline) -> None:
+    path = write_pipeline(quick_demo_config(synthesize={"rows": 50, "conditions": {"placd": True}}))
+    _assert_one_line_error(_run("check", str(path)), 3, "synthesize.conditions.placd", "did you mean 'placed'")
+
+
+def test_condition_value_never_seen_fails_before_sampling(tmp_path: Path, write_pipeline) -> None:
+    path = write_pipeline(quick_demo_config(synthesize={"rows": 50, "conditions": {"gender": "X"}}))
+    result = _run("run", "-q", str(path), "-o", str(tmp_path / "out"))
+    _assert_one_line_error(result, 2, "synthesize.conditions.gender", "not a category the generator learned")
+    assert (tmp_path / "out" / "train" / "stage.json").is_file()  # training is kept for the next try
+    assert not (tmp_path / "out" / "synthesize").exists()
