@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from synthpriv.config.model import TrainConfig
 from synthpriv.data.io import write_parquet
+from synthpriv.data.schema import ColumnKind, TableSchema
 from synthpriv.generators.registry import get_generator
 from synthpriv.reports import charts
 from synthpriv.reports.model import Figure, Report, Section, Table
@@ -33,7 +34,25 @@ class TrainSummary(BaseModel):
     fit_seconds: float
     device: str
     final_loss: float | None
+    category_coverage: dict[str, float]  # per categorical column: share of its real categories the samples reproduce
     warnings: list[str]
+
+
+_COVERAGE_ROWS = 10_000
+
+
+def category_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, schema: TableSchema) -> dict[str, float]:
+    """Per categorical or boolean column, the share of real categories that appear in the samples.
+
+    Below 1 on a column means the generator dropped categories: the mode collapse GANs are known for.
+    """
+    coverage: dict[str, float] = {}
+    for column in schema.modelled():
+        if column.kind in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN):
+            real_values = pd.Index(real[column.name].dropna().unique())
+            if len(real_values):
+                coverage[column.name] = float(real_values.isin(synthetic[column.name].dropna().unique()).mean())
+    return coverage
 
 
 class TrainStage(Stage[TrainConfig]):
@@ -58,6 +77,7 @@ class TrainStage(Stage[TrainConfig]):
         )
         fit = generator.fit(train_table, schema, progress=ctx.progress)
         generator.save(ctx.stage_dir / "model")
+        coverage = category_coverage(train_table, generator.sample(_COVERAGE_ROWS, seed=ctx.seed), schema)
         history = pd.DataFrame(fit.history)
         write_parquet(history, ctx.stage_dir / "loss.parquet")
 
@@ -73,6 +93,7 @@ class TrainStage(Stage[TrainConfig]):
             fit_seconds=round(fit.seconds, 3),
             device=fit.device,
             final_loss=float(history["loss"].iloc[-1]) if "loss" in history and len(history) else None,
+            category_coverage=coverage,
             warnings=list(getattr(ctx.real, "warnings", [])),
         )
         return StageResult(summary=summary, report=_report(ctx.run_name, summary, history))
@@ -93,6 +114,12 @@ def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Repo
         for column in history.columns
         if column != "epoch"
     )
+    coverage_chart = charts.score_bars(
+        "Categories the samples reproduce, per column",
+        list(summary.category_coverage),
+        list(summary.category_coverage.values()),
+        caption=f"Share of each column's real categories found in {_COVERAGE_ROWS:,} sampled rows; below 1 means categories were dropped (mode collapse).",
+    )
     kinds = pd.Series([c.kind for c in summary.columns]).value_counts()
     kind_chart = charts.bar_chart(
         "Columns by kind", kinds.index.tolist(), {"columns": kinds.astype(float).tolist()}, value_format="{:.0f}"
@@ -105,7 +132,7 @@ def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Repo
             Figure("fit time", f"{summary.fit_seconds:.1f} s", note=f"on {summary.device}"),
             Figure("training rows", f"{summary.train_rows:,}", note=f"holdout {summary.holdout_rows:,} ({summary.holdout_source})"),
         ),
-        charts=(*loss_charts, kind_chart),
+        charts=(*loss_charts, coverage_chart, kind_chart),
     )
     schema_table = Table(
         headers=("column", "kind", "has missing values"),
