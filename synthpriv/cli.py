@@ -37,7 +37,9 @@ def _guard(debug: bool):  # type: ignore[no-untyped-def]
 
     class _Guard:
         def __enter__(self) -> None:
-            logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+            from synthpriv.runtime.logging import configure_logging
+
+            configure_logging(logging.DEBUG if debug else logging.WARNING)
             if not debug:
                 warnings.simplefilter("ignore")
 

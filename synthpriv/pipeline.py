@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import importlib
 import json
+import logging
 import os
 import platform
 import shutil
@@ -31,6 +32,8 @@ from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
 from synthpriv.stages.base import ARTIFACTS, GateOutcome, Stage, StageContext
+
+log = logging.getLogger(__name__)
 
 _STAGE_CLASSES: dict[StageName, str] = {
     "train": "synthpriv.stages.train:TrainStage",
@@ -211,7 +214,9 @@ class Pipeline:
         previous = self._read_marker(name)
         if not force and previous is not None and previous.fingerprint == fingerprint and self._outputs_intact(name, previous):
             previous.status = "reused"
+            log.info("stage %s unchanged: reused", name)
             return previous
+        log.info("stage %s: running", name)
         return self._execute(name, fingerprint)
 
     def _execute(self, name: StageName, fingerprint: str) -> StageRecord:

@@ -125,3 +125,14 @@ def test_condition_value_never_seen_fails_before_sampling(tmp_path: Path, write_
     _assert_one_line_error(result, 2, "synthesize.conditions.gender", "not a category the generator learned")
     assert (tmp_path / "out" / "train" / "stage.json").is_file()  # training is kept for the next try
     assert not (tmp_path / "out" / "synthesize").exists()
+
+
+def test_output_folder_that_cannot_be_written(tmp_path: Path, write_pipeline) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = write_pipeline(quick_demo_config())
+    result = _run("run", "-q", str(path), "-o", str(blocker / "run"))
+    assert result.exit_code != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "a-file" in lines[0]
+    assert "Traceback" not in result.output

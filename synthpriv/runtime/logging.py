@@ -1,0 +1,39 @@
+"""Logging with a backstop for the rule "never log real rows"."""
+
+from __future__ import annotations
+
+import logging
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+_TABULAR = (pd.DataFrame, pd.Series, pd.Index, np.ndarray)
+
+
+class NoRowsFilter(logging.Filter):
+    """Drops any record whose message arguments hold a table, a column or an array."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        values = args.values() if isinstance(args, dict) else (args or ())
+        if isinstance(record.msg, _TABULAR) or any(isinstance(a, _TABULAR) for a in values):
+            return False
+        return True
+
+
+def configure_logging(level: int = logging.WARNING, stream: IO[str] | None = None) -> logging.Handler:
+    """Set up the ``synthpriv`` logger for the CLI: one line per record, rows filtered out.
+
+    The filter sits on the handler, so it sees the records of every ``synthpriv.*`` module.
+    """
+    logger = logging.getLogger("synthpriv")
+    logger.setLevel(level)
+    for old in [h for h in logger.handlers if getattr(h, "_synthpriv", False)]:
+        logger.removeHandler(old)
+    handler = logging.StreamHandler(stream)
+    handler._synthpriv = True  # type: ignore[attr-defined]
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(NoRowsFilter())
+    logger.addHandler(handler)
+    return handler
