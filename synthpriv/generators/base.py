@@ -190,7 +190,9 @@ class Generator(ABC):
         have = drawn = 0
         acceptance = 1.0
         for attempt in range(_MAX_CONDITION_ATTEMPTS):
-            want = int(min(max(1.2 * (n - have) / max(acceptance, 1e-4), 256), _MAX_CONDITION_BATCH))
+            # Ask for exactly n first: native conditioning usually honours every row.
+            missing = n - have
+            want = missing if attempt == 0 else int(min(max(1.2 * missing / max(acceptance, 1e-4), 256), _MAX_CONDITION_BATCH))
             child = _batch_seed(seed, attempt)
             rows = self._sample_conditional(want, seed=child, fixed=fixed)
             if rows is None:
