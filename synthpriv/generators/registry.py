@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 _GENERATORS: dict[str, str] = {
     "vae": "synthpriv.generators.tvae:TVAE",
+    "diffusion": "synthpriv.generators.ddpm:TabDDPM",
+    "gan": "synthpriv.generators.ctgan:CTGAN",
 }
 
 

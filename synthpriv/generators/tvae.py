@@ -8,6 +8,7 @@ row (generation). Only plain Linear + ReLU layers are used, so DP-SGD can wrap t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import pairwise
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,7 +26,7 @@ from synthpriv.training.loop import TrainingPlan, train
 def mlp(widths: Sequence[int], out_features: int) -> nn.Sequential:
     """``Linear + ReLU`` for each consecutive pair of ``widths``, then a final ``Linear``."""
     layers: list[nn.Module] = []
-    for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=False):
+    for fan_in, fan_out in pairwise(widths):
         layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
     layers.append(nn.Linear(widths[-1], out_features))
     return nn.Sequential(*layers)
@@ -46,13 +47,15 @@ class _VAEPlan(TrainingPlan):
         self.noise = noise
         params = model.vae_params
         trainable = [*model.encoder.parameters(), *model.decoder.parameters(), model.log_sigma]
-        self.optimizer = torch.optim.Adam(
-            trainable, lr=params.learning_rate, weight_decay=params.weight_decay, **_fast_adam(model.device)
-        )
+        self.optimizer = _adam(trainable, lr=params.learning_rate, weight_decay=params.weight_decay)
 
     @property
     def modules(self) -> dict[str, nn.Module]:
         return {"encoder": self.model.encoder, "decoder": self.model.decoder}
+
+    @property
+    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
+        return (self.optimizer,)
 
     def step(self, batch: torch.Tensor) -> Mapping[str, torch.Tensor]:
         model = self.model
@@ -78,9 +81,13 @@ class _VAEPlan(TrainingPlan):
         }
 
 
-def _fast_adam(device: str) -> dict[str, bool]:
-    """The fused Adam kernel where torch has one: far fewer small ops per step."""
-    return {"fused": True} if torch.device(device).type in {"cpu", "cuda"} else {}
+def _adam(params: list[nn.Parameter], *, lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where this torch has one for the device (one op per step
+    instead of several per parameter); the plain implementation otherwise."""
+    try:
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 class TVAE(Generator):

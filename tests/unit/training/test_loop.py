@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from synthpriv.training.loop import TrainingPlan, train
+from synthpriv.training.loop import TrainingPlan, flush_tiny, train
 
 
 class RecordingPlan(TrainingPlan):
@@ -108,3 +108,42 @@ def test_zero_epochs_and_bad_arguments() -> None:
         _run(RecordingPlan(), batch_size=0)
     with pytest.raises(ValueError):
         _run(RecordingPlan(), epochs=-1)
+
+
+class TidyPlan(RecordingPlan):
+    housekeeping_every = 2
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.optimizer = torch.optim.Adam(self.net.parameters())
+        self.tidied_after: list[int] = []
+
+    @property
+    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
+        return (self.optimizer,)
+
+    def housekeeping(self) -> None:
+        self.tidied_after.append(len(self.batches))
+        super().housekeeping()
+
+
+def test_housekeeping_runs_every_n_steps_across_epochs() -> None:
+    plan = TidyPlan()
+    _run(plan, n=10, epochs=3, batch_size=4)  # 3 steps per epoch, 9 in all
+    assert plan.tidied_after == [2, 4, 6, 8]
+
+
+def test_default_housekeeping_zeroes_tiny_weights_and_optimizer_state_only() -> None:
+    plan = TidyPlan()
+    plan.net(torch.ones(1, 1)).sum().backward()
+    plan.optimizer.step()  # creates the Adam state
+    with torch.no_grad():
+        plan.net.weight.fill_(1e-25)
+        plan.net.bias.fill_(0.5)
+    plan.optimizer.state[plan.net.weight]["exp_avg"].fill_(-1e-40)
+    TrainingPlan.housekeeping(plan)
+    assert plan.net.weight.item() == 0.0 and plan.net.bias.item() == 0.5
+    assert plan.optimizer.state[plan.net.weight]["exp_avg"].item() == 0.0
+    values = torch.tensor([1e-45, -1e-30, 2e-20, -3.0, 0.0])
+    flush_tiny([values, torch.arange(3)])
+    assert values.tolist() == [0.0, 0.0, pytest.approx(2e-20), -3.0, 0.0]

@@ -1,0 +1,498 @@
+"""CTGAN: a conditional Wasserstein GAN for tables (Xu et al., 2019), written for this package.
+
+- A *conditional vector* names one category of one categorical column. Training by sampling
+  picks the column uniformly, then a category with probability proportional to the log of
+  its frequency, then a real row that has it: rare categories are seen far more often than
+  their share, and the generator learns them (the paper's answer to imbalanced columns).
+- The generator maps noise and the condition to a row; numbers come out as they are (they are
+  N(0, 1) quantile-normal scores, so no squashing activation), each softmax block through a
+  Gumbel-softmax with temperature 0.2 while training. A cross-entropy penalty makes the
+  conditioned block produce the conditioned category.
+- The critic judges ``pac`` rows at once (PacGAN, against mode collapse) with their conditions,
+  under the WGAN-GP loss. It uses only Linear, LeakyReLU and Dropout, so DP-SGD can wrap it.
+
+Everything per column is done with index tensors, so a step costs the same few tensor ops
+however many columns the table has.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_linear_bn_eval
+
+from synthpriv.data.spans import Span, spans_width
+from synthpriv.generators.base import FixedCategory, Generator
+from synthpriv.generators.params import GANParams, GeneratorParams
+from synthpriv.runtime.progress import Progress
+from synthpriv.training.loop import TrainingPlan, train
+
+#: Gumbel-softmax temperature of CTGAN: near one-hot outputs that still pass gradients.
+GUMBEL_TAU = 0.2
+#: Adam moments of WGAN-GP (Gulrajani et al., 2017), kept by CTGAN.
+ADAM_BETAS = (0.5, 0.9)
+
+
+def _child_seed(seed: int, stream: int) -> int:
+    """An independent seed per random stream (condition draws, training noise) of one fit."""
+    return int(np.random.SeedSequence([seed % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+@dataclass(frozen=True)
+class GANLayout:
+    """Index tensors over an encoded row: where values, softmax blocks and conditions live."""
+
+    width: int
+    value_index: torch.Tensor  # [V] matrix column of each value
+    softmax_index: torch.Tensor  # [S] matrix columns of all softmax blocks, block after block
+    pad_index: torch.Tensor  # [B * max_width] position in the softmax columns, S for padding
+    valid: torch.Tensor  # [S] position of each softmax column in the padded [B * max_width] view
+    layout: torch.Tensor  # [width] position of each matrix column in cat(values, softmax columns)
+    blocks: tuple[Span, ...]  # every softmax span (categories and missing flags)
+    max_width: int
+    cond_spans: tuple[Span, ...]  # the category spans the condition ranges over
+    cond_block: torch.Tensor  # [K] which softmax block each condition span is
+    cond_offset: torch.Tensor  # [K] where each condition span starts in the condition vector
+    cond_width: int  # C, the condition vector's width
+
+    @classmethod
+    def from_spans(cls, spans: tuple[Span, ...]) -> GANLayout:
+        """Precompute the index tensors for ``spans``."""
+        values = [s for s in spans if s.activation == "identity"]
+        blocks = tuple(s for s in spans if s.activation == "softmax")
+        softmax_index = [i for s in blocks for i in range(s.start, s.stop)]
+        max_width = max((s.width for s in blocks), default=1)
+        pad = np.full((len(blocks), max_width), len(softmax_index), dtype=np.int64)
+        valid: list[int] = []
+        position = 0
+        for b, span in enumerate(blocks):
+            pad[b, : span.width] = np.arange(position, position + span.width)
+            valid += range(b * max_width, b * max_width + span.width)
+            position += span.width
+        combined = [s.start for s in values] + softmax_index
+        layout = np.empty(spans_width(spans), dtype=np.int64)
+        layout[combined] = np.arange(len(combined))
+        cond = [b for b, s in enumerate(blocks) if s.role == "category"]
+        widths = [blocks[b].width for b in cond]
+        return cls(
+            width=spans_width(spans),
+            value_index=torch.tensor([s.start for s in values], dtype=torch.long),
+            softmax_index=torch.tensor(softmax_index, dtype=torch.long),
+            pad_index=torch.from_numpy(pad.ravel()),
+            valid=torch.tensor(valid, dtype=torch.long),
+            layout=torch.from_numpy(layout),
+            blocks=blocks,
+            max_width=max_width,
+            cond_spans=tuple(blocks[b] for b in cond),
+            cond_block=torch.tensor(cond, dtype=torch.long),
+            cond_offset=torch.tensor(np.r_[0, np.cumsum(widths)[:-1]] if widths else [], dtype=torch.long),
+            cond_width=int(sum(widths)),
+        )
+
+    def padded(self, logits: torch.Tensor) -> torch.Tensor:
+        """``[rows, blocks, max_width]``: the softmax columns ``logits`` per block, padded with -inf."""
+        logits = torch.cat([logits, logits.new_full((len(logits), 1), float("-inf"))], dim=1)
+        return logits.index_select(1, self.pad_index).view(len(logits), len(self.blocks), self.max_width)
+
+    def assemble(self, values: torch.Tensor, padded: torch.Tensor) -> torch.Tensor:
+        """Rows in the matrix layout from values and padded per-block outputs."""
+        compact = padded.reshape(len(padded), -1).index_select(1, self.valid)
+        return torch.cat([values, compact], dim=1).index_select(1, self.layout)
+
+    def cond_one_hot(self, cond_index: torch.Tensor) -> torch.Tensor:
+        """``[rows, C]`` one-hot condition vectors of flat condition indices."""
+        out = torch.zeros(len(cond_index), self.cond_width, device=cond_index.device)
+        if self.cond_width:
+            out.scatter_(1, cond_index[:, None], 1.0)
+        return out
+
+    def to(self, device: torch.device | str) -> GANLayout:
+        """The same layout with its index tensors on ``device``."""
+        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+        return GANLayout(**{**vars(self), **moved})
+
+
+class _Block(nn.Module):
+    """``ReLU(BN(Linear(x)))``, added to ``x`` when the widths agree (a residual block)."""
+
+    def __init__(self, fan_in: int, fan_out: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(fan_in, fan_out)
+        self.bn = nn.BatchNorm1d(fan_out)
+        self.residual = fan_in == fan_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn(self.fc(x)))
+        return x + h if self.residual else h
+
+    def inference(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` in eval mode with the BatchNorm folded into the Linear layer."""
+        h = torch.relu_(fuse_linear_bn_eval(self.fc, self.bn)(x))
+        return x + h if self.residual else h
+
+
+class CondGenerator(nn.Module):
+    """Noise and a condition to a raw row (logits for blocks, the numbers themselves for values).
+
+    The condition is one category, so its one-hot product with a weight matrix is a row of
+    that matrix: an embedding, which costs nothing at sampling time. It enters at the input
+    (as CTGAN's concatenated one-hot does) and, directly, at the output logits.
+    """
+
+    def __init__(self, noise_dim: int, cond_width: int, dims: Sequence[int], out_width: int) -> None:
+        super().__init__()
+        self.noise_in = nn.Linear(noise_dim, dims[0])
+        self.cond_in = nn.Embedding(max(cond_width, 1), dims[0])
+        self.bn_in = nn.BatchNorm1d(dims[0])
+        self.body = nn.ModuleList(_Block(fan_in, fan_out) for fan_in, fan_out in pairwise(dims))
+        self.out = nn.Linear(dims[-1], out_width)
+        self.cond_out = nn.Embedding(max(cond_width, 1), out_width)
+        nn.init.zeros_(self.cond_out.weight)
+
+    def forward(self, noise: torch.Tensor, cond_index: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.bn_in(self.noise_in(noise) + self.cond_in(cond_index)))
+        for block in self.body:
+            h = block(h)
+        return self.out(h) + self.cond_out(cond_index)
+
+    def inference_t(self, noise: torch.Tensor, cond_index: torch.Tensor) -> torch.Tensor:
+        """`forward` in eval mode, transposed (``[out_width, rows]``), BatchNorm folded in.
+
+        Transposed, each output column is a contiguous row, so the per-block work of sampling
+        runs on contiguous memory.
+
+        The folded layers are rebuilt on each call (microseconds), so they never go stale.
+        Sampling is then matrix products and ReLUs only: BatchNorm would add two full passes
+        over every hidden activation.
+        """
+        assert self.bn_in.running_var is not None
+        scale = self.bn_in.weight / torch.sqrt(self.bn_in.running_var + self.bn_in.eps)
+        noise_in = fuse_linear_bn_eval(self.noise_in, self.bn_in)
+        cond_in = (self.cond_in.weight * scale).index_select(0, cond_index)
+        h = torch.relu_(torch.addmm(noise_in.bias, noise, noise_in.weight.t()).add_(cond_in))
+        for block in self.body:
+            h = block.inference(h)  # type: ignore[operator]
+        raw_t = torch.addmm(self.out.bias[:, None], self.out.weight, h.t())
+        return raw_t.add_(self.cond_out.weight.t().index_select(1, cond_index))
+
+
+def critic_network(in_features: int, dims: Sequence[int], dropout: float) -> nn.Sequential:
+    """CTGAN's critic: ``Linear + LeakyReLU(0.2) + Dropout`` per hidden layer, then a score."""
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip([in_features, *dims[:-1]], dims, strict=True):
+        layers += [nn.Linear(fan_in, fan_out), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
+    layers.append(nn.Linear(dims[-1], 1))
+    return nn.Sequential(*layers)
+
+
+class ConditionSampler:
+    """Training by sampling, as a batch sampler for `train`.
+
+    Each batch draws a condition per row (a column uniformly, then a category by
+    log-frequency) and a real row that has that category. The rows of each (column,
+    category) sit contiguously in one flat array, so a draw is a few tensor ops. The
+    conditions of the batch being yielded are in `cond_index` while the step runs (the
+    loop's sampler yields row indices only).
+    """
+
+    def __init__(self, matrix: np.ndarray, layout: GANLayout, steps: int) -> None:
+        self.layout, self.steps = layout, steps
+        counts, flat, starts = [], [], []
+        for k, span in enumerate(layout.cond_spans):
+            category = np.argmax(matrix[:, span.start : span.stop], axis=1)
+            count = np.bincount(category, minlength=span.width)
+            flat.append(np.argsort(category, kind="stable"))
+            starts.append(k * len(matrix) + np.r_[0, np.cumsum(count)[:-1]])
+            counts.append(count)
+        self.counts = torch.from_numpy(np.concatenate(counts) if counts else np.zeros(0, np.int64))
+        self.flat_rows = torch.from_numpy(np.concatenate(flat) if flat else np.zeros(0, np.int64))
+        self.starts = torch.from_numpy(np.concatenate(starts) if starts else np.zeros(0, np.int64))
+        # CTGAN draws categories by log(1 + frequency): rare ones far above their share.
+        self.cumulative = stacked_cumulative(layout, torch.log1p(self.counts.double()))
+        self.cond_index = torch.zeros(0, dtype=torch.long)
+
+    def __call__(self, rows: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+        n = batch_size
+        for _ in range(self.steps):
+            if not self.layout.cond_spans:
+                self.cond_index = torch.zeros(n, dtype=torch.long)
+                yield torch.randint(rows, (n,), generator=generator)
+                continue
+            self.cond_index = draw_conditions(self.layout, self.cumulative, n, generator)
+            count = self.counts[self.cond_index]
+            pick = (
+                (torch.rand(n, generator=generator, dtype=torch.float64) * count).long().clamp_max(count - 1)
+            )
+            yield self.flat_rows[self.starts[self.cond_index] + pick]
+
+
+def stacked_cumulative(layout: GANLayout, weights: torch.Tensor) -> torch.Tensor:
+    """``[C]``: for entry ``c`` of condition span ``k``, ``k`` plus the cumulative probability
+    of ``c`` within its span, from ``weights`` (one per condition-vector entry).
+
+    The result increases across spans, so one `searchsorted` of ``k + u`` draws a category
+    of span ``k`` for every row at once.
+    """
+    out = torch.zeros(layout.cond_width, dtype=torch.float64)
+    for k, span in enumerate(layout.cond_spans):
+        start = int(layout.cond_offset[k])
+        w = weights[start : start + span.width].double()
+        out[start : start + span.width] = k + torch.cumsum(w / w.sum().clamp_min(1e-12), 0)
+        out[start + span.width - 1] = k + 1.0  # exactly, whatever the rounding
+    return out
+
+
+def draw_conditions(
+    layout: GANLayout, cumulative: torch.Tensor, n: int, generator: torch.Generator
+) -> torch.Tensor:
+    """``n`` flat condition indices: a condition span uniformly, then a category by ``cumulative``
+    (from `stacked_cumulative`)."""
+    span = torch.randint(len(layout.cond_spans), (n,), generator=generator, dtype=torch.float64)
+    u = torch.rand(n, generator=generator, dtype=torch.float64)
+    return torch.searchsorted(cumulative, span + u, right=True).clamp_max_(layout.cond_width - 1)
+
+
+class _GANPlan(TrainingPlan):
+    """One CTGAN step: ``critic_steps`` WGAN-GP critic updates, then one generator update."""
+
+    kind = "gan"
+
+    def __init__(self, model: CTGAN, sampler: ConditionSampler, noise: torch.Generator) -> None:
+        self.model, self.sampler, self.noise = model, sampler, noise
+        params = model.gan_params
+        self.g_optimizer = _adam(list(model.generator_net.parameters()), params)
+        self.c_optimizer = _adam(list(model.critic.parameters()), params)
+
+    @property
+    def modules(self) -> dict[str, nn.Module]:
+        return {"generator": self.model.generator_net, "critic": self.model.critic}
+
+    @property
+    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
+        return (self.g_optimizer, self.c_optimizer)
+
+    def step(self, batch: torch.Tensor) -> Mapping[str, torch.Tensor]:
+        model, steps = self.model, self.model.gan_params.critic_steps
+        cond_index = self.sampler.cond_index.to(batch.device)
+        cond = model.layout.cond_one_hot(cond_index)
+        chunks = list(zip(batch.chunk(steps), cond_index.chunk(steps), cond.chunk(steps), strict=True))
+        for real, index, vector in chunks[:-1]:
+            with torch.no_grad():
+                fake, _ = model._generate_train(index, self.noise)
+            self._critic_step(real, fake, vector)
+        real, index, vector = chunks[-1]
+        # The last critic update and the generator update share one fake batch (as the
+        # DCGAN recipe does): the generator has not moved in between, so its graph is valid
+        # and one of the two generator passes is saved.
+        fake, condition_ce = model._generate_train(index, self.noise)
+        critic_loss, penalty, distance = self._critic_step(real, fake.detach(), vector)
+        generator_loss = self._generator_step(fake, condition_ce, vector)
+        return {
+            "critic_loss": critic_loss,
+            "generator_loss": generator_loss,
+            "gradient_penalty": penalty,
+            "wasserstein_distance": distance,
+            "condition_ce": condition_ce.detach(),
+        }
+
+    def _critic_step(
+        self, real: torch.Tensor, fake: torch.Tensor, cond: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        model, params = self.model, self.model.gan_params
+        real_rows, fake_rows = torch.cat([real, cond], 1), torch.cat([fake, cond], 1)
+        packs = len(real) // params.pac
+        alpha = torch.rand(packs, 1, 1, generator=self.noise).to(real.device)
+        mixed = torch.lerp(
+            fake_rows.view(packs, params.pac, -1), real_rows.view(packs, params.pac, -1), alpha
+        )
+        mixed = mixed.view(packs, -1).requires_grad_(True)
+        # Real and fake share one pass; the penalty's double backward runs on its own pass,
+        # so it costs a third of what it would over all three sets of packs.
+        real_score, fake_score = model.critic(
+            torch.cat([real_rows.view(packs, -1), fake_rows.view(packs, -1)])
+        ).view(2, packs)
+        (grad,) = torch.autograd.grad(model.critic(mixed).sum(), mixed, create_graph=True)
+        penalty = params.gradient_penalty * (grad.norm(2, dim=1) - 1).square().mean()
+        distance = real_score.mean() - fake_score.mean()
+        loss = -distance + penalty
+        self.c_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.c_optimizer.step()
+        return loss.detach(), penalty.detach(), distance.detach()
+
+    def _generator_step(
+        self, fake: torch.Tensor, condition_ce: torch.Tensor, cond: torch.Tensor
+    ) -> torch.Tensor:
+        model, params = self.model, self.model.gan_params
+        packs = len(fake) // params.pac
+        model.critic.requires_grad_(False)  # the critic's gradients are not needed here
+        try:
+            score = model.critic(torch.cat([fake, cond], 1).view(packs, -1)).mean()
+        finally:
+            model.critic.requires_grad_(True)
+        loss = -score + condition_ce
+        self.g_optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.g_optimizer.step()
+        return loss.detach()
+
+
+def _adam(parameters: list[nn.Parameter], params: GANParams) -> torch.optim.Adam:
+    """Adam with CTGAN's moments, fused where this torch has the kernel."""
+    options: dict[str, Any] = {
+        "lr": params.learning_rate,
+        "betas": ADAM_BETAS,
+        "weight_decay": params.weight_decay,
+    }
+    try:
+        return torch.optim.Adam(parameters, fused=True, **options)
+    except (RuntimeError, ValueError):
+        return torch.optim.Adam(parameters, **options)
+
+
+class CTGAN(Generator):
+    """A CTGAN-style conditional GAN (``kind = "gan"``)."""
+
+    kind: ClassVar[str] = "gan"
+    params_model: ClassVar[type[GeneratorParams]] = GANParams
+
+    layout: GANLayout
+    generator_net: CondGenerator
+    critic: nn.Sequential
+    category_counts: torch.Tensor  # [C] training rows per category, for unconditional draws
+    device: str
+
+    @property
+    def gan_params(self) -> GANParams:
+        assert isinstance(self.params, GANParams)
+        return self.params
+
+    def _build(self, spans: tuple[Span, ...], device: str) -> None:
+        params = self.gan_params
+        self.device = device
+        self.layout = GANLayout.from_spans(spans).to(device)
+        width, cond_width = self.layout.width, self.layout.cond_width
+        self.generator_net = CondGenerator(params.embedding_dim, cond_width, params.generator_dims, width).to(
+            device
+        )
+        self.critic = critic_network(
+            params.pac * (width + cond_width), params.critic_dims, params.critic_dropout
+        ).to(device)
+        self.category_counts = torch.zeros(cond_width)
+
+    def _fit_matrix(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
+        params = self.gan_params
+        # Every critic batch must split into whole packs.
+        batch = max(params.pac, self.batch_size // params.pac * params.pac)
+        steps = max(len(matrix) // batch, 1)
+        sampler = ConditionSampler(matrix, self.layout, steps)
+        self.category_counts = sampler.counts.float()
+        data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
+        order = torch.Generator().manual_seed(_child_seed(self.seed, 0))
+        noise = torch.Generator().manual_seed(_child_seed(self.seed, 1))
+        plan = _GANPlan(self, sampler, noise)
+        history = train(
+            plan,
+            data,
+            epochs=self.epochs,
+            batch_size=batch * params.critic_steps,
+            generator=order,
+            progress=progress,
+            sampler=sampler,
+        )
+        self.generator_net.eval()
+        self.critic.eval()
+        return history
+
+    def _generate_train(
+        self, cond_index: torch.Tensor, noise: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training rows for ``cond_index`` (Gumbel-softmax blocks) and the condition cross-entropy."""
+        layout, n = self.layout, len(cond_index)
+        z = torch.randn(n, self.gan_params.embedding_dim, generator=noise).to(self.device)
+        raw = self.generator_net(z, cond_index)
+        logits = raw.index_select(1, layout.softmax_index)
+        uniform = torch.rand(logits.shape, generator=noise).clamp_(1e-10, 1.0 - 1e-7).to(self.device)
+        gumbel = -torch.log(-torch.log(uniform))
+        soft = torch.softmax(layout.padded((logits + gumbel) / GUMBEL_TAU), dim=-1)
+        padded = layout.padded(logits)
+        rows = layout.assemble(raw.index_select(1, layout.value_index), soft)
+        if not layout.cond_spans:
+            return rows, raw.new_zeros(())
+        # Cross-entropy of the conditioned block against the conditioned category (CTGAN's penalty).
+        span = torch.searchsorted(layout.cond_offset, cond_index, right=True) - 1
+        category = cond_index - layout.cond_offset[span]
+        log_p = torch.log_softmax(padded[torch.arange(n, device=raw.device), layout.cond_block[span]], dim=-1)
+        return rows, -log_p.gather(1, category[:, None]).mean()
+
+    def _generate(self, cond_index: torch.Tensor, generator: torch.Generator) -> np.ndarray:
+        """Rows for ``cond_index``, every softmax block drawn from its softmax as a one-hot.
+
+        The array is a transposed view (column-major), which the transformer reads by column.
+        """
+        n = len(cond_index)
+        self.generator_net.eval()
+        with torch.inference_mode():
+            z = torch.randn(n, self.gan_params.embedding_dim, generator=generator).to(self.device)
+            uniform = torch.rand(len(self.layout.blocks), n, generator=generator).to(self.device)
+            out_t = self.generator_net.inference_t(z, cond_index.to(self.device))
+            # A loop over blocks, not rows. Inverse-CDF draws need one uniform per block where
+            # Gumbel-max needs one per category, and random numbers dominate this path.
+            for b, span in enumerate(self.layout.blocks):
+                block = out_t[span.start : span.stop]
+                # Unnormalised cumulative weights, compared with u times their total: a
+                # softmax along the short axis would cost an extra pass.
+                cumulative = (block - block.amax(0)).exp_().cumsum_(0)
+                pick = (cumulative < uniform[b] * cumulative[-1]).sum(0).clamp_max_(span.width - 1)
+                levels = torch.arange(span.width, device=pick.device)[:, None]
+                block.copy_(levels == pick)
+        return out_t.cpu().numpy().T
+
+    def _sample_matrix(self, n: int, *, seed: int) -> np.ndarray:
+        generator = torch.Generator().manual_seed(seed % 2**63)
+        if not self.layout.cond_spans:
+            return self._generate(torch.zeros(n, dtype=torch.long), generator)
+        # As CTGAN samples: the condition follows the training frequencies.
+        cumulative = stacked_cumulative(self.layout, self.category_counts)
+        return self._generate(draw_conditions(self.layout, cumulative, n, generator), generator)
+
+    def _sample_conditional(
+        self, n: int, *, seed: int, fixed: tuple[FixedCategory, ...]
+    ) -> np.ndarray | None:
+        """Rows generated with the condition vector set to the rarest of the fixed categories."""
+        starts = [s.start for s in self.layout.cond_spans]
+        candidates = [
+            (int(self.layout.cond_offset[starts.index(span.start)]) + index)
+            for span, index in fixed
+            if span.start in starts
+        ]
+        if not candidates:
+            return None
+        rarest = min(candidates, key=lambda c: float(self.category_counts[c]))
+        generator = torch.Generator().manual_seed(seed % 2**63)
+        return self._generate(torch.full((n,), rarest, dtype=torch.long), generator)
+
+    def _state_dict(self) -> dict[str, Any]:
+        state = {"generator." + k: v.detach().cpu() for k, v in self.generator_net.state_dict().items()}
+        state["category_counts"] = self.category_counts.detach().cpu()
+        return state
+
+    def _load_state_dict(self, state: dict[str, Any]) -> None:
+        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            raise TypeError("weights are not a flat dict of tensors")
+        if set(state) != set(self._state_dict()):
+            raise KeyError("weights do not match this model's layers")
+        prefix = "generator."
+        self.generator_net.load_state_dict(
+            {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        )
+        if state["category_counts"].shape != self.category_counts.shape:
+            raise ValueError("category_counts has the wrong shape")
+        self.category_counts = state["category_counts"].float().clone()
+        self.generator_net.eval()
