@@ -32,7 +32,7 @@ import pandas as pd
 from pydantic import Field
 
 from synthpriv.config.base import StrictModel
-from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema
+from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.errors import DataError
 
 _MISSING = "\x00missing"  # a category key no real label can collide with
@@ -176,7 +176,7 @@ def dcr_evaluation(
     started = time.perf_counter()
     columns = [c.name for c in schema.modelled()]
     for role, table in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
-        _check_table(table, columns, role)
+        require_columns(table, columns, role)
     train_rng, holdout_rng, synthetic_rng, boot_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
@@ -342,14 +342,6 @@ def _histogram(to_train: np.ndarray, to_holdout: np.ndarray, *, bins: int) -> Di
     return DistanceHistogram(
         edges=edges.tolist(), train_counts=train_counts.tolist(), holdout_counts=holdout_counts.tolist()
     )
-
-
-def _check_table(table: pd.DataFrame, columns: Sequence[str], role: str) -> None:
-    if len(table) == 0:
-        raise DataError(f"the {role} table is empty", where=f"{role} table")
-    missing = [name for name in columns if name not in table.columns]
-    if missing:
-        raise DataError(f"modelled column(s) {missing} not in the {role} table", where=f"{role} table")
 
 
 def _sample(table: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:

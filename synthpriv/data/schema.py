@@ -7,6 +7,7 @@ with the input's names, order and dtypes.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 import warnings
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
@@ -231,3 +232,12 @@ def _override(spec: ColumnSpec, kind: ColumnKind, values: pd.Series) -> ColumnSp
     # An id keeps `integer` too: it says whether regenerated ids are numbers or strings.
     integer = kind in (ColumnKind.NUMERICAL, ColumnKind.ID) and _holds_integers(values)
     return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, integer=integer)
+
+
+def require_columns(table: pd.DataFrame, columns: Sequence[str], role: str) -> None:
+    """DataError unless ``table`` has rows and every one of ``columns`` (``role`` names it: train, holdout…)."""
+    if len(table) == 0:
+        raise DataError(f"the {role} table is empty", where=f"{role} table")
+    missing = [name for name in columns if name not in table.columns]
+    if missing:
+        raise DataError(f"modelled column(s) {missing} not in the {role} table", where=f"{role} table")

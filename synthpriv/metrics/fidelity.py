@@ -29,7 +29,7 @@ from pydantic import Field
 from scipy.stats.contingency import association
 
 from synthpriv.config.base import StrictModel
-from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema
+from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.errors import DataError
 from synthpriv.reports.redact import DEFAULT_K, OTHER_LABEL, shared_categories, shared_histogram
 
@@ -178,7 +178,7 @@ def evaluate_fidelity(
     columns = [c.name for c in schema.modelled()]
     tables = {"real": real, "synthetic": synthetic} | ({"holdout": holdout} if holdout is not None else {})
     for role, table in tables.items():
-        _check_table(table, columns, role)
+        require_columns(table, columns, role)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
     sampled = {
         role: _subsample(table[columns], max_rows, rng) for (role, table), rng in zip(tables.items(), rngs)
@@ -220,14 +220,6 @@ def default_thresholds() -> tuple[float, float]:
     """sdmetrics' default (real correlation, real association) thresholds, read off a fresh report."""
     report = QualityReport()
     return float(report.real_correlation_threshold), float(report.real_association_threshold)
-
-
-def _check_table(table: pd.DataFrame, columns: Sequence[str], role: str) -> None:
-    if len(table) == 0:
-        raise DataError(f"the {role} table is empty", where=f"{role} table")
-    missing = [name for name in columns if name not in table.columns]
-    if missing:
-        raise DataError(f"modelled column(s) {missing} not in the {role} table", where=f"{role} table")
 
 
 def _subsample(table: pd.DataFrame, max_rows: int | None, rng: np.random.Generator) -> pd.DataFrame:
@@ -441,8 +433,8 @@ def column_distributions(
     itself merged into "other (suppressed)" when fewer than ``k`` real rows are missing.
     """
     columns = [c.name for c in schema.modelled()]
-    _check_table(real, columns, "real")
-    _check_table(synthetic, columns, "synthetic")
+    require_columns(real, columns, "real")
+    require_columns(synthetic, columns, "synthetic")
     return [
         _numeric_distribution(real[s.name], synthetic[s.name], s, k=k, bins=bins)
         if s.kind in _CONTINUOUS
