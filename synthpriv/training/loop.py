@@ -62,7 +62,8 @@ class TrainingPlan(ABC):
         weight decay, and so do their Adam moments. Once they are tiny, the products they
         take part in fall into the subnormal range, which x86 CPUs compute with a slow
         microcode assist: on Adult this made late epochs 2-10x slower. A value below
-        `TINY` changes no float32 sum it takes part in, so zeroing it changes nothing else.
+        `TINY` is lost to float32 rounding next to any live value, so zeroing it changes
+        nothing measurable.
         """
         flush_tiny(_trained_tensors(self))
 

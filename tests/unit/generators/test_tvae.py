@@ -154,7 +154,9 @@ def test_heads_losses_match_a_per_span_reference() -> None:
     log_sigma = torch.tensor([-1.0, -2.0])
     value_nll, category_ce = SpanHeads.from_spans(SPANS).losses(raw, target, log_sigma)
     expected_ce = sum(
-        torch.nn.functional.cross_entropy(raw[:, s.start : s.stop], target[:, s.start : s.stop].argmax(1), reduction="sum")
+        torch.nn.functional.cross_entropy(
+            raw[:, s.start : s.stop], target[:, s.start : s.stop].argmax(1), reduction="sum"
+        )
         for s in SPANS
         if s.activation == "softmax"
     )

@@ -50,8 +50,12 @@ def _rows(n: int) -> torch.Tensor:
     return torch.arange(n, dtype=torch.float32)[:, None]
 
 
-def _run(plan: TrainingPlan, n: int = 10, *, epochs: int = 3, batch_size: int = 4, seed: int = 0) -> list[dict[str, float]]:
-    return train(plan, _rows(n), epochs=epochs, batch_size=batch_size, generator=torch.Generator().manual_seed(seed))
+def _run(
+    plan: TrainingPlan, n: int = 10, *, epochs: int = 3, batch_size: int = 4, seed: int = 0
+) -> list[dict[str, float]]:
+    return train(
+        plan, _rows(n), epochs=epochs, batch_size=batch_size, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 def test_one_record_per_epoch_with_its_index() -> None:
@@ -95,7 +99,14 @@ def test_small_trailing_batch_is_skipped_only_below_the_plans_minimum() -> None:
 
 def test_progress_is_started_advanced_per_epoch_and_finished() -> None:
     progress = RecordingProgress()
-    train(RecordingPlan(), _rows(6), epochs=2, batch_size=4, generator=torch.Generator().manual_seed(0), progress=progress)
+    train(
+        RecordingPlan(),
+        _rows(6),
+        epochs=2,
+        batch_size=4,
+        generator=torch.Generator().manual_seed(0),
+        progress=progress,
+    )
     kinds = [kind for kind, _ in progress.calls]
     assert kinds == ["start", "advance", "advance", "finish"]
     assert progress.calls[0][1] == ("train probe", 2)
