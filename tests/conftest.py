@@ -43,3 +43,18 @@ def quick_demo_config(**overrides: object) -> dict:
     }
     config.update(overrides)
     return config
+
+
+@pytest.fixture(scope="session")
+def students(demo_table: pd.DataFrame) -> pd.DataFrame:
+    """The demo table as pandas reads the CSV (dates as strings), a copy per use is the caller's job."""
+    return demo_table
+
+
+@pytest.fixture(scope="session")
+def adult() -> pd.DataFrame:
+    """UCI Adult from ../shared (skipped where the shared datasets are absent)."""
+    path = SHARED / "adult.parquet"
+    if not path.exists():
+        pytest.skip(f"{path} is not available")
+    return pd.read_parquet(path)

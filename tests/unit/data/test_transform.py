@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,20 +14,6 @@ from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, infer_sch
 from synthpriv.data.spans import Span
 from synthpriv.data.transform import TabularTransformer
 
-ADULT = Path("/work/shared/datasets/adult.parquet")
-
-
-@pytest.fixture(scope="module")
-def students() -> pd.DataFrame:
-    sdmetrics = pytest.importorskip("sdmetrics")
-    return pd.read_csv(Path(sdmetrics.__file__).parent / "demos/single_table/student_placements_real.csv")
-
-
-@pytest.fixture(scope="module")
-def adult() -> pd.DataFrame:
-    if not ADULT.exists():
-        pytest.skip(f"{ADULT} is not available")
-    return pd.read_parquet(ADULT)
 
 
 def schema_of(table: pd.DataFrame, **kwargs: object) -> TableSchema:
