@@ -1,6 +1,7 @@
 """Adult benchmark with the protocol of ../shared/ANCHORS.md (run by hand, not in the tests).
 
-    python benchmarks/adult_protocol.py --generator vae [--epochs N]
+    python benchmarks/adult_protocol.py --generator vae|gan|diffusion|all [--epochs N]
+    python benchmarks/adult_protocol.py --table     # the saved results beside the SDV anchors
 
 Train on the 32,561 official train rows, sample 32,561 rows, then measure: fit and sample
 seconds, peak RSS, shape and trend error (sdmetrics, all pairs) plus the default-threshold
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -37,7 +40,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def _as_model_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
-        if out[column].dtype == object or str(out[column].dtype).startswith("string"):
+        if not pd.api.types.is_numeric_dtype(out[column]):
             out[column] = out[column].astype("category")
     return out
 
@@ -65,36 +68,44 @@ def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, n: int = 20_000) 
     return float(roc_auc_score(y, scores[:, 1]))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--generator", default="vae")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.set_num_threads(2)
+#: SDV's peers measured with this protocol on the same kind of machine (../shared/ANCHORS.md).
+ANCHORS: dict[str, dict[str, float]] = {
+    "SDV TVAE (anchor)": {"fit_s": 345, "sample_s": 0.29, "peak_rss_mb": 626, "shape_err_pct": 8.33, "trend_err_pct": 14.23,
+                          "ml_auc": 0.880, "detection_auc": 0.949, "dcr_share": 0.494, "mia_auc": 0.503},
+    "SDV CTGAN (anchor)": {"fit_s": 1455, "sample_s": 0.84, "peak_rss_mb": 659, "shape_err_pct": 10.94, "trend_err_pct": 16.01,
+                           "ml_auc": 0.891, "detection_auc": 0.959, "dcr_share": 0.506, "mia_auc": 0.507},
+}
+COLUMNS = ("fit_s", "epochs", "sample_s", "rows_per_s", "peak_rss_mb", "shape_err_pct", "trend_err_pct",
+           "ml_auc", "ml_auc_real", "detection_auc", "dcr_share", "mia_auc")
 
+
+def measure(kind: str, epochs: int | None, seed: int) -> dict[str, object]:
+    """Fit ``kind`` with its defaults on the Adult train rows and score it; one JSON-ready row."""
     table = read_table(ADULT)
     train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
     holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
     schema = infer_schema(train)
 
-    generator = get_generator(args.generator)(epochs=args.epochs, seed=args.seed)
+    generator = get_generator(kind)(epochs=epochs, seed=seed)
     started = time.perf_counter()
     fit = generator.fit(train, schema)
     fit_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    synthetic = generator.sample(len(train), seed=args.seed)
+    synthetic = generator.sample(len(train), seed=seed)
     sample_seconds = time.perf_counter() - started
 
     fidelity = evaluate_fidelity(train, synthetic, schema, max_rows=None, seed=0)
     dcr = dcr_evaluation(train, holdout, synthetic, schema, seed=0)
-    row = {
-        "generator": args.generator,
+    return {
+        "generator": kind,
         "epochs": generator.epochs,
         "batch_size": generator.batch_size,
+        "params": generator.params.model_dump(mode="json"),
         "fit_s": round(fit_seconds, 1),
         "s_per_epoch": round(fit_seconds / max(fit.epochs, 1), 3),
         "sample_s": round(sample_seconds, 2),
+        "rows_per_s": round(len(train) / sample_seconds),
+        # ru_maxrss is the whole process's peak (KiB on Linux): run one generator per process.
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "shape_err_pct": round(100 * (1 - fidelity.column_shapes), 2),
         "trend_err_pct": round(100 * (1 - fidelity.column_pair_trends), 2),
@@ -104,14 +115,46 @@ def main() -> None:
         "detection_auc": round(detection_auc(train, synthetic), 3),
         "dcr_share": round(dcr.dcr_share, 3),
         "mia_auc": round(dcr.mia_auc, 3),
+        "torch_threads": torch.get_num_threads(),
     }
+
+
+def print_table(rows: dict[str, dict[str, object]]) -> None:
+    """A Markdown table of ``rows`` (name -> measures) with the SDV anchors below them."""
+    everything = {**rows, **ANCHORS}
+    print("| system | " + " | ".join(COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
+    for name, row in everything.items():
+        print(f"| {name} | " + " | ".join(str(row.get(c, "")) for c in COLUMNS) + " |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--generator", default="vae", help="vae, gan, diffusion, or all (one process each)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the default epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--table", action="store_true", help="only print the table of the saved results")
+    args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"adult_{args.generator}_seed{args.seed}.json"
-    out.write_text(json.dumps(row, indent=2))
-    width = max(map(len, row))
-    for key, value in row.items():
-        print(f"{key:<{width}}  {value}")
-    print(f"written {out}")
+    kinds = ["vae", "gan", "diffusion"] if args.generator == "all" else [args.generator]
+    if not args.table:
+        if len(kinds) > 1:
+            # One process per generator, so each peak RSS is its own.
+            for kind in kinds:
+                command = [sys.executable, __file__, "--generator", kind, "--seed", str(args.seed)]
+                subprocess.run(command + (["--epochs", str(args.epochs)] if args.epochs else []), check=True)
+        else:
+            torch.set_num_threads(2)
+            row = measure(kinds[0], args.epochs, args.seed)
+            out = RESULTS / f"adult_{kinds[0]}_seed{args.seed}.json"
+            out.write_text(json.dumps(row, indent=2))
+            print(f"written {out}")
+    rows = {}
+    for kind in ["vae", "gan", "diffusion"]:
+        path = RESULTS / f"adult_{kind}_seed{args.seed}.json"
+        if path.exists():
+            rows[f"synthpriv {kind}"] = json.loads(path.read_text())
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema
 from synthpriv.data.spans import Span
 from synthpriv.data.transform import TabularTransformer
 from synthpriv.errors import ConfigError, DataError, ModelFileError
-from synthpriv.generators.params import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, GeneratorParams
+from synthpriv.generators.params import DEFAULT_BATCH_SIZE, GeneratorParams, default_epochs
 from synthpriv.runtime.progress import NullProgress, Progress
 
 WEIGHTS_FILE = "weights.pt"
@@ -66,7 +66,9 @@ class Generator(ABC):
         self.params = (
             params if isinstance(params, self.params_model) else self.params_model.model_validate(params or {})
         )
-        self.epochs = epochs if epochs is not None else DEFAULT_EPOCHS[self.kind]
+        self.requested_epochs = epochs
+        #: Resolved at fit time when left out (see `default_epochs`).
+        self.epochs = epochs if epochs is not None else 0
         self.batch_size = batch_size if batch_size is not None else DEFAULT_BATCH_SIZE[self.kind]
         self.seed = seed
         self.device_choice = device
@@ -121,6 +123,8 @@ class Generator(ABC):
         self.transformer = TabularTransformer(self.schema.modelled()).fit(table)
         matrix = self.transformer.transform(table)
         self.train_rows = len(table)
+        if self.requested_epochs is None:
+            self.epochs = default_epochs(self.kind, len(table), self.batch_size)
         device = resolve_device(self.device_choice)
         self._build(self.transformer.spans, device)
         history = self._fit_matrix(matrix, progress=progress or NullProgress())
