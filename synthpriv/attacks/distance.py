@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from synthpriv.config.base import StrictModel
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
@@ -130,6 +130,17 @@ class DCRResult(StrictModel):
     encoded_dims: int = Field(ge=1)
     """Width of the distance encoding."""
     seconds: float = Field(ge=0)
+    _membership_distances: tuple[np.ndarray, np.ndarray] | None = PrivateAttr(default=None)
+
+    @property
+    def membership_distances(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(members, non-members)``: each real row's distance to its nearest synthetic row.
+
+        Kept out of the serialized result: per-row figures of real people are not reported.
+        """
+        if self._membership_distances is None:
+            raise ValueError("this result carries no per-row distances")
+        return self._membership_distances
 
 
 def exact_match_share(synthetic: pd.DataFrame, reference: pd.DataFrame, columns: Sequence[str]) -> float:
@@ -193,7 +204,7 @@ def dcr_evaluation(
     auc, auc_ci = distance_auc(
         to_synthetic[:n_real], to_synthetic[n_real:], n_bootstrap=n_bootstrap, rng=boot_rng
     )
-    return DCRResult(
+    result = DCRResult(
         dcr_share=share,
         dcr_share_ci=share_ci,
         median_dcr_train=float(np.median(to_train)),
@@ -209,6 +220,8 @@ def dcr_evaluation(
         encoded_dims=encoding.width,
         seconds=time.perf_counter() - started,
     )
+    result._membership_distances = (to_synthetic[:n_real], to_synthetic[n_real:])
+    return result
 
 
 def distance_auc(

@@ -7,12 +7,25 @@ section. Paths in `data` are resolved against the pipeline file's folder by the 
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SerializeAsAny, ValidationInfo, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    Field,
+    GetJsonSchemaHandler,
+    SerializeAsAny,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from synthpriv.config.base import StrictModel
+from synthpriv.config.privacy import PrivacyConfig
 from synthpriv.data.schema import ColumnKind
 from synthpriv.generators.params import PARAMS_BY_KIND, GeneratorParams
 
@@ -20,6 +33,129 @@ StageName = Literal["train", "synthesize", "validate", "attack", "export"]
 STAGES: tuple[StageName, ...] = ("train", "synthesize", "validate", "attack", "export")
 
 BUILTIN_PREFIX = "builtin:"
+
+
+_KIND_CHOICES = ", ".join(k.value for k in ColumnKind)
+
+
+def _bound_as_datetime(value: object) -> datetime:
+    """A datetime bound as a naive UTC datetime (YAML reads an unquoted date as a `date`)."""
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, date):
+        moment = datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise PydanticCustomError(
+                "bounds", "datetime bounds are ISO dates, e.g. ['2020-01-01', '2024-12-31']"
+            ) from None
+    else:
+        raise PydanticCustomError("bounds", "datetime bounds are ISO dates, e.g. ['2020-01-01', '2024-12-31']")
+    # The transformer measures aware datetimes in UTC and naive ones as they are: so do the bounds.
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+class ColumnDeclaration(StrictModel):
+    """What the pipeline file declares about one column: its kind, and optionally public
+    knowledge of its domain that differential privacy may use without spending budget.
+
+    Written either as a bare kind (`age: numerical`) or as a mapping
+    (`age: {kind: numerical, bounds: [17, 90]}`). Declared bounds and categories must come
+    from public knowledge (a codebook, the survey's design), never from looking at the data:
+    anything read from the data is not covered by the privacy guarantee.
+    """
+
+    kind: ColumnKind
+    """How the column is modelled: numerical | categorical | boolean | datetime | id."""
+    bounds: tuple[float, float] | tuple[datetime, datetime] | None = None
+    """Numerical or datetime only: `[low, high]`, the public range of the column (numbers, or
+    ISO dates for a datetime column). Values outside are clipped to it in DP mode; DP training
+    requires it for every numerical and datetime column."""
+    categories: list[str] | None = None
+    """Categorical only: the complete public list of categories (quote numbers: `['1', '2']`).
+    In DP mode it costs no privacy budget; without it the categories are released by a DP
+    mechanism that leaves out rare ones."""
+    nullable: bool | None = None
+    """Whether the column may hold nulls. DP mode assumes it may unless this says `false`
+    (whether a column holds nulls is itself a fact about the data)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_kind(cls, value: Any) -> Any:
+        if isinstance(value, str):  # a bare kind (ColumnKind is a str too)
+            return {"kind": value}
+        if isinstance(value, dict | ColumnDeclaration):
+            return value
+        raise PydanticCustomError(
+            "column_declaration",
+            "a column declaration is a kind ({choices}) or a mapping {kind, bounds, categories, nullable}",
+            {"choices": _KIND_CHOICES},
+        )
+
+    @field_validator("bounds", mode="before")
+    @classmethod
+    def _bounds_fit_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself is wrong: that is the error worth reporting
+            return None
+        if kind not in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
+            raise PydanticCustomError("bounds", "bounds apply only to numerical and datetime columns")
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            raise PydanticCustomError("bounds", "bounds are a pair [low, high]")
+        if kind is ColumnKind.DATETIME:
+            moments = (_bound_as_datetime(value[0]), _bound_as_datetime(value[1]))
+            if not moments[0] < moments[1]:
+                raise PydanticCustomError("bounds", "bounds must be [low, high] with low < high")
+            return moments
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+            raise PydanticCustomError("bounds", "numerical bounds are two numbers [low, high]")
+        low, high = float(value[0]), float(value[1])
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise PydanticCustomError("bounds", "bounds must be finite numbers")
+        if not low < high:
+            raise PydanticCustomError("bounds", "bounds must be [low, high] with low < high")
+        return (low, high)
+
+    @field_validator("categories", mode="after")
+    @classmethod
+    def _categories_fit_kind(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        if value is None:
+            return None
+        kind = info.data.get("kind")
+        if kind is not None and kind is not ColumnKind.CATEGORICAL:
+            raise PydanticCustomError("categories", "categories apply only to categorical columns")
+        if not value:
+            raise PydanticCustomError("categories", "categories must list at least one category")
+        seen: set[str] = set()
+        for category in value:
+            if category in seen:
+                raise PydanticCustomError("categories", "category '{category}' is listed twice", {"category": category})
+            seen.add(category)
+        return value
+
+    @model_serializer(mode="wrap")
+    def _compact(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A bare kind is written back as a bare kind: old files, manifests and hashes stay as they were.
+        out = handler(self)
+        if self.bounds is None and self.categories is None and self.nullable is None:
+            return out["kind"]
+        return {key: item for key, item in out.items() if item is not None}
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        mapping = handler(schema)
+        return {
+            "anyOf": [{"type": "string", "enum": [k.value for k in ColumnKind]}, mapping],
+            "description": (cls.__doc__ or "").split("\n\n")[0].replace("\n", " "),
+        }
 
 
 class DataConfig(StrictModel):
@@ -33,8 +169,11 @@ class DataConfig(StrictModel):
     file of real held-out rows with the same columns."""
     target: str | None = None
     """Optional: the column a model predicts in machine-learning efficacy."""
-    columns: dict[str, ColumnKind] = Field(default_factory=dict)
-    """Optional overrides of inferred column kinds: numerical | categorical | boolean | datetime | id."""
+    columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)
+    """Optional per-column declarations: a kind overriding the inferred one (numerical |
+    categorical | boolean | datetime | id), or a mapping that adds public knowledge for
+    differential privacy, e.g. `{kind: numerical, bounds: [17, 90]}` or
+    `{kind: categorical, categories: [a, b]}`."""
     drop: list[str] = Field(default_factory=list)
     """Optional: columns to leave out entirely."""
 
@@ -51,12 +190,16 @@ class DataConfig(StrictModel):
     def is_builtin(self) -> bool:
         return self.path.startswith(BUILTIN_PREFIX)
 
+    def declarations(self) -> dict[str, ColumnDeclaration]:
+        """``{column: declaration}`` for every column the file declares (what DP preprocessing reads)."""
+        return dict(self.columns)
+
 
 class TrainConfig(StrictModel):
     """Fit a generator on the training part of the real table."""
 
     generator: str = "vae"
-    """Which generator: `vae` (later also `gan`, `diffusion`)."""
+    """Which generator: `vae`, `gan` or `diffusion` (`synthpriv generators` lists them)."""
     epochs: int | None = Field(default=None, ge=1, le=100_000)
     """Passes over the training rows; the generator's tuned default when left out."""
     batch_size: int | None = Field(default=None, ge=2, le=1_000_000)
@@ -65,6 +208,8 @@ class TrainConfig(StrictModel):
     """Generator-specific settings, validated per generator."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """`auto` uses a GPU when torch sees one."""
+    privacy: PrivacyConfig | None = None
+    """Optional: train with differential privacy within this (epsilon, delta) budget."""
 
     @field_validator("generator")
     @classmethod

@@ -64,12 +64,59 @@ class QuantileNormalizer:
         total = float(counts.sum())
         step = counts / total
         centre = np.cumsum(step) - step / 2.0
-        margin = max(0.5 / (self.n_quantiles - 1), 0.5 / total)
-        # Always < step / 2, so the plateaus are disjoint and the references strictly increase.
-        half = np.maximum(step / 2.0 - margin, np.minimum(step / 4.0, _PLATEAU))
+        half = self.plateau_half_widths(step, total)
         quantiles = np.repeat(distinct, 2)
         references = np.stack([centre - half, centre + half], axis=1).ravel()
         return quantiles, references
+
+    def plateau_half_widths(self, step: np.ndarray, total: float) -> np.ndarray:
+        """The half-width (CDF units) of the plateau of values whose CDF steps are ``step``.
+
+        ``total`` is the number of rows the steps stand for: a plateau leaves half a row (or
+        the margin evenly spaced quantiles would leave) on each side of it. Always below
+        ``step / 2`` for a positive step, so plateaus are disjoint and references increase.
+        """
+        margin = max(0.5 / (self.n_quantiles - 1), 0.5 / total)
+        return np.maximum(step / 2.0 - margin, np.minimum(step / 4.0, _PLATEAU))
+
+    @classmethod
+    def from_counts(cls, distinct: np.ndarray, counts: np.ndarray, n_quantiles: int = 1000) -> QuantileNormalizer:
+        """The few-distinct-values normalizer (one plateau per value) from given counts.
+
+        The counts need not come from the data itself: DP preprocessing passes noisy ones.
+        They must be positive (a zero count would give a value an empty plateau), and the
+        values strictly increasing.
+        """
+        distinct = np.asarray(distinct, dtype=np.float64)
+        counts = np.asarray(counts, dtype=np.float64)
+        if distinct.ndim != 1 or distinct.shape != counts.shape or distinct.size == 0:
+            raise ValueError("from_counts needs as many counts as values, at least one")
+        if not (np.all(np.isfinite(distinct)) and np.all(np.diff(distinct) > 0)):
+            raise ValueError("from_counts needs finite, strictly increasing values")
+        if not (np.all(np.isfinite(counts)) and np.all(counts > 0)):
+            raise ValueError("from_counts needs finite, positive counts")
+        encoder = cls(n_quantiles)
+        encoder.quantiles, encoder.references = encoder._plateaus(distinct, counts)
+        return encoder
+
+    @classmethod
+    def from_knots(cls, quantiles: np.ndarray, references: np.ndarray, n_quantiles: int = 1000) -> QuantileNormalizer:
+        """A normalizer through given knots: value ``quantiles[i]`` at CDF level ``references[i]``.
+
+        For a CDF estimated elsewhere (DP preprocessing). The values must not decrease and the
+        levels must strictly increase within [0, 1], so the map is invertible.
+        """
+        quantiles = np.asarray(quantiles, dtype=np.float64)
+        references = np.asarray(references, dtype=np.float64)
+        if quantiles.ndim != 1 or quantiles.shape != references.shape or quantiles.size < 2:
+            raise ValueError("from_knots needs as many references as quantiles, at least two")
+        if not (np.all(np.isfinite(quantiles)) and np.all(np.diff(quantiles) >= 0)):
+            raise ValueError("from_knots needs finite, non-decreasing quantiles")
+        if not (references[0] >= 0.0 and references[-1] <= 1.0 and np.all(np.diff(references) > 0)):
+            raise ValueError("from_knots needs strictly increasing references within [0, 1]")
+        encoder = cls(n_quantiles)
+        encoder.quantiles, encoder.references = quantiles, references
+        return encoder
 
     @property
     def scores(self) -> np.ndarray:
@@ -135,6 +182,22 @@ class OneHotEncoder:
 
     def __init__(self) -> None:
         self.categories: list[str] = []
+
+    @classmethod
+    def from_categories(cls, categories: list[str]) -> OneHotEncoder:
+        """An encoder over a given domain (category tokens; ``NULL_TOKEN`` for nulls).
+
+        The first category is the fallback that unseen values map to. For a domain known
+        without reading the data (declared, or released by a DP mechanism).
+        """
+        if not categories:
+            raise ValueError("an encoder needs at least one category")
+        tokens = [str(c) for c in categories]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("categories must be unique")
+        encoder = cls()
+        encoder.categories = tokens
+        return encoder
 
     @classmethod
     def tokens(cls, values: pd.Series) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthpriv.config.model import DataConfig
+from synthpriv.config.model import ColumnDeclaration, DataConfig
 from synthpriv.data.io import read_table, resolve_source
 from synthpriv.data.schema import TableSchema, infer_schema
 from synthpriv.data.split import Split, all_rows, split_rows
@@ -41,6 +41,10 @@ class RealData:
                 self._schema = infer_schema(self.source(), self.config.columns, self.config.drop)
             self.warnings = [str(w.message) for w in caught]
         return self._schema
+
+    def declarations(self) -> dict[str, ColumnDeclaration]:
+        """The pipeline file's column declarations (public knowledge DP preprocessing may use)."""
+        return self.config.declarations()
 
     def make_split(self, seed: int) -> Split:
         n_rows = len(self.source())

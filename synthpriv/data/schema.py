@@ -7,10 +7,11 @@ with the input's names, order and dtypes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,17 @@ class ColumnKind(StrEnum):
     BOOLEAN = "boolean"
     DATETIME = "datetime"
     ID = "id"
+
+
+@runtime_checkable
+class KindDeclaration(Protocol):
+    """Anything that declares a column's kind (the config's `ColumnDeclaration`).
+
+    A protocol rather than the config class itself: the config imports this module.
+    """
+
+    @property
+    def kind(self) -> ColumnKind: ...
 
 
 @dataclass(frozen=True)
@@ -170,10 +182,13 @@ def infer_column(name: str, values: pd.Series) -> ColumnSpec:
 
 def infer_schema(
     table: pd.DataFrame,
-    overrides: dict[str, ColumnKind] | dict[str, str] | None = None,
+    overrides: Mapping[str, ColumnKind | str | KindDeclaration] | None = None,
     drop: tuple[str, ...] | list[str] = (),
 ) -> TableSchema:
     """Infer every column's kind, apply the pipeline file's overrides, and drop columns.
+
+    An override is a kind (or its name) or a declaration carrying one (`data.columns` of the
+    pipeline file); only its kind matters here, the rest is for DP preprocessing.
 
     Raises DataError naming the column when an override or a drop names no column, or an
     override names no kind; and DataError when column names repeat or are not strings.
@@ -184,13 +199,16 @@ def infer_schema(
     if table.columns.duplicated().any():
         duplicated = sorted(set(table.columns[table.columns.duplicated()].astype(str)))
         raise DataError(f"duplicate column names {duplicated}; rename them first", where="data")
-    overrides = dict(overrides or {})
-    for name in [*overrides, *drop]:
+    named: dict[str, ColumnKind | str] = {
+        name: kind.kind if isinstance(kind, KindDeclaration) else kind for name, kind in (overrides or {}).items()
+    }
+    for name in [*named, *drop]:
         if name not in table.columns:
             raise DataError(f"column {name!r} not in data", where=f"column {name!r}")
-    for name, kind in overrides.items():
+    kinds: dict[str, ColumnKind] = {}
+    for name, kind in named.items():
         try:
-            overrides[name] = ColumnKind(kind)
+            kinds[name] = ColumnKind(kind)
         except ValueError:
             choices = ", ".join(k.value for k in ColumnKind)
             raise DataError(
@@ -201,8 +219,8 @@ def infer_schema(
         if name in drop:
             continue
         spec = infer_column(str(name), table[name])
-        if name in overrides:
-            spec = _override(spec, overrides[name], table[name])
+        if name in kinds:
+            spec = _override(spec, kinds[name], table[name])
         elif spec.kind is ColumnKind.ID:
             warnings.warn(
                 f"column {name!r} looks like an identifier (every value unique); it is not learned "

@@ -90,6 +90,15 @@ def _restore_categories(spec: ColumnSpec, tokens: np.ndarray) -> pd.Series:
     return series
 
 
+def numeric_values(spec: ColumnSpec, values: pd.Series) -> np.ndarray:
+    """A float64 view of a numerical or datetime column (datetimes in seconds), NaN where missing.
+
+    The same numbers the transformer encodes: code that fits encoders elsewhere (DP
+    preprocessing) must measure a column exactly as the transformer will.
+    """
+    return _numeric_values(spec, values)
+
+
 class TabularTransformer:
     """Fits per-column encoders and maps whole tables to a float32 matrix and back."""
 
@@ -117,6 +126,34 @@ class TabularTransformer:
                 self.categorical[spec.name] = OneHotEncoder().fit(values)
         self.spans = self._build_spans()
         return self
+
+    @classmethod
+    def from_encoders(
+        cls,
+        columns: tuple[ColumnSpec, ...],
+        numeric: dict[str, QuantileNormalizer],
+        categorical: dict[str, OneHotEncoder],
+        has_missing: dict[str, bool],
+    ) -> TabularTransformer:
+        """A fitted transformer from encoders fitted elsewhere (e.g. by DP preprocessing).
+
+        Numerical and datetime columns take a `QuantileNormalizer` and a ``has_missing`` flag
+        (whether they get a ``[present, missing]`` block); categorical and boolean columns an
+        `OneHotEncoder`.
+        """
+        transformer = cls(columns)
+        for spec in columns:
+            if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
+                if spec.name not in numeric or spec.name not in has_missing:
+                    raise ValueError(f"column {spec.name!r} needs a quantile normalizer and a has_missing flag")
+                transformer.numeric[spec.name] = numeric[spec.name]
+                transformer.has_missing[spec.name] = bool(has_missing[spec.name])
+            else:
+                if spec.name not in categorical:
+                    raise ValueError(f"column {spec.name!r} needs a one-hot encoder")
+                transformer.categorical[spec.name] = categorical[spec.name]
+        transformer.spans = transformer._build_spans()
+        return transformer
 
     def _build_spans(self) -> tuple[Span, ...]:
         spans: list[Span] = []

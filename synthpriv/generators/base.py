@@ -13,9 +13,9 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -23,9 +23,16 @@ import pandas as pd
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema
 from synthpriv.data.spans import Span
 from synthpriv.data.transform import TabularTransformer
-from synthpriv.errors import ConfigError, DataError, ModelFileError
+from synthpriv.errors import ConfigError, DataError, ModelFileError, PrivacyConfigError
 from synthpriv.generators.params import DEFAULT_BATCH_SIZE, GeneratorParams, default_epochs
+from synthpriv.privacy.ledger import Release
 from synthpriv.runtime.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from synthpriv.privacy.dpsgd import DPSGDSettings, NoiseCalibration, PrivateTraining
 
 WEIGHTS_FILE = "weights.pt"
 GENERATOR_FILE = "generator.json"
@@ -53,6 +60,8 @@ class Generator(ABC):
 
     kind: ClassVar[str]
     params_model: ClassVar[type[GeneratorParams]]
+    #: Whether `fit` can train with DP-SGD (``privacy``); one that cannot refuses it.
+    supports_privacy: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -62,6 +71,7 @@ class Generator(ABC):
         batch_size: int | None = None,
         seed: int = 0,
         device: str = "auto",
+        privacy: DPSGDSettings | None = None,
     ) -> None:
         self.params = (
             params if isinstance(params, self.params_model) else self.params_model.model_validate(params or {})
@@ -75,6 +85,12 @@ class Generator(ABC):
         self.schema: TableSchema | None = None
         self.transformer: TabularTransformer | None = None
         self.train_rows = 0
+        #: DP-SGD settings; None trains without differential privacy.
+        self.privacy = privacy
+        #: What the DP-SGD fit released: the accountant's epsilon after training, noise, steps.
+        self.privacy_release: Release | None = None
+        #: The noise of a DP fit, chosen by `fit` before any training (for `_fit_matrix`).
+        self._calibration: NoiseCalibration | None = None
 
     # -- the subclass's part --------------------------------------------------------------
 
@@ -98,6 +114,28 @@ class Generator(ABC):
         """
         return None
 
+    def _private_steps(self, rows: int) -> int:
+        """The optimizer steps a DP fit of ``rows`` rows takes: one per Poisson batch.
+
+        A model whose private optimizer steps several times per batch overrides this; the
+        noise is calibrated so that exactly these steps spend the budget.
+        """
+        from synthpriv.privacy.dpsgd import steps_per_epoch
+
+        return self.epochs * steps_per_epoch(rows, self.batch_size)
+
+    def private_training(
+        self, modules: Mapping[str, nn.Module], optimizer: torch.optim.Optimizer, *, seed: int
+    ) -> PrivateTraining:
+        """DP-SGD for ``modules``, trained by ``optimizer``, with the noise `fit` calibrated
+        (for a subclass's `_fit_matrix`; it must call `PrivateTraining.finish` after training
+        and keep the release in `privacy_release`)."""
+        from synthpriv.privacy.dpsgd import PrivateTraining
+
+        if self._calibration is None:
+            raise RuntimeError("private_training is only available inside a fit with privacy")
+        return PrivateTraining(self._calibration, modules, optimizer, seed=seed)
+
     @abstractmethod
     def _state_dict(self) -> dict[str, Any]:
         """Tensors to persist (a flat ``name -> Tensor`` dict, loadable with weights_only)."""
@@ -107,8 +145,21 @@ class Generator(ABC):
 
     # -- the public template methods ------------------------------------------------------
 
-    def fit(self, table: pd.DataFrame, schema: TableSchema | None = None, *, progress: Progress | None = None) -> FitReport:
-        """Fit the transformer and the networks on ``table`` (the real training rows)."""
+    def fit(
+        self,
+        table: pd.DataFrame,
+        schema: TableSchema | None = None,
+        *,
+        progress: Progress | None = None,
+        transformer: TabularTransformer | None = None,
+    ) -> FitReport:
+        """Fit the transformer and the networks on ``table`` (the real training rows).
+
+        ``transformer``, when given, is used as fitted (not refitted): a DP pipeline fits it
+        with DP mechanisms elsewhere, and a fit with ``privacy`` requires one, since fitting
+        it here would read the real table without privacy. The noise of a DP fit is
+        calibrated before anything is fitted, so a budget that cannot train fails first.
+        """
         from synthpriv.runtime.device import resolve_device
         from synthpriv.runtime.seeding import seed_everything
 
@@ -119,18 +170,47 @@ class Generator(ABC):
         missing = [c.name for c in self.schema.modelled() if c.name not in table.columns]
         if missing:
             raise DataError(f"columns {missing} of the schema are not in the table", where="data")
-        seed_everything(self.seed)
-        self.transformer = TabularTransformer(self.schema.modelled()).fit(table)
-        matrix = self.transformer.transform(table)
-        self.train_rows = len(table)
         if self.requested_epochs is None:
             self.epochs = default_epochs(self.kind, len(table), self.batch_size)
+        self.privacy_release = None
+        self._calibration = self._calibrate(len(table), transformer) if self.privacy is not None else None
+        seed_everything(self.seed)
+        if transformer is None:
+            transformer = TabularTransformer(self.schema.modelled()).fit(table)
+        self.transformer = transformer
+        matrix = self.transformer.transform(table)
+        self.train_rows = len(table)
         device = resolve_device(self.device_choice)
         self._build(self.transformer.spans, device)
-        history = self._fit_matrix(matrix, progress=progress or NullProgress())
+        public_seed = self.seed
+        if self.privacy is not None:
+            # Batch sampling and DP noise derive from the fit's seed; a DP fit must not use
+            # the public one (see DPSGDSettings.training_seed). Sampling keeps its own seeds.
+            self.seed = self.privacy.secret_seed()
+        try:
+            history = self._fit_matrix(matrix, progress=progress or NullProgress())
+        finally:
+            self.seed = public_seed
         return FitReport(
             epochs=len(history), seconds=time.perf_counter() - started, history=history, device=device
         )
+
+    def _calibrate(self, rows: int, transformer: TabularTransformer | None) -> NoiseCalibration:
+        """The DP-SGD noise for this fit; PrivacyConfigError when the fit cannot be private."""
+        from synthpriv.privacy.dpsgd import calibrate
+
+        assert self.privacy is not None
+        if not self.supports_privacy:
+            raise PrivacyConfigError(
+                f"differential privacy is not available for the {self.kind} generator yet", where="train.privacy"
+            )
+        if transformer is None:
+            raise PrivacyConfigError(
+                "a private fit needs a transformer fitted with differential privacy; fitting one here would "
+                "read the real table without it",
+                where="train.privacy",
+            )
+        return calibrate(self.privacy, rows=rows, batch_size=self.batch_size, steps=self._private_steps(rows))
 
     def sample_batches(
         self,
@@ -238,6 +318,9 @@ class Generator(ABC):
             "train_rows": self.train_rows,
             "schema": schema.to_dict(),
             "weights_sha256": hashlib.sha256(weights_bytes).hexdigest(),
+            # Absent in files written before DP; None for a non-private fit.
+            "privacy": asdict(self.privacy) if self.privacy is not None else None,
+            "privacy_release": asdict(self.privacy_release) if self.privacy_release is not None else None,
         }
         atomic_write_text(directory / GENERATOR_FILE, json.dumps(meta, indent=2))
 
@@ -267,7 +350,19 @@ class Generator(ABC):
             target = get_generator(str(meta.get("kind")))
         else:
             target = cls
-        generator = target(meta["params"], epochs=meta["epochs"], batch_size=meta["batch_size"], seed=meta["seed"], device=device)
+        try:
+            privacy, release = _privacy_from_meta(meta)
+        except (ValueError, KeyError, TypeError, PrivacyConfigError) as exc:
+            raise ModelFileError(f"privacy record is not valid: {exc}", where=str(directory / GENERATOR_FILE)) from None
+        generator = target(
+            meta["params"],
+            epochs=meta["epochs"],
+            batch_size=meta["batch_size"],
+            seed=meta["seed"],
+            device=device,
+            privacy=privacy,
+        )
+        generator.privacy_release = release
         generator.schema = TableSchema.from_dict(meta["schema"])
         generator.transformer = transformer
         generator.train_rows = int(meta.get("train_rows", 0))
@@ -283,6 +378,17 @@ class Generator(ABC):
         if self.transformer is None or self.schema is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load() first")
         return self.transformer, self.schema
+
+
+def _privacy_from_meta(meta: Mapping[str, Any]) -> tuple[DPSGDSettings | None, Release | None]:
+    """The DP settings and release recorded in ``generator.json`` (None where absent)."""
+    from synthpriv.privacy.dpsgd import DPSGDSettings
+
+    settings, release = meta.get("privacy"), meta.get("privacy_release")
+    return (
+        DPSGDSettings(**settings) if settings is not None else None,
+        Release(**release) if release is not None else None,
+    )
 
 
 def honours(matrix: np.ndarray, fixed: tuple[FixedCategory, ...]) -> np.ndarray:

@@ -16,6 +16,11 @@ Conditional sampling: during training a random share of rows gets some category 
 and flagged as known (no loss on them), as classifier-free guidance drops its condition; the
 one network thus learns ``p(rest | fixed categories)`` besides the unconditional model, and
 sampling feeds the fixed blocks clean with their flag at every reverse step (guidance scale 1).
+
+Differential privacy: with ``privacy`` the denoiser, the only part that reads real rows, is
+trained with DP-SGD. Each row's timestep, noise and known-block draws are its own, and the
+losses are means over rows of per-row terms, so per-row gradients are exact. The EMA
+copy that samples is a function of the private weights only (post-processing).
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ from synthpriv.generators.base import FixedCategory, Generator
 from synthpriv.generators.heads import SpanHeads, _segment_argmax, _segment_logsumexp
 from synthpriv.generators.params import DiffusionParams, GeneratorParams
 from synthpriv.generators.tvae import _adam, _child_seed, mlp
+from synthpriv.privacy.dpsgd import PrivateTraining, poisson_batches
 from synthpriv.runtime.progress import Progress
-from synthpriv.training.loop import TrainingPlan, train
+from synthpriv.training.loop import TrainingPlan, shuffled_batches, train
 
 _TINY = 1e-30
 #: The transformer's normal scores lie within about +-4.75 (quantiles 1e-6 and 1 - 1e-6).
@@ -202,8 +208,26 @@ class Denoiser(nn.Module):
 # -- training -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TrainingDraws:
+    """The randomness of one training batch, one row per batch row (so each row's loss is its own)."""
+
+    t: torch.Tensor  # [n] timesteps in 1..T
+    eps: torch.Tensor  # [n, V] Gaussian noise of the values
+    uniform: torch.Tensor  # [n, S] uniforms of the categorical forward draw
+    known: torch.Tensor  # [n, n_blocks] bool: blocks given clean (conditional training)
+
+    def rows(self, index: slice) -> TrainingDraws:
+        """The draws of some rows only."""
+        return TrainingDraws(self.t[index], self.eps[index], self.uniform[index], self.known[index])
+
+
 class _DiffusionPlan(TrainingPlan):
-    """One TabDDPM step: a timestep per row, noise MSE plus the multinomial ELBO term."""
+    """One TabDDPM step: a timestep per row, noise MSE plus the multinomial ELBO term.
+
+    With ``model.privacy`` the step is DP-SGD on the denoiser: Poisson batches, a noise-only
+    step for an empty one, and a stop before a step would exceed the budget.
+    """
 
     kind = "diffusion"
 
@@ -213,27 +237,49 @@ class _DiffusionPlan(TrainingPlan):
         self.total_steps = max(total_steps, 1)
         self.done = 0
         params = model.diffusion_params
-        self.optimizer = _adam(
+        self.optimizer: torch.optim.Optimizer = _adam(
             list(model.denoiser.parameters()), lr=params.learning_rate, weight_decay=params.weight_decay
         )
+        self.private: PrivateTraining | None = None
+        if model.privacy is not None:
+            self.private = model.private_training(
+                {"denoiser": model.denoiser}, self.optimizer, seed=_child_seed(model.seed, 2)
+            )
+            self.optimizer = self.private.optimizer
+            self.keeps_empty_batches = self.stops_early = True
 
     @property
     def modules(self) -> dict[str, nn.Module]:
         return {"denoiser": self.model.denoiser}
+
+    @property
+    def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
+        return (self.optimizer,)
+
+    def should_stop(self) -> bool:
+        return self.private is not None and self.private.would_exceed_budget()
 
     def step(self, batch: torch.Tensor) -> Mapping[str, torch.Tensor]:
         model, params = self.model, self.model.diffusion_params
         # TabDDPM anneals the learning rate linearly to zero over training.
         for group in self.optimizer.param_groups:
             group["lr"] = params.learning_rate * (1.0 - self.done / self.total_steps)
-        gaussian, multinomial = model.losses(batch, self.noise)
-        loss = gaussian + multinomial
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        losses: dict[str, torch.Tensor] = {}
+        if self.private is not None and not len(batch):
+            self.private.step_without_rows()
+        else:
+            gaussian, multinomial = model.losses(batch, self.noise)
+            loss = gaussian + multinomial
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.private is None:
+                loss.backward()
+            else:
+                self.private.backward(loss)
+            self.optimizer.step()
+            losses = {"loss": loss.detach(), "gaussian": gaussian.detach(), "multinomial": multinomial.detach()}
         model.update_ema(self.done)
         self.done += 1
-        return {"loss": loss.detach(), "gaussian": gaussian.detach(), "multinomial": multinomial.detach()}
+        return losses
 
 
 # -- the generator ------------------------------------------------------------------------
@@ -244,6 +290,7 @@ class TabDDPM(Generator):
 
     kind: ClassVar[str] = "diffusion"
     params_model: ClassVar[type[GeneratorParams]] = DiffusionParams
+    supports_privacy: ClassVar[bool] = True
 
     denoiser: Denoiser
     ema: Denoiser
@@ -272,18 +319,28 @@ class TabDDPM(Generator):
 
     def losses(self, batch: torch.Tensor, noise: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``(Gaussian noise MSE, multinomial ELBO term / blocks)`` of ``batch``, means over rows."""
-        heads, blocks, params = self.blocks.heads, self.blocks, self.diffusion_params
-        rows, device = batch.shape[0], batch.device
+        return self.losses_for(batch, self.training_draws(batch.shape[0], noise))
+
+    def training_draws(self, rows: int, noise: torch.Generator) -> TrainingDraws:
+        """The random timesteps, noise and known blocks of a batch of ``rows`` rows."""
+        heads, params, device = self.blocks.heads, self.diffusion_params, self.alpha_bar.device
         t = torch.randint(1, params.timesteps + 1, (rows,), generator=noise, device=device)
+        eps = torch.randn((rows, heads.n_values), generator=noise, device=device)
+        uniform = torch.rand((rows, heads.softmax_index.numel()), generator=noise, device=device)
+        return TrainingDraws(t, eps, uniform, self._training_known(rows, noise))
+
+    def losses_for(self, batch: torch.Tensor, draws: TrainingDraws) -> tuple[torch.Tensor, torch.Tensor]:
+        """The losses of ``batch`` under ``draws``: each a mean over rows of per-row terms, so
+        one row's loss depends on that row alone (as DP-SGD's per-row gradients need)."""
+        heads, blocks, params = self.blocks.heads, self.blocks, self.diffusion_params
+        t, eps, known = draws.t, draws.eps, draws.known
         abar_t, abar_s = self.alpha_bar[t][:, None], self.alpha_bar[t - 1][:, None]
         x0_values, x0_blocks = batch[:, heads.value_index], batch[:, heads.softmax_index]
-        eps = torch.randn(x0_values.shape, generator=noise, device=device)
-        uniform = torch.rand(x0_blocks.shape, generator=noise, device=device)
-        x_t = blocks.sample(blocks.forward_probs(x0_blocks, abar_t), uniform)
-        known = self._training_known(rows, noise)
+        x_t = blocks.sample(blocks.forward_probs(x0_blocks, abar_t), draws.uniform)
         x_t = torch.where(blocks.spread(known), x0_blocks, x_t)
         inputs = torch.cat([gaussian_forward(x0_values, abar_t, eps), x_t, known.float()], dim=1)
         out = self.denoiser(inputs, t)
+        # The mean over rows and value columns is the mean over rows of each row's mean.
         gaussian = (out[:, : heads.n_values] - eps).square().mean() if heads.n_values else out.new_zeros(())
         if not blocks.n_blocks:
             return gaussian, out.new_zeros(())
@@ -323,11 +380,22 @@ class TabDDPM(Generator):
         data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
         order = torch.Generator().manual_seed(_child_seed(self.seed, 0))
         noise = torch.Generator(device=self.device).manual_seed(_child_seed(self.seed, 1))
-        steps_per_epoch = math.ceil(len(data) / self.batch_size)
-        plan = _DiffusionPlan(self, noise, self.epochs * steps_per_epoch)
+        if self._calibration is None:
+            total_steps = self.epochs * math.ceil(len(data) / self.batch_size)
+        else:
+            total_steps = self._calibration.steps
+        plan = _DiffusionPlan(self, noise, total_steps)
         history = train(
-            plan, data, epochs=self.epochs, batch_size=self.batch_size, generator=order, progress=progress
+            plan,
+            data,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            generator=order,
+            progress=progress,
+            sampler=shuffled_batches if plan.private is None else poisson_batches,
         )
+        if plan.private is not None:
+            self.privacy_release = plan.private.finish("diffusion denoiser weights (DP-SGD)")
         self.denoiser.eval()
         self.ema.eval()
         return history

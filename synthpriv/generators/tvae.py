@@ -2,11 +2,14 @@
 
 The encoder maps an encoded row to a Gaussian posterior over a latent code; the decoder maps
 a code back to raw outputs that `SpanHeads` turns into a likelihood (training) or a sampled
-row (generation). Only plain Linear + ReLU layers are used, so DP-SGD can wrap them later.
+row (generation). Only plain Linear + ReLU layers are used, so DP-SGD can clip each row's
+gradient in every one of them (`synthpriv.privacy.dpsgd`). With ``privacy`` the whole model
+(encoder, decoder and the value heads' log-sigma) is trained with DP-SGD: each reads real rows.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any, ClassVar
@@ -19,9 +22,9 @@ from synthpriv.data.spans import Span
 from synthpriv.generators.base import Generator
 from synthpriv.generators.heads import LOG_SIGMA_MAX, LOG_SIGMA_MIN, SpanHeads
 from synthpriv.generators.params import GeneratorParams, VAEParams
+from synthpriv.privacy.dpsgd import PrivateTraining, poisson_batches
 from synthpriv.runtime.progress import Progress
-from synthpriv.training.loop import TrainingPlan, train
-
+from synthpriv.training.loop import TrainingPlan, shuffled_batches, train
 
 #: Rows per forward pass when sampling.
 SAMPLE_CHUNK = 4096
@@ -36,13 +39,49 @@ def mlp(widths: Sequence[int], out_features: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class LogSigma(nn.Module):
+    """The per-column log-sigma of the value heads, as a layer with one output row per input row.
+
+    A bare ``nn.Parameter`` would do without DP, but DP-SGD clips each row's gradient, and
+    per-row gradients come from layers whose rows are the batch's rows (their inputs and
+    output gradients; Opacus likewise supports only known layer types). A bias-free
+    ``Linear(1, V)`` fed a column of ones outputs its weight on every row, so its per-row
+    gradient is exactly that row's gradient of log-sigma. Without DP the weight is read
+    directly (`value`): the same numbers as the bare parameter, with no matrix product.
+    """
+
+    def __init__(self, width: int, initial: float) -> None:
+        super().__init__()
+        # skip_init: no random initialisation to overwrite (nor a draw from the global RNG);
+        # a table without numbers gives width 0, for which torch warns that init is a no-op.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.layer = nn.utils.skip_init(nn.Linear, 1, width, bias=False)
+        with torch.no_grad():
+            self.layer.weight.fill_(initial)
+
+    @property
+    def value(self) -> torch.Tensor:
+        """``[V]``: log-sigma, a view of the weight (gradients and in-place updates reach it)."""
+        return self.layer.weight[:, 0]
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """``[rows, V]``: log-sigma repeated on each row of ``batch``."""
+        return self.layer(batch.new_ones(batch.shape[0], 1))
+
+
 def _child_seed(seed: int, stream: int) -> int:
     """An independent seed per random stream (batch order, training noise) of one fit."""
     return int(np.random.SeedSequence([seed % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 class _VAEPlan(TrainingPlan):
-    """One TVAE step: ELBO with the reconstruction term weighted by ``loss_factor``."""
+    """One TVAE step: ELBO with the reconstruction term weighted by ``loss_factor``.
+
+    With ``model.privacy`` the step is DP-SGD: every trained parameter (log-sigma's layer
+    too) is in the private optimizer, batches are Poisson samples, an empty one is a
+    noise-only step, and training stops before a step would exceed the budget.
+    """
 
     kind = "vae"
 
@@ -50,39 +89,46 @@ class _VAEPlan(TrainingPlan):
         self.model = model
         self.noise = noise
         params = model.vae_params
-        trainable = [*model.encoder.parameters(), *model.decoder.parameters(), model.log_sigma]
-        self.optimizer = _adam(trainable, lr=params.learning_rate, weight_decay=params.weight_decay)
+        trained = {"encoder": model.encoder, "decoder": model.decoder, "log_sigma": model.sigma}
+        self._modules = trained
+        parameters = [p for module in trained.values() for p in module.parameters()]
+        self.optimizer: torch.optim.Optimizer = _adam(
+            parameters, lr=params.learning_rate, weight_decay=params.weight_decay
+        )
+        self.private: PrivateTraining | None = None
+        if model.privacy is not None:
+            self.private = model.private_training(trained, self.optimizer, seed=_child_seed(model.seed, 2))
+            self.optimizer = self.private.optimizer
+            self.keeps_empty_batches = self.stops_early = True
 
     @property
     def modules(self) -> dict[str, nn.Module]:
-        return {"encoder": self.model.encoder, "decoder": self.model.decoder}
+        return self._modules
 
     @property
     def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
         return (self.optimizer,)
 
+    def should_stop(self) -> bool:
+        return self.private is not None and self.private.would_exceed_budget()
+
     def step(self, batch: torch.Tensor) -> Mapping[str, torch.Tensor]:
         model = self.model
-        mu, logvar = model.encoder(batch).chunk(2, dim=1)
-        std = torch.exp(0.5 * logvar)
-        eps = torch.randn(mu.shape, generator=self.noise, device=mu.device, dtype=mu.dtype)
-        raw = model.decoder(mu + eps * std)
-        value_nll, category_ce = model.heads.losses(raw, batch, model.log_sigma)
-        kl = -0.5 * (1.0 + logvar - mu.square() - std.square()).sum() / batch.shape[0]
-        reconstruction = value_nll + category_ce
-        loss = model.vae_params.loss_factor * reconstruction + kl
+        if self.private is not None and not len(batch):
+            self.private.step_without_rows()
+            model.clamp_log_sigma()
+            return {}
+        shape = (batch.shape[0], model.vae_params.latent_dim)
+        eps = torch.randn(shape, generator=self.noise, device=batch.device, dtype=batch.dtype)
+        losses = model.losses(batch, eps)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.private is None:
+            losses["loss"].backward()
+        else:
+            self.private.backward(losses["loss"])
         self.optimizer.step()
-        with torch.no_grad():
-            model.log_sigma.clamp_(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
-        return {
-            "loss": loss.detach(),
-            "reconstruction": reconstruction.detach(),
-            "value_nll": value_nll.detach(),
-            "category_ce": category_ce.detach(),
-            "kl": kl.detach(),
-        }
+        model.clamp_log_sigma()
+        return {name: value.detach() for name, value in losses.items()}
 
 
 def _adam(params: list[nn.Parameter], *, lr: float, weight_decay: float) -> torch.optim.Adam:
@@ -100,9 +146,11 @@ class TVAE(Generator):
     kind: ClassVar[str] = "vae"
     params_model: ClassVar[type[GeneratorParams]] = VAEParams
 
+    supports_privacy: ClassVar[bool] = True
+
     encoder: nn.Sequential
     decoder: nn.Sequential
-    log_sigma: nn.Parameter
+    sigma: LogSigma
     heads: SpanHeads
     device: str
 
@@ -119,7 +167,38 @@ class TVAE(Generator):
         self.encoder = mlp([width, *hidden], 2 * params.latent_dim).to(device)
         self.decoder = mlp([params.latent_dim, *reversed(hidden)], width).to(device)
         # TVAE starts every column at sigma = 0.1.
-        self.log_sigma = nn.Parameter(torch.full((self.heads.n_values,), float(np.log(0.1)), device=device))
+        self.sigma = LogSigma(self.heads.n_values, float(np.log(0.1))).to(device)
+
+    @property
+    def log_sigma(self) -> torch.Tensor:
+        """``[V]``: the per-column log-sigma of the value heads."""
+        return self.sigma.value
+
+    def clamp_log_sigma(self) -> None:
+        with torch.no_grad():
+            self.log_sigma.clamp_(LOG_SIGMA_MIN, LOG_SIGMA_MAX)
+
+    def losses(self, batch: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The ELBO terms of ``batch`` with latent noise ``eps``, each a mean over rows.
+
+        A mean of per-row terms, as DP-SGD's per-row clipping needs. With privacy, log-sigma
+        comes through its layer (one row per batch row) so that each row's gradient of it is
+        seen; without, it is read directly (same values, less work).
+        """
+        mu, logvar = self.encoder(batch).chunk(2, dim=1)
+        std = torch.exp(0.5 * logvar)
+        raw = self.decoder(mu + eps * std)
+        log_sigma = self.sigma(batch) if self.privacy is not None else self.log_sigma
+        value_nll, category_ce = self.heads.losses(raw, batch, log_sigma)
+        kl = -0.5 * (1.0 + logvar - mu.square() - std.square()).sum() / batch.shape[0]
+        reconstruction = value_nll + category_ce
+        return {
+            "loss": self.vae_params.loss_factor * reconstruction + kl,
+            "reconstruction": reconstruction,
+            "value_nll": value_nll,
+            "category_ce": category_ce,
+            "kl": kl,
+        }
 
     def _fit_matrix(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
         data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
@@ -127,8 +206,16 @@ class TVAE(Generator):
         noise = torch.Generator(device=self.device).manual_seed(_child_seed(self.seed, 1))
         plan = _VAEPlan(self, noise)
         history = train(
-            plan, data, epochs=self.epochs, batch_size=self.batch_size, generator=order, progress=progress
+            plan,
+            data,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            generator=order,
+            progress=progress,
+            sampler=shuffled_batches if plan.private is None else poisson_batches,
         )
+        if plan.private is not None:
+            self.privacy_release = plan.private.finish("VAE weights (DP-SGD)")
         self.encoder.eval()
         self.decoder.eval()
         return history
@@ -151,7 +238,8 @@ class TVAE(Generator):
         state: dict[str, Any] = {}
         for prefix, module in (("encoder.", self.encoder), ("decoder.", self.decoder)):
             state.update({prefix + k: v.detach().cpu() for k, v in module.state_dict().items()})
-        state["log_sigma"] = self.log_sigma.detach().cpu()
+        # Saved as the [V] vector it was before it moved into a layer: older files still load.
+        state["log_sigma"] = self.log_sigma.detach().cpu().clone()
         return state
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:

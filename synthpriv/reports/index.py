@@ -58,7 +58,28 @@ def _headline(run_dir: Path) -> tuple[Figure, ...]:
         figures.append(Figure("identical to a training row", f"{attack['exact_match_train']:.2%}", note=f"holdout control {attack['exact_match_holdout']:.2%}"))
     train = _summary(run_dir, "train")
     if train:
-        figures.append(Figure("differential privacy", "none", note="DP-SGD is not enabled for this run"))
+        ledger = train.get("privacy")
+        if ledger:
+            spent = ledger["spent"]
+            figures.append(
+                Figure(
+                    "differential privacy",
+                    f"epsilon {spent['epsilon']:.3g}",
+                    note=f"delta {spent['delta']:.2g}; {len(ledger['releases'])} releases, composed sequentially",
+                    tone="good",
+                )
+            )
+        else:
+            figures.append(Figure("differential privacy", "none", note="this run was trained without DP"))
+    if attack and attack.get("audit"):
+        audit = attack["audit"]
+        figures.append(
+            Figure(
+                "audit: epsilon the attack proves",
+                f">= {audit['epsilon_lower_bound']:.3g}",
+                note=f"{audit['confidence']:.0%} confidence; at most {audit['epsilon_ceiling']:.3g} provable with these rows",
+            )
+        )
     return tuple(figures)
 
 

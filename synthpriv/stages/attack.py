@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+from typing import Any, ClassVar
 
 import pandas as pd
 from pydantic import BaseModel
 
+from synthpriv.attacks.audit import AuditResult, epsilon_lower_bound
 from synthpriv.attacks.distance import DCRResult, dcr_evaluation, exact_match_share
 from synthpriv.config.model import AttackConfig
 from synthpriv.data.io import write_parquet
@@ -30,11 +32,16 @@ class AttackSummary(BaseModel):
     rows_holdout: int
     rows_synthetic: int
     seconds: float
+    claimed_epsilon: float | None = None
+    """The (epsilon, delta) the train stage can prove (its privacy ledger); None without DP."""
+    claimed_delta: float | None = None
+    audit: AuditResult | None = None
+    """Empirical lower bound on epsilon from the distance membership attack."""
 
 
 class AttackStage(Stage[AttackConfig]):
     name: ClassVar = "attack"
-    requires: ClassVar = frozenset({"split", "synthetic", "model"})
+    requires: ClassVar = frozenset({"split", "synthetic", "model", "ledger"})
     produces: ClassVar = frozenset({"privacy"})
 
     def run(self, ctx: StageContext) -> StageResult:
@@ -43,11 +50,20 @@ class AttackStage(Stage[AttackConfig]):
         dcr = dcr_evaluation(tables.train, tables.holdout, tables.synthetic, tables.schema, seed=ctx.seed, max_rows=self.config.max_rows)
         columns = [c.name for c in tables.schema.modelled()]
         exact_all = exact_match_share(tables.synthetic, tables.train, columns)
+        claim = _privacy_claim(ctx)
+        # Without a claim, the audit still says how much leakage the attack can prove, at a
+        # delta of 1 / (10 n), the usual default.
+        delta = claim["delta"] if claim else 1.0 / (10.0 * len(tables.train))
+        members, non_members = dcr.membership_distances
+        audit = epsilon_lower_bound(-members, -non_members, delta=delta, seed=ctx.seed)
         ctx.progress.advance(1)
         ctx.progress.finish()
         summary = AttackSummary(
             **dcr.model_dump(exclude={"histogram", "encoded_dims"}),
             exact_match_all_train=exact_all,
+            claimed_epsilon=claim["epsilon"] if claim else None,
+            claimed_delta=claim["delta"] if claim else None,
+            audit=audit,
         )
         write_parquet(_scores_frame(summary), ctx.stage_dir / "attack_scores.parquet")
         gates = (
@@ -55,6 +71,14 @@ class AttackStage(Stage[AttackConfig]):
             *check_gate("max_dcr_share", dcr.dcr_share, self.gates.max_dcr_share),
         )
         return StageResult(summary=summary, report=_report(ctx.run_name, summary, dcr), gates=gates)
+
+
+def _privacy_claim(ctx: StageContext) -> dict[str, Any] | None:
+    """The total (epsilon, delta) the train stage's ledger proves, or None for a run without DP."""
+    ledger = json.loads(ctx.artifact("ledger").read_text())
+    if not ledger.get("differential_privacy"):
+        return None
+    return {"epsilon": float(ledger["spent"]["epsilon"]), "delta": float(ledger["spent"]["delta"])}
 
 
 def _scores_frame(summary: AttackSummary) -> pd.DataFrame:
@@ -119,4 +143,37 @@ def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
             ),
         ),
     )
-    return Report(stage="attack", title="Attack", run_name=run_name, subtitle="Could anyone learn about a real person from the synthetic table?", sections=(membership, proxies))
+    sections = (membership, _audit_section(summary), proxies) if summary.audit else (membership, proxies)
+    return Report(stage="attack", title="Attack", run_name=run_name, subtitle="Could anyone learn about a real person from the synthetic table?", sections=sections)
+
+
+def _audit_section(summary: AttackSummary) -> Section:
+    audit = summary.audit
+    assert audit is not None
+    if summary.claimed_epsilon is None:
+        claim = Figure("claimed epsilon", "none", note="this run was trained without differential privacy")
+        verdict = "warn" if audit.epsilon_lower_bound > 0 else "good"
+    else:
+        claim = Figure("claimed epsilon", f"{summary.claimed_epsilon:.3g}", note=f"delta {summary.claimed_delta:.2g}; from the privacy ledger")
+        verdict = "bad" if audit.epsilon_lower_bound > summary.claimed_epsilon else "good"
+    return Section(
+        title="Audit: how much leakage the attack can prove",
+        text=(
+            "Any (epsilon, delta)-DP model caps every membership test: TPR <= e^epsilon FPR + delta. "
+            "The attack's threshold is chosen on half of the members and non-members and tested on the "
+            "other half; exact (Clopper-Pearson) intervals turn its rates into a lower bound on epsilon "
+            f"that holds with {audit.confidence:.0%} confidence. A bound above the claim would refute it; "
+            "a bound of 0 means the attack proves nothing, which is not a proof of privacy. "
+            "The ceiling is the most these row counts could prove."
+        ),
+        figures=(
+            claim,
+            Figure(
+                "empirical epsilon, lower bound",
+                f"{audit.epsilon_lower_bound:.3g}",
+                note=f"TPR {audit.tpr:.3f} vs FPR {audit.fpr:.3f} on {audit.members:,} / {audit.nonmembers:,} held-out rows",
+                tone=verdict,  # type: ignore[arg-type]
+            ),
+            Figure("provable at most", f"{audit.epsilon_ceiling:.3g}", note="the bound a perfect attack would give here"),
+        ),
+    )

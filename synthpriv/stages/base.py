@@ -28,6 +28,7 @@ C = TypeVar("C", bound=BaseModel)
 ARTIFACTS: dict[str, str] = {
     "model": "train/model",
     "split": "train/split.parquet",
+    "ledger": "train/privacy.json",
     "synthetic": "synthesize/synthetic.parquet",
     "fidelity": "validate/summary.json",
     "privacy": "attack/summary.json",

@@ -23,11 +23,12 @@ class ExportSummary(BaseModel):
     gates: list[dict[str, Any]]
     gates_forced: bool
     synthetic_sha256: str
+    differential_privacy: dict[str, Any] | str = "none"
 
 
 class ExportStage(Stage[ExportConfig]):
     name: ClassVar = "export"
-    requires: ClassVar = frozenset({"synthetic", "fidelity", "privacy"})
+    requires: ClassVar = frozenset({"synthetic", "fidelity", "privacy", "ledger"})
     produces: ClassVar = frozenset({"export"})
 
     def __init__(self, config: ExportConfig, gates: GatesConfig | None = None, *, allow_failed_gates: bool = False) -> None:
@@ -42,6 +43,7 @@ class ExportStage(Stage[ExportConfig]):
             raise GateFailedError(f"nothing exported: {lines} (use --allow-failed-gates to export anyway)", where="gates")
         source = ctx.artifact("synthetic")
         table = pq.read_table(source)
+        guarantee = differential_privacy(json.loads(ctx.artifact("ledger").read_text()))
         metadata = {
             **(table.schema.metadata or {}),
             b"synthpriv": json.dumps(
@@ -49,7 +51,7 @@ class ExportStage(Stage[ExportConfig]):
                     "version": __version__,
                     "run": ctx.run_name,
                     "seed": ctx.seed,
-                    "differential_privacy": "none",
+                    "differential_privacy": guarantee,
                     "gates": [g.__dict__ for g in outcomes],
                     "gates_forced": bool(failed),
                 }
@@ -69,8 +71,21 @@ class ExportStage(Stage[ExportConfig]):
             gates=[g.__dict__ for g in outcomes],
             gates_forced=bool(failed),
             synthetic_sha256=sha256_file(source),
+            differential_privacy=guarantee,
         )
         return StageResult(summary=summary, report=_report(ctx.run_name, summary, outcomes))
+
+
+def differential_privacy(ledger: dict[str, Any]) -> dict[str, Any] | str:
+    """What the export may claim: the ledger's proven total, or "none"."""
+    if not ledger.get("differential_privacy"):
+        return "none"
+    return {
+        "epsilon": ledger["spent"]["epsilon"],
+        "delta": ledger["spent"]["delta"],
+        "composition": ledger["composition"],
+        "releases": len(ledger["releases"]),
+    }
 
 
 def _upstream_gates(ctx: StageContext) -> list[GateOutcome]:

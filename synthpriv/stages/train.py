@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import json
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 from pydantic import BaseModel
 
 from synthpriv.config.model import TrainConfig
+from synthpriv.config.privacy import PrivacyConfig
+from synthpriv.errors import PrivacyConfigError
+from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.data.io import write_parquet
+from synthpriv.runtime.files import atomic_write_text
 from synthpriv.data.schema import ColumnKind, TableSchema
 from synthpriv.generators.registry import get_generator
 from synthpriv.reports import charts
 from synthpriv.reports.model import Figure, Report, Section, Table
 from synthpriv.stages.base import Stage, StageContext, StageResult
+
+if TYPE_CHECKING:  # torch and opacus load only when a DP fit runs
+    from synthpriv.data.transform import TabularTransformer
+    from synthpriv.privacy.dpsgd import DPSGDSettings
 
 
 class ColumnSummary(BaseModel):
@@ -36,6 +45,7 @@ class TrainSummary(BaseModel):
     final_loss: float | None
     category_coverage: dict[str, float]  # per categorical column: share of its real categories the samples reproduce
     warnings: list[str]
+    privacy: dict[str, Any] | None = None  # the privacy ledger (PrivacyLedger.to_dict) when trained with DP
 
 
 _COVERAGE_ROWS = 10_000
@@ -58,7 +68,7 @@ def category_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Table
 class TrainStage(Stage[TrainConfig]):
     name: ClassVar = "train"
     requires: ClassVar = frozenset[str]()
-    produces: ClassVar = frozenset({"model", "split"})
+    produces: ClassVar = frozenset({"model", "split", "ledger"})
 
     def run(self, ctx: StageContext) -> StageResult:
         schema = ctx.real.schema()
@@ -68,15 +78,26 @@ class TrainStage(Stage[TrainConfig]):
         holdout_rows = len(ctx.real.holdout(split))
 
         generator_class = get_generator(self.config.generator)
+        ledger, transformer, dp_settings = None, None, None
+        if self.config.privacy is not None:
+            ledger, transformer, dp_settings = _private_preprocessing(
+                self.config.privacy, train_table, schema, ctx.real.declarations()
+            )
         generator = generator_class(
             self.config.params,
             epochs=self.config.epochs,
             batch_size=self.config.batch_size,
             seed=ctx.seed,
             device=self.config.device,
+            privacy=dp_settings,
         )
-        fit = generator.fit(train_table, schema, progress=ctx.progress)
+        fit = generator.fit(train_table, schema, transformer=transformer, progress=ctx.progress)
+        if ledger is not None:
+            assert generator.privacy_release is not None
+            ledger.charge(generator.privacy_release)
         generator.save(ctx.stage_dir / "model")
+        claim = {"differential_privacy": False} if ledger is None else {"differential_privacy": True, **ledger.to_dict()}
+        atomic_write_text(ctx.stage_dir / "privacy.json", json.dumps(claim, indent=2))
         coverage = category_coverage(train_table, generator.sample(_COVERAGE_ROWS, seed=ctx.seed), schema)
         history = pd.DataFrame(fit.history)
         write_parquet(history, ctx.stage_dir / "loss.parquet")
@@ -95,8 +116,74 @@ class TrainStage(Stage[TrainConfig]):
             final_loss=float(history["loss"].iloc[-1]) if "loss" in history and len(history) else None,
             category_coverage=coverage,
             warnings=list(getattr(ctx.real, "warnings", [])),
+            privacy=ledger.to_dict() if ledger is not None else None,
         )
         return StageResult(summary=summary, report=_report(ctx.run_name, summary, history))
+
+
+def check_privacy_budget(privacy: PrivacyConfig, rows: int) -> float:
+    """The delta a DP fit of ``rows`` rows uses; PrivacyConfigError when it is not below 1 / n."""
+    delta = privacy.resolved_delta(rows)
+    if delta >= 1.0 / rows:
+        raise PrivacyConfigError(
+            f"delta {delta:.3g} must be below 1/n = {1.0 / rows:.3g} for {rows:,} training rows "
+            "(a larger delta allows releasing a whole row)",
+            where="train.privacy.delta",
+        )
+    return delta
+
+
+def _private_preprocessing(
+    privacy: PrivacyConfig, table: pd.DataFrame, schema: TableSchema, declarations: dict[str, Any]
+) -> tuple[PrivacyLedger, TabularTransformer, DPSGDSettings]:
+    """The ledger, the privately fitted transformer, and what DP-SGD may spend after it.
+
+    Noise is drawn from fresh OS entropy, not the pipeline's seed: the seed is printed in the
+    manifest, and noise an adversary can regenerate protects nothing. DP runs are therefore
+    not bit-reproducible.
+    """
+    from synthpriv.privacy.dpsgd import DPSGDSettings
+    from synthpriv.privacy.preprocessing import fit_private_transformer
+
+    ledger = PrivacyLedger(epsilon=privacy.epsilon, delta=check_privacy_budget(privacy, len(table)))
+    transformer, _ = fit_private_transformer(
+        table, schema, declarations, ledger, privacy.preprocessing_share * privacy.epsilon, rng_seed=None
+    )
+    settings = DPSGDSettings(
+        epsilon=ledger.remaining_epsilon,
+        delta=ledger.remaining_delta,
+        max_grad_norm=privacy.max_grad_norm,
+        accountant=privacy.accountant,
+    )
+    return ledger, transformer, settings
+
+
+def _privacy_section(ledger: dict[str, Any]) -> Section:
+    spent, budget = ledger["spent"], ledger["budget"]
+    rows = tuple(
+        (
+            r["what"],
+            r["mechanism"],
+            f"{r['epsilon']:.4g}",
+            f"{r['delta']:.3g}",
+            "–" if r.get("noise") is None else f"{r['noise']:.4g}",
+            "–" if r.get("steps") is None else f"{r['steps']:,} steps at rate {r['sample_rate']:.4g}",
+        )
+        for r in ledger["releases"]
+    )
+    return Section(
+        title="Differential privacy ledger",
+        text=(
+            "Every computation that read the real table, with what it cost. The total is their sequential "
+            "composition (epsilons add up, deltas add up), which holds for any mix of mechanisms. DP-SGD's "
+            "epsilon is the accountant's value after training, for the steps actually taken."
+        ),
+        figures=(
+            Figure("epsilon spent", f"{spent['epsilon']:.4g}", note=f"budget {budget['epsilon']:.4g}", tone="good"),
+            Figure("delta spent", f"{spent['delta']:.3g}", note=f"budget {budget['delta']:.3g}"),
+        ),
+        tables=(Table(headers=("release", "mechanism", "epsilon", "delta", "noise", "sampling"), rows=rows),),
+    )
 
 
 def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Report:
@@ -140,6 +227,8 @@ def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Repo
         caption="Column names and kinds only; no values of the real table are shown.",
     )
     sections = [overview, Section(title="Schema", tables=(schema_table,))]
+    if summary.privacy is not None:
+        sections.insert(1, _privacy_section(summary.privacy))
     if summary.warnings:
         sections.append(Section(title="Warnings", text="\n".join(summary.warnings)))
     params = Table(headers=("setting", "value"), rows=tuple((k, str(v)) for k, v in summary.params.items()))

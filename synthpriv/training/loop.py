@@ -2,8 +2,10 @@
 
 A generator describes *what* one optimisation step is (a `TrainingPlan`); this module
 owns *how* the data is walked: seeded shuffling of an in-memory tensor, mini-batches,
-per-epoch loss averages and progress reporting. Differential privacy (Poisson sampling)
-plugs in through the ``sampler`` argument rather than a second loop.
+per-epoch loss averages and progress reporting. Differential privacy plugs in without a
+second loop: Poisson sampling through the ``sampler`` argument, and a DP plan's
+`TrainingPlan.keeps_empty_batches` and `TrainingPlan.should_stop` (see
+`synthpriv.privacy.dpsgd`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ class TrainingPlan(ABC):
     min_batch_size: int = 1
     #: Optimisation steps between two `housekeeping` calls (0 turns it off).
     housekeeping_every: int = 50
+    #: DP-SGD: every batch the sampler draws reaches `step`, empty and small ones included
+    #: (`min_batch_size` is ignored): each is a step the privacy accountant counts.
+    keeps_empty_batches: bool = False
+    #: Whether the loop asks `should_stop` before each step (off: the question costs nothing).
+    stops_early: bool = False
+
+    def should_stop(self) -> bool:
+        """Asked before each step when `stops_early`: True ends training there (e.g. the next
+        DP-SGD step would exceed the privacy budget)."""
+        return False
 
     @property
     @abstractmethod
@@ -108,7 +120,9 @@ def train(
 
     ``generator`` (a CPU generator) drives the batch order, so a seeded generator gives
     the same batches on every run. Returns one dict per epoch: ``{"epoch": i, <loss
-    component>: mean over the epoch's rows, ...}``, each batch weighted by its size.
+    component>: mean over the epoch's rows, ...}``, each batch weighted by its size (an
+    empty batch adds nothing). When the plan stops early, the last record covers the steps
+    its epoch took, and an epoch that took none has no record.
     """
     if epochs < 0:
         raise ValueError("epochs must be >= 0")
@@ -122,10 +136,15 @@ def train(
     steps = 0
     try:
         for epoch in range(epochs):
-            losses, steps = _run_epoch(plan, data, batch_size, generator, sampler, steps)
+            before = steps
+            losses, steps, stopped = _run_epoch(plan, data, batch_size, generator, sampler, steps)
+            if stopped and steps == before:
+                break
             record = {"epoch": float(epoch), **losses}
             history.append(record)
             progress.advance(1, **{k: v for k, v in record.items() if k != "epoch"})
+            if stopped:
+                break
     finally:
         progress.finish()
     return history
@@ -138,19 +157,27 @@ def _run_epoch(
     generator: torch.Generator,
     sampler: BatchSampler,
     steps: int,
-) -> tuple[dict[str, float], int]:
-    """One pass over ``data``: the size-weighted mean of each loss component, and the
-    number of optimisation steps taken so far (``steps`` before this epoch)."""
+) -> tuple[dict[str, float], int, bool]:
+    """One pass over ``data``: the size-weighted mean of each loss component, the number
+    of optimisation steps taken so far (``steps`` before this epoch), and whether the plan
+    asked to stop."""
     totals = _LossTotals()
-    smallest = min(plan.min_batch_size, len(data))
+    # DP plans take every batch; others skip empty ones and those below min_batch_size.
+    smallest = 0 if plan.keeps_empty_batches else max(1, min(plan.min_batch_size, len(data)))
+    stops_early = plan.stops_early
     for index in sampler(len(data), batch_size, generator):
-        if len(index) == 0 or len(index) < smallest:
+        size = len(index)
+        if size < smallest:
             continue
-        totals.add(plan.step(data[index.to(data.device)]), len(index))
+        if stops_early and plan.should_stop():
+            return totals.means(), steps, True
+        losses = plan.step(data[index.to(data.device)])
+        if size:
+            totals.add(losses, size)
         steps += 1
         if plan.housekeeping_every and steps % plan.housekeeping_every == 0:
             plan.housekeeping()
-    return totals.means(), steps
+    return totals.means(), steps, False
 
 
 class _LossTotals:

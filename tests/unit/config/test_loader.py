@@ -94,3 +94,74 @@ def test_json_schema_documents_fields() -> None:
 
 def test_format_loc() -> None:
     assert format_loc(("attack", "quasi_identifiers", 2)) == "attack.quasi_identifiers[2]"
+
+
+# -- column declarations (public knowledge for differential privacy) ---------------------
+
+DECLARED = MINIMAL + "  columns:\n"
+
+
+def test_column_declarations_accept_a_bare_kind_or_a_mapping() -> None:
+    from datetime import datetime
+
+    from synthpriv.data.schema import ColumnKind
+
+    text = DECLARED + (
+        "    age: numerical\n"
+        "    hours: {kind: numerical, bounds: [1, 99]}\n"
+        "    workclass: {kind: categorical, categories: [Private, Self-emp, '1']}\n"
+        "    married: {kind: boolean, nullable: false}\n"
+        "    since: {kind: datetime, bounds: [2020-01-01, '2024-06-30T12:00:00+02:00']}\n"
+    )
+    config = parse_config(text).config
+    columns = config.data.declarations()
+    assert columns["age"].kind is ColumnKind.NUMERICAL and columns["age"].bounds is None
+    assert columns["hours"].bounds == (1.0, 99.0)
+    assert columns["workclass"].categories == ["Private", "Self-emp", "1"]
+    assert columns["married"].nullable is False
+    # Aware bounds are taken in UTC, as the transformer measures aware datetimes.
+    assert columns["since"].bounds == (datetime(2020, 1, 1), datetime(2024, 6, 30, 10))
+    assert [ref[1] for ref in config.column_references()] == ["age", "hours", "workclass", "married", "since"]
+    # A bare kind is written back bare, so files, manifests and hashes stay as they were.
+    dumped = config.model_dump(mode="json")["data"]["columns"]
+    assert dumped["age"] == "numerical"
+    assert dumped["hours"] == {"kind": "numerical", "bounds": [1.0, 99.0]}
+    assert parse_config(yaml.safe_dump(config.model_dump(mode="json", by_alias=True))).config == config
+
+
+@pytest.mark.parametrize(
+    ("declaration", "key", "message"),
+    [
+        ("{kind: numerical, bounds: [90, 17]}", "bounds", "low < high"),
+        ("{kind: numerical, bounds: [0, .inf]}", "bounds", "finite"),
+        ("{kind: numerical, bounds: [1, 2, 3]}", "bounds", "pair"),
+        ("{kind: numerical, bounds: [a, 2]}", "bounds", "two numbers"),
+        ("{kind: categorical, bounds: [0, 1]}", "bounds", "only to numerical and datetime"),
+        ("{kind: datetime, bounds: [1, 2]}", "bounds", "ISO dates"),
+        ("{kind: numerical, categories: [a]}", "categories", "only to categorical"),
+        ("{kind: boolean, categories: [a]}", "categories", "only to categorical"),
+        ("{kind: categorical, categories: []}", "categories", "at least one"),
+        ("{kind: categorical, categories: [a, b, a]}", "categories", "'a' is listed twice"),
+        ("{kind: categorical, categories: [a, 1]}", "categories[1]", "valid string"),
+        ("{kind: numerical, bound: [1, 2]}", "bound", "unknown key"),
+        ("{bounds: [1, 2]}", "kind", "required key is missing"),
+        ("money", "kind", "'numerical'"),
+        ("3", "", "a kind .* or a mapping"),
+    ],
+)
+def test_bad_column_declarations_name_their_key(tmp_path: Path, declaration: str, key: str, message: str) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(DECLARED + f"    age: {declaration}\n")
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(path)
+    assert info.value.where is not None
+    assert info.value.where.startswith(f"{path}:5:")
+    assert info.value.where.endswith("data.columns.age" + (f".{key}" if key else ""))
+
+
+def test_json_schema_documents_both_declaration_forms() -> None:
+    schema = PipelineConfig.model_json_schema(by_alias=True)
+    declaration = schema["$defs"]["ColumnDeclaration"]
+    string, mapping = declaration["anyOf"]
+    assert "numerical" in string["enum"]
+    assert set(mapping["properties"]) == {"kind", "bounds", "categories", "nullable"}

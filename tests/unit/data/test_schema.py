@@ -13,7 +13,6 @@ from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, infer_sch
 from synthpriv.errors import DataError
 
 
-
 def quiet_schema(table: pd.DataFrame, **kwargs: object) -> TableSchema:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -232,3 +231,16 @@ def test_a_late_value_in_another_format_is_not_a_datetime() -> None:
 def test_column_spec_json_round_trip() -> None:
     spec = ColumnSpec("x", ColumnKind.DATETIME, "object", True, datetime_format="%Y-%m-%d")
     assert ColumnSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_overrides_may_be_column_declarations() -> None:
+    from synthpriv.config.model import ColumnDeclaration
+
+    declared = {
+        "score": ColumnDeclaration(kind=ColumnKind.NUMERICAL, bounds=(0, 100)),
+        "name": ColumnDeclaration(kind=ColumnKind.CATEGORICAL, categories=["a", "b"]),
+    }
+    schema = quiet_schema(small(), overrides=declared)
+    assert schema["score"].kind is ColumnKind.NUMERICAL
+    assert schema["name"].kind is ColumnKind.CATEGORICAL
+    assert schema == quiet_schema(small(), overrides={"score": "numerical", "name": "categorical"})

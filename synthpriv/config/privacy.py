@@ -1,0 +1,28 @@
+"""`train.privacy`: the differential-privacy budget of everything that reads the real table."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from synthpriv.config.base import StrictModel
+
+
+class PrivacyConfig(StrictModel):
+    """Train with differential privacy: preprocessing and DP-SGD share one (epsilon, delta) budget."""
+
+    epsilon: float = Field(gt=0, le=100)
+    """Total epsilon for everything that reads the real table (preprocessing plus training)."""
+    delta: float | None = Field(default=None, gt=0, lt=1)
+    """Total delta; default the smaller of 1e-5 and 1 / (10 n) for n training rows. Refused if >= 1 / n."""
+    max_grad_norm: float = Field(default=1.0, gt=0, le=1e4)
+    """Per-example gradient clipping bound of DP-SGD."""
+    accountant: Literal["rdp", "prv"] = "rdp"
+    """How DP-SGD's steps are composed: Renyi DP (`rdp`) or the PRV accountant (`prv`, tighter)."""
+    preprocessing_share: float = Field(default=0.1, gt=0, lt=1)
+    """Share of epsilon spent on the statistics the transformer needs (quantiles, category domains)."""
+
+    def resolved_delta(self, rows: int) -> float:
+        """The delta to use for ``rows`` training rows (see `delta`); validation happens in the train stage."""
+        return self.delta if self.delta is not None else min(1e-5, 1.0 / (10.0 * max(rows, 1)))

@@ -1,0 +1,415 @@
+"""Differentially private preprocessing: fit the `TabularTransformer` without leaking.
+
+The non-private transformer reads quantiles, category lists and missing-value rates off
+the real table; each is a statistic about the rows that DP-SGD's guarantee does not cover.
+Here every statistic comes either from the pipeline file (public knowledge: a declared
+range, a declared category list) or from a DP mechanism charged to the `PrivacyLedger`:
+
+- numerical and datetime columns: the declared ``bounds`` are required. The quantile map's
+  knots come from a Laplace histogram of the clipped column (`private_normalizer`).
+- categorical columns: a declared category list is public and costs nothing. Without one,
+  the list is released by a stability-based histogram (`stability_histogram`), which is
+  (epsilon, delta)-DP; values it does not release are merged (see `OTHER_TOKEN`).
+- boolean columns: the domain ``{False, True}`` is public.
+- missing values: nothing is read. Every column may hold nulls unless its declaration says
+  ``nullable: false`` (a pandas dtype is not public knowledge: for a CSV it is inferred from
+  the values, an integer column turning float when one value is missing). So each column
+  gets its missing block or null category, and how often it is used is learned by DP-SGD.
+
+**Neighbouring relation.** Tables differ by adding or removing one row (the relation the
+DP-SGD accountant uses too, with Poisson sampling). Under it one row changes one cell of a
+histogram by one: the L1 sensitivity of every histogram here is 1. (Under replacing a row
+it would be 2; do not mix the two.)
+
+**Budget.** ``epsilon`` (the preprocessing share of the run's budget) is split evenly over
+the mechanisms that need it, one per numerical or datetime column and one per categorical
+column without declared categories. Laplace histograms are pure DP (delta 0), so the run's
+delta goes to DP-SGD except for a small share (`DEFAULT_DELTA_SHARE` of what the ledger has
+left) split evenly over the stability histograms. Columns compose sequentially: epsilons and
+deltas add up, as the ledger records.
+
+**Charging.** `fit_private_transformer` charges each release to the ledger itself, right
+before the mechanism draws its noise, after checking that all of them fit (so a refused
+budget reads nothing), and also returns them for the report.
+
+**Limits.** The noise comes from numpy's generator in floating point; it is not hardened
+against the floating-point attack on the Laplace mechanism (Mironov, CCS 2012), which needs
+an adversary who sees the unrounded noisy counts; they are never written anywhere.
+The schema (kinds, integer flags, datetime formats) is taken as given, not privatised here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from synthpriv.config.model import ColumnDeclaration
+from synthpriv.data.encoders import OneHotEncoder, QuantileNormalizer
+from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
+from synthpriv.data.transform import TabularTransformer, numeric_values
+from synthpriv.errors import PrivacyConfigError
+from synthpriv.privacy.ledger import PrivacyLedger, Release
+
+#: The share of the ledger's remaining delta that the stability histograms may use (the rest
+#: is left for DP-SGD). Split evenly over them.
+DEFAULT_DELTA_SHARE = 0.1
+#: Bins of a continuous column's histogram between its bounds (plus one cell at each bound).
+DEFAULT_BINS = 256
+#: An integer column whose declared range holds at most this many integers gets one cell per
+#: integer (and one plateau per value in its quantile map, so values come back exactly).
+MAX_INTEGER_CELLS = 512
+#: The category that every value a stability histogram did not release maps to, in columns
+#: holding strings. Always present (at index 0, the encoder's fallback), whether or not any
+#: value was merged into it, so its presence says nothing about the data. In a column of
+#: numbers a string cannot be restored to the dtype: there unreleased values fold into the
+#: released category with the largest noisy count instead.
+OTHER_TOKEN = "(other)"
+#: A pseudo-count added to every cell after clamping: zero cells keep a positive width in
+#: the CDF, so the quantile map stays strictly increasing and invertible. Post-processing.
+_FLOOR = 1e-3
+_STRING_DTYPES = ("object", "string", "str", "category")
+
+Route = Literal["laplace", "stability histogram"]
+
+
+@dataclass(frozen=True)
+class PlannedRelease:
+    """One DP mechanism preprocessing will run, and its cost (known before reading data)."""
+
+    column: str
+    mechanism: Route
+    epsilon: float
+    delta: float = 0.0
+
+    def release(self) -> Release:
+        what = (
+            f"quantile map of {self.column!r} (histogram)"
+            if self.mechanism == "laplace"
+            else f"category list of {self.column!r}"
+        )
+        # Both mechanisms add Laplace noise of scale 1 / epsilon (sensitivity 1).
+        return Release(what=what, mechanism=self.mechanism, epsilon=self.epsilon, delta=self.delta, noise=1.0 / self.epsilon)
+
+
+# -- the mechanisms -----------------------------------------------------------------------
+
+
+def laplace_counts(counts: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Counts of disjoint cells plus Laplace(1 / epsilon) noise each, clamped at 0.
+
+    epsilon-DP under add/remove-one: a row sits in at most one cell, so the counts' L1
+    sensitivity is 1 (Dwork & Roth 2014, Theorem 3.6; cells compose in parallel). Clamping
+    is post-processing; it biases a near-empty cell upwards (by ``1 / (2 epsilon)`` for an
+    empty one) but keeps the CDF built from the counts a CDF.
+    """
+    if not (math.isfinite(epsilon) and epsilon > 0):
+        raise ValueError("epsilon must be finite and > 0")
+    counts = np.asarray(counts, dtype=np.float64)
+    return np.maximum(counts + rng.laplace(0.0, 1.0 / epsilon, size=counts.shape), 0.0)
+
+
+def stability_threshold(epsilon: float, delta: float) -> float:
+    """The noisy count a category needs to be released by `stability_histogram`.
+
+    ``t = 1 + ln(1 / (2 delta)) / epsilon``. Derivation, for add/remove-one neighbours and
+    Laplace noise of scale ``b = 1 / epsilon`` on each present category's count (the
+    stability-based histogram of Korolova et al. 2009 and Bun, Nissim & Stemmer 2016; Vadhan
+    2017, Prop. 3.5 states it for replace-one, with noise 2 / epsilon): adding a row changes
+    one count by one. If that category is present in both tables, its noisy count is an
+    epsilon-DP Laplace release and the threshold is post-processing. If it is absent from
+    the smaller table (count 0, so never considered there), the larger table releases it
+    only when ``1 + Lap(b) >= t``, which happens with probability ``exp(-(t - 1) / b) / 2``;
+    setting that to ``delta`` gives ``t``. Everything else is distributed identically, so the
+    mechanism is (epsilon, delta)-DP.
+    """
+    if not (math.isfinite(epsilon) and epsilon > 0):
+        raise ValueError("epsilon must be finite and > 0")
+    if not 0 < delta < 0.5:
+        raise ValueError("delta must be in (0, 0.5)")
+    return 1.0 + math.log(1.0 / (2.0 * delta)) / epsilon
+
+
+def stability_histogram(
+    tokens: np.ndarray, epsilon: float, delta: float, rng: np.random.Generator
+) -> tuple[list[str], np.ndarray]:
+    """The categories whose noisy count passes `stability_threshold`, most frequent first.
+
+    ``tokens`` are the column's values as strings (nulls left out by the caller). Returns
+    the released categories and their noisy counts (sorted together, largest count first);
+    the domain need not be known in advance, which is what the threshold pays delta for.
+    A category held by one row is released with probability at most ``delta``.
+    """
+    categories, counts = np.unique(np.asarray(tokens, dtype=str), return_counts=True)
+    noisy = counts + rng.laplace(0.0, 1.0 / epsilon, size=counts.shape)
+    kept = noisy >= stability_threshold(epsilon, delta)
+    order = np.argsort(-noisy[kept], kind="stable")
+    return [str(c) for c in categories[kept][order]], noisy[kept][order]
+
+
+def private_normalizer(
+    values: np.ndarray,
+    bounds: tuple[float, float],
+    epsilon: float,
+    rng: np.random.Generator,
+    *,
+    integer: bool = False,
+    bins: int = DEFAULT_BINS,
+) -> QuantileNormalizer:
+    """A `QuantileNormalizer` whose knots come from an epsilon-DP histogram of ``values``.
+
+    Values are clipped to the declared ``bounds`` (NaN rows are left out: a row adds to at
+    most one cell). The cells:
+
+    - an integer column whose range holds at most `MAX_INTEGER_CELLS` integers: one cell
+      per integer, and one plateau per integer in the map (values come back exactly);
+    - otherwise: a cell for each bound itself, where clipped values and spikes at a natural
+      limit (Adult's ``capital_gain == 0``) land and which becomes a plateau, and ``bins``
+      equal bins in between, whose edges are the knots (linear within a bin).
+
+    Knots lie within the bounds and never decrease; their CDF levels strictly increase.
+    """
+    low, high = float(bounds[0]), float(bounds[1])
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise ValueError("bounds must be finite with low < high")
+    if bins < 1:
+        raise ValueError("bins must be >= 1")
+    values = np.asarray(values, dtype=np.float64)
+    clipped = np.clip(values[~np.isnan(values)], low, high)
+    first, last = math.ceil(low), math.floor(high)
+    if integer and first <= last and last - first + 1 <= MAX_INTEGER_CELLS:
+        grid = np.arange(first, last + 1, dtype=np.float64)
+        cells = np.clip(np.rint(clipped) - first, 0, grid.size - 1).astype(np.int64)
+        counts = np.bincount(cells, minlength=grid.size)
+        return QuantileNormalizer.from_counts(grid, laplace_counts(counts, epsilon, rng) + _FLOOR)
+
+    # Cell 0 is the low bound, cells 1..bins the bins, cell bins + 1 the high bound.
+    inner = 1 + np.clip(((clipped - low) / (high - low) * bins).astype(np.int64), 0, bins - 1)
+    cells = np.where(clipped <= low, 0, np.where(clipped >= high, bins + 1, inner))
+    weights = laplace_counts(np.bincount(cells, minlength=bins + 2), epsilon, rng) + _FLOOR
+    total = float(weights.sum())
+    step = weights / total
+    encoder = QuantileNormalizer()
+    half_low, half_high = encoder.plateau_half_widths(step[[0, -1]], total)
+    levels = np.cumsum(step)
+    # A plateau at each bound, in the middle of its step; the bin edges in between at the
+    # CDF level they close. Plateau halves are < step / 2, so the levels strictly increase.
+    quantiles = np.concatenate([[low, low], low + (high - low) * np.arange(1, bins) / bins, [high, high]])
+    references = np.concatenate(
+        [
+            [step[0] / 2 - half_low, step[0] / 2 + half_low],
+            levels[1:bins],
+            [1.0 - step[-1] / 2 - half_high, 1.0 - step[-1] / 2 + half_high],
+        ]
+    )
+    return QuantileNormalizer.from_knots(quantiles, references)
+
+
+# -- the plan: what is public, what is released, at what cost -----------------------------
+
+
+def _needs_bounds(spec: ColumnSpec, others: list[str]) -> PrivacyConfigError:
+    example = "[low, high]" if spec.kind is ColumnKind.NUMERICAL else "['2000-01-01', '2030-12-31']"
+    also = f" (so do {', '.join(repr(o) for o in others)})" if others else ""
+    return PrivacyConfigError(
+        f"column {spec.name!r} needs declared bounds for differential privacy: "
+        f"{{kind: {spec.kind.value}, bounds: {example}}} from public knowledge, not from the data{also}",
+        where=f"data.columns.{spec.name}",
+    )
+
+
+def _declaration(spec: ColumnSpec, declarations: Mapping[str, ColumnDeclaration]) -> ColumnDeclaration | None:
+    declaration = declarations.get(spec.name)
+    if declaration is not None and declaration.kind is not spec.kind:
+        raise PrivacyConfigError(
+            f"column {spec.name!r} is declared {declaration.kind.value} but modelled as {spec.kind.value}",
+            where=f"data.columns.{spec.name}",
+        )
+    return declaration
+
+
+def plan_private_preprocessing(
+    schema: TableSchema,
+    declarations: Mapping[str, ColumnDeclaration],
+    *,
+    epsilon: float,
+    delta: float,
+    delta_share: float = DEFAULT_DELTA_SHARE,
+) -> list[PlannedRelease]:
+    """The mechanisms DP preprocessing will run and what each costs; reads no data.
+
+    ``epsilon`` is the preprocessing share, ``delta`` what the ledger has left (a
+    ``delta_share`` of it goes to the stability histograms). Raises PrivacyConfigError, one
+    line naming the column, when a column has neither a declaration nor a DP route, so a
+    pipeline can fail before training.
+    """
+    if not (math.isfinite(epsilon) and epsilon >= 0):
+        raise PrivacyConfigError("the preprocessing epsilon must be finite and >= 0", where="train.privacy")
+    if not 0 <= delta_share <= 1:
+        raise ValueError("delta_share must be in [0, 1]")
+    modelled = schema.modelled()
+    routes: list[tuple[str, Route]] = []
+    unbounded: list[ColumnSpec] = []
+    for spec in modelled:
+        declaration = _declaration(spec, declarations)
+        if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
+            if declaration is None or declaration.bounds is None:
+                unbounded.append(spec)
+            routes.append((spec.name, "laplace"))
+        elif spec.kind is ColumnKind.CATEGORICAL and (declaration is None or declaration.categories is None):
+            routes.append((spec.name, "stability histogram"))
+    if unbounded:
+        raise _needs_bounds(unbounded[0], [s.name for s in unbounded[1:]])
+    if not routes:
+        return []
+    if epsilon <= 0:
+        raise PrivacyConfigError(
+            f"column {routes[0][0]!r} needs a DP release but the preprocessing epsilon is 0; "
+            "declare its domain or give preprocessing a share of epsilon",
+            where=f"data.columns.{routes[0][0]}",
+        )
+    per_mechanism = epsilon / len(routes)
+    stability = [name for name, route in routes if route == "stability histogram"]
+    per_stability_delta = delta * delta_share / len(stability) if stability else 0.0
+    if stability and not 0 < per_stability_delta < 0.5:
+        raise PrivacyConfigError(
+            f"column {stability[0]!r} needs declared categories: releasing them privately needs a delta > 0",
+            where=f"data.columns.{stability[0]}",
+        )
+    return [
+        PlannedRelease(name, route, per_mechanism, per_stability_delta if route == "stability histogram" else 0.0)
+        for name, route in routes
+    ]
+
+
+# -- fitting ------------------------------------------------------------------------------
+
+
+def _bounds_in_model_units(spec: ColumnSpec, declaration: ColumnDeclaration) -> tuple[float, float]:
+    """Declared bounds in the numbers the transformer encodes (seconds for datetimes)."""
+    assert declaration.bounds is not None
+    low, high = declaration.bounds
+    if isinstance(low, datetime) and isinstance(high, datetime):
+        # Naive, UTC (the config normalises aware bounds): as the transformer measures.
+        return pd.Timestamp(low).value / 1e9, pd.Timestamp(high).value / 1e9
+    return float(low), float(high)  # type: ignore[arg-type]
+
+
+def _holds_strings(spec: ColumnSpec) -> bool:
+    return spec.dtype in _STRING_DTYPES or spec.dtype.startswith("string")
+
+
+def _category_domain(
+    spec: ColumnSpec,
+    declaration: ColumnDeclaration | None,
+    released: list[str] | None,
+    threshold: float | None,
+) -> list[str]:
+    """The encoder's categories, fallback first, null token last when the column may be null."""
+    nullable = declaration is None or declaration.nullable is None or declaration.nullable
+    if spec.kind is ColumnKind.BOOLEAN:
+        domain = ["False", "True"]
+    elif declaration is not None and declaration.categories is not None:
+        # A declared domain is complete: a value outside it falls back to the first one.
+        domain = list(declaration.categories)
+    elif _holds_strings(spec):
+        assert released is not None
+        domain = [OTHER_TOKEN, *(c for c in released if c != OTHER_TOKEN)]
+    else:
+        assert released is not None
+        if not released:
+            # Post-processing of the DP release: this failure reveals nothing further.
+            raise PrivacyConfigError(
+                f"no category of column {spec.name!r} reached the DP release threshold "
+                f"(a noisy count of {threshold:.0f}); declare its categories",
+                where=f"data.columns.{spec.name}",
+            )
+        domain = released
+    if nullable:
+        domain = [c for c in domain if c != OneHotEncoder.NULL_TOKEN] + [OneHotEncoder.NULL_TOKEN]
+    return domain
+
+
+def fit_private_transformer(
+    table: pd.DataFrame,
+    schema: TableSchema,
+    declarations: Mapping[str, ColumnDeclaration],
+    ledger: PrivacyLedger,
+    epsilon: float,
+    rng_seed: int | None,
+    *,
+    delta_share: float = DEFAULT_DELTA_SHARE,
+    bins: int = DEFAULT_BINS,
+) -> tuple[TabularTransformer, list[Release]]:
+    """A fitted transformer for ``schema.modelled()`` whose every statistic is public or DP.
+
+    ``epsilon`` is the preprocessing share of the budget, split evenly over the mechanisms
+    (`plan_private_preprocessing`); stability histograms take ``delta_share`` of the
+    ledger's remaining delta. Each release is charged to ``ledger`` here, just before its
+    mechanism runs, after a dry run on a copy of the ledger has shown that all of them fit;
+    the releases are also returned, in the order charged. Epsilon that no mechanism needs
+    (every domain declared) is not charged, so it stays in the ledger for DP-SGD.
+
+    ``rng_seed`` seeds the noise. The guarantee assumes the noise is secret: a seed an
+    adversary knows (the pipeline's ``seed``, printed in the manifest) lets them subtract it.
+    Pass None in a real DP run (fresh entropy from the OS) or a seed kept secret; fixed seeds
+    are for tests.
+
+    Raises PrivacyConfigError (naming the column or the budget) before any noise is drawn.
+    """
+    plan = plan_private_preprocessing(
+        schema, declarations, epsilon=epsilon, delta=ledger.remaining_delta, delta_share=delta_share
+    )
+    releases = [p.release() for p in plan]
+    if releases:  # the whole bill first, so that a refused budget reads nothing
+        trial = PrivacyLedger(epsilon=ledger.epsilon, delta=ledger.delta, releases=list(ledger.releases))
+        trial.charge(
+            Release(
+                what=f"DP preprocessing ({len(releases)} releases)",
+                mechanism="laplace and stability histograms",
+                epsilon=math.fsum(r.epsilon for r in releases),
+                delta=math.fsum(r.delta for r in releases),
+            )
+        )
+    modelled = schema.modelled()
+    require_columns(table, [c.name for c in modelled], "train")
+    by_column = {p.column: (p, r) for p, r in zip(plan, releases, strict=True)}
+    rng = np.random.default_rng(rng_seed)
+
+    numeric: dict[str, QuantileNormalizer] = {}
+    categorical: dict[str, OneHotEncoder] = {}
+    has_missing: dict[str, bool] = {}
+    for spec in modelled:
+        declaration = declarations.get(spec.name)
+        released: list[str] | None = None
+        threshold: float | None = None
+        if spec.name in by_column:
+            planned, release = by_column[spec.name]
+            ledger.charge(release)
+            if planned.mechanism == "laplace":
+                assert declaration is not None
+                numeric[spec.name] = private_normalizer(
+                    numeric_values(spec, table[spec.name]),
+                    _bounds_in_model_units(spec, declaration),
+                    planned.epsilon,
+                    rng,
+                    integer=spec.integer and spec.kind is ColumnKind.NUMERICAL,
+                    bins=bins,
+                )
+                has_missing[spec.name] = declaration.nullable is None or declaration.nullable
+                continue
+            tokens = OneHotEncoder.tokens(table[spec.name])
+            released, _ = stability_histogram(
+                tokens[tokens != OneHotEncoder.NULL_TOKEN], planned.epsilon, planned.delta, rng
+            )
+            threshold = stability_threshold(planned.epsilon, planned.delta)
+        categorical[spec.name] = OneHotEncoder.from_categories(
+            _category_domain(spec, declaration, released, threshold)
+        )
+    transformer = TabularTransformer.from_encoders(modelled, numeric, categorical, has_missing)
+    return transformer, releases
