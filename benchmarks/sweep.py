@@ -57,7 +57,20 @@ def run_setting(config: dict[str, Any], device: str, threads: int) -> dict[str, 
         device=device,
     )
     started = time.perf_counter()
-    generator.fit(train, schema)
+    if "epsilon" in config:  # a DP fit: private preprocessing from public bounds, then DP-SGD
+        from adult_dp import BOUNDS
+
+        from synthpriv.config.model import ColumnDeclaration
+        from synthpriv.config.privacy import PrivacyConfig
+        from synthpriv.stages.train import _private_preprocessing
+
+        declarations = {n: ColumnDeclaration(kind="numerical", bounds=b) for n, b in BOUNDS.items()}
+        privacy = PrivacyConfig(epsilon=config["epsilon"], max_grad_norm=config.get("max_grad_norm", 1.0))
+        ledger, transformer, settings = _private_preprocessing(privacy, train, schema, declarations)
+        generator.privacy = settings
+        generator.fit(train, schema, transformer=transformer)
+    else:
+        generator.fit(train, schema)
     result: dict[str, Any] = {"name": config["name"], "fit_s": round(time.perf_counter() - started, 1), "runs": []}
     for steps in config.get("sampling_steps", [None]):
         if steps is not None:
