@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from synthpriv.privacy.dpsgd import DPSGDSettings, NoiseCalibration, PrivateTraining
+    from synthpriv.training.loop import TrainingPlan
 
 WEIGHTS_FILE = "weights.pt"
 GENERATOR_FILE = "generator.json"
@@ -135,6 +136,39 @@ class Generator(ABC):
         if self._calibration is None:
             raise RuntimeError("private_training is only available inside a fit with privacy")
         return PrivateTraining(self._calibration, modules, optimizer, seed=seed)
+
+    def _run_plan(
+        self,
+        plan: TrainingPlan,
+        data: torch.Tensor,
+        *,
+        private: PrivateTraining | None,
+        progress: Progress,
+        released: str,
+    ) -> list[dict[str, float]]:
+        """Train ``plan`` on ``data`` for the fit's epochs, in the fit's seeded batch order.
+
+        A private plan (``private`` set) gets Poisson-sampled batches, as its accountant
+        assumes, and its release (named ``released``) is kept in `privacy_release`.
+        """
+        import torch
+
+        from synthpriv.privacy.dpsgd import poisson_batches
+        from synthpriv.training.loop import shuffled_batches, train
+
+        order = torch.Generator().manual_seed(child_seed(self.seed, 0))
+        history = train(
+            plan,
+            data,
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            generator=order,
+            progress=progress,
+            sampler=shuffled_batches if private is None else poisson_batches,
+        )
+        if private is not None:
+            self.privacy_release = private.finish(released)
+        return history
 
     @abstractmethod
     def _state_dict(self) -> dict[str, Any]:
@@ -389,6 +423,11 @@ def _privacy_from_meta(meta: Mapping[str, Any]) -> tuple[DPSGDSettings | None, R
         DPSGDSettings(**settings) if settings is not None else None,
         Release(**release) if release is not None else None,
     )
+
+
+def child_seed(seed: int, stream: int) -> int:
+    """An independent seed per random stream (batch order, training noise, DP noise) of one fit."""
+    return int(np.random.SeedSequence([seed % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def honours(matrix: np.ndarray, fixed: tuple[FixedCategory, ...]) -> np.ndarray:

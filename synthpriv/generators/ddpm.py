@@ -37,13 +37,13 @@ import torch
 from torch import nn
 
 from synthpriv.data.spans import Span
-from synthpriv.generators.base import FixedCategory, Generator
+from synthpriv.generators.base import FixedCategory, Generator, child_seed
 from synthpriv.generators.heads import SpanHeads, _segment_argmax, _segment_logsumexp
 from synthpriv.generators.params import DiffusionParams, GeneratorParams
-from synthpriv.generators.tvae import _adam, _child_seed, mlp
-from synthpriv.privacy.dpsgd import PrivateTraining, poisson_batches
+from synthpriv.generators.tvae import _adam, mlp
+from synthpriv.privacy.dpsgd import PrivateTraining
 from synthpriv.runtime.progress import Progress
-from synthpriv.training.loop import TrainingPlan, shuffled_batches, train
+from synthpriv.training.loop import TrainingPlan
 
 _TINY = 1e-30
 #: The transformer's normal scores lie within about +-4.75 (quantiles 1e-6 and 1 - 1e-6).
@@ -243,7 +243,7 @@ class _DiffusionPlan(TrainingPlan):
         self.private: PrivateTraining | None = None
         if model.privacy is not None:
             self.private = model.private_training(
-                {"denoiser": model.denoiser}, self.optimizer, seed=_child_seed(model.seed, 2)
+                {"denoiser": model.denoiser}, self.optimizer, seed=child_seed(model.seed, 2)
             )
             self.optimizer = self.private.optimizer
             self.keeps_empty_batches = self.stops_early = True
@@ -378,24 +378,15 @@ class TabDDPM(Generator):
 
     def _fit_matrix(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
         data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
-        order = torch.Generator().manual_seed(_child_seed(self.seed, 0))
-        noise = torch.Generator(device=self.device).manual_seed(_child_seed(self.seed, 1))
+        noise = torch.Generator(device=self.device).manual_seed(child_seed(self.seed, 1))
         if self._calibration is None:
             total_steps = self.epochs * math.ceil(len(data) / self.batch_size)
         else:
             total_steps = self._calibration.steps
         plan = _DiffusionPlan(self, noise, total_steps)
-        history = train(
-            plan,
-            data,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            generator=order,
-            progress=progress,
-            sampler=shuffled_batches if plan.private is None else poisson_batches,
+        history = self._run_plan(
+            plan, data, private=plan.private, progress=progress, released="diffusion denoiser weights (DP-SGD)"
         )
-        if plan.private is not None:
-            self.privacy_release = plan.private.finish("diffusion denoiser weights (DP-SGD)")
         self.denoiser.eval()
         self.ema.eval()
         return history

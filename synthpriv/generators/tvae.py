@@ -19,12 +19,12 @@ import torch
 from torch import nn
 
 from synthpriv.data.spans import Span
-from synthpriv.generators.base import Generator
+from synthpriv.generators.base import Generator, child_seed
 from synthpriv.generators.heads import LOG_SIGMA_MAX, LOG_SIGMA_MIN, SpanHeads
 from synthpriv.generators.params import GeneratorParams, VAEParams
-from synthpriv.privacy.dpsgd import PrivateTraining, poisson_batches
+from synthpriv.privacy.dpsgd import PrivateTraining
 from synthpriv.runtime.progress import Progress
-from synthpriv.training.loop import TrainingPlan, shuffled_batches, train
+from synthpriv.training.loop import TrainingPlan
 
 #: Rows per forward pass when sampling.
 SAMPLE_CHUNK = 4096
@@ -70,11 +70,6 @@ class LogSigma(nn.Module):
         return self.layer(batch.new_ones(batch.shape[0], 1))
 
 
-def _child_seed(seed: int, stream: int) -> int:
-    """An independent seed per random stream (batch order, training noise) of one fit."""
-    return int(np.random.SeedSequence([seed % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
 class _VAEPlan(TrainingPlan):
     """One TVAE step: ELBO with the reconstruction term weighted by ``loss_factor``.
 
@@ -97,7 +92,7 @@ class _VAEPlan(TrainingPlan):
         )
         self.private: PrivateTraining | None = None
         if model.privacy is not None:
-            self.private = model.private_training(trained, self.optimizer, seed=_child_seed(model.seed, 2))
+            self.private = model.private_training(trained, self.optimizer, seed=child_seed(model.seed, 2))
             self.optimizer = self.private.optimizer
             self.keeps_empty_batches = self.stops_early = True
 
@@ -202,20 +197,9 @@ class TVAE(Generator):
 
     def _fit_matrix(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
         data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
-        order = torch.Generator().manual_seed(_child_seed(self.seed, 0))
-        noise = torch.Generator(device=self.device).manual_seed(_child_seed(self.seed, 1))
+        noise = torch.Generator(device=self.device).manual_seed(child_seed(self.seed, 1))
         plan = _VAEPlan(self, noise)
-        history = train(
-            plan,
-            data,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            generator=order,
-            progress=progress,
-            sampler=shuffled_batches if plan.private is None else poisson_batches,
-        )
-        if plan.private is not None:
-            self.privacy_release = plan.private.finish("VAE weights (DP-SGD)")
+        history = self._run_plan(plan, data, private=plan.private, progress=progress, released="VAE weights (DP-SGD)")
         self.encoder.eval()
         self.decoder.eval()
         return history
