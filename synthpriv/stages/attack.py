@@ -120,7 +120,7 @@ def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
     )
     proxies = Section(
         title="Proxies (necessary, not sufficient)",
-        text="Passing these does not prove privacy; failing them shows a problem. Only the proxies are measured so far.",
+        text="Passing these does not prove privacy; failing them shows a problem.",
         figures=(
             Figure("closer to train than holdout", f"{summary.dcr_share:.3f}", note=f"95% CI {summary.dcr_share_ci[0]:.3f}–{summary.dcr_share_ci[1]:.3f}; ideal 0.5", tone=_tone_half(summary.dcr_share, summary.dcr_share_ci)),  # type: ignore[arg-type]
             Figure(
