@@ -18,20 +18,24 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from synthpriv import __version__
 from synthpriv.config.loader import LoadedConfig, load_config, parse_config
 from synthpriv.config.model import STAGES, PipelineConfig, StageName
 from synthpriv.data.real import RealData
 from synthpriv.data.schema import TableSchema
-from synthpriv.errors import DataError, GateFailedError, StageError
+from synthpriv.errors import DataError, GateFailedError, PrivacyConfigError, StageError
 from synthpriv.reports.index import render_index
 from synthpriv.reports.render import render_report
 from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
 from synthpriv.stages.base import ARTIFACTS, GateOutcome, Stage, StageContext
+
+if TYPE_CHECKING:  # torch and opacus load only when a pipeline asks for DP
+    from synthpriv.privacy.dpsgd import NoiseCalibration
+    from synthpriv.privacy.ledger import PrivacyLedger
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,17 @@ class StageRecord:
     outputs: list[dict[str, Any]] = field(default_factory=list)
     gates: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class PrivacyPreflight:
+    """What a DP run will spend, worked out before training (`Pipeline.check_privacy`)."""
+
+    train_rows: int
+    ledger: PrivacyLedger
+    """The budget with the planned preprocessing releases charged (DP-SGD not yet)."""
+    calibration: NoiseCalibration
+    """The DP-SGD noise that makes the configured epochs spend what preprocessing leaves."""
 
 
 @dataclass
@@ -139,8 +154,11 @@ class Pipeline:
                         )
                 produced |= cls.produces
 
-    def check(self) -> TableSchema:
-        """Load the data and check every column the pipeline file names; returns the schema."""
+    def check(self, *, privacy: bool = True) -> TableSchema:
+        """Load the data and check every column the pipeline file names; returns the schema.
+
+        With ``privacy`` (and `train.privacy` set) also the DP preflight, `check_privacy`.
+        """
         try:
             source = self.real.source()
         except DataError as exc:
@@ -157,7 +175,67 @@ class Pipeline:
         for loc, column in self.config.column_references():
             if loc[:2] != ("data", "drop") and column in self.config.data.drop:
                 raise DataError(f"column '{column}' is also in data.drop", where=self.loaded.where(loc))
+        if privacy:
+            try:
+                self.check_privacy(schema)
+            except PrivacyConfigError as exc:
+                loc = tuple((exc.where or "train.privacy").split("."))
+                raise PrivacyConfigError(exc.message, where=self.loaded.where(loc)) from None
         return schema
+
+    def check_privacy(self, schema: TableSchema) -> PrivacyPreflight | None:
+        """Whether a DP run can keep its promise, decided without training; None without `train.privacy`.
+
+        The train stage takes the same decisions in the same order, but only after the split
+        is written; here they fail `synthpriv check` (PrivacyConfigError, one line): the
+        generator must support DP, delta must be below 1 / n for the n training rows, every
+        numerical and datetime column needs declared bounds (the plan of DP preprocessing,
+        which reads no values), and the DP-SGD noise must be calibratable for the configured
+        epochs and batch size with the epsilon preprocessing leaves. Only the number of
+        training rows is read, which DP-SGD's accounting treats as public anyway.
+        """
+        from synthpriv.generators.params import default_epochs
+        from synthpriv.generators.registry import get_generator
+        from synthpriv.privacy.dpsgd import DPSGDSettings, calibrate
+        from synthpriv.privacy.ledger import PrivacyLedger
+        from synthpriv.privacy.preprocessing import plan_private_preprocessing
+        from synthpriv.stages.train import check_privacy_budget
+
+        train = self.config.train
+        privacy = train.privacy
+        if privacy is None:
+            return None
+        generator_class = get_generator(train.generator)
+        if not generator_class.supports_privacy:
+            raise PrivacyConfigError(
+                f"differential privacy is not available for the {train.generator} generator yet",
+                where="train.generator",
+            )
+        rows = len(self.real.make_split(self.config.seed).train)
+        ledger = PrivacyLedger(epsilon=privacy.epsilon, delta=check_privacy_budget(privacy, rows))
+        plan = plan_private_preprocessing(
+            schema,
+            self.real.declarations(),
+            epsilon=privacy.preprocessing_share * privacy.epsilon,
+            delta=ledger.remaining_delta,
+        )
+        for planned in plan:
+            ledger.charge(planned.release())
+        settings = DPSGDSettings(
+            epsilon=ledger.remaining_epsilon,
+            delta=ledger.remaining_delta,
+            max_grad_norm=privacy.max_grad_norm,
+            accountant=privacy.accountant,
+        )
+        generator = generator_class(
+            train.params, epochs=train.epochs, batch_size=train.batch_size, privacy=settings
+        )
+        if train.epochs is None:  # as `Generator.fit` resolves them
+            generator.epochs = default_epochs(generator.kind, rows, generator.batch_size)
+        # The generator counts its own steps (a GAN critic may step several times per batch).
+        steps = generator._private_steps(rows)
+        calibration = calibrate(settings, rows=rows, batch_size=generator.batch_size, steps=steps)
+        return PrivacyPreflight(train_rows=rows, ledger=ledger, calibration=calibration)
 
     # -- running --------------------------------------------------------------------------
 
@@ -184,7 +262,7 @@ class Pipeline:
             raise StageError("use either --only or --from, not both", where="command line")
         selected = STAGES if not (only or from_stage) else ((only,) if only else STAGES[STAGES.index(from_stage) :])  # type: ignore[arg-type]
         forced = set(selected) if (only or from_stage) else set()
-        self.check()
+        self.check(privacy="train" in selected)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(self.run_dir):
             self.check_wiring(selected)
