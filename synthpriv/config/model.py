@@ -204,7 +204,7 @@ class TrainConfig(StrictModel):
     """Passes over the training rows; the generator's tuned default when left out."""
     batch_size: int | None = Field(default=None, ge=2, le=1_000_000)
     """Rows per gradient step; the generator's tuned default when left out."""
-    params: Annotated[SerializeAsAny[GeneratorParams], Field(default_factory=lambda: PARAMS_BY_KIND["vae"]())]
+    params: Annotated[SerializeAsAny[GeneratorParams], Field(default_factory=dict, validate_default=True)]
     """Generator-specific settings, validated per generator."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """`auto` uses a GPU when torch sees one."""

@@ -165,3 +165,11 @@ def test_json_schema_documents_both_declaration_forms() -> None:
     string, mapping = declaration["anyOf"]
     assert "numerical" in string["enum"]
     assert set(mapping["properties"]) == {"kind", "bounds", "categories", "nullable"}
+
+
+@pytest.mark.parametrize("kind", ["vae", "gan", "diffusion"])
+def test_params_left_out_get_the_generators_own_defaults(kind: str) -> None:
+    from synthpriv.generators.params import PARAMS_BY_KIND
+
+    loaded = parse_config(f"name: x\ndata: {{path: a.csv}}\ntrain: {{generator: {kind}}}\n")
+    assert type(loaded.config.train.params) is PARAMS_BY_KIND[kind]
