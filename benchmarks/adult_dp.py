@@ -17,8 +17,8 @@ import json
 import time
 
 import torch
-
 from adult_protocol import ADULT, RESULTS, ml_efficacy
+
 from synthpriv.attacks.audit import epsilon_lower_bound
 from synthpriv.attacks.distance import dcr_evaluation
 from synthpriv.config.model import ColumnDeclaration
@@ -27,7 +27,7 @@ from synthpriv.data.io import read_table
 from synthpriv.data.schema import infer_schema
 from synthpriv.generators.registry import get_generator
 from synthpriv.metrics.fidelity import evaluate_fidelity
-from synthpriv.stages.train import _private_preprocessing
+from synthpriv.stages.train import private_preprocessing
 
 #: Public knowledge about Adult's numbers (the census questionnaire's ranges), not read from the data.
 BOUNDS = {
@@ -58,7 +58,7 @@ def measure(kind: str, epsilon: float, epochs: int | None, seed: int) -> dict[st
     privacy = PrivacyConfig(epsilon=epsilon)
 
     started = time.perf_counter()
-    ledger, transformer, settings = _private_preprocessing(privacy, train, schema, declarations)
+    ledger, transformer, settings = private_preprocessing(privacy, train, schema, declarations)
     generator = get_generator(kind)(epochs=epochs, seed=seed, privacy=settings)
     generator.fit(train, schema, transformer=transformer)
     assert generator.privacy_release is not None

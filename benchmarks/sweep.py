@@ -35,13 +35,13 @@ def run_setting(config: dict[str, Any], device: str, threads: int) -> dict[str, 
     import torch
 
     torch.set_num_threads(threads)
+    from adult_protocol import ml_efficacy
+
     from synthpriv.attacks.distance import dcr_evaluation
     from synthpriv.data.io import read_table
     from synthpriv.data.schema import infer_schema
     from synthpriv.generators.registry import get_generator
     from synthpriv.metrics.fidelity import evaluate_fidelity
-
-    from adult_protocol import ml_efficacy  # noqa: I001 (a sibling script)
 
     table = read_table(_adult())
     train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
@@ -62,11 +62,11 @@ def run_setting(config: dict[str, Any], device: str, threads: int) -> dict[str, 
 
         from synthpriv.config.model import ColumnDeclaration
         from synthpriv.config.privacy import PrivacyConfig
-        from synthpriv.stages.train import _private_preprocessing
+        from synthpriv.stages.train import private_preprocessing
 
         declarations = {n: ColumnDeclaration(kind="numerical", bounds=b) for n, b in BOUNDS.items()}
         privacy = PrivacyConfig(epsilon=config["epsilon"], max_grad_norm=config.get("max_grad_norm", 1.0))
-        ledger, transformer, settings = _private_preprocessing(privacy, train, schema, declarations)
+        ledger, transformer, settings = private_preprocessing(privacy, train, schema, declarations)
         generator.privacy = settings
         generator.fit(train, schema, transformer=transformer)
     else:
@@ -102,7 +102,7 @@ def _worker(args: tuple[dict[str, Any], str, int]) -> dict[str, Any]:
     config, device, threads = args
     try:
         return run_setting(config, device, threads)
-    except Exception as error:  # a failed setting must not sink the sweep
+    except Exception:  # a failed setting must not sink the sweep
         import traceback
 
         return {"name": config["name"], "error": traceback.format_exc()[-1500:]}

@@ -39,7 +39,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_linear_bn_eval
 
 from synthpriv.data.spans import Span, spans_width
-from synthpriv.generators.base import FixedCategory, Generator
+from synthpriv.generators.base import FixedCategory, Generator, child_seed
 from synthpriv.generators.params import GANParams, GeneratorParams
 from synthpriv.privacy.dpsgd import PrivateTraining, poisson_batches, steps_per_epoch
 from synthpriv.runtime.progress import Progress
@@ -60,11 +60,6 @@ GENERATOR_AVERAGE_DECAY = 0.995
 #: DP mode: batches of generated rows that refit the averaged generator's BatchNorm
 #: statistics and condition weights after training.
 AVERAGE_CALIBRATION_BATCHES = 20
-
-
-def _child_seed(seed: int, stream: int) -> int:
-    """An independent seed per random stream (condition draws, training noise) of one fit."""
-    return int(np.random.SeedSequence([seed % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 @dataclass(frozen=True)
@@ -634,7 +629,7 @@ class _PrivateGANPlan(TrainingPlan):
         self.private: PrivateTraining = model.private_training(
             {"critic": model.critic},
             _adam(list(model.critic.parameters()), params),
-            seed=_child_seed(model.seed, 2),
+            seed=child_seed(model.seed, 2),
         )
         self.c_optimizer = self.private.optimizer
         self.fake_rows = self.private.calibration.expected_batch_size
@@ -773,8 +768,8 @@ class CTGAN(Generator):
         sampler = ConditionSampler(matrix, self.layout, steps)
         self.category_counts = sampler.counts.float()
         data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
-        order = torch.Generator().manual_seed(_child_seed(self.seed, 0))
-        noise = torch.Generator().manual_seed(_child_seed(self.seed, 1))
+        order = torch.Generator().manual_seed(child_seed(self.seed, 0))
+        noise = torch.Generator().manual_seed(child_seed(self.seed, 1))
         plan = _GANPlan(self, sampler, noise)
         history = train(
             plan,
@@ -792,9 +787,9 @@ class CTGAN(Generator):
     def _fit_private(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
         """DP-SGD on the critic (`_PrivateGANPlan`); the release is the generator's weights."""
         data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
-        order = torch.Generator().manual_seed(_child_seed(self.seed, 0))
-        noise = torch.Generator().manual_seed(_child_seed(self.seed, 1))
-        pointers = torch.Generator().manual_seed(_child_seed(self.seed, 3))
+        order = torch.Generator().manual_seed(child_seed(self.seed, 0))
+        noise = torch.Generator().manual_seed(child_seed(self.seed, 1))
+        pointers = torch.Generator().manual_seed(child_seed(self.seed, 3))
         sampler = PoissonGroups(self.gan_params.critic_steps)
         plan = _PrivateGANPlan(self, sampler, noise, pointers)
         history = train(

@@ -10,14 +10,14 @@ from pydantic import BaseModel
 
 from synthpriv.config.model import TrainConfig
 from synthpriv.config.privacy import PrivacyConfig
-from synthpriv.errors import PrivacyConfigError
-from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.data.io import write_parquet
-from synthpriv.runtime.files import atomic_write_text
 from synthpriv.data.schema import ColumnKind, TableSchema
+from synthpriv.errors import PrivacyConfigError
 from synthpriv.generators.registry import get_generator
+from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.reports import charts
 from synthpriv.reports.model import Figure, Report, Section, Table
+from synthpriv.runtime.files import atomic_write_text
 from synthpriv.stages.base import Stage, StageContext, StageResult
 
 if TYPE_CHECKING:  # torch and opacus load only when a DP fit runs
@@ -80,7 +80,7 @@ class TrainStage(Stage[TrainConfig]):
         generator_class = get_generator(self.config.generator)
         ledger, transformer, dp_settings = None, None, None
         if self.config.privacy is not None:
-            ledger, transformer, dp_settings = _private_preprocessing(
+            ledger, transformer, dp_settings = private_preprocessing(
                 self.config.privacy, train_table, schema, ctx.real.declarations()
             )
         generator = generator_class(
@@ -133,7 +133,7 @@ def check_privacy_budget(privacy: PrivacyConfig, rows: int) -> float:
     return delta
 
 
-def _private_preprocessing(
+def private_preprocessing(
     privacy: PrivacyConfig, table: pd.DataFrame, schema: TableSchema, declarations: dict[str, Any]
 ) -> tuple[PrivacyLedger, TabularTransformer, DPSGDSettings]:
     """The ledger, the privately fitted transformer, and what DP-SGD may spend after it.

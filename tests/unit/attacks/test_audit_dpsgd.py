@@ -1,6 +1,6 @@
 """The audit against real DP-SGD: it refutes a claim whose noise is missing, and not a correct one.
 
-Both tests train the `vae` through the DP path the train stage uses (`_private_preprocessing`
+Both tests train the `vae` through the DP path the train stage uses (`private_preprocessing`
 for the ledger, the transformer and the DP-SGD settings; the accountant's release charged to
 the ledger), claim epsilon 1, and audit the claim with the distance membership attack: members
 are the 200 training rows, non-members 200 real rows the model never saw.
@@ -41,7 +41,7 @@ from synthpriv.config.model import ColumnDeclaration
 from synthpriv.config.privacy import PrivacyConfig
 from synthpriv.data.schema import infer_schema
 from synthpriv.generators.tvae import TVAE
-from synthpriv.stages.train import _private_preprocessing
+from synthpriv.stages.train import private_preprocessing
 
 CLAIMED_EPSILON = 1.0
 ROWS = 200  # training rows, and as many held-out rows
@@ -147,7 +147,7 @@ def _train_and_audit(split: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[AuditRes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         schema = infer_schema(train, declarations)
-    ledger, transformer, settings = _private_preprocessing(
+    ledger, transformer, settings = private_preprocessing(
         PrivacyConfig(epsilon=CLAIMED_EPSILON), train, schema, declarations
     )
     # Every domain is declared: preprocessing releases nothing and DP-SGD gets the whole budget.

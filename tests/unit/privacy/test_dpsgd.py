@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +16,7 @@ from opacus import GradSampleModule
 from torch import nn
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from synthpriv.data.io import read_table
-from synthpriv.data.schema import TableSchema, infer_schema
+from synthpriv.data.schema import TableSchema
 from synthpriv.data.transform import TabularTransformer
 from synthpriv.errors import PrivacyConfigError
 from synthpriv.generators.base import GENERATOR_FILE, Generator
@@ -51,33 +49,6 @@ SMALL: dict[type[Generator], dict[str, object]] = {
     CTGAN: GAN_SMALL,
 }
 BUDGET = DPSGDSettings(epsilon=3.0, delta=1e-5, training_seed=7)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny tensors: a second intra-op thread only adds OpenMP spin-waits on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def demo() -> pd.DataFrame:
-    return read_table("builtin:student_placements")
-
-
-@pytest.fixture(scope="module")
-def schema(demo: pd.DataFrame) -> TableSchema:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the id-column notice
-        return infer_schema(demo)
-
-
-@pytest.fixture(scope="module")
-def transformer(demo: pd.DataFrame, schema: TableSchema) -> TabularTransformer:
-    # Stands in for the DP-fitted transformer the train stage passes (its own tests cover it).
-    return TabularTransformer(schema.modelled()).fit(demo)
 
 
 def _fit(

@@ -5,8 +5,6 @@ Fits run on the demo table (215 rows) with small networks; each takes about a se
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
@@ -17,8 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from synthpriv.data.io import read_table
-from synthpriv.data.schema import TableSchema, infer_schema
+from synthpriv.data.schema import TableSchema
 from synthpriv.data.transform import TabularTransformer
 from synthpriv.generators.base import Generator
 from synthpriv.generators.ctgan import (
@@ -35,33 +32,6 @@ from synthpriv.privacy.dpsgd import DPSGDSettings, sample_rate, steps_per_epoch
 
 GAN_SMALL = {"embedding_dim": 16, "generator_dims": (32, 32), "critic_dims": (32, 32)}
 BUDGET = DPSGDSettings(epsilon=3.0, delta=1e-5, training_seed=7)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread() -> Iterator[None]:
-    # Tiny tensors: a second intra-op thread only adds OpenMP spin-waits on a shared 2-core machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def demo() -> pd.DataFrame:
-    return read_table("builtin:student_placements")
-
-
-@pytest.fixture(scope="module")
-def schema(demo: pd.DataFrame) -> TableSchema:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the id-column notice
-        return infer_schema(demo)
-
-
-@pytest.fixture(scope="module")
-def transformer(demo: pd.DataFrame, schema: TableSchema) -> TabularTransformer:
-    # Stands in for the DP-fitted transformer the train stage passes: its domain is released.
-    return TabularTransformer(schema.modelled()).fit(demo)
 
 
 @pytest.fixture(scope="module")
