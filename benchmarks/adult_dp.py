@@ -54,7 +54,7 @@ def measure(kind: str, epsilon: float, epochs: int | None, seed: int) -> dict[st
     train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
     holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
     declarations = {name: ColumnDeclaration(kind="numerical", bounds=bounds) for name, bounds in BOUNDS.items()}
-    schema = infer_schema(train, declarations)
+    schema = infer_schema(train, declarations, public_only=True)
     privacy = PrivacyConfig(epsilon=epsilon)
 
     started = time.perf_counter()

@@ -8,11 +8,14 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from synthpriv.errors import SynthprivError
+
+if TYPE_CHECKING:  # the CLI imports the pipeline lazily, so that --help stays fast
+    from synthpriv.pipeline import PrivacyPreflight
 
 app = typer.Typer(
     name="synthpriv",
@@ -102,6 +105,19 @@ def check(pipeline: PipelineArg, debug: DebugOpt = False) -> None:
         schema = runner.check()
         kinds = ", ".join(f"{c.name}: {c.kind.value}" for c in schema.columns)
         typer.echo(f"ok: {pipeline} ({len(schema.columns)} columns: {kinds})")
+        if runner.preflight is not None:
+            typer.echo(_describe_preflight(runner.preflight))
+
+
+def _describe_preflight(preflight: PrivacyPreflight) -> str:
+    ledger, noise = preflight.ledger, preflight.calibration
+    preprocessing = sum(r.epsilon for r in ledger.releases)
+    return (
+        f"differential privacy: epsilon {ledger.epsilon:g}, delta {ledger.delta:.3g} on "
+        f"{preflight.train_rows:,} training rows; preprocessing {len(ledger.releases)} release(s), "
+        f"epsilon {preprocessing:.3g}; DP-SGD {noise.steps:,} steps at sample rate {noise.sample_rate:.3g}, "
+        f"noise multiplier {noise.noise_multiplier:.3g}, epsilon {noise.epsilon:.3g}"
+    )
 
 
 @app.command()

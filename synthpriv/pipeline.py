@@ -31,7 +31,7 @@ from synthpriv.reports.render import render_report
 from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
-from synthpriv.stages.base import ARTIFACTS, GateOutcome, Stage, StageContext
+from synthpriv.stages.base import ARTIFACTS, Stage, StageContext
 
 if TYPE_CHECKING:  # torch and opacus load only when a pipeline asks for DP
     from synthpriv.privacy.dpsgd import NoiseCalibration
@@ -115,6 +115,8 @@ class Pipeline:
         self.config = loaded.config
         self.progress = progress or NullProgress()
         self.allow_failed_gates = allow_failed_gates
+        #: What a DP run will spend, set by `check` when the pipeline trains with privacy.
+        self.preflight: PrivacyPreflight | None = None
         chosen = output_dir or self.config.output_dir or Path("reports") / self.config.name
         self.run_dir = Path(chosen).resolve()
         holdout = self.config.data.holdout
@@ -122,6 +124,7 @@ class Pipeline:
             config=self.config.data,
             source_path=loaded.resolve_data_path(self.config.data.path),
             holdout_path=Path(loaded.resolve_data_path(holdout)) if isinstance(holdout, str) else None,
+            private=self.config.train.privacy is not None,
         )
 
     @classmethod
@@ -157,7 +160,8 @@ class Pipeline:
     def check(self, *, privacy: bool = True) -> TableSchema:
         """Load the data and check every column the pipeline file names; returns the schema.
 
-        With ``privacy`` (and `train.privacy` set) also the DP preflight, `check_privacy`.
+        With ``privacy`` (and `train.privacy` set) also the DP preflight, `check_privacy`,
+        whose plan is kept in ``preflight``.
         """
         try:
             source = self.real.source()
@@ -177,7 +181,7 @@ class Pipeline:
                 raise DataError(f"column '{column}' is also in data.drop", where=self.loaded.where(loc))
         if privacy:
             try:
-                self.check_privacy(schema)
+                self.preflight = self.check_privacy(schema)
             except PrivacyConfigError as exc:
                 loc = tuple((exc.where or "train.privacy").split("."))
                 raise PrivacyConfigError(exc.message, where=self.loaded.where(loc)) from None
@@ -226,6 +230,7 @@ class Pipeline:
             delta=ledger.remaining_delta,
             max_grad_norm=privacy.max_grad_norm,
             accountant=privacy.accountant,
+            total_epsilon=privacy.epsilon,
         )
         generator = generator_class(
             train.params, epochs=train.epochs, batch_size=train.batch_size, privacy=settings

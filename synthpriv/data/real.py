@@ -23,6 +23,8 @@ class RealData:
     config: DataConfig
     source_path: Path | str  # resolved against the pipeline file; may be `builtin:<name>`
     holdout_path: Path | None = None
+    #: Differential privacy: the schema comes from declarations and dtypes, never the values.
+    private: bool = False
     _source: pd.DataFrame | None = field(default=None, repr=False)
     _holdout_file: pd.DataFrame | None = field(default=None, repr=False)
     _schema: TableSchema | None = field(default=None, repr=False)
@@ -38,7 +40,9 @@ class RealData:
         if self._schema is None:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                self._schema = infer_schema(self.source(), self.config.columns, self.config.drop)
+                self._schema = infer_schema(
+                    self.source(), self.config.columns, self.config.drop, public_only=self.private
+                )
             self.warnings = [str(w.message) for w in caught]
         return self._schema
 

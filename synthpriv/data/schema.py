@@ -180,15 +180,56 @@ def infer_column(name: str, values: pd.Series) -> ColumnSpec:
     return ColumnSpec(name, ColumnKind.CATEGORICAL, dtype, nullable)
 
 
+def infer_column_public(
+    name: str, dtype: object, declared: ColumnKind | None = None, nullable: bool | None = None
+) -> ColumnSpec:
+    """A column's spec from public structure only: its declared kind, else its dtype.
+
+    For differential privacy: `infer_column` reads the values (whether every value is
+    unique, whole, a date, missing), and each of those is a fact about the rows that no
+    mechanism pays for. Here a bool dtype is boolean, a datetime dtype a datetime, a numeric
+    dtype numerical (integer when the dtype is), anything else categorical, except that an
+    integer or text column named like an identifier (`id`, `user_id`, `key`...) is an id and
+    not learned; other identifiers and dates stored as text must be declared. Whether the column holds nulls is what the
+    declaration says, else assumed (DP training then learns how often). The dtype itself is
+    treated as public: for Parquet it is the file's declared type; for CSV pandas infers it
+    from the text, so an integer column with a missing value reads as float (its values then
+    come back as floats, which reveals nothing the declared bounds do not).
+    """
+    dtype_name = str(dtype)
+    assumed_nullable = True if nullable is None else nullable
+    integer = pd.api.types.is_integer_dtype(dtype)
+    if declared is None:
+        if _ID_NAME.search(name) and (integer or not pd.api.types.is_numeric_dtype(dtype)):
+            # Named like an identifier: not learned, the cautious reading (uniqueness is not public).
+            declared = ColumnKind.ID
+        elif pd.api.types.is_bool_dtype(dtype):
+            declared = ColumnKind.BOOLEAN
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            declared = ColumnKind.DATETIME
+        elif pd.api.types.is_numeric_dtype(dtype):
+            declared = ColumnKind.NUMERICAL
+        else:
+            declared = ColumnKind.CATEGORICAL
+    keeps_integer = declared in (ColumnKind.NUMERICAL, ColumnKind.ID) and integer
+    return ColumnSpec(name, declared, dtype_name, assumed_nullable, integer=keeps_integer)
+
+
 def infer_schema(
     table: pd.DataFrame,
     overrides: Mapping[str, ColumnKind | str | KindDeclaration] | None = None,
     drop: tuple[str, ...] | list[str] = (),
+    *,
+    public_only: bool = False,
 ) -> TableSchema:
     """Infer every column's kind, apply the pipeline file's overrides, and drop columns.
 
     An override is a kind (or its name) or a declaration carrying one (`data.columns` of the
-    pipeline file); only its kind matters here, the rest is for DP preprocessing.
+    pipeline file); only its kind (and, with ``public_only``, its ``nullable``) matters here,
+    the rest is for DP preprocessing.
+
+    ``public_only`` (differential privacy): decide from the declarations, the column dtypes
+    and the names alone, never from the values (see `infer_column_public`).
 
     Raises DataError naming the column when an override or a drop names no column, or an
     override names no kind; and DataError when column names repeat or are not strings.
@@ -218,12 +259,17 @@ def infer_schema(
     for name in table.columns:
         if name in drop:
             continue
-        spec = infer_column(str(name), table[name])
-        if name in kinds:
-            spec = _override(spec, kinds[name], table[name])
-        elif spec.kind is ColumnKind.ID:
+        if public_only:
+            nullable = getattr((overrides or {}).get(name), "nullable", None)
+            spec = _public_column(str(name), table[name], kinds.get(name), nullable)
+        else:
+            spec = infer_column(str(name), table[name])
+            if name in kinds:
+                spec = _override(spec, kinds[name], table[name])
+        if spec.kind is ColumnKind.ID and name not in kinds:
+            why = "named like one" if public_only else "every value unique"
             warnings.warn(
-                f"column {name!r} looks like an identifier (every value unique); it is not learned "
+                f"column {name!r} looks like an identifier ({why}); it is not learned "
                 "and is regenerated as a running number. Set data.columns to override.",
                 stacklevel=2,
             )
@@ -231,6 +277,21 @@ def infer_schema(
     if not any(c.kind is not ColumnKind.ID for c in columns):
         raise DataError("no column left to learn after dropping ids and data.drop", where="data")
     return TableSchema(columns=tuple(columns), dropped=tuple(drop))
+
+
+def _public_column(name: str, values: pd.Series, declared: ColumnKind | None, nullable: bool | None) -> ColumnSpec:
+    """`infer_column_public`, plus the two checks a declaration needs: text that should be
+    numbers must be numbers, and dates stored as text must parse (their format is found).
+    These read values only to refuse a wrong declaration or to parse, not to choose a kind."""
+    spec = infer_column_public(name, values.dtype, declared, nullable)
+    if spec.kind is ColumnKind.DATETIME and not pd.api.types.is_datetime64_any_dtype(values.dtype):
+        fmt = _detect_datetime_format(values)
+        if fmt is None:
+            raise DataError("cannot be a datetime: values do not parse as dates", where=f"column {name!r}")
+        return ColumnSpec(name, spec.kind, spec.dtype, spec.nullable, datetime_format=fmt)
+    if spec.kind is ColumnKind.NUMERICAL and not pd.api.types.is_numeric_dtype(values.dtype):
+        _override(spec, ColumnKind.NUMERICAL, values)
+    return spec
 
 
 def _override(spec: ColumnSpec, kind: ColumnKind, values: pd.Series) -> ColumnSpec:

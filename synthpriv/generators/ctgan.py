@@ -572,22 +572,13 @@ def critic_row_losses(scores: torch.Tensor, real_rows: int) -> torch.Tensor:
 
 @contextmanager
 def _frozen(critic: nn.Module) -> Iterator[None]:
-    """The critic as a fixed function for the generator's step.
-
-    No gradients for its weights, and its Linear layers out of training mode so that the
-    DP hooks do not record this pass as a critic step (they record layers in training mode;
-    a Linear layer computes the same either way, while Dropout stays in training mode).
-    """
-    linears = [m for m in critic.modules() if isinstance(m, nn.Linear)]
+    """The critic as a fixed function for the generator's step: no gradients for its weights
+    (which also keeps the DP hooks from recording this pass as a critic step)."""
     critic.requires_grad_(False)
-    for layer in linears:
-        layer.training = False
     try:
         yield
     finally:
         critic.requires_grad_(True)
-        for layer in linears:
-            layer.training = True
 
 
 class _PrivateGANPlan(TrainingPlan):

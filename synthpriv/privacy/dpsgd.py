@@ -67,6 +67,14 @@ class DPSGDSettings:
     (amplification by subsampling assumes nobody knows which rows each step used), so None,
     the default, draws fresh OS entropy; a fixed seed makes a DP fit reproducible (tests) and
     is private only while it stays secret. The pipeline's seed is printed in its manifest."""
+    total_epsilon: float | None = None
+    """The run's whole budget when ``epsilon`` is only DP-SGD's share of it; for error messages."""
+
+    def describe_budget(self) -> str:
+        """How an error names this budget: the share and the total the user wrote, when they differ."""
+        if self.total_epsilon is None or math.isclose(self.total_epsilon, self.epsilon):
+            return f"epsilon {self.epsilon:g}"
+        return f"epsilon {self.total_epsilon:g} (DP-SGD's share after preprocessing: {self.epsilon:.3g})"
 
     def secret_seed(self) -> int:
         """``training_seed``, or a fresh one from OS entropy."""
@@ -161,13 +169,13 @@ def calibrate(settings: DPSGDSettings, *, rows: int, batch_size: int, steps: int
             )
     except ValueError:  # Opacus: no noise multiplier up to 1e6 reaches the target
         raise PrivacyConfigError(
-            f"epsilon {settings.epsilon:g} cannot be reached by {steps:,} DP-SGD steps on {rows:,} rows "
+            f"{settings.describe_budget()} cannot be reached by {steps:,} DP-SGD steps on {rows:,} rows "
             f"at any noise level; {advice}",
             where=where,
         ) from None
     if sigma > expected:
         raise PrivacyConfigError(
-            f"epsilon {settings.epsilon:g} is too small to train: {steps:,} DP-SGD steps of ~{expected:,} rows "
+            f"{settings.describe_budget()} is too small to train: {steps:,} DP-SGD steps of ~{expected:,} rows "
             f"would need noise multiplier {sigma:.3g}, more noise than signal in every step; {advice}",
             where=where,
         )
@@ -274,7 +282,9 @@ class PrivateTraining:
         )
 
     def _capture(self, layer: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-        if not (layer.training and torch.is_grad_enabled()):
+        # A pass that cannot give this layer a gradient is not a private step: evaluation, or
+        # the layer frozen while another model learns through it (a GAN's generator step).
+        if not (layer.training and torch.is_grad_enabled() and layer.weight.requires_grad):
             return
         assert isinstance(layer, nn.Linear)
         if layer in self._captured:

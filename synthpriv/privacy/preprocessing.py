@@ -35,7 +35,8 @@ budget reads nothing), and also returns them for the report.
 **Limits.** The noise comes from numpy's generator in floating point; it is not hardened
 against the floating-point attack on the Laplace mechanism (Mironov, CCS 2012), which needs
 an adversary who sees the unrounded noisy counts; they are never written anywhere.
-The schema (kinds, integer flags, datetime formats) is taken as given, not privatised here.
+The schema (kinds, integer flags, nullability) comes from declarations and dtypes, never from the
+values: a DP run infers it with ``infer_schema(public_only=True)``.
 """
 
 from __future__ import annotations

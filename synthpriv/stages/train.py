@@ -154,6 +154,7 @@ def private_preprocessing(
         delta=ledger.remaining_delta,
         max_grad_norm=privacy.max_grad_norm,
         accountant=privacy.accountant,
+        total_epsilon=privacy.epsilon,
     )
     return ledger, transformer, settings
 

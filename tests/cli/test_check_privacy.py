@@ -46,6 +46,15 @@ def test_the_dp_demo_checks_clean() -> None:
     result = _check(DEMO_DP)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"ok: {DEMO_DP}")
+    plan = result.stdout.splitlines()[1]
+    assert plan.startswith("differential privacy: epsilon 3, delta 1e-05 on 172 training rows")
+    assert "DP-SGD 900 steps" in plan  # 300 epochs of ~64 of 172 rows: 3 Poisson steps an epoch
+
+
+def test_a_plain_pipeline_prints_no_privacy_plan() -> None:
+    result = _check(DEMO_DP.with_name("demo.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "differential privacy" not in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -76,7 +85,8 @@ def test_an_epsilon_too_small_to_train_fails(demo_dp: dict[str, Any], write_pipe
     config = copy.deepcopy(demo_dp)
     config["train"]["privacy"] = {"epsilon": 0.01}
     path = write_pipeline(config)
-    _assert_privacy_error(_check(path), path, "train.privacy.epsilon", "too small to train")
+    line = _assert_privacy_error(_check(path), path, "train.privacy.epsilon", "too small to train")
+    assert "epsilon 0.01 (DP-SGD's share after preprocessing: 0.009)" in line  # the number the user wrote
 
 
 def test_the_default_epochs_count_too(demo_dp: dict[str, Any], write_pipeline) -> None:

@@ -389,6 +389,25 @@ def test_each_optimizer_step_is_counted_even_several_per_batch() -> None:
     assert release.epsilon == pytest.approx(calibration.epsilon)
 
 
+def test_a_pass_through_frozen_layers_is_not_a_private_step() -> None:
+    """A GAN's generator learns through the frozen critic: that pass must leave the critic's
+    hooks alone, so the critic's next step still sees exactly one pass of its own rows."""
+    critic, generator = nn.Linear(2, 1), nn.Linear(3, 2)
+    calibration = calibrate(BUDGET, rows=100, batch_size=10, steps=10)
+    private = PrivateTraining(calibration, {"critic": critic}, torch.optim.SGD(critic.parameters(), lr=0.1), seed=0)
+    critic.requires_grad_(False)
+    critic(generator(torch.randn(4, 3))).mean().backward()  # the generator's step
+    critic.requires_grad_(True)
+    assert generator.weight.grad is not None and critic.weight.grad is None
+    rows = torch.randn(5, 2)
+    norms = private.backward(critic(rows).square().mean())  # would raise "ran twice" if recorded
+    assert norms.shape == (5,)
+    with pytest.raises(RuntimeError, match="no private layer ran"):
+        critic.requires_grad_(False)
+        critic(rows).mean()
+        private.backward(critic(rows).mean())
+
+
 def test_private_optimizer_refuses_parameters_it_cannot_clip() -> None:
     net, stray = nn.Linear(2, 1), nn.Parameter(torch.zeros(3))
     calibration = calibrate(BUDGET, rows=100, batch_size=10, steps=10)
