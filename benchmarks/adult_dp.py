@@ -1,6 +1,7 @@
 """Differential privacy on UCI Adult (run by hand): quality and leakage at several epsilons.
 
-    python benchmarks/adult_dp.py --generator vae --epsilon 1 3 10 [--epochs N]
+    python benchmarks/adult_dp.py --generator vae --epsilon 1 3 10 [--epochs N] [--batch-size B]
+        [--param learning_rate=3e-3] [--tag _b2000]
 
 The ANCHORS.md protocol (train on the 32,561 official train rows, holdout = the test rows),
 with the whole DP mechanism of a pipeline run: DP preprocessing from the public bounds below
@@ -49,7 +50,14 @@ PEERS = {
 COLUMNS = ("epsilon", "epsilon_spent", "fit_s", "shape_err_pct", "trend_err_pct", "ml_auc", "mia_auc", "audit_epsilon_lb", "audit_ceiling")
 
 
-def measure(kind: str, epsilon: float, epochs: int | None, seed: int) -> dict[str, object]:
+def measure(
+    kind: str,
+    epsilon: float,
+    epochs: int | None,
+    seed: int,
+    batch_size: int | None = None,
+    params: dict[str, object] | None = None,
+) -> dict[str, object]:
     table = read_table(ADULT)
     train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
     holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
@@ -59,7 +67,7 @@ def measure(kind: str, epsilon: float, epochs: int | None, seed: int) -> dict[st
 
     started = time.perf_counter()
     ledger, transformer, settings = private_preprocessing(privacy, train, schema, declarations)
-    generator = get_generator(kind)(epochs=epochs, seed=seed, privacy=settings)
+    generator = get_generator(kind)(params, epochs=epochs, batch_size=batch_size, seed=seed, privacy=settings)
     generator.fit(train, schema, transformer=transformer)
     assert generator.privacy_release is not None
     ledger.charge(generator.privacy_release)
@@ -76,6 +84,8 @@ def measure(kind: str, epsilon: float, epochs: int | None, seed: int) -> dict[st
         "epsilon_spent": round(ledger.spent_epsilon, 3),
         "delta_spent": ledger.spent_delta,
         "epochs": generator.epochs,
+        "batch_size": generator.batch_size,
+        "params": params or {},
         "dpsgd": {k: v for k, v in vars(generator.privacy_release).items() if k != "what"},
         "fit_s": round(fit_seconds, 1),
         "shape_err_pct": round(100 * (1 - fidelity.column_shapes), 2),
@@ -95,13 +105,19 @@ def main() -> None:
     parser.add_argument("--epsilon", type=float, nargs="+", default=[1.0, 3.0, 10.0])
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
+                        help="a generator parameter, e.g. --param learning_rate=3e-3 (repeatable)")
+    parser.add_argument("--tag", default="", help="appended to the JSON file names")
     args = parser.parse_args()
     torch.set_num_threads(2)
     RESULTS.mkdir(exist_ok=True)
     rows = {}
     for epsilon in args.epsilon:
-        row = measure(args.generator, epsilon, args.epochs, args.seed)
-        (RESULTS / f"adult_dp_{args.generator}_eps{epsilon:g}_seed{args.seed}.json").write_text(json.dumps(row, indent=2))
+        params = {key: json.loads(value) for key, value in (item.split("=", 1) for item in args.param)}
+        row = measure(args.generator, epsilon, args.epochs, args.seed, args.batch_size, params)
+        name = f"adult_dp_{args.generator}_eps{epsilon:g}_seed{args.seed}{args.tag}.json"
+        (RESULTS / name).write_text(json.dumps(row, indent=2))
         rows[f"synthpriv {args.generator} eps {epsilon:g}"] = row
         print(json.dumps(row), flush=True)
     print("| system | " + " | ".join(COLUMNS) + " |")

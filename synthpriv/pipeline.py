@@ -25,7 +25,7 @@ from synthpriv.config.loader import LoadedConfig, load_config, parse_config
 from synthpriv.config.model import STAGES, PipelineConfig, StageName
 from synthpriv.data.real import RealData
 from synthpriv.data.schema import TableSchema
-from synthpriv.errors import DataError, GateFailedError, PrivacyConfigError, StageError
+from synthpriv.errors import ConfigError, DataError, GateFailedError, PrivacyConfigError, StageError
 from synthpriv.reports.index import render_index
 from synthpriv.reports.render import render_report
 from synthpriv.runtime.files import atomic_write_text, sha256_file
@@ -176,6 +176,12 @@ class Pipeline:
             schema = self.real.schema()
         except DataError as exc:
             raise DataError(exc.message, where=f"{self.loaded.where(('data',))} {exc.where or ''}".strip()) from None
+        if self.config.data.target is None:
+            for gate in self.config.gates.needing_target():
+                raise ConfigError(
+                    f"gate {gate} needs data.target (the column a model learns to predict)",
+                    where=self.loaded.where(("gates", gate)),
+                )
         for loc, column in self.config.column_references():
             if loc[:2] != ("data", "drop") and column in self.config.data.drop:
                 raise DataError(f"column '{column}' is also in data.drop", where=self.loaded.where(loc))

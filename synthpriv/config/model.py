@@ -281,6 +281,18 @@ class GatesConfig(StrictModel):
     """Highest acceptable share of synthetic rows identical to a training row."""
     max_dcr_share: float | None = Field(default=None, ge=0, le=1)
     """Highest acceptable share of synthetic rows closer to train than to holdout (ideal 0.5)."""
+    max_detection_auc: float | None = Field(default=None, ge=0.5, le=1)
+    """Highest acceptable ROC AUC of a classifier telling real from synthetic rows (ideal 0.5)."""
+    min_ml_efficacy_ratio: float | None = Field(default=None, ge=0, le=1.5)
+    """Lowest acceptable ratio of a model's holdout score when trained on synthetic rows to the
+    same model trained on real rows (ROC AUC, or R² for a numerical target; ideal 1). Needs
+    `data.target`."""
+    min_validity: float | None = Field(default=None, ge=0, le=1)
+    """Lowest acceptable share of synthetic values inside the real domain (sdmetrics' diagnostic)."""
+
+    def needing_target(self) -> list[str]:
+        """The gates set here that need `data.target`."""
+        return ["min_ml_efficacy_ratio"] if self.min_ml_efficacy_ratio is not None else []
 
 
 class PipelineConfig(StrictModel):

@@ -136,3 +136,15 @@ def test_output_folder_that_cannot_be_written(tmp_path: Path, write_pipeline) ->
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "a-file" in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_an_efficacy_gate_without_a_target_is_named(write_pipeline) -> None:
+    config = quick_demo_config(gates={"min_ml_efficacy_ratio": 0.9})
+    del config["data"]["target"]
+    path = write_pipeline(config)
+    _assert_one_line_error(_run("check", str(path)), 2, f"{path}:", "gates.min_ml_efficacy_ratio", "needs data.target")
+
+
+def test_a_detection_gate_below_chance_is_refused(write_pipeline) -> None:
+    path = write_pipeline(quick_demo_config(gates={"max_detection_auc": 0.4}))
+    _assert_one_line_error(_run("check", str(path)), 2, "gates.max_detection_auc")

@@ -1,0 +1,347 @@
+"""Machine-learning efficacy: is a model trained on the synthetic rows as good as one trained on real rows?
+
+Train on synthetic, test on real holdout (TSTR), against train on real, test on the same
+holdout (TRTR). Both models are scikit-learn's HistGradientBoosting with the same settings
+(`synthpriv.metrics.features.classifier` / `regressor`), fed the schema's modelled columns
+except the target. The target's kind decides the task: categorical or boolean → classification
+(ROC AUC and macro F1), numerical → regression (R²).
+
+- Binary: the positive class is the less frequent class of the real train rows; the AUC
+  scores its predicted probability. Multiclass: macro one-vs-rest ROC AUC over the classes
+  present in the holdout. Predicted labels (for F1) are the most probable class.
+- Classes come from the real train rows. Holdout or synthetic rows of any other class cannot be
+  scored or learned against them and are left out (counted in `notes`); rows without a target
+  value are left out too. A synthetic target with a single class cannot train a classifier: that
+  model predicts its one class for every row, which scores AUC 0.5, and `notes` says so.
+- Uncertainty: percentile bootstrap over the holdout rows. One index matrix resamples the
+  holdout's predictions for both models at once (paired), so the ratio synthetic / real gets its
+  own interval from the same replicates. Models are not refitted per replicate: the interval
+  covers test-set noise, not training noise.
+
+No label, category or row value enters the result: only scores, counts and notes built from counts.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from synthpriv.config.base import StrictModel
+from synthpriv.data.schema import ColumnKind, TableSchema, require_columns
+from synthpriv.errors import DataError
+from synthpriv.metrics.features import (
+    bootstrap_weights,
+    category_keys,
+    classifier,
+    column_numbers,
+    model_frames,
+    percentile_interval,
+    regressor,
+    weighted_macro_f1,
+    weighted_r2,
+    weighted_roc_auc,
+)
+
+#: Below this real score (R², or AUC) the ratio synthetic / real is noise, not a figure: None.
+MIN_REAL_SCORE = 0.05
+
+Task = Literal["binary", "multiclass", "regression"]
+
+
+class EfficacyResult(StrictModel):
+    """TSTR vs TRTR scores on the real holdout, with 95 % percentile bootstrap intervals.
+
+    Ideal: every synthetic score equal to the real one (`ratio` 1). Synthetic scores above the
+    real ones are possible by chance; far below them means the synthetic rows lost the
+    relations between the features and the target.
+    """
+
+    target: str
+    task: Task
+    """"binary" or "multiclass" (categorical or boolean target), or "regression" (numerical target)."""
+    headline_metric: Literal["roc_auc", "r2"]
+    """The score `ratio` compares: ROC AUC for classification, R² for regression."""
+    n_classes: int | None = Field(default=None, ge=2)
+    """Classes of the real train target; None for regression."""
+    synthetic_roc_auc: float | None = None
+    """ROC AUC of the model trained on synthetic rows (TSTR); ideal: the real one. 0.5 = chance."""
+    synthetic_roc_auc_ci: tuple[float, float] | None = None
+    real_roc_auc: float | None = None
+    """ROC AUC of the model trained on real train rows (TRTR): the reference."""
+    real_roc_auc_ci: tuple[float, float] | None = None
+    synthetic_f1_macro: float | None = None
+    """Macro F1 of the TSTR model's predicted labels; ideal: the real one."""
+    synthetic_f1_macro_ci: tuple[float, float] | None = None
+    real_f1_macro: float | None = None
+    """Macro F1 of the TRTR model's predicted labels."""
+    real_f1_macro_ci: tuple[float, float] | None = None
+    synthetic_r2: float | None = None
+    """R² of the TSTR regressor; ideal: the real one. 0 = no better than the holdout mean."""
+    synthetic_r2_ci: tuple[float, float] | None = None
+    real_r2: float | None = None
+    """R² of the TRTR regressor."""
+    real_r2_ci: tuple[float, float] | None = None
+    ratio: float | None = None
+    """Synthetic score / real score of the headline metric; ideal 1. None when the real score is
+    below 0.05 (a ratio of near-zero scores means nothing); negative when the synthetic R² is."""
+    ratio_ci: tuple[float, float] | None = None
+    """95 % interval of `ratio` from the paired bootstrap replicates."""
+    rows_train_real: int = Field(ge=1)
+    """Real train rows the TRTR model was fitted on (after dropping and subsampling)."""
+    rows_synthetic: int = Field(ge=1)
+    """Synthetic rows the TSTR model was fitted on."""
+    rows_holdout: int = Field(ge=1)
+    """Holdout rows both models were scored on."""
+    n_bootstrap: int = Field(ge=0)
+    seconds: float = Field(ge=0)
+    """Wall-clock time of the whole evaluation."""
+    notes: list[str] = Field(default_factory=list)
+    """What was left out or could not be modelled (counts only, never values)."""
+
+
+def ml_efficacy(
+    train_real: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    holdout: pd.DataFrame,
+    schema: TableSchema,
+    target: str,
+    *,
+    seed: int,
+    n_bootstrap: int = 200,
+    max_rows: int | None = None,
+) -> EfficacyResult:
+    """TSTR vs TRTR efficacy of ``synthetic`` for predicting ``target``, scored on ``holdout``.
+
+    Each table longer than ``max_rows`` (after rows without a target are dropped) is replaced by
+    a seeded random sample of that many rows. Raises DataError when the target is not a
+    modelled numerical, categorical or boolean column, when a table is empty or lacks a modelled
+    column, when the real train target has fewer than two classes, when the holdout cannot be
+    scored (one class, or a constant numerical target), or when a table has no row with a usable target.
+    """
+    started = time.perf_counter()
+    where = f"column {target!r}"
+    if target not in schema or schema[target].kind is ColumnKind.ID:
+        raise DataError("the efficacy target is not a modelled column", where=where)
+    spec = schema[target]
+    if spec.kind is ColumnKind.DATETIME:
+        raise DataError(
+            "the efficacy target must be numerical, categorical or boolean, not datetime", where=where
+        )
+    columns = [c.name for c in schema.modelled()]
+    features = [name for name in columns if name != target]
+    if not features:
+        raise DataError("efficacy needs at least one column besides the target", where=where)
+    tables = {"real train": train_real, "synthetic": synthetic, "holdout": holdout}
+    for role, table in tables.items():
+        require_columns(table, columns, role)
+    sample_rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
+    boot_rng = sample_rngs.pop()
+    notes: list[str] = []
+    classification = spec.kind is not ColumnKind.NUMERICAL
+
+    # Targets: class keys or numbers, NaN/None where missing; rows without one are left out.
+    if classification:
+        raw = {role: category_keys(table[target]).to_numpy() for role, table in tables.items()}
+        usable = {role: pd.notna(values) for role, values in raw.items()}
+    else:
+        raw = {role: column_numbers(table[target], spec) for role, table in tables.items()}
+        usable = {role: ~np.isnan(values) for role, values in raw.items()}
+    for role, mask in usable.items():
+        if not mask.all():
+            notes.append(f"{int((~mask).sum())} {role} rows without a target value were left out")
+
+    classes: np.ndarray | None = None
+    if classification:
+        counts = pd.Series(raw["real train"][usable["real train"]]).value_counts()
+        if len(counts) < 2:
+            raise DataError("the real train target has fewer than two classes", where=where)
+        classes = np.sort(counts.index.to_numpy(dtype=object))
+        for role in ("holdout", "synthetic"):
+            unknown = usable[role] & ~pd.Series(raw[role]).isin(classes).to_numpy()
+            if unknown.any():
+                usable[role] &= ~unknown
+                notes.append(
+                    f"{int(unknown.sum())} {role} rows of classes absent from the real train rows were left out"
+                )
+    for role, mask in usable.items():
+        if not mask.any():
+            raise DataError(f"no {role} row has a usable target value", where=where)
+
+    picked = {role: _pick(usable[role], max_rows, rng) for role, rng in zip(tables, sample_rngs)}
+    x_real, x_synthetic, x_holdout = model_frames(
+        [tables[role].iloc[rows] for role, rows in picked.items()], schema, features
+    )
+    targets = {role: raw[role][rows] for role, rows in picked.items()}
+
+    if classification:
+        assert classes is not None
+        codes = {
+            role: np.searchsorted(classes, values.astype(object)).astype(np.int64)
+            for role, values in targets.items()
+        }
+        scores, task = _classification(
+            x_real, x_synthetic, x_holdout, codes, counts, classes, seed, n_bootstrap, boot_rng, notes
+        )
+    else:
+        y = {role: values.astype(float) for role, values in targets.items()}
+        if np.ptp(y["holdout"]) == 0:
+            raise DataError("the holdout target is constant: R² is undefined", where=where)
+        scores = _regression(x_real, x_synthetic, x_holdout, y, seed, n_bootstrap, boot_rng)
+        task = "regression"
+
+    headline: Literal["roc_auc", "r2"] = "roc_auc" if classification else "r2"
+    fields: dict[str, object] = {}
+    for name, (point, replicates) in scores.items():
+        fields[name] = point
+        fields[f"{name}_ci"] = percentile_interval(replicates, point)
+    real_point, real_replicates = scores[f"real_{headline}"]
+    synthetic_point, synthetic_replicates = scores[f"synthetic_{headline}"]
+    if real_point >= MIN_REAL_SCORE:
+        fields["ratio"] = synthetic_point / real_point
+        with np.errstate(invalid="ignore", divide="ignore"):
+            paired = np.where(
+                real_replicates >= MIN_REAL_SCORE, synthetic_replicates / real_replicates, np.nan
+            )
+        fields["ratio_ci"] = percentile_interval(paired, fields["ratio"])  # type: ignore[arg-type]
+    else:
+        notes.append(f"the real model's {headline} ({real_point:.3f}) is below {MIN_REAL_SCORE}: no ratio")
+    return EfficacyResult(
+        target=target,
+        task=task,
+        headline_metric=headline,
+        n_classes=len(classes) if classes is not None else None,
+        **fields,  # type: ignore[arg-type]
+        rows_train_real=len(picked["real train"]),
+        rows_synthetic=len(picked["synthetic"]),
+        rows_holdout=len(picked["holdout"]),
+        n_bootstrap=n_bootstrap,
+        seconds=time.perf_counter() - started,
+        notes=notes,
+    )
+
+
+Scores = dict[str, tuple[float, np.ndarray]]
+
+
+def _pick(usable: np.ndarray, max_rows: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Positions of the usable rows, a seeded sample of ``max_rows`` of them when there are more."""
+    rows = np.flatnonzero(usable)
+    if max_rows is not None and len(rows) > max_rows:
+        rows = np.sort(rng.choice(rows, size=max_rows, replace=False))
+    return rows
+
+
+def _classification(
+    x_real: pd.DataFrame,
+    x_synthetic: pd.DataFrame,
+    x_holdout: pd.DataFrame,
+    codes: dict[str, np.ndarray],
+    counts: pd.Series,
+    classes: np.ndarray,
+    seed: int,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+    notes: list[str],
+) -> tuple[Scores, Task]:
+    n_classes = len(classes)
+    truth = codes["holdout"]
+    if np.unique(truth).size < 2:
+        raise DataError(
+            "the holdout target has fewer than two classes: ROC AUC is undefined", where="holdout table"
+        )
+    synthetic_classes = np.unique(codes["synthetic"]).size
+    if synthetic_classes == 1:
+        notes.append(
+            "the synthetic target holds a single class: its model predicts that class for every row (ROC AUC 0.5)"
+        )
+    elif synthetic_classes < n_classes:
+        notes.append(
+            f"the synthetic target lacks {n_classes - synthetic_classes} of the {n_classes} real classes"
+        )
+    probabilities = {
+        "real": _class_probabilities(x_real, codes["real train"], x_holdout, n_classes, seed),
+        "synthetic": _class_probabilities(x_synthetic, codes["synthetic"], x_holdout, n_classes, seed),
+    }
+    # Binary: the rarer real class is the one worth finding (a tie goes to the first key).
+    rarest = min(counts.items(), key=lambda item: (item[1], item[0]))[0]
+    positive = int(np.searchsorted(classes, rarest))
+    task: Task = "binary" if n_classes == 2 else "multiclass"
+
+    def score(weights: np.ndarray) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for role, proba in probabilities.items():
+            if task == "binary":
+                auc = weighted_roc_auc(weights, truth == positive, proba[:, positive])
+            else:
+                per_class = np.stack(
+                    [weighted_roc_auc(weights, truth == c, proba[:, c]) for c in range(n_classes)], axis=1
+                )
+                # Classes a (resampled) holdout lacks have no AUC and drop out of the macro mean.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # a replicate where none has one
+                    auc = np.nanmean(per_class, axis=1)
+            out[f"{role}_roc_auc"] = auc
+            out[f"{role}_f1_macro"] = weighted_macro_f1(weights, truth, proba.argmax(axis=1), n_classes)
+        return out
+
+    return _bootstrap(score, len(truth), n_bootstrap, rng), task
+
+
+def _class_probabilities(
+    x_train: pd.DataFrame, y_train: np.ndarray, x_test: pd.DataFrame, n_classes: int, seed: int
+) -> np.ndarray:
+    """Probabilities of every real class (columns 0..n_classes-1) for the test rows.
+
+    A class the train rows lack gets probability 0; a single-class train target yields that
+    class with probability 1 everywhere (the trees cannot be fitted on one class).
+    """
+    full = np.zeros((len(x_test), n_classes))
+    present = np.unique(y_train)
+    if present.size == 1:
+        full[:, present[0]] = 1.0
+        return full
+    model = classifier(seed).fit(x_train, y_train)
+    full[:, model.classes_] = model.predict_proba(x_test)
+    return full
+
+
+def _regression(
+    x_real: pd.DataFrame,
+    x_synthetic: pd.DataFrame,
+    x_holdout: pd.DataFrame,
+    y: dict[str, np.ndarray],
+    seed: int,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+) -> Scores:
+    truth = y["holdout"]
+    predictions = {
+        "real": regressor(seed).fit(x_real, y["real train"]).predict(x_holdout),
+        "synthetic": regressor(seed).fit(x_synthetic, y["synthetic"]).predict(x_holdout),
+    }
+
+    def score(weights: np.ndarray) -> dict[str, np.ndarray]:
+        return {f"{role}_r2": weighted_r2(weights, truth, p) for role, p in predictions.items()}
+
+    return _bootstrap(score, len(truth), n_bootstrap, rng)
+
+
+def _bootstrap(
+    score: Callable[[np.ndarray], dict[str, np.ndarray]],
+    n_rows: int,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+) -> Scores:
+    """Point estimates (every row weight 1) and the paired replicates of every score."""
+    points = {name: float(values[0]) for name, values in score(np.ones((1, n_rows))).items()}
+    blocks = [score(weights) for weights in bootstrap_weights(n_rows, n_bootstrap, rng)]
+    return {
+        name: (point, np.concatenate([block[name] for block in blocks]) if blocks else np.empty(0))
+        for name, point in points.items()
+    }
