@@ -252,6 +252,14 @@ class ValidateConfig(StrictModel):
     """Tables larger than this are compared on a seeded sample of this many rows."""
     min_count: int = Field(default=10, ge=1)
     """Bins and categories with fewer real rows than this are merged in charts."""
+    model_rows: int = Field(default=20_000, ge=100)
+    """Rows per side for the real-vs-synthetic detector (a seeded sample of larger tables)."""
+    efficacy_rows: int = Field(default=50_000, ge=100)
+    """Rows per table for machine-learning efficacy (a seeded sample of larger tables)."""
+    neighbour_rows: int = Field(default=10_000, ge=100)
+    """Rows per side for k-NN precision and recall (a seeded sample of larger tables)."""
+    bootstrap: int = Field(default=200, ge=0, le=10_000)
+    """Bootstrap replicates behind every 95 % interval (0: no intervals)."""
 
 
 class AttackConfig(StrictModel):

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel
 
 from synthpriv.config.model import ValidateConfig
 from synthpriv.data.io import write_parquet
-from synthpriv.metrics.fidelity import ColumnDistribution, ColumnScore, FidelityResult, column_distributions, evaluate_fidelity
+from synthpriv.metrics.coverage import CoverageResult, coverage
+from synthpriv.metrics.detection import DetectionResult, detection
+from synthpriv.metrics.diagnostic import DiagnosticResult, evaluate_diagnostic
+from synthpriv.metrics.efficacy import EfficacyResult, ml_efficacy
+from synthpriv.metrics.fidelity import (
+    ColumnDistribution,
+    ColumnScore,
+    FidelityResult,
+    column_distributions,
+    evaluate_fidelity,
+)
 from synthpriv.reports import charts
 from synthpriv.reports.model import Chart, Figure, Report, Section, Table
-from synthpriv.stages.base import Stage, StageContext, StageResult, check_gate
+from synthpriv.stages.base import GateOutcome, Stage, StageContext, StageResult, check_gate
 from synthpriv.stages.common import evaluation_tables
 
 
@@ -24,11 +37,20 @@ class ValidateSummary(BaseModel):
     holdout_quality: float | None
     holdout_column_shapes: float | None
     holdout_column_pair_trends: float | None
+    validity: float | None
+    holdout_validity: float | None
+    structure: float | None
+    detection_auc: float
+    detection_auc_ci: tuple[float, float]
+    holdout_detection_auc: float | None
+    efficacy: EfficacyResult | None
+    coverage: CoverageResult
     rows_real: int
     rows_synthetic: int
     rows_holdout: int | None
     seconds: float
     sdmetrics_seconds: float
+    seconds_by_metric: dict[str, float]
 
 
 class ValidateStage(Stage[ValidateConfig]):
@@ -37,29 +59,94 @@ class ValidateStage(Stage[ValidateConfig]):
     produces: ClassVar = frozenset({"fidelity"})
 
     def run(self, ctx: StageContext) -> StageResult:
+        started = time.perf_counter()
+        config, seed = self.config, ctx.seed
         tables = evaluation_tables(ctx)
-        ctx.progress.start("validate", 2)
-        result = evaluate_fidelity(
-            tables.train, tables.synthetic, tables.schema, holdout=tables.holdout, max_rows=self.config.max_rows, seed=ctx.seed
-        )
+        train, synthetic, holdout, schema = tables.train, tables.synthetic, tables.holdout, tables.schema
+        target = ctx.real.config.target
+        ctx.progress.start("validate", 6 if target else 5)
+        fidelity = evaluate_fidelity(train, synthetic, schema, holdout=holdout, max_rows=config.max_rows, seed=seed)
         ctx.progress.advance(1)
-        distributions = column_distributions(tables.train, tables.synthetic, tables.schema, k=self.config.min_count)
+        diagnostic = evaluate_diagnostic(train, synthetic, schema, holdout=holdout)
+        ctx.progress.advance(1)
+        detector = detection(
+            train, synthetic, schema, seed=seed, max_rows=config.model_rows, n_bootstrap=config.bootstrap
+        )
+        # The same detector on two real samples: how distinguishable independent real rows are.
+        reference = detection(train, holdout, schema, seed=seed, max_rows=config.model_rows, n_bootstrap=0)
+        ctx.progress.advance(1)
+        efficacy = None
+        if target:
+            efficacy = ml_efficacy(
+                train, synthetic, holdout, schema, target,
+                seed=seed, n_bootstrap=config.bootstrap, max_rows=config.efficacy_rows,
+            )
+            ctx.progress.advance(1)
+        covered = coverage(train, synthetic, schema, seed=seed, max_rows=config.neighbour_rows, holdout=holdout)
+        ctx.progress.advance(1)
+        distributions = column_distributions(train, synthetic, schema, k=config.min_count)
         ctx.progress.advance(1)
         ctx.progress.finish()
-        write_parquet(result.column_scores_frame(), ctx.stage_dir / "column_scores.parquet")
-        write_parquet(result.pair_scores_frame(), ctx.stage_dir / "pair_scores.parquet")
+
+        write_parquet(fidelity.column_scores_frame(), ctx.stage_dir / "column_scores.parquet")
+        write_parquet(fidelity.pair_scores_frame(), ctx.stage_dir / "pair_scores.parquet")
+        write_parquet(diagnostic.columns_frame(), ctx.stage_dir / "validity_scores.parquet")
+        write_parquet(
+            pd.DataFrame([i.model_dump() for i in detector.importances], columns=["column", "auc_drop"]),
+            ctx.stage_dir / "detection_importances.parquet",
+        )
+        write_parquet(
+            pd.DataFrame([c.model_dump(mode="json") for c in covered.columns]), ctx.stage_dir / "coverage.parquet"
+        )
+        seconds_by_metric = {
+            "fidelity": fidelity.seconds,
+            "diagnostic": diagnostic.seconds,
+            "detection": detector.seconds + reference.seconds,
+            "efficacy": efficacy.seconds if efficacy else 0.0,
+            "coverage": covered.seconds,
+        }
         summary = ValidateSummary(
-            **result.model_dump(
+            **fidelity.model_dump(
                 include={
                     "quality", "quality_default_thresholds", "column_shapes", "column_pair_trends",
                     "holdout_quality", "holdout_column_shapes", "holdout_column_pair_trends",
-                    "rows_real", "rows_synthetic", "rows_holdout", "seconds", "sdmetrics_seconds",
+                    "rows_real", "rows_synthetic", "rows_holdout", "sdmetrics_seconds",
                 }
-            )
+            ),
+            validity=diagnostic.validity,
+            holdout_validity=diagnostic.holdout_validity,
+            structure=diagnostic.structure,
+            detection_auc=detector.auc,
+            detection_auc_ci=detector.auc_ci,
+            holdout_detection_auc=reference.auc,
+            efficacy=efficacy,
+            coverage=covered,
+            seconds=time.perf_counter() - started,
+            seconds_by_metric={k: round(v, 2) for k, v in seconds_by_metric.items()},
         )
-        gates = tuple(check_gate("min_quality", result.quality or 0.0, self.gates.min_quality))
-        report = _report(ctx.run_name, result, distributions, self.config.min_count)
+        gates = (
+            *check_gate("min_quality", fidelity.quality or 0.0, self.gates.min_quality),
+            *check_gate("max_detection_auc", detector.auc, self.gates.max_detection_auc),
+            *check_gate("min_validity", diagnostic.validity or 0.0, self.gates.min_validity),
+            *check_gate(
+                "min_ml_efficacy_ratio",
+                efficacy.ratio if efficacy and efficacy.ratio is not None else 0.0,
+                self.gates.min_ml_efficacy_ratio,
+            ),
+        )
+        measures = _Measures(fidelity, diagnostic, detector, reference, efficacy, covered)
+        report = _report(ctx.run_name, measures, distributions, config.min_count, gates, summary.seconds)
         return StageResult(summary=summary, report=report, gates=gates)
+
+
+@dataclass(frozen=True)
+class _Measures:
+    fidelity: FidelityResult
+    diagnostic: DiagnosticResult
+    detection: DetectionResult
+    detection_reference: DetectionResult
+    efficacy: EfficacyResult | None
+    coverage: CoverageResult
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -72,7 +159,38 @@ def _tone(value: float | None, reference: float | None) -> str:
     return "good" if value >= reference - 0.05 else ("warn" if value >= reference - 0.15 else "bad")
 
 
-def _report(run_name: str, result: FidelityResult, distributions: list[ColumnDistribution], k: int) -> Report:
+def _interval(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"95 % interval {ci[0]:.3f} to {ci[1]:.3f}"
+
+
+def _verdict(measures: _Measures, gates: tuple[GateOutcome, ...]) -> Figure:
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        return Figure("verdict", "gates failed", note="; ".join(g.describe() for g in failed), tone="bad")
+    fidelity = measures.fidelity
+    close = (
+        fidelity.quality is not None
+        and fidelity.holdout_quality is not None
+        and fidelity.quality >= fidelity.holdout_quality - 0.05
+    )
+    note = (
+        f"quality {_fmt(fidelity.quality)} against a holdout reference of {_fmt(fidelity.holdout_quality)}; "
+        f"a detector tells synthetic from real rows with AUC {_fmt(measures.detection.auc)} (0.5 = not at all)"
+    )
+    if gates:
+        note = f"all {len(gates)} gate(s) passed; " + note
+    return Figure("verdict", "close to real" if close else "usable with care", note=note, tone="good" if close else "warn")
+
+
+def _report(
+    run_name: str,
+    measures: _Measures,
+    distributions: list[ColumnDistribution],
+    k: int,
+    gates: tuple[GateOutcome, ...],
+    seconds: float,
+) -> Report:
+    result = measures.fidelity
     headline = Section(
         title="Fidelity",
         text=(
@@ -87,6 +205,7 @@ def _report(run_name: str, result: FidelityResult, distributions: list[ColumnDis
             Figure("quality (sdmetrics default)", _fmt(result.quality_default_thresholds), note="weak pairs skipped"),
         ),
     )
+    sections = [headline, _usefulness_section(measures), _coverage_section(measures)]
     columns = sorted(result.column_scores, key=lambda s: (np.nan_to_num(s.score, nan=-1.0)))
     shape_chart = charts.score_bars(
         "Column shapes, worst first",
@@ -96,17 +215,15 @@ def _report(run_name: str, result: FidelityResult, distributions: list[ColumnDis
         caption="Bar: synthetic vs real. Tick: real holdout vs real train.",
     )
     names = [s.column for s in result.column_scores]
-    heat = _pair_heatmap(result, names)
     worst_pairs = sorted(result.pair_scores, key=lambda p: np.nan_to_num(p.score, nan=-1.0))[:10]
     pair_table = Table(
         headers=("column 1", "column 2", "metric", "score", "holdout reference"),
         rows=tuple((p.column_1, p.column_2, p.metric, _fmt(p.score), _fmt(p.holdout_score)) for p in worst_pairs),
         caption="The ten column pairs whose relationship the synthetic rows reproduce worst.",
     )
-    sections = [
-        headline,
+    sections += [
         Section(title="Columns", charts=(shape_chart,)),
-        Section(title="Column pairs", charts=(heat,), tables=(pair_table,)),
+        Section(title="Column pairs", charts=(_pair_heatmap(result, names), _difference_heatmap(result, names)), tables=(pair_table,)),
         Section(
             title="Distributions, real against synthetic",
             text=f"Bins and categories with fewer than {k} real rows are merged, so no single real row can be read off a chart.",
@@ -117,11 +234,94 @@ def _report(run_name: str, result: FidelityResult, distributions: list[ColumnDis
             figures=(
                 Figure("real rows compared", f"{result.rows_real:,}"),
                 Figure("synthetic rows compared", f"{result.rows_synthetic:,}"),
-                Figure("time", f"{result.seconds:.1f} s", note=f"sdmetrics {result.sdmetrics_seconds:.1f} s"),
+                Figure("detector rows", f"{measures.detection.rows_real:,} + {measures.detection.rows_synthetic:,}", note=f"{measures.detection.folds}-fold"),
+                Figure("time", f"{seconds:.1f} s", note=f"sdmetrics {result.sdmetrics_seconds:.1f} s"),
             ),
         ),
     ]
-    return Report(stage="validate", title="Validate", run_name=run_name, subtitle="Is the synthetic table faithful to the real one?", sections=tuple(sections))
+    return Report(
+        stage="validate",
+        title="Validate",
+        run_name=run_name,
+        subtitle="Is the synthetic table faithful to the real one?",
+        verdict=_verdict(measures, gates),
+        sections=tuple(sections),
+    )
+
+
+def _usefulness_section(measures: _Measures) -> Section:
+    detector, reference = measures.detection, measures.detection_reference
+    figures = [
+        Figure(
+            "detection AUC",
+            _fmt(detector.auc),
+            note=f"{_interval(detector.auc_ci)}; real holdout vs train {_fmt(reference.auc)}; ideal 0.5",
+            tone="good" if detector.auc <= 0.6 else ("warn" if detector.auc <= 0.8 else "bad"),
+        )
+    ]
+    efficacy = measures.efficacy
+    if efficacy is not None:
+        metric = "ROC AUC" if efficacy.headline_metric == "roc_auc" else "R²"
+        synthetic_score = efficacy.synthetic_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.synthetic_r2
+        real_score = efficacy.real_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.real_r2
+        synthetic_ci = efficacy.synthetic_roc_auc_ci if efficacy.headline_metric == "roc_auc" else efficacy.synthetic_r2_ci
+        figures += [
+            Figure(f"ML efficacy: {metric} trained on synthetic", _fmt(synthetic_score), note=f"{_interval(synthetic_ci)}; trained on real {_fmt(real_score)}"),
+            Figure(
+                "efficacy ratio",
+                _fmt(efficacy.ratio),
+                note=f"synthetic / real; {_interval(efficacy.ratio_ci)}; ideal 1",
+                tone="neutral" if efficacy.ratio is None else ("good" if efficacy.ratio >= 0.95 else ("warn" if efficacy.ratio >= 0.85 else "bad")),
+            ),
+        ]
+        if efficacy.synthetic_f1_macro is not None:
+            figures.append(Figure("macro F1 trained on synthetic", _fmt(efficacy.synthetic_f1_macro), note=f"trained on real {_fmt(efficacy.real_f1_macro)}"))
+    top = detector.importances[:10]
+    importance_chart = charts.score_bars(
+        "What gives synthetic rows away",
+        [i.column for i in top],
+        [max(0.0, i.auc_drop) for i in top],
+        caption="Drop of the detector's AUC when the column is shuffled; longer = a stronger giveaway.",
+        value_label="AUC drop",
+    )
+    notes = " ".join(efficacy.notes) if efficacy is not None else ""
+    text = (
+        "A gradient-boosting classifier tries to tell real training rows from synthetic ones "
+        "(cross-validated; 0.5 means it cannot). Machine-learning efficacy trains the same kind of model "
+        "on synthetic rows and on real rows and scores both on the real holdout."
+    )
+    return Section(title="Usefulness", text=f"{text} {notes}".strip(), figures=tuple(figures), charts=(importance_chart,))
+
+
+def _coverage_section(measures: _Measures) -> Section:
+    covered, diagnostic = measures.coverage, measures.diagnostic
+    figures = (
+        Figure("precision", _fmt(covered.precision), note=f"synthetic rows that look real; holdout reference {_fmt(covered.holdout_precision)}", tone=_tone(covered.precision, covered.holdout_precision)),
+        Figure("recall", _fmt(covered.recall), note=f"real rows the synthetic data covers; holdout reference {_fmt(covered.holdout_recall)}", tone=_tone(covered.recall, covered.holdout_recall)),
+        Figure("validity", _fmt(diagnostic.validity), note=f"values inside the real domain; holdout reference {_fmt(diagnostic.holdout_validity)}", tone=_tone(diagnostic.validity, diagnostic.holdout_validity)),
+        Figure("categories missed / invented", f"{covered.missed_categories} / {covered.invented_categories}", note="ideal 0 / 0"),
+    )
+    rows = tuple(
+        (
+            c.column,
+            c.kind.value,
+            "" if c.missed_categories is None else f"{c.missed_categories} of {c.real_categories} ({c.missed_real_share:.1%} of real rows)",
+            "" if c.invented_categories is None else f"{c.invented_categories} ({c.invented_synthetic_share:.1%} of synthetic rows)",
+            "" if c.out_of_range_share is None else f"{c.out_of_range_share:.1%}",
+        )
+        for c in covered.columns
+    )
+    table = Table(
+        headers=("column", "kind", "real categories missed", "categories invented", "outside the real range"),
+        rows=rows,
+        caption="Counts and shares only; the categories themselves are not shown.",
+    )
+    text = (
+        f"Precision and recall in the k-nearest-neighbour form (k = {covered.k}, Kynkäänniemi et al. 2019) on "
+        f"{covered.rows_real:,} rows a side: precision separates realistic from implausible rows, recall diverse "
+        "from collapsed ones."
+    )
+    return Section(title="Coverage and validity", text=text, figures=figures, tables=(table,))
 
 
 def _pair_heatmap(result: FidelityResult, names: list[str]) -> Chart:
@@ -136,6 +336,22 @@ def _pair_heatmap(result: FidelityResult, names: list[str]) -> Chart:
     return charts.heatmap(
         "Pair trend scores (1 = relationship reproduced)", names, matrix, vmin=0.0, vmax=1.0,
         caption="Correlation similarity for two numerical columns, contingency similarity otherwise.",
+    )
+
+
+def _difference_heatmap(result: FidelityResult, names: list[str]) -> Chart:
+    position = {name: i for i, name in enumerate(names)}
+    matrix: list[list[float | None]] = [[None] * len(names) for _ in names]
+    for i in range(len(names)):
+        matrix[i][i] = 0.0
+    for pair in result.pair_scores:
+        difference = abs(pair.synthetic_value - pair.real_value)
+        if pair.column_1 in position and pair.column_2 in position and np.isfinite(difference):
+            i, j = position[pair.column_1], position[pair.column_2]
+            matrix[i][j] = matrix[j][i] = float(difference)
+    return charts.heatmap(
+        "Association difference |synthetic − real| (0 = same strength)", names, matrix, vmin=0.0, vmax=0.5,
+        caption="Pearson correlation for two numerical columns, Cramér's V otherwise; 0.5 and above share one colour.",
     )
 
 

@@ -24,7 +24,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     import yaml
 
     pipeline = folder / "pipeline.yaml"
-    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.3})))
+    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.3, "min_validity": 0.9, "max_detection_auc": 1.0})))
     out = folder / "run"
     result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
     assert result.exit_code == 0, result.output
@@ -124,3 +124,38 @@ def test_failed_gate_blocks_export(tmp_path: Path) -> None:
     assert (out / "validate" / "summary.json").is_file()  # earlier stages are kept
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stages"]["export"]["status"] != "complete"
+
+
+def test_validate_records_every_metric_with_its_reference(demo_run: tuple[Path, Path]) -> None:
+    _, out = demo_run
+    summary = json.loads((out / "validate" / "summary.json").read_text())
+    assert 0.5 <= summary["detection_auc"] <= 1
+    low, high = summary["detection_auc_ci"]
+    assert low <= summary["detection_auc"] <= high
+    assert summary["holdout_detection_auc"] is not None
+    assert summary["efficacy"]["target"] == "placed" and summary["efficacy"]["real_roc_auc"] is not None
+    assert 0 <= summary["coverage"]["precision"] <= 1 and summary["coverage"]["holdout_recall"] is not None
+    assert summary["validity"] is not None and summary["structure"] == 1.0
+    assert {g["name"] for g in summary["gates"]} == {"min_quality", "min_validity", "max_detection_auc"}
+    assert all(g["passed"] for g in summary["gates"])
+    for name in ("column_scores", "pair_scores", "validity_scores", "detection_importances", "coverage"):
+        assert len(pd.read_parquet(out / "validate" / f"{name}.parquet")) > 0, name
+    report = (out / "validate" / "report.html").read_text()
+    for heading in ("Usefulness", "Coverage and validity", "What gives synthetic rows away", "Association difference"):
+        assert heading in report
+
+
+def test_detection_and_efficacy_gates_block_export(tmp_path: Path) -> None:
+    """A detector bound of 0.5 and an efficacy ratio above 1 cannot both hold for a quick VAE."""
+    import yaml
+
+    pipeline = tmp_path / "pipeline.yaml"
+    gates = {"max_detection_auc": 0.5, "min_ml_efficacy_ratio": 1.4}
+    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates=gates)))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
+    assert result.exit_code == 5, result.output
+    assert "max_detection_auc" in result.stderr and "min_ml_efficacy_ratio" in result.stderr
+    outcomes = {g["name"]: g for g in json.loads((out / "validate" / "summary.json").read_text())["gates"]}
+    assert not outcomes["max_detection_auc"]["passed"] and not outcomes["min_ml_efficacy_ratio"]["passed"]
+    assert not (out / "export" / "synthetic.parquet").exists()

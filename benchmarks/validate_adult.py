@@ -1,0 +1,84 @@
+"""Time of the validate stage's metrics on UCI Adult (run by hand), against the 60 s target.
+
+    python benchmarks/validate_adult.py [--epochs 20] [--rows 32561]
+
+Fits a quick VAE on the 32,561 official train rows (the quality of the synthetic table does
+not matter here, only its size), samples ``--rows`` synthetic rows, then runs each metric the
+validate stage runs with the stage's defaults (holdout = the 16,281 official test rows) and
+prints the seconds of each and the total. Writes JSON to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+from adult_protocol import ADULT, RESULTS
+
+from synthpriv.config.model import ValidateConfig
+from synthpriv.data.io import read_table
+from synthpriv.data.schema import infer_schema
+from synthpriv.generators.registry import get_generator
+from synthpriv.metrics.coverage import coverage
+from synthpriv.metrics.detection import detection
+from synthpriv.metrics.diagnostic import evaluate_diagnostic
+from synthpriv.metrics.efficacy import ml_efficacy
+from synthpriv.metrics.fidelity import column_distributions, evaluate_fidelity
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--rows", type=int, default=32_561)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    table = read_table(ADULT)
+    train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
+    holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
+    schema = infer_schema(train)
+    generator = get_generator("vae")(epochs=args.epochs, seed=0)
+    generator.fit(train, schema)
+    synthetic = generator.sample(args.rows, seed=0)
+    config = ValidateConfig()
+
+    seconds: dict[str, float] = {}
+    results: dict[str, object] = {}
+
+    def timed(name: str, run):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        out = run()
+        seconds[name] = round(time.perf_counter() - started, 2)
+        return out
+
+    fidelity = timed("fidelity (sdmetrics quality, with holdout)", lambda: evaluate_fidelity(train, synthetic, schema, holdout=holdout, max_rows=config.max_rows))
+    timed("diagnostic", lambda: evaluate_diagnostic(train, synthetic, schema, holdout=holdout))
+    detector = timed("detection", lambda: detection(train, synthetic, schema, seed=0, max_rows=config.model_rows, n_bootstrap=config.bootstrap))
+    timed("detection reference (holdout)", lambda: detection(train, holdout, schema, seed=0, max_rows=config.model_rows, n_bootstrap=0))
+    efficacy = timed("ml efficacy", lambda: ml_efficacy(train, synthetic, holdout, schema, "income", seed=0, n_bootstrap=config.bootstrap, max_rows=config.efficacy_rows))
+    covered = timed("coverage", lambda: coverage(train, synthetic, schema, seed=0, max_rows=config.neighbour_rows, holdout=holdout))
+    timed("distributions", lambda: column_distributions(train, synthetic, schema, k=config.min_count))
+    total = round(sum(seconds.values()), 2)
+    results = {
+        "rows_real": len(train),
+        "rows_synthetic": len(synthetic),
+        "rows_holdout": len(holdout),
+        "seconds": seconds,
+        "total_s": total,
+        "quality": fidelity.quality,
+        "detection_auc": detector.auc,
+        "efficacy_ratio": efficacy.ratio,
+        "precision": covered.precision,
+        "recall": covered.recall,
+    }
+    print("| metric | seconds |\n|---|---|")
+    for name, value in seconds.items():
+        print(f"| {name} | {value} |")
+    print(f"| **total** | **{total}** (target < 60) |")
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "validate_adult.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
