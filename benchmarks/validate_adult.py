@@ -46,7 +46,7 @@ def main() -> None:
     seconds: dict[str, float] = {}
     results: dict[str, object] = {}
 
-    def timed(name: str, run):  # noqa: ANN001, ANN202
+    def timed(name: str, run):
         started = time.perf_counter()
         out = run()
         seconds[name] = round(time.perf_counter() - started, 2)

@@ -242,7 +242,7 @@ class Pipeline:
             train.params, epochs=train.epochs, batch_size=train.batch_size, privacy=settings
         )
         if train.epochs is None:  # as `Generator.fit` resolves them
-            generator.epochs = default_epochs(generator.kind, rows, generator.batch_size)
+            generator.epochs = default_epochs(generator.kind, rows, generator.batch_size, private=True)
         # The generator counts its own steps (a GAN critic may step several times per batch).
         steps = generator._private_steps(rows)
         calibration = calibrate(settings, rows=rows, batch_size=generator.batch_size, steps=steps)

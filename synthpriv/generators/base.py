@@ -205,7 +205,7 @@ class Generator(ABC):
         if missing:
             raise DataError(f"columns {missing} of the schema are not in the table", where="data")
         if self.requested_epochs is None:
-            self.epochs = default_epochs(self.kind, len(table), self.batch_size)
+            self.epochs = default_epochs(self.kind, len(table), self.batch_size, private=self.privacy is not None)
         self.privacy_release = None
         self._calibration = self._calibrate(len(table), transformer) if self.privacy is not None else None
         seed_everything(self.seed)

@@ -30,7 +30,6 @@ from scipy.stats.contingency import association
 
 from synthpriv.config.base import StrictModel
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
-from synthpriv.errors import DataError
 from synthpriv.reports.redact import DEFAULT_K, OTHER_LABEL, shared_categories, shared_histogram
 
 with warnings.catch_warnings():
