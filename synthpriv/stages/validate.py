@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from synthpriv.config.model import ValidateConfig
 from synthpriv.data.io import write_parquet
+from synthpriv.data.schema import ColumnKind
 from synthpriv.metrics.coverage import CoverageResult, coverage
 from synthpriv.metrics.detection import DetectionResult, detection
 from synthpriv.metrics.diagnostic import DiagnosticResult, evaluate_diagnostic
@@ -361,5 +362,19 @@ def _worst_first(distributions: list[ColumnDistribution], ordered: list[ColumnSc
 
 
 def _distribution_chart(distribution: ColumnDistribution) -> Chart:
+    """Numbers as overlaid histograms on one axis, everything else as grouped bars."""
+    edges = distribution.edges
+    if edges is not None and distribution.kind is ColumnKind.NUMERICAL and len(edges) >= 2:
+        bins = len(edges) - 1
+        series = {"real": distribution.real_share[:bins], "synthetic": distribution.synthetic_share[:bins]}
+        rest = [
+            f"{label}: real {r:.0%}, synthetic {q:.0%}"
+            for label, r, q in zip(
+                distribution.labels[bins:], distribution.real_share[bins:], distribution.synthetic_share[bins:], strict=True
+            )
+        ]
+        caption = "numerical: share of rows per bin (real filled, synthetic outlined)"
+        return charts.histogram_chart(distribution.column, list(edges), series, caption="; ".join([caption, *rest]))
     series = {"real": distribution.real_share, "synthetic": distribution.synthetic_share}
-    return charts.bar_chart(distribution.column, distribution.labels, series, caption=f"{distribution.kind}: share of rows per {'category' if distribution.edges is None else 'bin'}")
+    unit = "category" if edges is None else "bin"
+    return charts.bar_chart(distribution.column, distribution.labels, series, caption=f"{distribution.kind}: share of rows per {unit}")
