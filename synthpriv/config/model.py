@@ -295,6 +295,8 @@ class GatesConfig(StrictModel):
     """Lowest acceptable ratio of a model's holdout score when trained on synthetic rows to the
     same model trained on real rows (ROC AUC, or R² for a numerical target; ideal 1). Needs
     `data.target`."""
+    max_membership_auc: float | None = Field(default=None, ge=0.5, le=1)
+    """Highest acceptable ROC AUC of the strongest membership-inference attack (ideal 0.5)."""
     min_validity: float | None = Field(default=None, ge=0, le=1)
     """Lowest acceptable share of synthetic values inside the real domain (sdmetrics' diagnostic)."""
 

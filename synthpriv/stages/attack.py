@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from synthpriv.attacks.audit import AuditResult, epsilon_lower_bound
 from synthpriv.attacks.distance import DCRResult, dcr_evaluation, exact_match_share
+from synthpriv.attacks.membership import MembershipResult, membership_inference
 from synthpriv.config.model import AttackConfig
 from synthpriv.data.io import write_parquet
 from synthpriv.reports import charts
@@ -37,6 +39,8 @@ class AttackSummary(BaseModel):
     claimed_delta: float | None = None
     audit: AuditResult | None = None
     """Empirical lower bound on epsilon from the distance membership attack."""
+    membership: MembershipResult | None = None
+    """Distance, DOMIAS and classifier membership attacks with a reference set (attacks.membership)."""
 
 
 class AttackStage(Stage[AttackConfig]):
@@ -46,7 +50,7 @@ class AttackStage(Stage[AttackConfig]):
 
     def run(self, ctx: StageContext) -> StageResult:
         tables = evaluation_tables(ctx)
-        ctx.progress.start("attack", 1)
+        ctx.progress.start("attack", 2)
         dcr = dcr_evaluation(tables.train, tables.holdout, tables.synthetic, tables.schema, seed=ctx.seed, max_rows=self.config.max_rows)
         columns = [c.name for c in tables.schema.modelled()]
         exact_all = exact_match_share(tables.synthetic, tables.train, columns)
@@ -57,6 +61,10 @@ class AttackStage(Stage[AttackConfig]):
         members, non_members = dcr.membership_distances
         audit = epsilon_lower_bound(-members, -non_members, delta=delta, seed=ctx.seed)
         ctx.progress.advance(1)
+        membership = membership_inference(
+            tables.train, tables.holdout, tables.synthetic, tables.schema, seed=ctx.seed, max_rows=self.config.max_rows
+        )
+        ctx.progress.advance(1)
         ctx.progress.finish()
         summary = AttackSummary(
             **dcr.model_dump(exclude={"histogram", "encoded_dims"}),
@@ -64,11 +72,13 @@ class AttackStage(Stage[AttackConfig]):
             claimed_epsilon=claim["epsilon"] if claim else None,
             claimed_delta=claim["delta"] if claim else None,
             audit=audit,
+            membership=membership,
         )
         write_parquet(_scores_frame(summary), ctx.stage_dir / "attack_scores.parquet")
         gates = (
             *check_gate("max_exact_match_share", exact_all, self.gates.max_exact_match_share),
             *check_gate("max_dcr_share", dcr.dcr_share, self.gates.max_dcr_share),
+            *check_gate("max_membership_auc", membership.attack(membership.strongest).auc, self.gates.max_membership_auc),
         )
         return StageResult(summary=summary, report=_report(ctx.run_name, summary, dcr), gates=gates)
 
@@ -88,6 +98,10 @@ def _scores_frame(summary: AttackSummary) -> pd.DataFrame:
         ("closer to train than holdout", "share", summary.dcr_share, *summary.dcr_share_ci, 0.5),
         ("identical to a training row", "share", summary.exact_match_all_train, float("nan"), float("nan"), summary.exact_match_holdout),
     ]
+    if summary.membership is not None:
+        for attack in summary.membership.attacks:
+            rows.append((f"{attack.name} membership inference (reference set)", "roc_auc", attack.auc, *attack.auc_ci, 0.5))
+            rows.append((f"{attack.name} membership inference (reference set)", "tpr_at_fpr_1pct", attack.tpr_at_fpr_1pct, *attack.tpr_at_fpr_1pct_ci, 0.01))
     return pd.DataFrame(rows, columns=["attack", "measure", "value", "ci_low", "ci_high", "control"])
 
 
@@ -143,7 +157,8 @@ def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
             ),
         ),
     )
-    sections = (membership, _audit_section(summary), proxies) if summary.audit else (membership, proxies)
+    attacks = (_membership_section(summary.membership),) if summary.membership is not None else ()
+    sections = (*attacks, membership, *((_audit_section(summary),) if summary.audit else ()), proxies)
     return Report(stage="attack", title="Attack", run_name=run_name, subtitle="Could anyone learn about a real person from the synthetic table?", sections=sections)
 
 
@@ -177,3 +192,47 @@ def _audit_section(summary: AttackSummary) -> Section:
             Figure("provable at most", f"{audit.epsilon_ceiling:.3g}", note="the bound a perfect attack would give here"),
         ),
     )
+
+
+def _membership_section(result: MembershipResult) -> Section:
+    """The three membership attacks, strongest first, with ROC curves on one chart."""
+    ordered = sorted(result.attacks, key=lambda a: a.auc, reverse=True)
+    strongest = ordered[0]
+    grid = np.linspace(0.0, 1.0, 101)
+    series = {a.name: np.interp(grid, a.roc_fpr, a.roc_tpr).tolist() for a in ordered}
+    series["chance"] = grid.tolist()
+    roc = charts.line_chart(
+        "ROC of each membership attack", grid.tolist(), series, x_label="false-positive rate", y_label="true-positive rate",
+        caption="Members: training rows; non-members: held-out rows, the control. The diagonal is guessing.",
+    )
+    resolved = "" if result.tpr_at_fpr_0_1pct_resolved else " (too few non-members to resolve 0.1 %)"
+    rows = tuple(
+        (
+            a.name,
+            f"{a.auc:.3f}",
+            f"{a.auc_ci[0]:.3f}–{a.auc_ci[1]:.3f}",
+            f"{a.tpr_at_fpr_1pct:.3f} ({a.tpr_at_fpr_1pct_ci[0]:.3f}–{a.tpr_at_fpr_1pct_ci[1]:.3f})",
+            f"{a.tpr_at_fpr_0_1pct:.4f}{resolved}",
+            f"{a.advantage:.3f}",
+        )
+        for a in ordered
+    )
+    table = Table(
+        headers=("attack", "ROC AUC", "95% interval", "TPR at FPR 1% (95% interval)", "TPR at FPR 0.1%", "advantage"),
+        rows=rows,
+        caption="Ideal: AUC 0.5, TPR equal to the FPR, advantage 0. Intervals: bootstrap over the target rows.",
+    )
+    text = (
+        f"Three attackers, each holding the synthetic table and {result.reference_rows:,} real rows from the population "
+        f"(half of the holdout), score {result.members:,} training rows (members) and {result.non_members:,} other "
+        "held-out rows (non-members): by the distance to the closest synthetic row relative to the closest reference "
+        "row, by DOMIAS' density ratio (synthetic over reference), and by a classifier trained to tell synthetic from "
+        "reference rows. The strongest leads."
+    )
+    tone = "good" if strongest.auc_ci[0] <= 0.52 else ("warn" if strongest.auc < 0.6 else "bad")
+    figures = (
+        Figure("strongest attack", strongest.name, note=f"ROC AUC {strongest.auc:.3f}, 95% CI {strongest.auc_ci[0]:.3f}–{strongest.auc_ci[1]:.3f}; ideal 0.5", tone=tone),  # type: ignore[arg-type]
+        Figure("TPR at FPR 1%", f"{strongest.tpr_at_fpr_1pct:.3f}", note="ideal 0.01: members found no more often than non-members are wrongly accused"),
+        Figure("attacker's advantage", f"{strongest.advantage:.3f}", note="max TPR − FPR; ideal 0"),
+    )
+    return Section(title="Membership inference: the strongest attack", text=text, figures=figures, charts=(roc,), tables=(table,))

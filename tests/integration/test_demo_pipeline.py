@@ -24,7 +24,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     import yaml
 
     pipeline = folder / "pipeline.yaml"
-    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.3, "min_validity": 0.9, "max_detection_auc": 1.0})))
+    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.3, "min_validity": 0.9, "max_detection_auc": 1.0, "max_membership_auc": 1.0})))
     out = folder / "run"
     result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
     assert result.exit_code == 0, result.output
@@ -159,3 +159,19 @@ def test_detection_and_efficacy_gates_block_export(tmp_path: Path) -> None:
     outcomes = {g["name"]: g for g in json.loads((out / "validate" / "summary.json").read_text())["gates"]}
     assert not outcomes["max_detection_auc"]["passed"] and not outcomes["min_ml_efficacy_ratio"]["passed"]
     assert not (out / "export" / "synthetic.parquet").exists()
+
+
+def test_attack_leads_with_the_strongest_membership_attack(demo_run: tuple[Path, Path]) -> None:
+    _, out = demo_run
+    summary = json.loads((out / "attack" / "summary.json").read_text())
+    membership = summary["membership"]
+    assert {a["name"] for a in membership["attacks"]} == {"distance", "domias", "classifier"}
+    strongest = max(membership["attacks"], key=lambda a: a["auc"])
+    assert membership["strongest"] == strongest["name"]
+    assert membership["members"] == membership["non_members"] > 0
+    gate = next(g for g in summary["gates"] if g["name"] == "max_membership_auc")
+    assert gate["value"] == strongest["auc"] and gate["passed"]
+    report = (out / "attack" / "report.html").read_text()
+    assert report.index("Membership inference: the strongest attack") < report.index("Proxies")
+    scores = pd.read_parquet(out / "attack" / "attack_scores.parquet")
+    assert (scores["measure"] == "tpr_at_fpr_1pct").sum() == 3
