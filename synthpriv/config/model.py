@@ -297,6 +297,11 @@ class GatesConfig(StrictModel):
     `data.target`."""
     max_membership_auc: float | None = Field(default=None, ge=0.5, le=1)
     """Highest acceptable ROC AUC of the strongest membership-inference attack (ideal 0.5)."""
+    max_inference_risk: float | None = Field(default=None, ge=0, le=1)
+    """Highest acceptable attribute-inference risk (Anonymeter's (attack − control) / (1 − control));
+    needs `attack.quasi_identifiers` and `attack.sensitive`."""
+    max_linkage_risk: float | None = Field(default=None, ge=0, le=1)
+    """Highest acceptable linkability risk; needs at least two `attack.quasi_identifiers`."""
     min_validity: float | None = Field(default=None, ge=0, le=1)
     """Lowest acceptable share of synthetic values inside the real domain (sdmetrics' diagnostic)."""
 

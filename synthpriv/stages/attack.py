@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from synthpriv.attacks.audit import AuditResult, epsilon_lower_bound
 from synthpriv.attacks.distance import DCRResult, dcr_evaluation, exact_match_share
+from synthpriv.attacks.anonymeter import RiskResult, inference_risk, linkability_risk
 from synthpriv.attacks.membership import MembershipResult, membership_inference
 from synthpriv.config.model import AttackConfig
 from synthpriv.data.io import write_parquet
@@ -41,6 +42,10 @@ class AttackSummary(BaseModel):
     """Empirical lower bound on epsilon from the distance membership attack."""
     membership: MembershipResult | None = None
     """Distance, DOMIAS and classifier membership attacks with a reference set (attacks.membership)."""
+    inference: RiskResult | None = None
+    """Attribute inference of attack.sensitive from attack.quasi_identifiers; None unless both are set."""
+    linkability: RiskResult | None = None
+    """Linking two halves of attack.quasi_identifiers through the synthetic table; None with fewer than two."""
 
 
 class AttackStage(Stage[AttackConfig]):
@@ -65,6 +70,17 @@ class AttackStage(Stage[AttackConfig]):
             tables.train, tables.holdout, tables.synthetic, tables.schema, seed=ctx.seed, max_rows=self.config.max_rows
         )
         ctx.progress.advance(1)
+        quasi, sensitive = self.config.quasi_identifiers, self.config.sensitive
+        inference = (
+            inference_risk(tables.train, tables.holdout, tables.synthetic, tables.schema, quasi_identifiers=quasi, sensitive=sensitive, seed=ctx.seed)
+            if quasi and sensitive
+            else None
+        )
+        linkability = (
+            linkability_risk(tables.train, tables.holdout, tables.synthetic, tables.schema, quasi_identifiers=quasi, seed=ctx.seed)
+            if len(quasi) >= 2
+            else None
+        )
         ctx.progress.finish()
         summary = AttackSummary(
             **dcr.model_dump(exclude={"histogram", "encoded_dims"}),
@@ -73,12 +89,16 @@ class AttackStage(Stage[AttackConfig]):
             claimed_delta=claim["delta"] if claim else None,
             audit=audit,
             membership=membership,
+            inference=inference,
+            linkability=linkability,
         )
         write_parquet(_scores_frame(summary), ctx.stage_dir / "attack_scores.parquet")
         gates = (
             *check_gate("max_exact_match_share", exact_all, self.gates.max_exact_match_share),
             *check_gate("max_dcr_share", dcr.dcr_share, self.gates.max_dcr_share),
             *check_gate("max_membership_auc", membership.attack(membership.strongest).auc, self.gates.max_membership_auc),
+            *check_gate("max_inference_risk", inference.risk if inference else 1.0, self.gates.max_inference_risk),
+            *check_gate("max_linkage_risk", linkability.risk if linkability else 1.0, self.gates.max_linkage_risk),
         )
         return StageResult(summary=summary, report=_report(ctx.run_name, summary, dcr), gates=gates)
 
@@ -158,6 +178,9 @@ def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
         ),
     )
     attacks = (_membership_section(summary.membership),) if summary.membership is not None else ()
+    risks = [r for r in (summary.inference, summary.linkability) if r is not None]
+    if risks:
+        attacks = (*attacks, _risk_section(risks))
     sections = (*attacks, membership, *((_audit_section(summary),) if summary.audit else ()), proxies)
     return Report(stage="attack", title="Attack", run_name=run_name, subtitle="Could anyone learn about a real person from the synthetic table?", sections=sections)
 
@@ -236,3 +259,39 @@ def _membership_section(result: MembershipResult) -> Section:
         Figure("attacker's advantage", f"{strongest.advantage:.3f}", note="max TPR − FPR; ideal 0"),
     )
     return Section(title="Membership inference: the strongest attack", text=text, figures=figures, charts=(roc,), tables=(table,))
+
+
+def _risk_section(risks: list[RiskResult]) -> Section:
+    """Anonymeter's threat models: success on training rows against the holdout control."""
+    rows = tuple(
+        (
+            r.name,
+            f"{r.attack_rate:.3f} ({r.attack_rate_ci[0]:.3f}–{r.attack_rate_ci[1]:.3f})",
+            f"{r.control_rate:.3f}",
+            f"{r.baseline_rate:.3f}",
+            f"{r.risk:.3f} ({r.risk_ci[0]:.3f}–{r.risk_ci[1]:.3f})",
+            "weaker than random guessing" if r.weaker_than_baseline else "",
+        )
+        for r in risks
+    )
+    table = Table(
+        headers=("attack", "success on training rows (95% Wilson)", "on holdout rows (control)", "random baseline", "risk (95%)", "note"),
+        rows=rows,
+        caption=f"{risks[0].targets:,} targets a side. Risk = (train − control) / (1 − control); 0 = the synthetic table helps no more on people it was trained on than on others.",
+    )
+    figures = tuple(
+        Figure(
+            f"{r.name} risk",
+            f"{r.risk:.3f}",
+            note=f"95% interval {r.risk_ci[0]:.3f}–{r.risk_ci[1]:.3f}; ideal 0",
+            tone="good" if r.risk_ci[0] <= 0.01 else ("warn" if r.risk < 0.1 else "bad"),  # type: ignore[arg-type]
+        )
+        for r in risks
+    )
+    text = (
+        "Attribute inference: an attacker who knows a person's quasi-identifiers takes the sensitive value of "
+        "the closest synthetic row. Linkability: an attacker holding two halves of the quasi-identifiers from two "
+        "sources links them through the synthetic rows closest to each. Ties go to the first synthetic row, so "
+        "with few, coarse quasi-identifiers these attacks are weak, and their risks are lower bounds."
+    )
+    return Section(title="Inference and linkage (Anonymeter's threat models)", text=text, figures=figures, tables=(table,))

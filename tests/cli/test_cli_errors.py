@@ -148,3 +148,14 @@ def test_an_efficacy_gate_without_a_target_is_named(write_pipeline) -> None:
 def test_a_detection_gate_below_chance_is_refused(write_pipeline) -> None:
     path = write_pipeline(quick_demo_config(gates={"max_detection_auc": 0.4}))
     _assert_one_line_error(_run("check", str(path)), 2, "gates.max_detection_auc")
+
+
+def test_risk_gates_need_their_attack_settings(write_pipeline) -> None:
+    config = quick_demo_config(gates={"max_inference_risk": 0.1})
+    config["attack"] = {"quasi_identifiers": ["gender"]}
+    path = write_pipeline(config)
+    _assert_one_line_error(_run("check", str(path)), 2, "gates.max_inference_risk", "attack.sensitive")
+    config = quick_demo_config(gates={"max_linkage_risk": 0.1})
+    config["attack"] = {"quasi_identifiers": ["gender"], "sensitive": "placed"}
+    path = write_pipeline(config, name="second.yaml")
+    _assert_one_line_error(_run("check", str(path)), 2, "gates.max_linkage_risk", "at least two")

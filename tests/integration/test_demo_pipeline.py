@@ -24,7 +24,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     import yaml
 
     pipeline = folder / "pipeline.yaml"
-    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.3, "min_validity": 0.9, "max_detection_auc": 1.0, "max_membership_auc": 1.0})))
+    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.3, "min_validity": 0.9, "max_detection_auc": 1.0, "max_membership_auc": 1.0, "max_inference_risk": 1.0, "max_linkage_risk": 1.0})))
     out = folder / "run"
     result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
     assert result.exit_code == 0, result.output
@@ -175,3 +175,17 @@ def test_attack_leads_with_the_strongest_membership_attack(demo_run: tuple[Path,
     assert report.index("Membership inference: the strongest attack") < report.index("Proxies")
     scores = pd.read_parquet(out / "attack" / "attack_scores.parquet")
     assert (scores["measure"] == "tpr_at_fpr_1pct").sum() == 3
+
+
+def test_attack_reports_inference_and_linkage_risks_with_their_control(demo_run: tuple[Path, Path]) -> None:
+    _, out = demo_run
+    summary = json.loads((out / "attack" / "summary.json").read_text())
+    for name in ("inference", "linkability"):
+        risk = summary[name]
+        assert risk["name"] == name and risk["targets"] > 0
+        low, high = risk["risk_ci"]
+        assert 0 <= low <= risk["risk"] <= high <= 1
+        assert 0 <= risk["control_rate"] <= 1 and 0 <= risk["baseline_rate"] <= 1
+    outcomes = {g["name"] for g in summary["gates"]}
+    assert {"max_inference_risk", "max_linkage_risk"} <= outcomes
+    assert "Inference and linkage" in (out / "attack" / "report.html").read_text()
