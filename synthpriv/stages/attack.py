@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from synthpriv.attacks.anonymeter import RiskResult, inference_risk, linkability_risk
 from synthpriv.attacks.audit import AuditResult, epsilon_lower_bound
 from synthpriv.attacks.distance import DCRResult, dcr_evaluation, exact_match_share
-from synthpriv.attacks.anonymeter import RiskResult, inference_risk, linkability_risk
 from synthpriv.attacks.membership import MembershipResult, membership_inference
 from synthpriv.config.model import AttackConfig
 from synthpriv.data.io import write_parquet
