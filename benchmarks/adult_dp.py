@@ -18,13 +18,12 @@ import json
 import time
 
 import torch
-from adult_protocol import ADULT, RESULTS, ml_efficacy
+from adult_protocol import RESULTS, adult_split, ml_efficacy
 
 from synthpriv.attacks.audit import epsilon_lower_bound
 from synthpriv.attacks.distance import dcr_evaluation
 from synthpriv.config.model import ColumnDeclaration
 from synthpriv.config.privacy import PrivacyConfig
-from synthpriv.data.io import read_table
 from synthpriv.data.schema import infer_schema
 from synthpriv.generators.registry import get_generator
 from synthpriv.metrics.fidelity import evaluate_fidelity
@@ -58,9 +57,7 @@ def measure(
     batch_size: int | None = None,
     params: dict[str, object] | None = None,
 ) -> dict[str, object]:
-    table = read_table(ADULT)
-    train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
-    holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
+    train, holdout = adult_split()
     declarations = {name: ColumnDeclaration(kind="numerical", bounds=bounds) for name, bounds in BOUNDS.items()}
     schema = infer_schema(train, declarations, public_only=True)
     privacy = PrivacyConfig(epsilon=epsilon)

@@ -29,12 +29,29 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from synthpriv.attacks.distance import dcr_evaluation
 from synthpriv.data.io import read_table
-from synthpriv.data.schema import infer_schema
+from synthpriv.data.schema import TableSchema, infer_schema
 from synthpriv.generators.registry import get_generator
 from synthpriv.metrics.fidelity import evaluate_fidelity
 
 ADULT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "adult.parquet"
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def adult_split(path: Path | str = ADULT) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The official Adult train rows and test rows (the holdout), without the ``split`` column."""
+    table = read_table(path)
+    train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
+    holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
+    return train, holdout
+
+
+def quick_synthetic(train: pd.DataFrame, epochs: int, rows: int) -> tuple[pd.DataFrame, TableSchema]:
+    """A quickly fitted VAE's ``rows`` samples and the schema: a stand-in synthetic table for
+    timing the validate and attack metrics, whose cost does not depend on its quality."""
+    schema = infer_schema(train)
+    generator = get_generator("vae")(epochs=epochs, seed=0)
+    generator.fit(train, schema)
+    return generator.sample(rows, seed=0), schema
 
 
 def _as_model_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -81,9 +98,7 @@ COLUMNS = ("fit_s", "epochs", "sample_s", "rows_per_s", "peak_rss_mb", "shape_er
 
 def measure(kind: str, epochs: int | None, seed: int) -> dict[str, object]:
     """Fit ``kind`` with its defaults on the Adult train rows and score it; one JSON-ready row."""
-    table = read_table(ADULT)
-    train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
-    holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
+    train, holdout = adult_split()
     schema = infer_schema(train)
 
     generator = get_generator(kind)(epochs=epochs, seed=seed)

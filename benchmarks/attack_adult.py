@@ -17,15 +17,12 @@ import json
 import time
 
 import torch
-from adult_protocol import ADULT, RESULTS
+from adult_protocol import RESULTS, adult_split, quick_synthetic
 
 from synthpriv.attacks.audit import epsilon_lower_bound
 from synthpriv.attacks.distance import dcr_evaluation, exact_match_share
 from synthpriv.attacks.membership import membership_inference
 from synthpriv.config.model import AttackConfig
-from synthpriv.data.io import read_table
-from synthpriv.data.schema import infer_schema
-from synthpriv.generators.registry import get_generator
 
 
 def main() -> None:
@@ -34,20 +31,15 @@ def main() -> None:
     parser.add_argument("--real-rows", type=int, default=None)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    table = read_table(ADULT)
-    train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
-    holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
-    schema = infer_schema(train)
-    generator = get_generator("vae")(epochs=args.epochs, seed=0)
-    generator.fit(train, schema)
-    synthetic = generator.sample(args.real_rows or len(train), seed=0)
+    train, holdout = adult_split()
+    synthetic, schema = quick_synthetic(train, args.epochs, args.real_rows or len(train))
     if args.real_rows is not None:
         train = train.sample(args.real_rows, replace=True, random_state=0).reset_index(drop=True)
     config = AttackConfig()
     columns = [c.name for c in schema.modelled()]
     seconds: dict[str, float] = {}
 
-    def timed(name: str, run):  # noqa: ANN001, ANN202
+    def timed(name: str, run):
         started = time.perf_counter()
         out = run()
         seconds[name] = round(time.perf_counter() - started, 2)

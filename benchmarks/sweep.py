@@ -35,17 +35,14 @@ def run_setting(config: dict[str, Any], device: str, threads: int) -> dict[str, 
     import torch
 
     torch.set_num_threads(threads)
-    from adult_protocol import ml_efficacy
+    from adult_protocol import adult_split, ml_efficacy
 
     from synthpriv.attacks.distance import dcr_evaluation
-    from synthpriv.data.io import read_table
     from synthpriv.data.schema import infer_schema
     from synthpriv.generators.registry import get_generator
     from synthpriv.metrics.fidelity import evaluate_fidelity
 
-    table = read_table(_adult())
-    train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
-    holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
+    train, holdout = adult_split(_adult())
     schema = infer_schema(train, overrides={name: "categorical" for name in config.get("as_category", [])})
     reference_schema = infer_schema(train)
     kind = config.get("generator", "diffusion")

@@ -17,12 +17,9 @@ import json
 import time
 
 import torch
-from adult_protocol import ADULT, RESULTS
+from adult_protocol import RESULTS, adult_split, quick_synthetic
 
 from synthpriv.config.model import ValidateConfig
-from synthpriv.data.io import read_table
-from synthpriv.data.schema import infer_schema
-from synthpriv.generators.registry import get_generator
 from synthpriv.metrics.coverage import coverage
 from synthpriv.metrics.detection import detection
 from synthpriv.metrics.diagnostic import evaluate_diagnostic
@@ -37,13 +34,8 @@ def main() -> None:
     parser.add_argument("--real-rows", type=int, default=None)
     args = parser.parse_args()
     torch.set_num_threads(2)
-    table = read_table(ADULT)
-    train = table[table["split"] == "train"].drop(columns="split").reset_index(drop=True)
-    holdout = table[table["split"] == "test"].drop(columns="split").reset_index(drop=True)
-    schema = infer_schema(train)
-    generator = get_generator("vae")(epochs=args.epochs, seed=0)
-    generator.fit(train, schema)
-    synthetic = generator.sample(args.rows, seed=0)
+    train, holdout = adult_split()
+    synthetic, schema = quick_synthetic(train, args.epochs, args.rows)
     if args.real_rows is not None:
         train = train.sample(args.real_rows, replace=True, random_state=0).reset_index(drop=True)
     config = ValidateConfig()
