@@ -46,8 +46,9 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from synthpriv.attacks.distance import DistanceEncoding, _squared_distance_blocks
+from synthpriv.attacks.distance import DistanceEncoding, squared_distance_blocks
 from synthpriv.config.base import StrictModel
+from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, TableSchema, require_columns
 from synthpriv.errors import DataError
 
@@ -238,13 +239,7 @@ def _targets(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
     )
     n = min(len(train), len(holdout), max_rows)
-    return _sample(train, n, train_rng), _sample(holdout, n, holdout_rng), baseline_rng
-
-
-def _sample(table: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if n >= len(table):
-        return table.reset_index(drop=True)
-    return table.iloc[np.sort(rng.choice(len(table), size=n, replace=False))].reset_index(drop=True)
+    return sample_rows(train, n, train_rng), sample_rows(holdout, n, holdout_rng), baseline_rng
 
 
 def _nearest_indices(queries: np.ndarray, reference: np.ndarray, k: int) -> np.ndarray:
@@ -258,7 +253,7 @@ def _nearest_indices(queries: np.ndarray, reference: np.ndarray, k: int) -> np.n
     width = min(len(reference), k + _SHORTLIST)
     out = np.empty((len(queries), k), dtype=np.int64)
     reference64 = np.asarray(reference, dtype=np.float64)
-    for start, block in _squared_distance_blocks(queries, reference, chunk=1024):
+    for start, block in squared_distance_blocks(queries, reference, chunk=1024):
         if width == len(reference):
             candidates = np.broadcast_to(np.arange(width), (len(block), width))
         else:

@@ -32,8 +32,8 @@ import pandas as pd
 from pydantic import Field, PrivateAttr
 
 from synthpriv.config.base import StrictModel
+from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
-from synthpriv.errors import DataError
 
 _MISSING = "\x00missing"  # a category key no real label can collide with
 _CONTINUOUS = (ColumnKind.NUMERICAL, ColumnKind.DATETIME)
@@ -192,9 +192,9 @@ def dcr_evaluation(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
     n_real = min(len(train), len(holdout), max_rows)
-    members = _sample(train, n_real, train_rng)
-    non_members = _sample(holdout, n_real, holdout_rng)
-    synthetic_rows = _sample(synthetic, min(len(synthetic), max_rows), synthetic_rng)
+    members = sample_rows(train, n_real, train_rng)
+    non_members = sample_rows(holdout, n_real, holdout_rng)
+    synthetic_rows = sample_rows(synthetic, min(len(synthetic), max_rows), synthetic_rng)
     encoding = DistanceEncoding.fit(train, schema)
     train_x, holdout_x = encoding.transform(members), encoding.transform(non_members)
     synthetic_x = encoding.transform(synthetic_rows)
@@ -275,7 +275,7 @@ def _weighted_auc(member_w: np.ndarray, ordered_w: np.ndarray, left: np.ndarray,
 
 def _nearest(queries: np.ndarray, reference: np.ndarray, *, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     index = np.empty(len(queries), dtype=np.int64)
-    for start, block in _squared_distance_blocks(queries, reference, chunk=chunk):
+    for start, block in squared_distance_blocks(queries, reference, chunk=chunk):
         index[start : start + len(block)] = block.argmin(axis=1)
     return _exact_distances(queries, reference, index), index
 
@@ -295,7 +295,7 @@ def _nearest_both_ways(
     nearest = np.empty((len(queries), groups), dtype=np.int64)
     best = np.full(len(reference), np.inf, dtype=np.float32)
     best_index = np.zeros(len(reference), dtype=np.int64)
-    for start, block in _squared_distance_blocks(queries, reference, chunk=chunk):
+    for start, block in squared_distance_blocks(queries, reference, chunk=chunk):
         # A reshape, not column slices: argmin over a sliced view copies it first.
         nearest[start : start + len(block)] = block.reshape(len(block), groups, size).argmin(axis=2)
         # argmin along axis 0 is ten times slower than min: search only the columns that improved.
@@ -308,7 +308,7 @@ def _nearest_both_ways(
     return to_groups, _exact_distances(reference, queries, best_index)
 
 
-def _squared_distance_blocks(
+def squared_distance_blocks(
     queries: np.ndarray, reference: np.ndarray, *, chunk: int
 ) -> Iterator[tuple[int, np.ndarray]]:
     """Approximate (float32) squared distances of successive blocks of query rows to every reference row.
@@ -355,12 +355,6 @@ def _histogram(to_train: np.ndarray, to_holdout: np.ndarray, *, bins: int) -> Di
     return DistanceHistogram(
         edges=edges.tolist(), train_counts=train_counts.tolist(), holdout_counts=holdout_counts.tolist()
     )
-
-
-def _sample(table: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if n >= len(table):
-        return table.reset_index(drop=True)
-    return table.iloc[np.sort(rng.choice(len(table), size=n, replace=False))].reset_index(drop=True)
 
 
 # --- encoding -----------------------------------------------------------------------------

@@ -33,14 +33,15 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from synthpriv.attacks.distance import squared_distance_blocks
 from synthpriv.config.base import StrictModel
+from synthpriv.data.sampling import sample_positions
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.errors import DataError
 from synthpriv.metrics.features import CONTINUOUS, category_keys, column_numbers
@@ -49,8 +50,6 @@ _ONE_HOT = 1.0 / math.sqrt(2.0)
 _MISSING_KEY = "\x00missing"  # a category key no real label can collide with
 _MAX_CATEGORIES = 255
 _TOLERANCE = 1e-4  # squared distance, in standardised units
-# Bounds the float32 distance block computed at once (elements): 64 MiB.
-_BLOCK_ELEMENTS = 1 << 24
 
 
 class ColumnCoverage(StrictModel):
@@ -141,13 +140,13 @@ def coverage(
     real_rows = real.iloc[real_rng.permutation(len(real))[:n]]
     embedding = _Embedding.fit(real, schema, list(tables.values()))
     real_x = embedding.transform(real_rows)
-    synthetic_x = embedding.transform(synthetic.iloc[_sample_rows(len(synthetic), n, synthetic_rng)])
+    synthetic_x = embedding.transform(synthetic.iloc[sample_positions(len(synthetic), n, synthetic_rng)])
     real_radii = _knn_radii(real_x, k)
     precision, recall = _precision_recall(real_x, real_radii, synthetic_x, _knn_radii(synthetic_x, k))
 
     holdout_precision = holdout_recall = None
     if holdout is not None and n_holdout is not None:
-        holdout_x = embedding.transform(holdout.iloc[_sample_rows(len(holdout), n_holdout, holdout_rng)])
+        holdout_x = embedding.transform(holdout.iloc[sample_positions(len(holdout), n_holdout, holdout_rng)])
         reference_x = real_x[:n_holdout]
         reference_radii = real_radii if n_holdout == n else _knn_radii(reference_x, k)
         holdout_precision, holdout_recall = _precision_recall(
@@ -275,36 +274,10 @@ class _Embedding:
 # --- k-NN precision and recall ------------------------------------------------------------
 
 
-def _sample_rows(length: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    return np.arange(length) if n >= length else np.sort(rng.choice(length, size=n, replace=False))
-
-
-def _squared_distance_blocks(queries: np.ndarray, reference: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
-    """Float32 squared distances of successive blocks of query rows to every reference row.
-
-    The block buffer is reused: consume each block before asking for the next.
-    """
-    # Centring shrinks the norms, and so the float32 rounding of ||q||² + ||r||² − 2 q·r.
-    center = reference.mean(axis=0, dtype=np.float64)
-    ref = (reference - center).astype(np.float32)
-    ref_norms = np.einsum("ij,ij->i", ref, ref)
-    ref_t = np.ascontiguousarray(ref.T)
-    rows = max(1, min(len(queries), _BLOCK_ELEMENTS // len(reference)))
-    buffer = np.empty((rows, len(reference)), dtype=np.float32)
-    for start in range(0, len(queries), rows):
-        part = (queries[start : start + rows] - center).astype(np.float32)
-        block = buffer[: len(part)]
-        np.matmul(part, ref_t, out=block)
-        block *= -2.0
-        block += ref_norms[None, :]
-        block += np.einsum("ij,ij->i", part, part)[:, None]
-        yield start, block
-
-
 def _knn_radii(points: np.ndarray, k: int) -> np.ndarray:
     """Squared distance of each row to its k-th nearest other row of ``points``."""
     radii = np.empty(len(points), dtype=np.float32)
-    for start, block in _squared_distance_blocks(points, points):
+    for start, block in squared_distance_blocks(points, points, chunk=len(points)):
         rows = np.arange(len(block))
         block[rows, start + rows] = np.inf  # a row is not its own neighbour
         radii[start : start + len(block)] = np.partition(block, k - 1, axis=1)[:, k - 1]
@@ -323,7 +296,7 @@ def _precision_recall(
     other_reach = (other_radii + _TOLERANCE).astype(np.float32)
     inside_real = np.empty(len(other), dtype=bool)
     covered = np.zeros(len(real), dtype=bool)
-    for start, block in _squared_distance_blocks(other, real):
+    for start, block in squared_distance_blocks(other, real, chunk=len(other)):
         inside_real[start : start + len(block)] = (block <= real_reach).any(axis=1)
         covered |= (block <= other_reach[start : start + len(block), None]).any(axis=0)
     return float(inside_real.mean()), float(covered.mean())

@@ -37,6 +37,7 @@ import pandas as pd
 from pydantic import Field
 
 from synthpriv.config.base import StrictModel
+from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import TableSchema, require_columns
 from synthpriv.errors import DataError
 from synthpriv.metrics.features import (
@@ -109,7 +110,7 @@ def detection(
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
     )
     real_x, synthetic_x = model_frames(
-        [_sample(real, n, real_rng), _sample(synthetic, n, synthetic_rng)], schema, columns
+        [sample_rows(real, n, real_rng), sample_rows(synthetic, n, synthetic_rng)], schema, columns
     )
     x = pd.concat([real_x, synthetic_x], ignore_index=True)
     y = np.r_[np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)]
@@ -163,12 +164,6 @@ def detection(
         n_bootstrap=n_bootstrap,
         seconds=time.perf_counter() - started,
     )
-
-
-def _sample(table: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    if n >= len(table):
-        return table.reset_index(drop=True)
-    return table.iloc[np.sort(rng.choice(len(table), size=n, replace=False))].reset_index(drop=True)
 
 
 def _group_folds(x: pd.DataFrame, folds: int, rng: np.random.Generator) -> np.ndarray:

@@ -29,6 +29,7 @@ from pydantic import Field
 from scipy.stats.contingency import association
 
 from synthpriv.config.base import StrictModel
+from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.reports.redact import DEFAULT_K, OTHER_LABEL, shared_categories, shared_histogram
 
@@ -180,7 +181,7 @@ def evaluate_fidelity(
         require_columns(table, columns, role)
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
     sampled = {
-        role: _subsample(table[columns], max_rows, rng) for (role, table), rng in zip(tables.items(), rngs)
+        role: sample_rows(table[columns], max_rows, rng) for (role, table), rng in zip(tables.items(), rngs)
     }
     metadata = schema.to_sdmetrics_metadata()
     real_codes = _contingency_codes(sampled["real"], schema)
@@ -219,13 +220,6 @@ def default_thresholds() -> tuple[float, float]:
     """sdmetrics' default (real correlation, real association) thresholds, read off a fresh report."""
     report = QualityReport()
     return float(report.real_correlation_threshold), float(report.real_association_threshold)
-
-
-def _subsample(table: pd.DataFrame, max_rows: int | None, rng: np.random.Generator) -> pd.DataFrame:
-    if max_rows is None or len(table) <= max_rows:
-        return table.reset_index(drop=True)
-    rows = np.sort(rng.choice(len(table), size=max_rows, replace=False))
-    return table.iloc[rows].reset_index(drop=True)
 
 
 def _run_report(
