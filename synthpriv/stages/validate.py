@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,6 +22,7 @@ from synthpriv.metrics.fidelity import (
     ColumnDistribution,
     ColumnScore,
     FidelityResult,
+    PairScore,
     column_distributions,
     evaluate_fidelity,
 )
@@ -325,33 +327,35 @@ def _coverage_section(measures: _Measures) -> Section:
     return Section(title="Coverage and validity", text=text, figures=figures, tables=(table,))
 
 
-def _pair_heatmap(result: FidelityResult, names: list[str]) -> Chart:
+def _pair_matrix(
+    result: FidelityResult, names: list[str], value: Callable[[PairScore], float], diagonal: float
+) -> list[list[float | None]]:
+    """A symmetric matrix of ``value`` per column pair (None where a pair has no finite value)."""
     position = {name: i for i, name in enumerate(names)}
     matrix: list[list[float | None]] = [[None] * len(names) for _ in names]
     for i in range(len(names)):
-        matrix[i][i] = 1.0
+        matrix[i][i] = diagonal
     for pair in result.pair_scores:
-        if pair.column_1 in position and pair.column_2 in position and np.isfinite(pair.score):
+        number = value(pair)
+        if pair.column_1 in position and pair.column_2 in position and np.isfinite(number):
             i, j = position[pair.column_1], position[pair.column_2]
-            matrix[i][j] = matrix[j][i] = float(pair.score)
+            matrix[i][j] = matrix[j][i] = float(number)
+    return matrix
+
+
+def _pair_heatmap(result: FidelityResult, names: list[str]) -> Chart:
     return charts.heatmap(
-        "Pair trend scores (1 = relationship reproduced)", names, matrix, vmin=0.0, vmax=1.0,
+        "Pair trend scores (1 = relationship reproduced)", names,
+        _pair_matrix(result, names, lambda pair: pair.score, diagonal=1.0), vmin=0.0, vmax=1.0,
         caption="Correlation similarity for two numerical columns, contingency similarity otherwise.",
     )
 
 
 def _difference_heatmap(result: FidelityResult, names: list[str]) -> Chart:
-    position = {name: i for i, name in enumerate(names)}
-    matrix: list[list[float | None]] = [[None] * len(names) for _ in names]
-    for i in range(len(names)):
-        matrix[i][i] = 0.0
-    for pair in result.pair_scores:
-        difference = abs(pair.synthetic_value - pair.real_value)
-        if pair.column_1 in position and pair.column_2 in position and np.isfinite(difference):
-            i, j = position[pair.column_1], position[pair.column_2]
-            matrix[i][j] = matrix[j][i] = float(difference)
     return charts.heatmap(
-        "Association difference |synthetic − real| (0 = same strength)", names, matrix, vmin=0.0, vmax=0.5,
+        "Association difference |synthetic − real| (0 = same strength)", names,
+        _pair_matrix(result, names, lambda pair: abs(pair.synthetic_value - pair.real_value), diagonal=0.0),
+        vmin=0.0, vmax=0.5,
         caption="Pearson correlation for two numerical columns, Cramér's V otherwise; 0.5 and above share one colour.",
     )
 
