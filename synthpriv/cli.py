@@ -8,7 +8,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -66,9 +66,9 @@ def _guard(debug: bool):  # type: ignore[no-untyped-def]
 @app.command()
 def run(
     pipeline: PipelineArg,
-    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Where the run writes (overrides the file's output_dir).")] = None,
-    only: Annotated[Optional[str], typer.Option("--only", help="Run this stage alone (its inputs must exist).")] = None,
-    from_stage: Annotated[Optional[str], typer.Option("--from", help="Run from this stage on, redoing it even if unchanged.")] = None,
+    output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Where the run writes (overrides the file's output_dir).")] = None,
+    only: Annotated[str | None, typer.Option("--only", help="Run this stage alone (its inputs must exist).")] = None,
+    from_stage: Annotated[str | None, typer.Option("--from", help="Run from this stage on, redoing it even if unchanged.")] = None,
     allow_failed_gates: Annotated[bool, typer.Option("--allow-failed-gates", help="Export even if a gate failed (recorded in the manifest).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     debug: DebugOpt = False,
@@ -107,6 +107,41 @@ def check(pipeline: PipelineArg, debug: DebugOpt = False) -> None:
         typer.echo(f"ok: {pipeline} ({len(schema.columns)} columns: {kinds})")
         if runner.preflight is not None:
             typer.echo(_describe_preflight(runner.preflight))
+
+
+@app.command()
+def evaluate(
+    train: Annotated[Path, typer.Option("--train", help="Real rows the synthetic table was made from (CSV or Parquet).", show_default=False)],
+    holdout: Annotated[Path, typer.Option("--holdout", help="Real rows its maker never saw: the control.", show_default=False)],
+    synthetic: Annotated[Path, typer.Option("--synthetic", help="The synthetic table, made by any tool.", show_default=False)],
+    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where the reports go.", show_default=False)],
+    target: Annotated[str | None, typer.Option("--target", help="Column a model predicts (machine-learning efficacy).")] = None,
+    quasi_identifiers: Annotated[str | None, typer.Option("--quasi-identifiers", help="Comma-separated columns an attacker knows, e.g. age,sex,race.")] = None,
+    sensitive: Annotated[str | None, typer.Option("--sensitive", help="Column an attacker wants to learn.")] = None,
+    pipeline: Annotated[Path | None, typer.Option("--pipeline", help="Take validate, attack and gates settings from this pipeline file.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the samples the metrics and attacks draw.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Validate and attack a synthetic table made by any tool, with the same reports as `run`."""
+    with _guard(debug):
+        from synthpriv.errors import GateFailedError
+        from synthpriv.evaluate import Evaluation, failed_gates
+        from synthpriv.runtime.progress import NullProgress, RichProgress
+
+        started = time.perf_counter()
+        quasi = [c.strip() for c in quasi_identifiers.split(",") if c.strip()] if quasi_identifiers is not None else None
+        evaluation = Evaluation.from_files(
+            train, holdout, synthetic, output_dir=output_dir, pipeline_file=pipeline, target=target,
+            quasi_identifiers=quasi, sensitive=sensitive, seed=seed, progress=NullProgress() if quiet else RichProgress(),
+        )
+        result = evaluation.run()
+        typer.echo(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
+        failed = failed_gates(result)
+        if failed:
+            for line in failed[:-1]:
+                typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
+            raise GateFailedError(failed[-1])
 
 
 def _describe_preflight(preflight: PrivacyPreflight) -> str:

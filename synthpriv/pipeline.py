@@ -12,11 +12,9 @@ import hashlib
 import importlib
 import json
 import logging
-import os
 import platform
 import shutil
-import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +25,11 @@ from synthpriv.data.real import RealData
 from synthpriv.data.schema import TableSchema
 from synthpriv.errors import ConfigError, DataError, GateFailedError, PrivacyConfigError, StageError
 from synthpriv.reports.index import render_index
-from synthpriv.reports.render import render_report
 from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
 from synthpriv.stages.base import ARTIFACTS, Stage, StageContext
+from synthpriv.stages.execute import MARKER, StageRecord, execute_stage, read_marker, staging_dir
 
 if TYPE_CHECKING:  # torch and opacus load only when a pipeline asks for DP
     from synthpriv.privacy.dpsgd import NoiseCalibration
@@ -46,7 +44,6 @@ _STAGE_CLASSES: dict[StageName, str] = {
     "attack": "synthpriv.stages.attack:AttackStage",
     "export": "synthpriv.stages.export:ExportStage",
 }
-MARKER = "stage.json"
 MANIFEST = "manifest.json"
 
 
@@ -55,24 +52,10 @@ def stage_class(name: StageName) -> type[Stage[Any]]:
     return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
 
 
-def stage_nav(current_depth: int) -> list[tuple[str, str]]:
-    """Header links to the index and the five stage reports, relative to a report's folder."""
+def stage_nav(current_depth: int, stages: tuple[str, ...] = STAGES) -> list[tuple[str, str]]:
+    """Header links to the index and the stage reports, relative to a report's folder."""
     prefix = "../" * current_depth
-    return [("Overview", f"{prefix}index.html")] + [(s.capitalize(), f"{prefix}{s}/report.html") for s in STAGES]
-
-
-@dataclass
-class StageRecord:
-    """What the manifest says about one stage."""
-
-    name: str
-    status: str = "not run"  # complete | reused | failed | not run
-    seconds: float | None = None
-    fingerprint: str | None = None
-    finished_at: str | None = None
-    outputs: list[dict[str, Any]] = field(default_factory=list)
-    gates: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
+    return [("Overview", f"{prefix}index.html")] + [(s.capitalize(), f"{prefix}{s}/report.html") for s in stages]
 
 
 @dataclass(frozen=True)
@@ -93,7 +76,8 @@ class RunResult:
 
     @property
     def exported(self) -> bool:
-        return self.stages["export"].status in ("complete", "reused")
+        export = self.stages.get("export")
+        return export is not None and export.status in ("complete", "reused")
 
     def summary(self, stage: StageName) -> dict[str, Any]:
         """A finished stage's summary.json."""
@@ -320,52 +304,22 @@ class Pipeline:
         return self._execute(name, fingerprint)
 
     def _execute(self, name: StageName, fingerprint: str) -> StageRecord:
-        staging = self.run_dir / ".staging" / name
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        config = self.config.section(name)
         kwargs = {"allow_failed_gates": self.allow_failed_gates} if name == "export" else {}
-        stage = stage_class(name)(config, self.config.gates, **kwargs)
+        stage = stage_class(name)(self.config.section(name), self.config.gates, **kwargs)
         ctx = StageContext(
             run_name=self.config.name,
             run_dir=self.run_dir,
-            stage_dir=staging,
+            stage_dir=staging_dir(self.run_dir, name),
             seed=self.config.seed,
             real=self.real,
             progress=self.progress,
         )
-        started = time.perf_counter()
-        try:
-            result = stage.run(ctx)
-            summary = {"stage": name, **result.summary.model_dump(mode="json"), "gates": [asdict(g) for g in result.gates]}
-            atomic_write_text(staging / "summary.json", json.dumps(summary, indent=2))
-            render_report(result.report, staging / "report.html", nav=stage_nav(1))
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        record = StageRecord(
-            name=name,
-            status="complete",
-            seconds=round(time.perf_counter() - started, 3),
-            fingerprint=fingerprint,
-            finished_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            outputs=_describe_outputs(staging),
-            gates=[asdict(g) for g in result.gates],
-        )
-        atomic_write_text(staging / MARKER, json.dumps(asdict(record), indent=2))
-        _swap_into_place(staging, self.run_dir / name)
-        return record
+        return execute_stage(stage, ctx, fingerprint, nav=stage_nav(1))
 
     # -- bookkeeping ----------------------------------------------------------------------
 
     def _read_marker(self, name: str) -> StageRecord | None:
-        marker = self.run_dir / name / MARKER
-        if not marker.exists():
-            return None
-        try:
-            return StageRecord(**json.loads(marker.read_text()))
-        except (ValueError, TypeError):
-            return None
+        return read_marker(self.run_dir / name)
 
     def _outputs_intact(self, name: str, record: StageRecord) -> bool:
         stage_dir = self.run_dir / name
@@ -394,24 +348,6 @@ class Pipeline:
             "stages": {name: asdict(record) for name, record in records.items()},
         }
         atomic_write_text(self.run_dir / MANIFEST, json.dumps(manifest, indent=2))
-
-
-def _describe_outputs(stage_dir: Path) -> list[dict[str, Any]]:
-    files = sorted(p for p in stage_dir.rglob("*") if p.is_file() and p.name != MARKER)
-    return [
-        {"path": p.relative_to(stage_dir).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
-        for p in files
-    ]
-
-
-def _swap_into_place(staging: Path, final: Path) -> None:
-    """Replace ``final`` by ``staging``; the old folder is removed only after the new one is in place."""
-    trash = final.parent / ".staging" / f"{final.name}.old-{os.getpid()}"
-    if final.exists():
-        shutil.rmtree(trash, ignore_errors=True)
-        os.replace(final, trash)
-    os.replace(staging, final)
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def _package_versions() -> dict[str, str]:

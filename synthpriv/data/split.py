@@ -35,7 +35,7 @@ class Split:
 
 def split_rows(n_rows: int, holdout_fraction: float, seed: int) -> Split:
     """A seeded random split of ``n_rows`` rows; DataError when either part would be too small."""
-    n_holdout = int(round(n_rows * holdout_fraction))
+    n_holdout = round(n_rows * holdout_fraction)
     n_train = n_rows - n_holdout
     if n_train < MIN_TRAIN_ROWS or n_holdout < MIN_HOLDOUT_ROWS:
         raise DataError(

@@ -404,7 +404,7 @@ class Generator(ABC):
         try:
             state = torch.load(io.BytesIO(weights_bytes), map_location="cpu", weights_only=True)
             generator._load_state_dict(state)
-        except Exception as exc:  # torch raises several types for a bad or foreign file
+        except Exception as exc:  # noqa: BLE001 - torch raises several types for a bad or foreign file
             raise ModelFileError(f"weights cannot be loaded safely: {type(exc).__name__}", where=str(directory / WEIGHTS_FILE)) from None
         return generator  # type: ignore[return-value]
 

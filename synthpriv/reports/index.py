@@ -30,6 +30,11 @@ def _verdict(records: dict[str, _Record]) -> Figure:
     failed = [g for r in records.values() for g in r.gates if not g["passed"]]
     if any(r.status == "failed" for r in records.values()):
         return Figure("verdict", "Run failed", note="see the stage marked failed", tone="bad")
+    if "export" not in records:  # an evaluation of an outside table: no export stage
+        if failed:
+            return Figure("verdict", "Gates failed", note="failed: " + ", ".join(g["name"] for g in failed), tone="bad")
+        gated = any(r.gates for r in records.values())
+        return Figure("verdict", "Evaluated", note="every gate passed" if gated else "no gates were set", tone="good" if gated else "warn")
     if records["export"].status in ("complete", "reused"):
         note = f"{len(failed)} gate(s) failed but export was forced" if failed else "every gate passed"
         return Figure("verdict", "Exported", note=note, tone="warn" if failed else "good")

@@ -17,9 +17,7 @@ class NoRowsFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         values = args.values() if isinstance(args, dict) else (args or ())
-        if isinstance(record.msg, _TABULAR) or any(isinstance(a, _TABULAR) for a in values):
-            return False
-        return True
+        return not (isinstance(record.msg, _TABULAR) or any(isinstance(a, _TABULAR) for a in values))
 
 
 def configure_logging(level: int = logging.WARNING, stream: IO[str] | None = None) -> logging.Handler:

@@ -104,7 +104,12 @@ class AttackStage(Stage[AttackConfig]):
 
 
 def _privacy_claim(ctx: StageContext) -> dict[str, Any] | None:
-    """The total (epsilon, delta) the train stage's ledger proves, or None for a run without DP."""
+    """The total (epsilon, delta) the train stage's ledger proves, or None for a run without DP.
+
+    A table evaluated from outside a run (`synthpriv evaluate`) carries no claim we could prove.
+    """
+    if ctx.evaluation is not None:
+        return None
     ledger = json.loads(ctx.artifact("ledger").read_text())
     if not ledger.get("differential_privacy"):
         return None

@@ -21,6 +21,7 @@ from synthpriv.runtime.progress import NullProgress, Progress
 
 if TYPE_CHECKING:
     from synthpriv.data.real import RealData
+    from synthpriv.stages.common import EvaluationTables
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -69,6 +70,9 @@ class StageContext:
     seed: int
     real: RealData
     progress: Progress = field(default_factory=NullProgress)
+    #: The tables validate and attack judge, when they come from outside a pipeline run
+    #: (`synthpriv evaluate`); None reads them from the run's artifacts.
+    evaluation: EvaluationTables | None = None
 
     def artifact(self, name: str) -> Path:
         return self.run_dir / ARTIFACTS[name]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pandas as pd
@@ -23,8 +24,9 @@ class EvaluationTables:
 
 
 def evaluation_tables(ctx: StageContext) -> EvaluationTables:
-    import json
-
+    """The evaluated tables: given to the context (`synthpriv evaluate`), or the run's artifacts."""
+    if ctx.evaluation is not None:
+        return ctx.evaluation
     split = Split.from_frame(pd.read_parquet(ctx.artifact("split")))
     meta = json.loads((ctx.artifact("model") / GENERATOR_FILE).read_text())
     return EvaluationTables(
