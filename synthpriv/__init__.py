@@ -5,7 +5,8 @@ The Python API mirrors the CLI::
     from synthpriv import Pipeline
     result = Pipeline.from_yaml("pipelines/demo.yaml").run()
 
-and generators stand alone::
+a synthetic table made elsewhere is judged with ``Evaluation.from_files(train, holdout,
+synthetic, output_dir=...).run()``, and generators stand alone::
 
     from synthpriv import get_generator
     vae = get_generator("vae")(epochs=50).fit(table)  # then .sample(1000, seed=1), .save(dir)
@@ -17,14 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Pipeline", "RunResult", "__version__", "available_generators", "get_generator", "load_config"]
+__all__ = ["Evaluation", "Pipeline", "RunResult", "__version__", "available_generators", "get_generator", "load_config"]
 
 if TYPE_CHECKING:
     from synthpriv.config.loader import load_config
+    from synthpriv.evaluate import Evaluation
     from synthpriv.generators.registry import available_generators, get_generator
     from synthpriv.pipeline import Pipeline, RunResult
 
 _LAZY = {
+    "Evaluation": "synthpriv.evaluate",
     "Pipeline": "synthpriv.pipeline",
     "RunResult": "synthpriv.pipeline",
     "load_config": "synthpriv.config.loader",
