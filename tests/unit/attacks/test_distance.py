@@ -92,8 +92,39 @@ def test_dcr_by_hand() -> None:
     assert result.exact_match_holdout == pytest.approx(0.5)
     assert result.median_dcr_train == pytest.approx(0.0)
     assert result.median_dcr_holdout == pytest.approx(1 / 30 / 2)  # median of 1/30, 1/30, 0, 0
+    # NNDR against train (ages in units of 1/30, a city mismatch adds 1): rows 0, 1 and 3 are
+    # copies (0), row 2 is 1 from age 20 and 9 from age 30 (1/9). Against the holdout: 1/11
+    # (1 from 1, 11 from 11), 1/9 (1 from 11, 9 from 1), 0 and 0.
+    assert result.median_nndr_train == 0.0
+    assert result.median_nndr_holdout == pytest.approx((0 + 1 / 11) / 2)
+    assert result.low_nndr_train == result.low_nndr_holdout == 1.0
     assert (result.rows_train, result.rows_holdout, result.rows_synthetic) == (4, 4, 4)
     assert sum(result.histogram.train_counts) == sum(result.histogram.holdout_counts) == 4
+
+
+def test_nndr_by_hand() -> None:
+    train = pd.DataFrame({"age": [0.0, 0.0, 12.0, 30.0], "city": ["A"] * 4})
+    holdout = pd.DataFrame({"age": [3.0, 15.0, 24.0, 30.0], "city": ["A"] * 4})
+    synthetic = pd.DataFrame({"age": [0.0, 6.0, 30.0], "city": ["A"] * 3})
+    result = dcr_evaluation(train, holdout, synthetic, TINY_SCHEMA, n_bootstrap=10)
+    # Against train: age 0 copies a row that occurs twice (0 / 0, defined as 1); age 6 is 6
+    # from 0, 0 and 12 (6 / 6 = 1); age 30 copies a row that occurs once (0 / 18 = 0).
+    nndr_train = [1.0, 1.0, 0.0]
+    # Against the holdout: 3 / 15, 3 / 9 and 0 / 6.
+    nndr_holdout = [3 / 15, 3 / 9, 0.0]
+    assert result.median_nndr_train == pytest.approx(np.median(nndr_train))
+    assert result.median_nndr_holdout == pytest.approx(np.median(nndr_holdout))
+    assert result.low_nndr_train == pytest.approx(1 / 3)
+    assert result.low_nndr_holdout == 1.0
+
+
+def test_nndr_of_a_single_row_is_one() -> None:
+    # One train and one holdout row: no second-nearest row, so no row stands out (ratio 1).
+    train = pd.DataFrame({"age": [0.0, 10.0], "city": ["A", "B"]})
+    result = dcr_evaluation(train, train.iloc[1:], train, TINY_SCHEMA, n_bootstrap=10)
+    assert result.rows_train == result.rows_holdout == 1
+    assert result.median_nndr_train == result.median_nndr_holdout == 1.0
+    assert result.low_nndr_train == result.low_nndr_holdout == 0.0
 
 
 def test_copy_of_train_is_flagged(demo: tuple[pd.DataFrame, TableSchema]) -> None:
@@ -106,6 +137,9 @@ def test_copy_of_train_is_flagged(demo: tuple[pd.DataFrame, TableSchema]) -> Non
     assert result.dcr_share >= 0.9
     assert result.mia_auc >= 0.9
     assert result.mia_auc_ci[0] > 0.5
+    # Every synthetic row copies a train row: NNDR 0 against train, not against the holdout.
+    assert result.median_nndr_train == 0.0 and result.median_nndr_holdout > 0.5
+    assert result.low_nndr_train == 1.0 and result.low_nndr_holdout < 0.5
 
 
 def test_independent_sample_sits_at_one_half(demo: tuple[pd.DataFrame, TableSchema]) -> None:
@@ -117,6 +151,8 @@ def test_independent_sample_sits_at_one_half(demo: tuple[pd.DataFrame, TableSche
     assert low <= 0.5 <= high
     assert 0.25 < result.mia_auc < 0.75
     assert result.exact_match_train == 0.0
+    assert abs(result.median_nndr_train - result.median_nndr_holdout) < 0.1
+    assert abs(result.low_nndr_train - result.low_nndr_holdout) < 0.1
 
 
 def test_train_is_subsampled_to_the_holdout_size(demo: tuple[pd.DataFrame, TableSchema]) -> None:
@@ -133,18 +169,27 @@ def test_empty_synthetic_table_is_a_data_error() -> None:
         dcr_evaluation(train, train, train.iloc[:0], TINY_SCHEMA)
 
 
-def test_one_pass_both_ways_equals_three_nearest_searches() -> None:
+def test_one_pass_both_ways_equals_brute_force() -> None:
     from synthpriv.attacks.distance import _nearest_both_ways
 
     rng = np.random.default_rng(2)
     queries, reference = rng.random((250, 5)), rng.random((180, 5))
     reference[7] = queries[3]  # an exact copy must come out as distance 0.0
     to_groups, back = _nearest_both_ways(queries, reference, groups=2, chunk=64)
-    np.testing.assert_allclose(
-        to_groups[:, 0], nearest_distances(queries, reference[:90]), rtol=1e-6, atol=1e-7
-    )
-    np.testing.assert_allclose(
-        to_groups[:, 1], nearest_distances(queries, reference[90:]), rtol=1e-6, atol=1e-7
-    )
+    assert to_groups.shape == (250, 2, 2)
+    brute = np.sqrt(((queries[:, None, :] - reference[None, :, :]) ** 2).sum(-1))
+    for g, part in enumerate((brute[:, :90], brute[:, 90:])):
+        # The nearest and second-nearest distance in each part, in increasing order.
+        np.testing.assert_allclose(to_groups[:, g], np.sort(part, axis=1)[:, :2], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(back, nearest_distances(reference, queries), rtol=1e-6, atol=1e-7)
-    assert to_groups[3, 0] == 0.0 and back[7] == 0.0
+    np.testing.assert_allclose(back, brute.min(axis=0), rtol=1e-6, atol=1e-7)
+    assert to_groups[3, 0, 0] == 0.0 and back[7] == 0.0
+
+
+def test_one_pass_with_parts_of_one_row() -> None:
+    from synthpriv.attacks.distance import _nearest_both_ways
+
+    queries, reference = np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([[0.0, 0.0], [6.0, 8.0]])
+    to_groups, _ = _nearest_both_ways(queries, reference, groups=2)
+    # The single row of a part is its nearest and its second-nearest.
+    np.testing.assert_array_equal(to_groups, [[[0.0, 0.0], [10.0, 10.0]], [[5.0, 5.0], [5.0, 5.0]]])
