@@ -271,6 +271,12 @@ class AttackConfig(StrictModel):
     """Optional: the column an attacker wants to learn."""
     max_rows: int = Field(default=50_000, ge=100)
     """Tables larger than this are attacked on a seeded sample of this many rows."""
+    linkability_neighbors: int = Field(default=10, ge=1, le=1000)
+    """Linkability: a person's two halves count as linked when their this-many nearest synthetic
+    rows overlap (Anonymeter's n_neighbors; its Adult example uses 10). The random baseline
+    and the holdout control use the same number, so a larger one does not inflate the risk."""
+    risk_targets: int = Field(default=2000, ge=10, le=100_000)
+    """Train rows (and as many holdout rows) the inference and linkability attacks target."""
 
 
 class ExportConfig(StrictModel):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,8 @@ from synthpriv.reports.model import Figure, Report, Section, Table
 from synthpriv.stages.base import Stage, StageContext, StageResult, check_gate
 from synthpriv.stages.common import evaluation_tables
 
+T = TypeVar("T")
+
 
 class AttackSummary(BaseModel):
     dcr_share: float
@@ -29,6 +33,12 @@ class AttackSummary(BaseModel):
     exact_match_train: float
     exact_match_holdout: float
     exact_match_all_train: float  # against every training row, not just the sample the same size as the holdout
+    median_nndr_train: float
+    """Median ratio of a synthetic row's nearest to second-nearest train-sample distance (proxy)."""
+    median_nndr_holdout: float
+    low_nndr_train: float
+    """Share of synthetic rows with that ratio below 0.5 against train; compare with the holdout's."""
+    low_nndr_holdout: float
     mia_auc: float
     mia_auc_ci: tuple[float, float]
     rows_train: int
@@ -46,6 +56,7 @@ class AttackSummary(BaseModel):
     """Attribute inference of attack.sensitive from attack.quasi_identifiers; None unless both are set."""
     linkability: RiskResult | None = None
     """Linking two halves of attack.quasi_identifiers through the synthetic table; None with fewer than two."""
+    seconds_by_part: dict[str, float] = {}
 
 
 class AttackStage(Stage[AttackConfig]):
@@ -55,32 +66,46 @@ class AttackStage(Stage[AttackConfig]):
 
     def run(self, ctx: StageContext) -> StageResult:
         tables = evaluation_tables(ctx)
-        ctx.progress.start("attack", 2)
-        dcr = dcr_evaluation(tables.train, tables.holdout, tables.synthetic, tables.schema, seed=ctx.seed, max_rows=self.config.max_rows)
-        columns = [c.name for c in tables.schema.modelled()]
-        exact_all = exact_match_share(tables.synthetic, tables.train, columns)
+        train, holdout, synthetic, schema = tables.train, tables.holdout, tables.synthetic, tables.schema
+        config, seed = self.config, ctx.seed
+        quasi, sensitive = config.quasi_identifiers, config.sensitive
+        seconds: dict[str, float] = {}
+
+        def timed(part: str, work: Callable[[], T]) -> T:
+            started = time.perf_counter()
+            out = work()
+            seconds[part] = round(time.perf_counter() - started, 3)
+            ctx.progress.advance(1)
+            return out
+
+        ctx.progress.start("attack", 4)
+        dcr = timed("distance proxies", lambda: dcr_evaluation(train, holdout, synthetic, schema, seed=seed, max_rows=config.max_rows))
+        exact_all = exact_match_share(synthetic, train, [c.name for c in schema.modelled()])
         claim = _privacy_claim(ctx)
         # Without a claim, the audit still says how much leakage the attack can prove, at a
         # delta of 1 / (10 n), the usual default.
-        delta = claim["delta"] if claim else 1.0 / (10.0 * len(tables.train))
+        delta = claim["delta"] if claim else 1.0 / (10.0 * len(train))
         members, non_members = dcr.membership_distances
-        audit = epsilon_lower_bound(-members, -non_members, delta=delta, seed=ctx.seed)
-        ctx.progress.advance(1)
-        membership = membership_inference(
-            tables.train, tables.holdout, tables.synthetic, tables.schema, seed=ctx.seed, max_rows=self.config.max_rows
+        audit = timed("audit", lambda: epsilon_lower_bound(-members, -non_members, delta=delta, seed=seed))
+        membership = timed(
+            "membership attacks",
+            lambda: membership_inference(train, holdout, synthetic, schema, seed=seed, max_rows=config.max_rows),
         )
-        ctx.progress.advance(1)
-        quasi, sensitive = self.config.quasi_identifiers, self.config.sensitive
         inference = (
-            inference_risk(tables.train, tables.holdout, tables.synthetic, tables.schema, quasi_identifiers=quasi, sensitive=sensitive, seed=ctx.seed)
+            inference_risk(train, holdout, synthetic, schema, quasi_identifiers=quasi, sensitive=sensitive, seed=seed, max_rows=config.risk_targets)
             if quasi and sensitive
             else None
         )
         linkability = (
-            linkability_risk(tables.train, tables.holdout, tables.synthetic, tables.schema, quasi_identifiers=quasi, seed=ctx.seed)
+            linkability_risk(
+                train, holdout, synthetic, schema, quasi_identifiers=quasi, seed=seed,
+                max_rows=config.risk_targets, n_neighbors=min(config.linkability_neighbors, len(synthetic)),
+            )
             if len(quasi) >= 2
             else None
         )
+        seconds["inference and linkability"] = round(sum(r.seconds for r in (inference, linkability) if r), 3)
+        ctx.progress.advance(1)
         ctx.progress.finish()
         summary = AttackSummary(
             **dcr.model_dump(exclude={"histogram", "encoded_dims"}),
@@ -91,6 +116,7 @@ class AttackStage(Stage[AttackConfig]):
             membership=membership,
             inference=inference,
             linkability=linkability,
+            seconds_by_part=seconds,
         )
         write_parquet(_scores_frame(summary), ctx.stage_dir / "attack_scores.parquet")
         gates = (
@@ -159,7 +185,11 @@ def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
     )
     proxies = Section(
         title="Proxies (necessary, not sufficient)",
-        text="Passing these does not prove privacy; failing them shows a problem.",
+        text=(
+            "These are proxies, not attacks: passing them does not prove privacy (a generator can pass every one "
+            "and still leak, e.g. through rare combinations); failing them shows a problem. Each is set beside the "
+            "same figure for real held-out rows, which is what an honest generator looks like."
+        ),
         figures=(
             Figure("closer to train than holdout", f"{summary.dcr_share:.3f}", note=f"95% CI {summary.dcr_share_ci[0]:.3f}–{summary.dcr_share_ci[1]:.3f}; ideal 0.5", tone=_tone_half(summary.dcr_share, summary.dcr_share_ci)),  # type: ignore[arg-type]
             Figure(
@@ -169,6 +199,12 @@ def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
                 tone="good" if summary.exact_match_train <= summary.exact_match_holdout + 0.01 else "bad",
             ),
             Figure("median distance", f"{summary.median_dcr_train:.3f}", note=f"to train; to holdout {summary.median_dcr_holdout:.3f}"),
+            Figure(
+                "nearest-neighbour distance ratio",
+                f"{summary.median_nndr_train:.3f}",
+                note=f"median against train; against holdout {summary.median_nndr_holdout:.3f} (lower than the holdout's: rows sit next to one training row)",
+                tone="good" if summary.median_nndr_train >= summary.median_nndr_holdout - 0.05 else "bad",
+            ),
         ),
         charts=(distance_chart,),
         tables=(
@@ -178,6 +214,8 @@ def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
                     ("membership AUC", f"{summary.mia_auc:.3f}", f"{summary.mia_auc_ci[0]:.3f}–{summary.mia_auc_ci[1]:.3f}", "0.5"),
                     ("closer-to-train share", f"{summary.dcr_share:.3f}", f"{summary.dcr_share_ci[0]:.3f}–{summary.dcr_share_ci[1]:.3f}", "0.5"),
                     ("exact matches (sample-matched)", f"{summary.exact_match_train:.4f}", "–", f"holdout {summary.exact_match_holdout:.4f}"),
+                    ("median NNDR (nearest / second-nearest)", f"{summary.median_nndr_train:.3f}", "–", f"holdout {summary.median_nndr_holdout:.3f}; ideal: not below it"),
+                    ("share with NNDR < 0.5", f"{summary.low_nndr_train:.3f}", "–", f"holdout {summary.low_nndr_holdout:.3f}; ideal: not above it"),
                 ),
             ),
         ),
@@ -296,7 +334,8 @@ def _risk_section(risks: list[RiskResult]) -> Section:
     text = (
         "Attribute inference: an attacker who knows a person's quasi-identifiers takes the sensitive value of "
         "the closest synthetic row. Linkability: an attacker holding two halves of the quasi-identifiers from two "
-        "sources links them through the synthetic rows closest to each. Ties go to the first synthetic row, so "
-        "with few, coarse quasi-identifiers these attacks are weak, and their risks are lower bounds."
+        "sources and counts them linked when the synthetic rows nearest to each half overlap. Both attacks only "
+        "use rows near the person, so with few, coarse quasi-identifiers (many people alike) they are weak: "
+        "their risks are lower bounds, not proofs of safety."
     )
     return Section(title="Inference and linkage (Anonymeter's threat models)", text=text, figures=figures, tables=(table,))
