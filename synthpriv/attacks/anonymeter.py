@@ -27,11 +27,21 @@ in Anonymeter, so quasi-identifiers that many rows share weaken both attacks.
 
 Scoring, per attack: success rates on the attack targets, on the control targets and for the
 baseline; risk = (attack - control) / (1 - control), clipped to [0, 1] (0 when control = 1: no
-attack can do better than the population); a 95 % Wilson interval of the attack rate, whose
-ends are mapped through the same formula to give the interval of the risk (the control rate is
-held fixed). A risk near 0 means the synthetic data tell the attacker no more about the rows
-the generator saw than about any row of the population. ``weaker_than_baseline`` flags an
-attack that did no better than random guessing: its risk says little either way.
+attack can do better than the population). A risk near 0 means the synthetic data tell the
+attacker no more about the rows the generator saw than about any row of the population.
+``weaker_than_baseline`` flags an attack that did no better than random guessing: its risk
+says little either way. The singling-out attack (`synthpriv.attacks.singling_out`) is scored
+the same way.
+
+The risk interval (`risk_interval`) counts the uncertainty of both rates, as the Anonymeter
+paper does: with e_a and e_c the half-widths of the 95 % Wilson intervals of the attack rate a
+and the control rate c, the error of r(a, c) = (a - c) / (1 - c) is propagated to first order,
+
+    error = sqrt((e_a dr/da)^2 + (e_c dr/dc)^2),  dr/da = 1 / (1 - c),  dr/dc = (a - 1) / (1 - c)^2,
+
+and the interval is [r - error, r + error] around the unclipped estimate r (a and c the
+observed shares), clipped to [0, 1]. Holding c fixed, as an interval of a alone would, makes a
+small control sample look exact. When c = 1 the risk cannot be measured: the interval is [0, 1].
 
 Results hold aggregates only: no value, distance or per-record outcome.
 """
@@ -71,17 +81,25 @@ class RiskResult(StrictModel):
     """95 % Wilson interval of `attack_rate`."""
     control_rate: float = Field(ge=0, le=1)
     """Share of control targets (holdout rows, never seen by the generator) on which it succeeded."""
+    control_rate_ci: tuple[float, float]
+    """95 % Wilson interval of `control_rate`."""
     baseline_rate: float = Field(ge=0, le=1)
     """Success rate of the random-guess baseline on the attack targets."""
     risk: float = Field(ge=0, le=1)
     """(attack - control) / (1 - control), clipped to [0, 1]. 0 = no leak beyond the population."""
     risk_ci: tuple[float, float]
-    """`attack_rate_ci` mapped through the risk formula (control rate held fixed)."""
+    """95 % interval of the risk from both rates' Wilson intervals (`risk_interval`)."""
     targets: int = Field(ge=1)
-    """Attack targets, and as many control targets."""
+    """Trials behind each rate: attack targets, and as many control targets (for singling out,
+    the number of queries asked for, `n_attacks`)."""
     weaker_than_baseline: bool
     """The attack rate is not above the baseline: the attack is no better than guessing."""
     seconds: float = Field(ge=0)
+    queries: int | None = Field(default=None, ge=0)
+    """Singling out only: queries generated from the synthetic table (fewer than `targets` when the
+    synthetic table did not yield enough; the rates still count over `targets`)."""
+    rows: int | None = Field(default=None, ge=1)
+    """Singling out only: rows of the train sample, and of the holdout sample (one size)."""
 
 
 def wilson_interval(successes: int, trials: int, z: float = _Z95) -> tuple[float, float]:
@@ -104,6 +122,70 @@ def risk_from_rates(attack: float, control: float) -> float:
     if control >= 1.0:
         return 0.0
     return float(min(1.0, max(0.0, (attack - control) / (1.0 - control))))
+
+
+def risk_interval(
+    attack_successes: int, attack_trials: int, control_successes: int, control_trials: int
+) -> tuple[float, float]:
+    """95 % interval of the risk (attack - control) / (1 - control), from both rates' uncertainty.
+
+    First-order propagation of the half-widths of the two Wilson intervals (module docstring),
+    around the risk of the observed shares, clipped to [0, 1]; [0, 1] when every control
+    attempt succeeded. Raises ValueError when a count lies outside [0, trials].
+    """
+    for successes, trials in ((attack_successes, attack_trials), (control_successes, control_trials)):
+        if trials < 1 or not 0 <= successes <= trials:
+            raise ValueError(f"need 0 <= successes <= trials and trials >= 1, got {successes} of {trials}")
+    attack = attack_successes / attack_trials
+    control = control_successes / control_trials
+    if control >= 1.0:
+        return 0.0, 1.0
+    attack_low, attack_high = wilson_interval(attack_successes, attack_trials)
+    control_low, control_high = wilson_interval(control_successes, control_trials)
+    risk = (attack - control) / (1.0 - control)
+    d_attack = 1.0 / (1.0 - control)
+    d_control = (attack - 1.0) / (1.0 - control) ** 2
+    error = math.hypot(
+        (attack_high - attack_low) / 2 * d_attack, (control_high - control_low) / 2 * d_control
+    )
+    return _clip01(risk - error), _clip01(risk + error)
+
+
+def risk_result(
+    name: str,
+    *,
+    attack_successes: int,
+    control_successes: int,
+    baseline_successes: int,
+    trials: int,
+    started: float,
+    queries: int | None = None,
+    rows: int | None = None,
+) -> RiskResult:
+    """The `RiskResult` of an attack from its success counts, each out of ``trials``.
+
+    ``started`` is the `time.perf_counter()` reading when the attack began.
+    """
+    attack_rate, control_rate, baseline_rate = (
+        attack_successes / trials,
+        control_successes / trials,
+        baseline_successes / trials,
+    )
+    return RiskResult(
+        name=name,
+        attack_rate=attack_rate,
+        attack_rate_ci=wilson_interval(attack_successes, trials),
+        control_rate=control_rate,
+        control_rate_ci=wilson_interval(control_successes, trials),
+        baseline_rate=baseline_rate,
+        risk=risk_from_rates(attack_rate, control_rate),
+        risk_ci=risk_interval(attack_successes, trials, control_successes, trials),
+        targets=trials,
+        weaker_than_baseline=attack_rate <= baseline_rate,
+        seconds=time.perf_counter() - started,
+        queries=queries,
+        rows=rows,
+    )
 
 
 def inference_risk(
@@ -287,22 +369,15 @@ def _correct(guesses: np.ndarray, truth: np.ndarray, numerical: bool) -> np.ndar
 def _result(
     name: str, attack: np.ndarray, control: np.ndarray, baseline: np.ndarray, started: float
 ) -> RiskResult:
-    n = int(attack.size)
-    attack_rate, control_rate, baseline_rate = (
-        float(attack.mean()),
-        float(control.mean()),
-        float(baseline.mean()),
+    return risk_result(
+        name,
+        attack_successes=int(attack.sum()),
+        control_successes=int(control.sum()),
+        baseline_successes=int(baseline.sum()),
+        trials=int(attack.size),
+        started=started,
     )
-    low, high = wilson_interval(int(attack.sum()), n)
-    return RiskResult(
-        name=name,
-        attack_rate=attack_rate,
-        attack_rate_ci=(low, high),
-        control_rate=control_rate,
-        baseline_rate=baseline_rate,
-        risk=risk_from_rates(attack_rate, control_rate),
-        risk_ci=(risk_from_rates(low, control_rate), risk_from_rates(high, control_rate)),
-        targets=n,
-        weaker_than_baseline=attack_rate <= baseline_rate,
-        seconds=time.perf_counter() - started,
-    )
+
+
+def _clip01(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))

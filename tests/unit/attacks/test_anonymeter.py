@@ -15,6 +15,7 @@ from synthpriv.attacks.anonymeter import (
     inference_risk,
     linkability_risk,
     risk_from_rates,
+    risk_interval,
     wilson_interval,
 )
 from synthpriv.data.schema import TableSchema, infer_schema
@@ -90,17 +91,49 @@ def test_risk_formula_by_hand() -> None:
     assert risk_from_rates(1.0, 0.0) == 1.0
 
 
+def test_risk_interval_by_hand() -> None:
+    # Attack 60 of 100, control 20 of 100; z = 1.959964, z^2 = 3.841459.
+    # Wilson half-width = z / (1 + z^2/n) * sqrt(p (1 - p) / n + z^2 / (4 n^2)), 1 + z^2/n = 1.0384146:
+    #   attack  p = 0.6: 1.887454 * sqrt(0.0024 + 0.00009604) = 1.887454 * 0.0499604 = 0.0942980
+    #   control p = 0.2: 1.887454 * sqrt(0.0016 + 0.00009604) = 1.887454 * 0.0411830 = 0.0777310
+    # r = (0.6 - 0.2) / 0.8 = 0.5; dr/da = 1 / 0.8 = 1.25; dr/dc = (0.6 - 1) / 0.8^2 = -0.625
+    # error = sqrt((0.0942980 * 1.25)^2 + (0.0777310 * 0.625)^2) = sqrt(0.0138940 + 0.0023602) = 0.127492
+    low, high = risk_interval(60, 100, 20, 100)
+    assert low == pytest.approx(0.5 - 0.127492, abs=2e-6)
+    assert high == pytest.approx(0.5 + 0.127492, abs=2e-6)
+    # The Wilson interval is symmetric about its centre, so its half-width is (high - low) / 2.
+    attack_low, attack_high = wilson_interval(60, 100)
+    assert (attack_high - attack_low) / 2 == pytest.approx(0.0942980, abs=1e-6)
+    # Wider than holding the control fixed: (0.5 - 1.25 * 0.094298, 0.5 + 1.25 * 0.094298).
+    assert high - low > 2 * 1.25 * 0.0942980
+    # r below 0: the interval is clipped at 0 around the unclipped estimate.
+    # r = (0.10 - 0.12) / 0.88 = -0.0227; its upper end stays above 0.
+    low, high = risk_interval(10, 100, 12, 100)
+    assert low == 0.0 and 0.0 < high < 0.1
+    assert risk_interval(0, 50, 0, 50)[0] == 0.0  # a = c = 0: Wilson still leaves some room
+    assert risk_interval(0, 50, 0, 50)[1] > 0.0
+    assert risk_interval(5, 10, 10, 10) == (0.0, 1.0)  # control always right: nothing measurable
+    assert risk_interval(100, 100, 0, 100)[1] == 1.0
+    with pytest.raises(ValueError):
+        risk_interval(11, 10, 0, 10)
+    with pytest.raises(ValueError):
+        risk_interval(1, 10, 0, 0)
+
+
 # --- sanity controls ----------------------------------------------------------------------
 
 
 def assert_ordered(result: RiskResult) -> None:
     low, high = result.attack_rate_ci
     assert 0.0 <= low <= result.attack_rate <= high <= 1.0
+    assert 0.0 <= result.control_rate_ci[0] <= result.control_rate <= result.control_rate_ci[1] <= 1.0
     assert 0.0 <= result.risk_ci[0] <= result.risk <= result.risk_ci[1] <= 1.0
-    assert result.risk_ci == pytest.approx(
-        (risk_from_rates(low, result.control_rate), risk_from_rates(high, result.control_rate))
-    )
+    attack, control = round(result.attack_rate * ROWS), round(result.control_rate * ROWS)
+    assert result.attack_rate_ci == pytest.approx(wilson_interval(attack, ROWS))
+    assert result.control_rate_ci == pytest.approx(wilson_interval(control, ROWS))
+    assert result.risk_ci == pytest.approx(risk_interval(attack, ROWS, control, ROWS))
     assert result.targets == ROWS
+    assert result.queries is None and result.rows is None
 
 
 def test_copying_generator_leaks(parts) -> None:
@@ -185,8 +218,8 @@ def test_results_hold_no_real_values(parts) -> None:
         dumped = result.model_dump_json()
         assert SENTINEL not in dumped and "987654" not in dumped
         assert set(result.model_dump()) == {
-            "name", "attack_rate", "attack_rate_ci", "control_rate", "baseline_rate", "risk",
-            "risk_ci", "targets", "weaker_than_baseline", "seconds",
+            "name", "attack_rate", "attack_rate_ci", "control_rate", "control_rate_ci", "baseline_rate",
+            "risk", "risk_ci", "targets", "weaker_than_baseline", "seconds", "queries", "rows",
         }  # fmt: skip
 
 
