@@ -277,6 +277,13 @@ class AttackConfig(StrictModel):
     and the holdout control use the same number, so a larger one does not inflate the risk."""
     risk_targets: int = Field(default=2000, ge=10, le=100_000)
     """Train rows (and as many holdout rows) the inference and linkability attacks target."""
+    singling_out_queries: int = Field(default=500, ge=10, le=100_000)
+    """Singling out: queries the attacker builds from the synthetic rows (Anonymeter's n_attacks)."""
+    singling_out_columns: int = Field(default=3, ge=1, le=20)
+    """Singling out: columns per multivariate query (Anonymeter's n_cols)."""
+    singling_out_attempts: int = Field(default=1_000_000, ge=1000)
+    """Singling out: most candidate queries tried to find `singling_out_queries` that single out
+    one synthetic row; too few found lowers the rates, so the risk is then a lower bound."""
 
 
 class ExportConfig(StrictModel):
@@ -306,6 +313,8 @@ class GatesConfig(StrictModel):
     max_inference_risk: float | None = Field(default=None, ge=0, le=1)
     """Highest acceptable attribute-inference risk (Anonymeter's (attack − control) / (1 − control));
     needs `attack.quasi_identifiers` and `attack.sensitive`."""
+    max_singling_out_risk: float | None = Field(default=None, ge=0, le=1)
+    """Highest acceptable singling-out risk (the larger of the univariate and multivariate attacks)."""
     max_linkage_risk: float | None = Field(default=None, ge=0, le=1)
     """Highest acceptable linkability risk; needs at least two `attack.quasi_identifiers`."""
     min_validity: float | None = Field(default=None, ge=0, le=1)

@@ -15,6 +15,7 @@ from synthpriv.attacks.anonymeter import RiskResult, inference_risk, linkability
 from synthpriv.attacks.audit import AuditResult, epsilon_lower_bound
 from synthpriv.attacks.distance import DCRResult, dcr_evaluation, exact_match_share
 from synthpriv.attacks.membership import MembershipResult, membership_inference
+from synthpriv.attacks.singling_out import singling_out_risk
 from synthpriv.config.model import AttackConfig
 from synthpriv.data.io import write_parquet
 from synthpriv.reports import charts
@@ -56,6 +57,10 @@ class AttackSummary(BaseModel):
     """Attribute inference of attack.sensitive from attack.quasi_identifiers; None unless both are set."""
     linkability: RiskResult | None = None
     """Linking two halves of attack.quasi_identifiers through the synthetic table; None with fewer than two."""
+    singling_out_univariate: RiskResult | None = None
+    """Queries on one rare value of the synthetic table: do they single out a train row more often than a holdout row?"""
+    singling_out_multivariate: RiskResult | None = None
+    """The same with attack.singling_out_columns columns per query; None when the table has fewer columns."""
     seconds_by_part: dict[str, float] = {}
 
 
@@ -78,7 +83,7 @@ class AttackStage(Stage[AttackConfig]):
             ctx.progress.advance(1)
             return out
 
-        ctx.progress.start("attack", 4)
+        ctx.progress.start("attack", 5)
         dcr = timed("distance proxies", lambda: dcr_evaluation(train, holdout, synthetic, schema, seed=seed, max_rows=config.max_rows))
         exact_all = exact_match_share(synthetic, train, [c.name for c in schema.modelled()])
         claim = _privacy_claim(ctx)
@@ -105,6 +110,17 @@ class AttackStage(Stage[AttackConfig]):
             else None
         )
         seconds["inference and linkability"] = round(sum(r.seconds for r in (inference, linkability) if r), 3)
+        n_columns = len(schema.modelled())
+
+        def singling_out(mode: str, n_cols: int) -> RiskResult:
+            return singling_out_risk(
+                train, holdout, synthetic, schema, mode=mode, n_attacks=config.singling_out_queries,  # type: ignore[arg-type]
+                n_cols=n_cols, seed=seed, max_attempts=config.singling_out_attempts,
+            )
+
+        univariate = timed("singling out", lambda: singling_out("univariate", 1))
+        multivariate = singling_out("multivariate", config.singling_out_columns) if n_columns >= config.singling_out_columns else None
+        seconds["singling out"] = round(univariate.seconds + (multivariate.seconds if multivariate else 0.0), 3)
         ctx.progress.advance(1)
         ctx.progress.finish()
         summary = AttackSummary(
@@ -116,6 +132,8 @@ class AttackStage(Stage[AttackConfig]):
             membership=membership,
             inference=inference,
             linkability=linkability,
+            singling_out_univariate=univariate,
+            singling_out_multivariate=multivariate,
             seconds_by_part=seconds,
         )
         write_parquet(_scores_frame(summary), ctx.stage_dir / "attack_scores.parquet")
@@ -124,6 +142,7 @@ class AttackStage(Stage[AttackConfig]):
             *check_gate("max_dcr_share", dcr.dcr_share, self.gates.max_dcr_share),
             *check_gate("max_membership_auc", membership.attack(membership.strongest).auc, self.gates.max_membership_auc),
             *check_gate("max_inference_risk", inference.risk if inference else 1.0, self.gates.max_inference_risk),
+            *check_gate("max_singling_out_risk", max(r.risk for r in (univariate, multivariate) if r), self.gates.max_singling_out_risk),
             *check_gate("max_linkage_risk", linkability.risk if linkability else 1.0, self.gates.max_linkage_risk),
         )
         return StageResult(summary=summary, report=_report(ctx.run_name, summary, dcr), gates=gates)
@@ -221,7 +240,11 @@ def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
         ),
     )
     attacks = (_membership_section(summary.membership),) if summary.membership is not None else ()
-    risks = [r for r in (summary.inference, summary.linkability) if r is not None]
+    risks = [
+        r
+        for r in (summary.inference, summary.linkability, summary.singling_out_univariate, summary.singling_out_multivariate)
+        if r is not None
+    ]
     if risks:
         attacks = (*attacks, _risk_section(risks))
     sections = (*attacks, membership, *((_audit_section(summary),) if summary.audit else ()), proxies)
@@ -304,27 +327,45 @@ def _membership_section(result: MembershipResult) -> Section:
     return Section(title="Membership inference: the strongest attack", text=text, figures=figures, charts=(roc,), tables=(table,))
 
 
+_RISK_LABELS = {
+    "inference": "attribute inference",
+    "linkability": "linkability",
+    "singling_out_univariate": "singling out (one column)",
+    "singling_out_multivariate": "singling out (several columns)",
+}
+
+
+def _trials(r: RiskResult) -> str:
+    """What the rates are shares of: targets a side, or queries asked (and how many were found)."""
+    if r.queries is None:
+        return f"{r.targets:,} targets a side"
+    return f"{r.targets:,} queries asked, {r.queries:,} found" + (" (risk is a lower bound)" if r.queries < r.targets else "")
+
+
 def _risk_section(risks: list[RiskResult]) -> Section:
     """Anonymeter's threat models: success on training rows against the holdout control."""
     rows = tuple(
         (
-            r.name,
+            _RISK_LABELS.get(r.name, r.name),
             f"{r.attack_rate:.3f} ({r.attack_rate_ci[0]:.3f}–{r.attack_rate_ci[1]:.3f})",
-            f"{r.control_rate:.3f}",
+            f"{r.control_rate:.3f} ({r.control_rate_ci[0]:.3f}–{r.control_rate_ci[1]:.3f})",
             f"{r.baseline_rate:.3f}",
             f"{r.risk:.3f} ({r.risk_ci[0]:.3f}–{r.risk_ci[1]:.3f})",
-            "weaker than random guessing" if r.weaker_than_baseline else "",
+            _trials(r) + ("; weaker than random guessing" if r.weaker_than_baseline else ""),
         )
         for r in risks
     )
     table = Table(
-        headers=("attack", "success on training rows (95% Wilson)", "on holdout rows (control)", "random baseline", "risk (95%)", "note"),
+        headers=("attack", "success on training rows (95% Wilson)", "on holdout rows: the control", "random baseline", "risk (95%)", "trials"),
         rows=rows,
-        caption=f"{risks[0].targets:,} targets a side. Risk = (train − control) / (1 − control); 0 = the synthetic table helps no more on people it was trained on than on others.",
+        caption=(
+            "Risk = (train − control) / (1 − control); 0 = the synthetic table helps no more on people it was trained on "
+            "than on others. The interval carries the uncertainty of both rates."
+        ),
     )
     figures = tuple(
         Figure(
-            f"{r.name} risk",
+            f"{_RISK_LABELS.get(r.name, r.name)} risk",
             f"{r.risk:.3f}",
             note=f"95% interval {r.risk_ci[0]:.3f}–{r.risk_ci[1]:.3f}; ideal 0",
             tone="good" if r.risk_ci[0] <= 0.01 else ("warn" if r.risk < 0.1 else "bad"),  # type: ignore[arg-type]
@@ -333,9 +374,11 @@ def _risk_section(risks: list[RiskResult]) -> Section:
     )
     text = (
         "Attribute inference: an attacker who knows a person's quasi-identifiers takes the sensitive value of "
-        "the closest synthetic row. Linkability: an attacker holding two halves of the quasi-identifiers from two "
-        "sources and counts them linked when the synthetic rows nearest to each half overlap. Both attacks only "
-        "use rows near the person, so with few, coarse quasi-identifiers (many people alike) they are weak: "
-        "their risks are lower bounds, not proofs of safety."
+        "the closest synthetic row. Linkability: an attacker holds two halves of the quasi-identifiers from two "
+        "sources and counts them linked when the synthetic rows nearest to each half overlap. Singling out: the "
+        "attacker writes queries (a rare value, or a few columns' values) that match exactly one synthetic row and "
+        "checks whether they match exactly one real person. Each is scored on training rows and, as the control, on "
+        "as many real rows the generator never saw. Inference and linkage only use rows near the person, so with "
+        "few, coarse quasi-identifiers (many people alike) they are weak: their risks are lower bounds, not proofs of safety."
     )
-    return Section(title="Inference and linkage (Anonymeter's threat models)", text=text, figures=figures, tables=(table,))
+    return Section(title="Inference, linkage and singling out (Anonymeter's threat models)", text=text, figures=figures, tables=(table,))

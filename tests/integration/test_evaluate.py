@@ -104,6 +104,10 @@ def test_copy_of_train_is_flagged_by_every_attack(copy_run: Path) -> None:
     assert attack["linkability"]["risk"] > 0.5
     assert attack["linkability"]["risk_ci"][0] > 0.2
     assert attack["inference"]["risk"] > 0.5
+    for mode in ("univariate", "multivariate"):
+        assert attack[f"singling_out_{mode}"]["risk_ci"][0] > 0.2, attack[f"singling_out_{mode}"]
+    # The proxies say the same: copied rows sit next to exactly one training row.
+    assert attack["median_nndr_train"] < attack["median_nndr_holdout"]
     validate = _summary(copy_run, "validate")
     assert validate["quality"] > 0.95  # the copy is, after all, perfectly faithful
 
@@ -113,7 +117,7 @@ def test_third_real_sample_looks_harmless(third_run: Path) -> None:
     for result in attack["membership"]["attacks"]:
         low, high = result["auc_ci"]
         assert low <= 0.5 <= high, (result["name"], result["auc"], result["auc_ci"])
-    for name in ("inference", "linkability"):
+    for name in ("inference", "linkability", "singling_out_univariate", "singling_out_multivariate"):
         assert attack[name]["risk_ci"][0] <= 0.05, (name, attack[name])
     assert attack["exact_match_all_train"] == 0.0
 
