@@ -47,6 +47,7 @@ from pydantic import Field, PrivateAttr
 from synthpriv.config.base import StrictModel
 from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
+from synthpriv.metrics.features import column_numbers
 
 _MISSING = "\x00missing"  # a category key no real label can collide with
 _CONTINUOUS = (ColumnKind.NUMERICAL, ColumnKind.DATETIME)
@@ -424,7 +425,7 @@ def _histogram(to_train: np.ndarray, to_holdout: np.ndarray, *, bins: int) -> Di
 
 def _fit_column(values: pd.Series, spec: ColumnSpec, max_categories: int) -> _ColumnCode:
     if spec.kind in _CONTINUOUS:
-        numbers = _numbers(values, spec)
+        numbers = column_numbers(values, spec)
         finite = numbers[np.isfinite(numbers)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         return _ColumnCode(
@@ -436,7 +437,7 @@ def _fit_column(values: pd.Series, spec: ColumnSpec, max_categories: int) -> _Co
 
 def _encode_into(out: np.ndarray, offset: int, values: pd.Series, code: _ColumnCode) -> None:
     if code.spec.kind in _CONTINUOUS:
-        numbers = _numbers(values, code.spec)
+        numbers = column_numbers(values, code.spec)
         missing = np.isnan(numbers)
         span = code.high - code.low if code.high > code.low else 1.0
         # Missing numbers sit at 0 and differ through the indicator instead.
@@ -447,23 +448,6 @@ def _encode_into(out: np.ndarray, offset: int, values: pd.Series, code: _ColumnC
     slots = pd.Categorical(_category_keys(values), categories=code.categories).codes.astype(np.int64)
     slots[slots < 0] = len(code.categories)
     out[np.arange(len(values)), offset + slots] = _ONE_HOT
-
-
-def _numbers(values: pd.Series, spec: ColumnSpec) -> np.ndarray:
-    """Floats with NaN for missing, unparseable or infinite values (datetimes as ns since the epoch)."""
-    if spec.kind is ColumnKind.DATETIME:
-        stamps = (
-            values
-            if pd.api.types.is_datetime64_any_dtype(values)
-            else pd.to_datetime(values, format=spec.datetime_format, errors="coerce")
-        )
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        numbers = stamps.to_numpy(dtype="datetime64[ns]").view("int64").astype(float)
-        numbers[stamps.isna().to_numpy()] = np.nan
-    else:
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return np.where(np.isfinite(numbers), numbers, np.nan)
 
 
 def _category_keys(values: pd.Series) -> pd.Series:

@@ -39,7 +39,7 @@ Risk and interval as in `synthpriv.attacks.anonymeter`.
 
 Evaluation. Every column is encoded once as integer ranks over the union of the three
 tables: 0 = missing, then 1..m for its distinct present values (in value order for numbers
-and datetimes, datetimes by their nanoseconds; one shared factorization of text keys for
+and datetimes, datetimes by their time since the epoch; one shared factorization of text keys for
 categories and booleans, numbers going through float so that 13 and 13.0 meet). Every
 predicate is then a rank interval [lo, hi] (``!=`` the present ranks outside one), and each
 table keeps per column its rows sorted by rank and the cumulative row count per rank. So the
@@ -72,6 +72,7 @@ from synthpriv.attacks.anonymeter import RiskResult, risk_result
 from synthpriv.data.sampling import sample_positions
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.errors import DataError
+from synthpriv.metrics.features import column_numbers
 
 Mode = Literal["univariate", "multivariate"]
 MODES: tuple[str, ...] = ("univariate", "multivariate")
@@ -376,30 +377,13 @@ def _attack_columns(schema: TableSchema, columns: Sequence[str] | None) -> list[
 def _column_ranks(parts: Sequence[pd.Series], spec: ColumnSpec) -> tuple[np.ndarray, int]:
     """Ranks of one column over all ``parts`` end to end (0 = missing), and its distinct present values."""
     if spec.kind in _ORDERED:
-        numbers = np.concatenate([_numbers(part, spec) for part in parts])
+        numbers = np.concatenate([column_numbers(part, spec) for part in parts])
         missing = np.isnan(numbers)
         distinct = np.unique(numbers[~missing])
         ranks = np.searchsorted(distinct, np.where(missing, 0.0, numbers)) + 1
         return np.where(missing, 0, ranks).astype(np.int32), int(distinct.size)
     codes, uniques = pd.factorize(np.concatenate([_keys(part) for part in parts]), use_na_sentinel=True)
     return (codes + 1).astype(np.int32), len(uniques)
-
-
-def _numbers(values: pd.Series, spec: ColumnSpec) -> np.ndarray:
-    """Floats with NaN for missing, unparseable or infinite values (datetimes as ns since the epoch)."""
-    if spec.kind is ColumnKind.DATETIME:
-        stamps = (
-            values
-            if pd.api.types.is_datetime64_any_dtype(values.dtype)
-            else pd.to_datetime(values, format=spec.datetime_format, errors="coerce")
-        )
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        numbers = stamps.to_numpy(dtype="datetime64[ns]").view("int64").astype(float)
-        numbers[stamps.isna().to_numpy()] = np.nan
-    else:
-        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return np.where(np.isfinite(numbers), numbers, np.nan)
 
 
 def _keys(values: pd.Series) -> np.ndarray:

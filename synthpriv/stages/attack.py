@@ -100,32 +100,34 @@ class AttackStage(Stage[AttackConfig]):
         # The row-level attacks search the synthetic table per target: past max_rows they use a
         # seeded sample of it (at 1M rows the full search took 88 s of the stage's 128).
         attacked = sample_rows(synthetic, min(len(synthetic), config.max_rows), np.random.default_rng(seed))
-        inference = (
-            inference_risk(train, holdout, attacked, schema, quasi_identifiers=quasi, sensitive=sensitive, seed=seed, max_rows=config.risk_targets)
-            if quasi and sensitive
-            else None
-        )
-        linkability = (
-            linkability_risk(
-                train, holdout, attacked, schema, quasi_identifiers=quasi, seed=seed,
-                max_rows=config.risk_targets, n_neighbors=min(config.linkability_neighbors, len(attacked)),
+        def inference_and_linkability() -> tuple[RiskResult | None, RiskResult | None]:
+            inference = (
+                inference_risk(train, holdout, attacked, schema, quasi_identifiers=quasi, sensitive=sensitive, seed=seed, max_rows=config.risk_targets)
+                if quasi and sensitive
+                else None
             )
-            if len(quasi) >= 2
-            else None
-        )
-        seconds["inference and linkability"] = round(sum(r.seconds for r in (inference, linkability) if r), 3)
-        n_columns = len(schema.modelled())
-
-        def singling_out(mode: str, n_cols: int) -> RiskResult:
-            return singling_out_risk(
-                train, holdout, attacked, schema, mode=mode, n_attacks=config.singling_out_queries,  # type: ignore[arg-type]
-                n_cols=n_cols, seed=seed, max_attempts=config.singling_out_attempts,
+            linkability = (
+                linkability_risk(
+                    train, holdout, attacked, schema, quasi_identifiers=quasi, seed=seed,
+                    max_rows=config.risk_targets, n_neighbors=min(config.linkability_neighbors, len(attacked)),
+                )
+                if len(quasi) >= 2
+                else None
             )
+            return inference, linkability
 
-        univariate = timed("singling out", lambda: singling_out("univariate", 1))
-        multivariate = singling_out("multivariate", config.singling_out_columns) if n_columns >= config.singling_out_columns else None
-        seconds["singling out"] = round(univariate.seconds + (multivariate.seconds if multivariate else 0.0), 3)
-        ctx.progress.advance(1)
+        def singling_out() -> tuple[RiskResult, RiskResult | None]:
+            def attack(mode: str, n_cols: int) -> RiskResult:
+                return singling_out_risk(
+                    train, holdout, attacked, schema, mode=mode, n_attacks=config.singling_out_queries,  # type: ignore[arg-type]
+                    n_cols=n_cols, seed=seed, max_attempts=config.singling_out_attempts,
+                )
+
+            n_cols = config.singling_out_columns
+            return attack("univariate", 1), attack("multivariate", n_cols) if len(schema.modelled()) >= n_cols else None
+
+        inference, linkability = timed("inference and linkability", inference_and_linkability)
+        univariate, multivariate = timed("singling out", singling_out)
         ctx.progress.finish()
         summary = AttackSummary(
             **dcr.model_dump(exclude={"histogram", "encoded_dims"}),
