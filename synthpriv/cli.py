@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from synthpriv.errors import SynthprivError
+from synthpriv.errors import GateFailedError, SynthprivError
 
 if TYPE_CHECKING:  # the CLI imports the pipeline lazily, so that --help stays fast
     from synthpriv.pipeline import PrivacyPreflight
@@ -51,6 +51,11 @@ def _guard(debug: bool):  # type: ignore[no-untyped-def]
                 return False
             if debug:
                 return False
+            if isinstance(exc, GateFailedError):
+                for line in exc.failed:
+                    typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
+                if not exc.message:
+                    raise typer.Exit(exc.exit_code) from None
             if isinstance(exc, SynthprivError):
                 raise _fail(str(exc), exc.exit_code) from None
             if isinstance(exc, KeyboardInterrupt):
@@ -125,7 +130,6 @@ def evaluate(
 ) -> None:
     """Validate and attack a synthetic table made by any tool, with the same reports as `run`."""
     with _guard(debug):
-        from synthpriv.errors import GateFailedError
         from synthpriv.evaluate import Evaluation, failed_gates
         from synthpriv.runtime.progress import NullProgress, RichProgress
 
@@ -139,9 +143,42 @@ def evaluate(
         typer.echo(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
         failed = failed_gates(result)
         if failed:
-            for line in failed[:-1]:
-                typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
-            raise GateFailedError(failed[-1])
+            raise GateFailedError("", failed=failed)  # the gate lines say it all
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder (holding manifest.json).", show_default=False)],
+    debug: DebugOpt = False,
+) -> None:
+    """Render a run's reports again from its summaries (nothing is recomputed)."""
+    with _guard(debug):
+        from synthpriv.runs import rerender
+
+        pages = rerender(run_dir)
+        typer.echo(f"rendered {len(pages)} page(s); open {pages[-1]}", err=True)
+
+
+@app.command()
+def runs(
+    root: Annotated[Path, typer.Argument(help="The folder holding run folders.")] = Path("reports"),
+    debug: DebugOpt = False,
+) -> None:
+    """List the runs under a folder (default: reports/) with their verdicts, newest first."""
+    with _guard(debug):
+        from synthpriv.runs import list_runs
+
+        found = list_runs(root)
+        if not found:
+            typer.echo(f"no runs under {root}", err=True)
+            return
+        rows = [("run", "verdict", "generator", "privacy", "finished", "folder")] + [
+            (r.name, r.verdict, r.generator if r.kind == "pipeline" else "(evaluation)", r.privacy, r.finished_at or "–", str(r.path))
+            for r in found
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
 
 
 def _describe_preflight(preflight: PrivacyPreflight) -> str:

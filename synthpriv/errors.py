@@ -45,6 +45,11 @@ class GateFailedError(SynthprivError):
 
     exit_code = 5
 
+    def __init__(self, message: str, *, where: str | None = None, failed: list[str] | None = None) -> None:
+        super().__init__(message, where=where)
+        #: One line per failed gate (its name, the figure, the bound), printed before the message.
+        self.failed = list(failed or [])
+
 
 class ModelFileError(SynthprivError):
     """A saved model folder is missing, incomplete, or was tampered with."""

@@ -31,7 +31,7 @@ from synthpriv.reports.index import render_index
 from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
-from synthpriv.stages.base import StageContext
+from synthpriv.stages.base import GateOutcome, StageContext
 from synthpriv.stages.common import EvaluationTables
 from synthpriv.stages.execute import StageRecord, execute_stage, staging_dir
 
@@ -192,12 +192,7 @@ class Evaluation:
 
 def failed_gates(result: RunResult) -> list[str]:
     """One line per failed gate of an evaluation (or a run), in stage order."""
-    return [
-        f"gate {g['name']} FAILED: {g['value']:.4g} (must be {'>=' if g['name'].startswith('min_') else '<='} {g['bound']:.4g})"
-        for record in result.stages.values()
-        for g in record.gates
-        if not g["passed"]
-    ]
+    return [GateOutcome(**g).describe() for record in result.stages.values() for g in record.gates if not g["passed"]]
 
 
 def _safe_name(name: str) -> str:

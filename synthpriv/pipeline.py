@@ -313,6 +313,7 @@ class Pipeline:
             seed=self.config.seed,
             real=self.real,
             progress=self.progress,
+            config_sha256=self.config_sha256,
         )
         return execute_stage(stage, ctx, fingerprint, nav=stage_nav(1))
 
@@ -335,12 +336,19 @@ class Pipeline:
     def _load_records(self) -> dict[str, StageRecord]:
         return {name: self._read_marker(name) or StageRecord(name=name) for name in STAGES}
 
+    @property
+    def config_sha256(self) -> str:
+        """The hash of the parsed configuration, in the manifest and the export's metadata."""
+        return hashlib.sha256(self.config.model_dump_json(by_alias=True).encode()).hexdigest()
+
     def _write_manifest(self, records: dict[str, StageRecord]) -> None:
         manifest = {
+            "kind": "pipeline",
             "synthpriv_version": __version__,
             "name": self.config.name,
             "config_file": str(self.loaded.path) if self.loaded.path else None,
-            "config_sha256": hashlib.sha256(self.config.model_dump_json(by_alias=True).encode()).hexdigest(),
+            "config_sha256": self.config_sha256,
+            "allow_failed_gates": self.allow_failed_gates,
             "config": self.config.model_dump(mode="json", by_alias=True),
             "seed": self.config.seed,
             "data_sha256": self.real.fingerprint(),

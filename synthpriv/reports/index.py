@@ -1,4 +1,6 @@
-"""The run's front page: the verdict, the headline figures and a link to every stage report."""
+"""The run's front page: the verdict and why, the DP guarantee, the headline figures with their
+references, and a link to every stage report. Rendered from the stage records and summaries
+only, so `synthpriv report` can render it again at any time."""
 
 from __future__ import annotations
 
@@ -7,119 +9,135 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthpriv.reports import charts
-from synthpriv.reports.model import Figure, Report, Section, Table
+from synthpriv.reports.headline import Headline, Summaries, gate_line, gate_table, guarantee, headlines
+from synthpriv.reports.model import Figure, Link, Report, Section, Tone
 from synthpriv.reports.render import render_report
 
 
-class _Record(Protocol):
+class StageStatus(Protocol):
     name: str
     status: str
     seconds: float | None
     gates: list[dict[str, Any]]
 
 
-def _summary(run_dir: Path, stage: str) -> dict[str, Any] | None:
-    path = run_dir / stage / "summary.json"
-    try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
-    except (OSError, ValueError):
-        return None
+def read_summaries(run_dir: Path, stages: list[str]) -> dict[str, dict[str, Any]]:
+    """The summary.json of each listed stage that has one (unreadable ones are skipped)."""
+    out: dict[str, dict[str, Any]] = {}
+    for stage in stages:
+        try:
+            out[stage] = json.loads((run_dir / stage / "summary.json").read_text())
+        except (OSError, ValueError):
+            continue
+    return out
 
 
-def _verdict(records: dict[str, _Record]) -> Figure:
+def verdict(records: dict[str, StageStatus]) -> Figure:
+    """Export allowed or not, and why (one detail line per failed gate)."""
     failed = [g for r in records.values() for g in r.gates if not g["passed"]]
-    if any(r.status == "failed" for r in records.values()):
-        return Figure("verdict", "Run failed", note="see the stage marked failed", tone="bad")
-    if "export" not in records:  # an evaluation of an outside table: no export stage
+    reasons = tuple(gate_line(g) for g in failed)
+    broken = [r.name for r in records.values() if r.status == "failed"]
+    if broken and not (broken == ["export"] and failed):
+        return Figure("verdict", "Run failed", note=f"stage {broken[0]} failed; run again with --debug to see why", tone="bad")
+    if "export" not in records:  # an evaluation of an outside table: there is no export stage
         if failed:
-            return Figure("verdict", "Gates failed", note="failed: " + ", ".join(g["name"] for g in failed), tone="bad")
+            return Figure("verdict", "Gates failed", note=f"{len(failed)} gate(s) failed", tone="bad", details=reasons)
         gated = any(r.gates for r in records.values())
         return Figure("verdict", "Evaluated", note="every gate passed" if gated else "no gates were set", tone="good" if gated else "warn")
     if records["export"].status in ("complete", "reused"):
-        note = f"{len(failed)} gate(s) failed but export was forced" if failed else "every gate passed"
-        return Figure("verdict", "Exported", note=note, tone="warn" if failed else "good")
+        if failed:
+            note = f"{len(failed)} gate(s) failed; exported only because --allow-failed-gates was given"
+            return Figure("verdict", "Exported despite failed gates", note=note, tone="warn", details=reasons)
+        gated = any(r.gates for r in records.values())
+        note = "every gate passed" if gated else "no gates were set in the pipeline file: nothing was checked"
+        return Figure("verdict", "Export allowed", note=note, tone="good" if gated else "warn")
     if failed:
-        names = ", ".join(g["name"] for g in failed)
-        return Figure("verdict", "Not exported", note=f"failed gates: {names}", tone="bad")
+        return Figure("verdict", "Not exported", note=f"{len(failed)} gate(s) failed", tone="bad", details=reasons)
     return Figure("verdict", "Incomplete", note="not every stage has run", tone="warn")
 
 
-def _headline(run_dir: Path) -> tuple[Figure, ...]:
-    figures: list[Figure] = []
-    validate = _summary(run_dir, "validate")
-    if validate:
-        reference = validate.get("holdout_quality")
-        note = f"real holdout scores {reference:.3f}" if reference is not None else "no holdout reference"
-        figures.append(Figure("fidelity (quality, all pairs)", f"{validate['quality']:.3f}", note=note))
-    attack = _summary(run_dir, "attack")
-    if attack:
-        figures.append(
+def _figure(headline: Headline) -> Figure:
+    note = headline.reference if not headline.interval else f"95% CI {headline.interval}; {headline.reference}"
+    href = f"{headline.stage}/report.html" if headline.stage else ""
+    return Figure(headline.label, headline.value, note=note, tone=headline.tone, href=href)
+
+
+def _guarantee_section(summaries: Summaries) -> Section:
+    dp = guarantee(summaries)
+    if dp.private:
+        figures = [
             Figure(
-                "closer to train than holdout",
-                f"{attack['dcr_share']:.3f}",
-                note=f"ideal 0.5; 95% CI {attack['dcr_share_ci'][0]:.3f}–{attack['dcr_share_ci'][1]:.3f}",
+                "differential privacy", f"epsilon {dp.epsilon:.3g}",
+                note=f"delta {dp.delta:.2g}; {dp.releases} releases, composed sequentially (train ledger)",
+                tone="good", href="train/report.html",
             )
+        ]
+        text = "The guarantee the code can prove: every computation that read the real table is in the train stage's ledger."
+    else:
+        figures = [Figure("differential privacy", "none", note="trained without DP: the privacy figures below are empirical", tone="neutral")]
+        text = (
+            "Without differential privacy there is no proven bound: the attacks below measure what these attackers "
+            "learn from this table, with real held-out rows as the control."
         )
-        figures.append(Figure("identical to a training row", f"{attack['exact_match_train']:.2%}", note=f"holdout control {attack['exact_match_holdout']:.2%}"))
-    train = _summary(run_dir, "train")
-    if train:
-        ledger = train.get("privacy")
-        if ledger:
-            spent = ledger["spent"]
-            figures.append(
-                Figure(
-                    "differential privacy",
-                    f"epsilon {spent['epsilon']:.3g}",
-                    note=f"delta {spent['delta']:.2g}; {len(ledger['releases'])} releases, composed sequentially",
-                    tone="good",
-                )
-            )
-        else:
-            figures.append(Figure("differential privacy", "none", note="this run was trained without DP"))
-    if attack and attack.get("audit"):
-        audit = attack["audit"]
+    audit = (summaries.get("attack") or {}).get("audit")
+    if audit:
         figures.append(
             Figure(
                 "audit: epsilon the attack proves",
                 f">= {audit['epsilon_lower_bound']:.3g}",
                 note=f"{audit['confidence']:.0%} confidence; at most {audit['epsilon_ceiling']:.3g} provable with these rows",
+                href="attack/report.html",
             )
         )
-    return tuple(figures)
+    return Section(title="Privacy guarantee", text=text, figures=tuple(figures))
 
 
-def render_index(run_dir: Path, run_name: str, records: dict[str, _Record], *, nav: list[tuple[str, str]]) -> None:
+def _stage_links(records: dict[str, StageStatus]) -> tuple[Link, ...]:
+    links = []
+    for name, record in records.items():
+        failed = sum(not g["passed"] for g in record.gates)
+        parts = [record.status]
+        if record.seconds is not None:
+            parts.append(f"{record.seconds:.1f} s")
+        if record.gates:
+            parts.append(f"{len(record.gates) - failed} of {len(record.gates)} gates passed")
+        tone: Tone = "bad" if record.status == "failed" or failed else ("good" if record.status in ("complete", "reused") else "neutral")
+        links.append(Link(label=name.capitalize(), href=f"{name}/report.html", note=" · ".join(parts), tone=tone))
+    return tuple(links)
+
+
+def render_index(run_dir: Path, run_name: str, records: dict[str, StageStatus], *, nav: list[tuple[str, str]]) -> None:
     """Write ``index.html`` from the stage records and the finished stages' summaries."""
-    stages = Table(
-        headers=("stage", "status", "time", "gates"),
-        rows=tuple(
-            (
-                name,
-                record.status,
-                f"{record.seconds:.1f} s" if record.seconds is not None else "–",
-                "; ".join(f"{g['name']} {'passed' if g['passed'] else 'FAILED'}" for g in record.gates) or "–",
-            )
-            for name, record in records.items()
-        ),
-    )
+    ran = [name for name, r in records.items() if r.status in ("complete", "reused")]
+    summaries = read_summaries(run_dir, ran)
+    judged = headlines(summaries)
+    sections = [_guarantee_section(summaries)]
+    for kind, title in (("privacy", "Privacy: attacks on the synthetic table"), ("fidelity", "Fidelity: how close to the real table")):
+        chosen = tuple(_figure(h) for h in judged if h.kind == kind)
+        if chosen:
+            sections.append(Section(title=title, figures=chosen))
+    gates = [g for r in records.values() for g in r.gates]
+    if gates:
+        caption = "From the pipeline file's gates section; export needs every one to pass."
+        sections.append(Section(title="Gates", tables=(gate_table(gates, caption),)))
     timed = [(n, r.seconds) for n, r in records.items() if r.seconds is not None]
-    sections = [Section(title="Headline figures", figures=_headline(run_dir))]
-    stage_section = Section(title="Stages", tables=(stages,))
+    time_chart = ()
     if timed:
-        chart = charts.bar_chart(
-            "Time per stage (seconds, last run of each)",
-            [n for n, _ in timed],
-            {"seconds": [float(s) for _, s in timed]},
-            value_format="{:.1f}",
+        time_chart = (
+            charts.bar_chart(
+                "Time per stage (seconds, last run of each)",
+                [n for n, _ in timed],
+                {"seconds": [float(s) for _, s in timed]},
+                value_format="{:.1f}",
+            ),
         )
-        stage_section = Section(title="Stages", tables=(stages,), charts=(chart,))
-    sections.append(stage_section)
+    sections.append(Section(title="Stage reports", links=_stage_links(records), charts=time_chart))
     report = Report(
         stage="index",
         title="Overview",
         run_name=run_name,
-        subtitle="The verdict, the headline figures, and each stage's report",
-        verdict=_verdict(records),
+        subtitle="The verdict, the privacy guarantee, the headline figures, and each stage's report",
+        verdict=verdict(records),
         sections=tuple(sections),
     )
     render_report(report, run_dir / "index.html", nav=nav)

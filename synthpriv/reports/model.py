@@ -21,6 +21,20 @@ class Figure:
     value: str
     note: str = ""  # e.g. "holdout reference 0.91" or "ideal 0.5"
     tone: Tone = "neutral"
+    href: str = ""
+    """A relative link to the report that explains the figure."""
+    details: tuple[str, ...] = ()
+    """Lines under the note (a verdict's reasons: one per failed gate)."""
+
+
+@dataclass(frozen=True)
+class Link:
+    """A card linking to another page of the run (the index's stage reports)."""
+
+    label: str
+    href: str
+    note: str = ""
+    tone: Tone = "neutral"
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,7 @@ class Section:
     figures: tuple[Figure, ...] = ()
     charts: tuple[Chart, ...] = ()
     tables: tuple[Table, ...] = ()
+    links: tuple[Link, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -13,7 +14,7 @@ from pydantic import BaseModel
 
 from synthpriv.attacks.anonymeter import RiskResult, inference_risk, linkability_risk
 from synthpriv.attacks.audit import AuditResult, epsilon_lower_bound
-from synthpriv.attacks.distance import DCRResult, dcr_evaluation, exact_match_share
+from synthpriv.attacks.distance import DistanceHistogram, dcr_evaluation, exact_match_share
 from synthpriv.attacks.membership import MembershipResult, membership_inference
 from synthpriv.attacks.singling_out import singling_out_risk
 from synthpriv.config.model import AttackConfig
@@ -21,7 +22,7 @@ from synthpriv.data.io import write_parquet
 from synthpriv.data.sampling import sample_rows
 from synthpriv.reports import charts
 from synthpriv.reports.model import Figure, Report, Section, Table
-from synthpriv.stages.base import Stage, StageContext, StageResult, check_gate
+from synthpriv.stages.base import Stage, StageContext, StageResult, check_gate, read_summary
 from synthpriv.stages.common import evaluation_tables
 
 T = TypeVar("T")
@@ -63,6 +64,8 @@ class AttackSummary(BaseModel):
     singling_out_multivariate: RiskResult | None = None
     """The same with attack.singling_out_columns columns per query; None when the table has fewer columns."""
     seconds_by_part: dict[str, float] = {}
+    distance_histogram: DistanceHistogram
+    """Distances of the synthetic rows to the closest train and holdout row, binned (the report's chart)."""
 
 
 class AttackStage(Stage[AttackConfig]):
@@ -131,6 +134,7 @@ class AttackStage(Stage[AttackConfig]):
         ctx.progress.finish()
         summary = AttackSummary(
             **dcr.model_dump(exclude={"histogram", "encoded_dims"}),
+            distance_histogram=dcr.histogram,
             exact_match_all_train=exact_all,
             claimed_epsilon=claim["epsilon"] if claim else None,
             claimed_delta=claim["delta"] if claim else None,
@@ -151,7 +155,11 @@ class AttackStage(Stage[AttackConfig]):
             *check_gate("max_singling_out_risk", max(r.risk for r in (univariate, multivariate) if r), self.gates.max_singling_out_risk),
             *check_gate("max_linkage_risk", linkability.risk if linkability else 1.0, self.gates.max_linkage_risk),
         )
-        return StageResult(summary=summary, report=_report(ctx.run_name, summary, dcr), gates=gates)
+        return StageResult(summary=summary, gates=gates)
+
+    @classmethod
+    def build_report(cls, run_name: str, stage_dir: Path) -> Report:
+        return _report(run_name, AttackSummary.model_validate(read_summary(stage_dir)))
 
 
 def _privacy_claim(ctx: StageContext) -> dict[str, Any] | None:
@@ -185,7 +193,7 @@ def _tone_half(value: float, ci: tuple[float, float]) -> str:
     return "good" if ci[0] <= 0.5 + 0.02 else ("warn" if value < 0.6 else "bad")
 
 
-def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
+def _report(run_name: str, summary: AttackSummary) -> Report:
     membership = Section(
         title="Membership inference (distance to closest record)",
         text=(
@@ -198,7 +206,7 @@ def _report(run_name: str, summary: AttackSummary, dcr: DCRResult) -> Report:
             Figure("members / non-members", f"{summary.rows_train:,} / {summary.rows_holdout:,}"),
         ),
     )
-    hist = dcr.histogram
+    hist = summary.distance_histogram
     distance_chart = charts.histogram_chart(
         "Distance of each synthetic row to its nearest real row",
         hist.edges,

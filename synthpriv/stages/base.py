@@ -7,6 +7,7 @@ folder into place when (and only when) the stage succeeds.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ ARTIFACTS: dict[str, str] = {
     "fidelity": "validate/summary.json",
     "privacy": "attack/summary.json",
     "export": "export/synthetic.parquet",
+    "training": "train/summary.json",
+    "sampling": "synthesize/summary.json",
 }
 
 
@@ -73,6 +76,8 @@ class StageContext:
     #: The tables validate and attack judge, when they come from outside a pipeline run
     #: (`synthpriv evaluate`); None reads them from the run's artifacts.
     evaluation: EvaluationTables | None = None
+    #: The sha256 of the pipeline's configuration (the manifest's), recorded in exports.
+    config_sha256: str | None = None
 
     def artifact(self, name: str) -> Path:
         return self.run_dir / ARTIFACTS[name]
@@ -84,12 +89,28 @@ class StageContext:
 
 @dataclass(frozen=True)
 class StageResult:
-    """What a stage produced: its summary (becomes summary.json), its report, its gates."""
+    """What a stage produced: its summary (becomes summary.json) and its gates.
+
+    The report is not part of it: `Stage.build_report` reads it back from what the stage
+    wrote, so that ``synthpriv report`` renders the very same page without recomputing.
+    """
 
     summary: BaseModel
-    report: Report
     gates: tuple[GateOutcome, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+SUMMARY = "summary.json"
+
+
+def read_summary(stage_dir: Path) -> dict[str, Any]:
+    """A finished (or staged) stage's ``summary.json``."""
+    return json.loads((stage_dir / SUMMARY).read_text())  # type: ignore[no-any-return]
+
+
+def summary_gates(summary: dict[str, Any]) -> tuple[GateOutcome, ...]:
+    """The gate outcomes a summary recorded."""
+    return tuple(GateOutcome(**g) for g in summary.get("gates", []))
 
 
 class Stage(ABC, Generic[C]):
@@ -106,3 +127,11 @@ class Stage(ABC, Generic[C]):
     @abstractmethod
     def run(self, ctx: StageContext) -> StageResult:
         """Do the work, writing only under ``ctx.stage_dir``."""
+
+    @classmethod
+    @abstractmethod
+    def build_report(cls, run_name: str, stage_dir: Path) -> Report:
+        """The stage's report, from its ``summary.json`` and the aggregate files it wrote.
+
+        Reads only ``stage_dir``: no real table, no model, no recomputation.
+        """

@@ -19,9 +19,12 @@ from typing import Any
 
 from synthpriv.reports.render import render_report
 from synthpriv.runtime.files import atomic_write_text, sha256_file
-from synthpriv.stages.base import Stage, StageContext
+from synthpriv.stages.base import SUMMARY, Stage, StageContext
 
 MARKER = "stage.json"
+#: The page a stage renders from its summary; a view, re-rendered by ``synthpriv report``, so
+#: not among the outputs whose hashes say a stage is intact.
+REPORT = "report.html"
 
 
 @dataclass
@@ -63,8 +66,8 @@ def execute_stage(
             **result.summary.model_dump(mode="json"),
             "gates": [asdict(g) for g in result.gates],
         }
-        atomic_write_text(staging / "summary.json", json.dumps(summary, indent=2))
-        render_report(result.report, staging / "report.html", nav=nav)
+        atomic_write_text(staging / SUMMARY, json.dumps(summary, indent=2))
+        render_report(type(stage).build_report(ctx.run_name, staging), staging / REPORT, nav=nav)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -94,8 +97,8 @@ def read_marker(stage_dir: Path) -> StageRecord | None:
 
 
 def describe_outputs(stage_dir: Path) -> list[dict[str, Any]]:
-    """Every file of a stage folder but its marker, with its hash and size."""
-    files = sorted(p for p in stage_dir.rglob("*") if p.is_file() and p.name != MARKER)
+    """Every file of a stage folder but its marker and report, with its hash and size."""
+    files = sorted(p for p in stage_dir.rglob("*") if p.is_file() and p.relative_to(stage_dir).as_posix() not in (MARKER, REPORT))
     return [
         {"path": p.relative_to(stage_dir).as_posix(), "sha256": sha256_file(p), "bytes": p.stat().st_size}
         for p in files

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
@@ -14,7 +15,7 @@ from synthpriv.data.io import write_parquet_batches
 from synthpriv.generators.base import Generator
 from synthpriv.reports import charts
 from synthpriv.reports.model import Figure, Report, Section
-from synthpriv.stages.base import Stage, StageContext, StageResult
+from synthpriv.stages.base import Stage, StageContext, StageResult, read_summary
 
 
 class SynthesizeSummary(BaseModel):
@@ -30,7 +31,7 @@ class SynthesizeSummary(BaseModel):
 class SynthesizeStage(Stage[SynthesizeConfig]):
     name: ClassVar = "synthesize"
     requires: ClassVar = frozenset({"model"})
-    produces: ClassVar = frozenset({"synthetic"})
+    produces: ClassVar = frozenset({"synthetic", "sampling"})
 
     def run(self, ctx: StageContext) -> StageResult:
         generator = Generator.load(ctx.artifact("model"))
@@ -67,7 +68,11 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
             missing_share={str(k): round(float(v) / written, 6) for k, v in missing_counts.items()},
             conditions=dict(self.config.conditions),
         )
-        return StageResult(summary=summary, report=_report(ctx.run_name, summary))
+        return StageResult(summary=summary)
+
+    @classmethod
+    def build_report(cls, run_name: str, stage_dir: Path) -> Report:
+        return _report(run_name, SynthesizeSummary.model_validate(read_summary(stage_dir)))
 
 
 def _report(run_name: str, summary: SynthesizeSummary) -> Report:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
@@ -18,7 +19,7 @@ from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.reports import charts
 from synthpriv.reports.model import Figure, Report, Section, Table
 from synthpriv.runtime.files import atomic_write_text
-from synthpriv.stages.base import Stage, StageContext, StageResult
+from synthpriv.stages.base import Stage, StageContext, StageResult, read_summary
 
 if TYPE_CHECKING:  # torch and opacus load only when a DP fit runs
     from synthpriv.data.transform import TabularTransformer
@@ -68,7 +69,7 @@ def category_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Table
 class TrainStage(Stage[TrainConfig]):
     name: ClassVar = "train"
     requires: ClassVar = frozenset[str]()
-    produces: ClassVar = frozenset({"model", "split", "ledger"})
+    produces: ClassVar = frozenset({"model", "split", "ledger", "training"})
 
     def run(self, ctx: StageContext) -> StageResult:
         schema = ctx.real.schema()
@@ -118,7 +119,12 @@ class TrainStage(Stage[TrainConfig]):
             warnings=list(getattr(ctx.real, "warnings", [])),
             privacy=ledger.to_dict() if ledger is not None else None,
         )
-        return StageResult(summary=summary, report=_report(ctx.run_name, summary, history))
+        return StageResult(summary=summary)
+
+    @classmethod
+    def build_report(cls, run_name: str, stage_dir: Path) -> Report:
+        summary = TrainSummary.model_validate(read_summary(stage_dir))
+        return _report(run_name, summary, pd.read_parquet(stage_dir / "loss.parquet"))
 
 
 def check_privacy_budget(privacy: PrivacyConfig, rows: int) -> float:

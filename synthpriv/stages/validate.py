@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -28,7 +29,16 @@ from synthpriv.metrics.fidelity import (
 )
 from synthpriv.reports import charts
 from synthpriv.reports.model import Chart, Figure, Report, Section, Table
-from synthpriv.stages.base import GateOutcome, Stage, StageContext, StageResult, check_gate
+from synthpriv.runtime.files import atomic_write_text
+from synthpriv.stages.base import (
+    GateOutcome,
+    Stage,
+    StageContext,
+    StageResult,
+    check_gate,
+    read_summary,
+    summary_gates,
+)
 from synthpriv.stages.common import evaluation_tables
 
 
@@ -137,19 +147,36 @@ class ValidateStage(Stage[ValidateConfig]):
                 self.gates.min_ml_efficacy_ratio,
             ),
         )
-        measures = _Measures(fidelity, diagnostic, detector, reference, efficacy, covered)
-        report = _report(ctx.run_name, measures, distributions, config.min_count, gates, summary.seconds)
-        return StageResult(summary=summary, report=report, gates=gates)
+        measures = _Measures(
+            fidelity=fidelity, diagnostic=diagnostic, detection=detector, detection_reference=reference,
+            efficacy=efficacy, coverage=covered, distributions=distributions, min_count=config.min_count,
+            seconds=summary.seconds,
+        )
+        # NaN (a score sdmetrics could not compute) must survive the round trip: pydantic's JSON turns it into null.
+        atomic_write_text(ctx.stage_dir / MEASURES, json.dumps(measures.model_dump(), default=str))
+        return StageResult(summary=summary, gates=gates)
+
+    @classmethod
+    def build_report(cls, run_name: str, stage_dir: Path) -> Report:
+        measures = _Measures.model_validate(json.loads((stage_dir / MEASURES).read_text()))
+        return _report(run_name, measures, summary_gates(read_summary(stage_dir)))
 
 
-@dataclass(frozen=True)
-class _Measures:
+#: Every aggregate the report shows, kept so that ``synthpriv report`` can render it again.
+MEASURES = "measures.json"
+
+
+class _Measures(BaseModel):
     fidelity: FidelityResult
     diagnostic: DiagnosticResult
     detection: DetectionResult
     detection_reference: DetectionResult
     efficacy: EfficacyResult | None
     coverage: CoverageResult
+    distributions: list[ColumnDistribution]
+    """Shares per bin or category, every one holding at least ``min_count`` real rows."""
+    min_count: int
+    seconds: float
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -185,15 +212,8 @@ def _verdict(measures: _Measures, gates: tuple[GateOutcome, ...]) -> Figure:
     return Figure("verdict", "close to real" if close else "usable with care", note=note, tone="good" if close else "warn")
 
 
-def _report(
-    run_name: str,
-    measures: _Measures,
-    distributions: list[ColumnDistribution],
-    k: int,
-    gates: tuple[GateOutcome, ...],
-    seconds: float,
-) -> Report:
-    result = measures.fidelity
+def _report(run_name: str, measures: _Measures, gates: tuple[GateOutcome, ...]) -> Report:
+    result, k, seconds = measures.fidelity, measures.min_count, measures.seconds
     headline = Section(
         title="Fidelity",
         text=(
@@ -230,7 +250,7 @@ def _report(
         Section(
             title="Distributions, real against synthetic",
             text=f"Bins and categories with fewer than {k} real rows are merged, so no single real row can be read off a chart.",
-            charts=tuple(_distribution_chart(d) for d in _worst_first(distributions, columns)),
+            charts=tuple(_distribution_chart(d) for d in _worst_first(measures.distributions, columns)),
         ),
         Section(
             title="Sample sizes",

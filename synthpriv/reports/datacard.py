@@ -1,0 +1,144 @@
+"""The data card: what a recipient of the exported table reads first.
+
+Built from the stage summaries only (schema, aggregates, gate results), never from values of
+the real table: column names and kinds are shown, cells and categories are not. The JSON form
+is the source; the Markdown form is rendered from it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from synthpriv import __version__
+from synthpriv.reports.headline import Summaries, guarantee, headlines
+
+DATACARD_JSON = "datacard.json"
+DATACARD_MD = "datacard.md"
+
+
+def build_datacard(
+    summaries: Summaries,
+    *,
+    run_name: str,
+    files: list[dict[str, Any]],
+    gates: list[dict[str, Any]],
+    gates_forced: bool,
+    config_sha256: str | None,
+) -> dict[str, Any]:
+    """The card as a JSON-ready dict. ``summaries`` holds the train, synthesize, validate and attack summaries."""
+    train, sampling = summaries["train"], summaries["synthesize"]
+    failed = [g for g in gates if not g["passed"]]
+    if gates_forced:
+        verdict = f"exported despite {len(failed)} failed gate(s), at the data owner's request (--allow-failed-gates)"
+    elif gates:
+        verdict = f"exported: all {len(gates)} gate(s) passed"
+    else:
+        verdict = "exported: no gates were set in the pipeline file"
+    dp = guarantee(summaries)
+    return {
+        "synthpriv_version": __version__,
+        "run": run_name,
+        "verdict": verdict,
+        "generated": {
+            "rows": sampling["rows"],
+            "columns": len(train["columns"]),
+            "generator": train["generator"],
+            "epochs": train["epochs"],
+            "sampling_seed": sampling["seed"],
+            "conditions": sampling.get("conditions", {}),
+            "config_sha256": config_sha256,
+            "files": files,
+        },
+        "source": {
+            "training_rows": train["train_rows"],
+            "holdout_rows": train["holdout_rows"],
+            "columns": [{"name": c["name"], "kind": c["kind"], "has_missing": c["nullable"]} for c in train["columns"]],
+        },
+        "differential_privacy": dp.to_metadata(),
+        "differential_privacy_text": dp.describe(),
+        "headlines": [h.to_dict() for h in headlines(summaries)],
+        "gates": gates,
+        "gates_forced": gates_forced,
+    }
+
+
+# What can start markup or HTML, break a table cell, or (an underscore at a word's edge) emphasis.
+_MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>|&#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
+def _md(text: object) -> str:
+    """Data-derived text (names, labels) safe inside Markdown and the HTML a viewer makes of it."""
+    return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), " ".join(str(text).split()))
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    generated, source = card["generated"], card["source"]
+    lines = [
+        f"# Data card: {_md(card['run'])}",
+        "",
+        f"**Verdict:** {_md(card['verdict'])}.",
+        "",
+        "## What this is",
+        "",
+        (
+            f"{generated['rows']:,} synthetic rows in {generated['columns']} columns, sampled by synthpriv "
+            f"{_md(card['synthpriv_version'])} from a `{_md(generated['generator'])}` generator trained for "
+            f"{generated['epochs']} epochs (sampling seed {generated['sampling_seed']}). Rows are drawn from the "
+            "model, not copied from the real table; how close they come to real rows is measured below."
+        ),
+        "",
+    ]
+    if generated["conditions"]:
+        conditions = ", ".join(f"{_md(k)} = {_md(v)}" for k, v in generated["conditions"].items())
+        lines += [f"Sampled under conditions: {conditions}.", ""]
+    lines += ["| file | rows | sha256 |", "|---|---:|---|"]
+    lines += [f"| {_md(f['path'])} | {f['rows']:,} | `{f['sha256']}` |" for f in generated["files"]]
+    lines += [
+        "",
+        f"Pipeline configuration sha256: `{generated['config_sha256'] or 'n/a'}`.",
+        "",
+        "## What it was made from",
+        "",
+        (
+            f"A real table of {source['training_rows']:,} training rows; {source['holdout_rows']:,} further real "
+            "rows were held out, never shown to the generator, and used as the control in every comparison "
+            "below. Column names and kinds only; no real values appear in this card."
+        ),
+        "",
+        "| column | kind | has missing values |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {_md(c['name'])} | {c['kind']} | {'yes' if c['has_missing'] else 'no'} |" for c in source["columns"]]
+    lines += ["", "## How private", "", f"**Differential privacy:** {_md(card['differential_privacy_text'])}."]
+    if card["differential_privacy"] == "none":
+        lines += [
+            "",
+            (
+                "Without differential privacy the figures below are empirical: they measure what these "
+                "attackers learned from this table, not what every attacker could."
+            ),
+        ]
+    for kind, title in (("privacy", None), ("fidelity", "How faithful")):
+        rows = [h for h in card["headlines"] if h["kind"] == kind]
+        if not rows:
+            continue
+        if title:
+            lines += ["", f"## {title}"]
+        lines += ["", "| figure | value | 95 % interval | compare with |", "|---|---:|---|---|"]
+        lines += [
+            f"| {_md(h['label'])} | {_md(h['value'])} | {_md(h['interval'] or '–')} | {_md(h['reference'])} |"
+            for h in rows
+        ]
+    lines += ["", "## Gates", ""]
+    if card["gates"]:
+        lines += ["| gate | figure | bound | result |", "|---|---:|---:|---|"]
+        for gate in card["gates"]:
+            relation = ">=" if gate["name"].startswith("min_") else "<="
+            result = "passed" if gate["passed"] else "**FAILED**"
+            lines.append(f"| {_md(gate['name'])} | {gate['value']:.4g} | {relation} {gate['bound']:.4g} | {result} |")
+    else:
+        lines.append("No gates were set in the pipeline file.")
+    if card["gates_forced"]:
+        lines += ["", "**Exported although gates failed**, at the data owner's explicit request."]
+    return "\n".join(lines) + "\n"
