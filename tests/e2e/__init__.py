@@ -1,0 +1,1 @@
+"""End-to-end tests that open the run's HTML reports in headless Chromium."""
