@@ -28,7 +28,16 @@ REAL_COLOUR = "#5b6b7f"
 SYNTHETIC_COLOUR = "#0f8b8d"
 HOLDOUT_COLOUR = "#d8892b"
 PALETTE = ("#6d5bd0", "#d0567a", "#3f8f3f", "#b5651d", "#2f6fb5", "#8a8f98")
-SERIES_COLOURS = {"real": REAL_COLOUR, "synthetic": SYNTHETIC_COLOUR, "holdout": HOLDOUT_COLOUR}
+REFERENCE_COLOUR = "#9aa5b1"
+# Training rows are real rows: they share real's colour in every chart. "chance" is a
+# reference line, drawn dashed and grey so that it never reads as one more result.
+SERIES_COLOURS = {
+    "real": REAL_COLOUR,
+    "train": REAL_COLOUR,
+    "synthetic": SYNTHETIC_COLOUR,
+    "holdout": HOLDOUT_COLOUR,
+    "chance": REFERENCE_COLOUR,
+}
 MISSING_COLOUR = "#d5d9df"
 
 WIDTH = 520
@@ -258,7 +267,7 @@ def _x_axis(scale: _Scale, ticks: Sequence[float], top: float, bottom: float, fm
     for tick in ticks:
         x = scale(tick)
         parts.append(_line(x, top, x, bottom, GRID_COLOUR))
-        parts.append(_text(x, bottom + 16, fmt(tick), text_anchor="middle", fill=MUTED_COLOUR, font_size=11))
+        parts.append(_text(x, bottom + 16, fmt(tick), text_anchor="middle", fill=MUTED_COLOUR, font_size=12))
     return "".join(parts)
 
 
@@ -267,7 +276,7 @@ def _y_axis(scale: _Scale, ticks: Sequence[float], left: float, right: float, fm
     for tick in ticks:
         y = scale(tick)
         parts.append(_line(left, y, right, y, GRID_COLOUR))
-        parts.append(_text(left - 6, y + 4, fmt(tick), text_anchor="end", fill=MUTED_COLOUR, font_size=11))
+        parts.append(_text(left - 6, y + 4, fmt(tick), text_anchor="end", fill=MUTED_COLOUR, font_size=12))
     return "".join(parts)
 
 
@@ -424,7 +433,7 @@ def histogram_chart(
                 _tick_formatter(x_step)(t),
                 text_anchor="middle",
                 fill=MUTED_COLOUR,
-                font_size=11,
+                font_size=12,
             )
             for t in x_ticks
         ),
@@ -449,7 +458,7 @@ def _histogram_bars(
         x0, x1 = round(x_scale(lo)), round(x_scale(hi))
         y0, y1 = sorted((y_scale(0.0), y_scale(value)))
         tip = f"{name}: {format_number(lo)} to {format_number(hi)}: {fmt(value)}"
-        parts.append(_rect(x0, y0, max(x1 - x0 - 1, 1), y1 - y0, colour, tip, fill_opacity="0.55"))
+        parts.append(_rect(x0, y0, max(x1 - x0 - 1, 1), y1 - y0, colour, tip, fill_opacity="0.8"))
     return "".join(parts)
 
 
@@ -563,6 +572,8 @@ def _series_path(
             segments[-1].append((x_scale(xv), y_scale(yv), xv, yv))
     segments = [segment for segment in segments if segment]
     d = " ".join("M" + " L".join(f"{px:.0f} {py:.0f}" for px, py, _, _ in segment) for segment in segments)
+    if name.strip().lower() == "chance":
+        return f"<path {_attrs(d=d, fill='none', stroke=colour, stroke_width=1.5, stroke_dasharray='5 4')}/>"
     parts = [f"<path {_attrs(d=d, fill='none', stroke=colour, stroke_width=2, stroke_linejoin='round')}/>"]
     for segment in segments:
         if marks or len(segment) == 1:
@@ -666,16 +677,16 @@ def _column_label(x: float, y: float, name: str, size: int) -> str:
 def _heat_legend(lo: float, hi: float, x: float, y: float, has_missing: bool) -> tuple[str, float]:
     steps, width = 10, min(24.0, (WIDTH - x - 110) / 10)
     parts = [_rect(x + i * width, y, width, 10, _ramp((i + 0.5) / steps)) for i in range(steps)]
-    parts.append(_text(x, y + 24, format_number(lo), fill=MUTED_COLOUR, font_size=11))
+    parts.append(_text(x, y + 24, format_number(lo), fill=MUTED_COLOUR, font_size=12))
     parts.append(
         _text(
-            x + steps * width, y + 24, format_number(hi), text_anchor="end", fill=MUTED_COLOUR, font_size=11
+            x + steps * width, y + 24, format_number(hi), text_anchor="end", fill=MUTED_COLOUR, font_size=12
         )
     )
     if has_missing:
         gap = x + steps * width + 24
         parts.append(_rect(gap, y, 12, 10, MISSING_COLOUR, rx=2))
-        parts.append(_text(gap + 18, y + 9, "not available", fill=MUTED_COLOUR, font_size=11))
+        parts.append(_text(gap + 18, y + 9, "not available", fill=MUTED_COLOUR, font_size=12))
     return "".join(parts), 34.0
 
 
@@ -749,7 +760,7 @@ def _score_row(
             _rect(scale.start, y, scale(value) - scale.start, bar_height, SYNTHETIC_COLOUR, tip, rx=2)
         )
     shown = f"{value:.2f}" if not math.isnan(value) else "n/a"
-    parts.append(_text(scale.stop + 8, y + bar_height / 2 + 4, shown, fill=MUTED_COLOUR, font_size=11))
+    parts.append(_text(scale.stop + 8, y + bar_height / 2 + 4, shown, fill=MUTED_COLOUR, font_size=12))
     if reference is not None and not math.isnan(reference):
         x = scale(reference)
         parts.append(

@@ -84,9 +84,23 @@ def _closeness(value: float | None, reference: float | None) -> Tone:
 
 
 def _half(value: float, interval: list[float] | tuple[float, float] | None) -> Tone:
-    """Tone of a figure whose no-leak value is 0.5 (an AUC, a closer-to-train share)."""
-    low = interval[0] if interval else value
-    return "good" if low <= 0.52 else ("warn" if value < 0.6 else "bad")
+    """Tone of a figure whose no-leak value is 0.5 (an AUC, a closer-to-train share).
+
+    Good only when the whole interval stays near 0.5: a wide interval (few rows) cannot
+    show that nothing leaks.
+    """
+    low, high = interval if interval else (value, value)
+    if low > 0.6:
+        return "bad"
+    return "good" if high <= 0.56 else "warn"
+
+
+def _risk(value: float, interval: list[float] | tuple[float, float]) -> Tone:
+    """Tone of an Anonymeter risk (0 = no leak beyond the control), by its interval."""
+    low, high = interval
+    if low > 0.1:
+        return "bad"
+    return "good" if high <= 0.1 else "warn"
 
 
 def fidelity_headlines(validate: dict[str, Any]) -> list[Headline]:
@@ -154,7 +168,7 @@ def privacy_headlines(attack: dict[str, Any]) -> list[Headline]:
                     "privacy", label, _num(risk["risk"]),
                     reference=f"ideal 0; attack {_num(risk['attack_rate'])} vs control {_num(risk['control_rate'])}",
                     interval=_ci(risk.get("risk_ci")), stage="attack",
-                    tone="good" if risk["risk_ci"][0] <= 0.05 else ("warn" if risk["risk"] < 0.2 else "bad"),
+                    tone=_risk(risk["risk"], risk["risk_ci"]),
                 )
             )
     return out

@@ -5,6 +5,7 @@ only, so `synthpriv report` can render it again at any time."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -132,12 +133,16 @@ def render_index(run_dir: Path, run_name: str, records: dict[str, StageStatus], 
             ),
         )
     sections.append(Section(title="Stage reports", links=_stage_links(records), charts=time_chart))
+    judgement = verdict(records)
+    ungated_bad = tuple(f"weak, though no gate stopped it: {h.label} {h.value} ({h.reference})" for h in judged if h.tone == "bad")
+    if judgement.tone == "good" and ungated_bad:
+        judgement = replace(judgement, tone="warn", details=ungated_bad)
     report = Report(
         stage="index",
         title="Overview",
         run_name=run_name,
         subtitle="The verdict, the privacy guarantee, the headline figures, and each stage's report",
-        verdict=verdict(records),
+        verdict=judgement,
         sections=tuple(sections),
     )
     render_report(report, run_dir / "index.html", nav=nav)

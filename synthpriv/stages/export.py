@@ -20,7 +20,7 @@ from synthpriv.errors import GateFailedError
 from synthpriv.reports import charts
 from synthpriv.reports.datacard import DATACARD_JSON, DATACARD_MD, build_datacard, render_markdown
 from synthpriv.reports.headline import gate_table, guarantee
-from synthpriv.reports.model import Figure, Report, Section, Table
+from synthpriv.reports.model import Figure, Link, Report, Section, Table
 from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.stages.base import GateOutcome, Stage, StageContext, StageResult, read_summary
 
@@ -140,7 +140,8 @@ def _report(run_name: str, summary: ExportSummary, outcomes: list[GateOutcome]) 
                 [g.name for g in outcomes],
                 [g.value for g in outcomes],
                 reference=[g.bound for g in outcomes],
-                caption="The tick on each bar marks the gate's bound.",
+                caption="The tick on each bar marks the gate's bound (min_ gates: at least; max_ gates: at most).",
+                reference_label="bound",
             ),
         )
     if summary.gates_forced:
@@ -151,8 +152,7 @@ def _report(run_name: str, summary: ExportSummary, outcomes: list[GateOutcome]) 
     dp = summary.differential_privacy
     files = Table(
         headers=("file", "rows", "size", "sha256"),
-        rows=tuple((f["path"], f"{f['rows']:,}", f"{f['bytes'] / 1e6:.2f} MB", f["sha256"][:16] + "…") for f in summary.files)
-        + ((DATACARD_MD, "", "", "the data card: read it first"),),
+        rows=tuple((f["path"], f"{f['rows']:,}", f"{f['bytes'] / 1e6:.2f} MB", f["sha256"][:16] + "…") for f in summary.files),
         caption="In this folder. The Parquet keeps the input's column names, order and dtypes; its key-value "
         "metadata ('synthpriv') holds the provenance below.",
     )
@@ -176,6 +176,10 @@ def _report(run_name: str, summary: ExportSummary, outcomes: list[GateOutcome]) 
             ),
         ),
         tables=(files,),
+        links=(
+            Link(DATACARD_MD, DATACARD_MD, note="the data card: what was generated, how faithful, how private; read it first"),
+            Link(DATACARD_JSON, DATACARD_JSON, note="the same, for programs"),
+        ),
     )
     return Report(
         stage="export",

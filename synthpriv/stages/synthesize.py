@@ -82,6 +82,7 @@ def _report(run_name: str, summary: SynthesizeSummary) -> Report:
         names,
         [summary.missing_share[n] for n in names],
         caption="Share of synthetic rows with a missing value; missingness is learned, not filled in.",
+        value_label="share missing",
     )
     section = Section(
         title="Sampling",
