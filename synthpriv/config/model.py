@@ -176,6 +176,11 @@ class DataConfig(StrictModel):
     `{kind: categorical, categories: [a, b]}`."""
     drop: list[str] = Field(default_factory=list)
     """Optional: columns to leave out entirely."""
+    min_category_count: int = Field(default=5, ge=1)
+    """Without differential privacy: a categorical value held by fewer training rows is not
+    learned; it folds into `(other)` (the most frequent value in a column of numbers), so a
+    value unique to one person cannot reach the model or the export. 1 disables it. DP runs
+    release categories with their own mechanism and ignore it."""
 
     @field_validator("holdout")
     @classmethod

@@ -14,6 +14,20 @@ from scipy.special import ndtri
 _EPS = 1e-6  # model space is the normal quantile of [_EPS, 1 - _EPS]: about +-4.75
 _PLATEAU = 1e-6  # the least half-width (in CDF units) of an observed value's plateau
 
+#: The category that values too rare to keep (or not released by DP) fold into, in columns
+#: holding strings (`holds_strings`). In a column of numbers a string cannot be restored to
+#: the dtype: there such values fold into the most frequent kept category instead. It is the
+#: encoder's fallback (index 0) whenever it is a category, so unseen values land there too.
+OTHER_TOKEN = "(other)"
+#: Dtypes whose values are strings (or may be restored as strings): they can hold `OTHER_TOKEN`.
+STRING_DTYPES = ("object", "string", "str", "category")
+
+
+def holds_strings(dtype: object) -> bool:
+    """Whether a column of this dtype can hold `OTHER_TOKEN` (``str(dtype)`` is what counts)."""
+    name = str(dtype)
+    return name in STRING_DTYPES or name.startswith("string")
+
 
 class QuantileNormalizer:
     """Maps a numeric column through its empirical CDF onto a standard normal.
@@ -174,8 +188,11 @@ class QuantileNormalizer:
 class OneHotEncoder:
     """Categories (as strings) to a one-hot block; a null is a category of its own.
 
-    Values unseen at fit time map to the most frequent category, so transform never fails
-    on new data (a holdout file, say).
+    Index 0 is the fallback: values unseen at fit time map to it, so transform never fails
+    on new data (a holdout file, say). Fitted with ``min_count`` above 1, categories held by
+    fewer rows are *folded*: they get no category of their own and map to the fallback,
+    which is then `OTHER_TOKEN` in a column holding strings, or the most frequent kept
+    category in a column of numbers. Folded and unseen values thus land in the same place.
     """
 
     NULL_TOKEN = "\x00<null>"
@@ -205,10 +222,36 @@ class OneHotEncoder:
         tokens = values.astype(object).where(values.notna(), cls.NULL_TOKEN)
         return tokens.map(str).to_numpy(dtype=object)
 
-    def fit(self, values: pd.Series) -> OneHotEncoder:
+    def fit(self, values: pd.Series, *, min_count: int = 1) -> OneHotEncoder:
+        """Learn the categories of ``values``, most frequent first.
+
+        ``min_count``: a category seen in fewer rows is folded (see the class). The null
+        token is never folded: whether a column has missing values is a property of the
+        column, not of a row. A column of numbers none of whose values reaches ``min_count``
+        has nothing to fold into: ValueError. ``min_count=1`` keeps every category.
+        """
+        if min_count < 1:
+            raise ValueError("min_count must be >= 1")
         counts = pd.Series(self.tokens(values)).value_counts(sort=True)
-        # Most frequent first: index 0 is the fallback for unseen values.
-        self.categories = [str(c) for c in counts.index]
+        tokens = [str(c) for c in counts.index]
+        rare = [t for t, n in zip(tokens, counts.to_numpy(), strict=True) if n < min_count and t != self.NULL_TOKEN]
+        if not rare:
+            # Most frequent first: index 0 is the fallback for unseen values.
+            self.categories = tokens
+            return self
+        kept = [t for t in tokens if t not in set(rare)]
+        if holds_strings(values.dtype):
+            # A real value spelled "(other)" is kept only if frequent; it then merges with the rest.
+            self.categories = [OTHER_TOKEN, *(t for t in kept if t != OTHER_TOKEN)]
+            return self
+        real = [t for t in kept if t != self.NULL_TOKEN]
+        if not real:
+            raise ValueError(
+                f"no value is held by {min_count} or more rows, and a column of {values.dtype} "
+                f"cannot hold {OTHER_TOKEN!r}"
+            )
+        # The most frequent kept value first: folded and unseen values map to it.
+        self.categories = [real[0], *(t for t in kept if t != real[0])]
         return self
 
     def codes(self, values: pd.Series) -> np.ndarray:

@@ -5,6 +5,12 @@
 - categorical and boolean: one-hot, with a null as a category of its own.
 
 Its only contract with the networks is the tuple of `Span`s.
+
+Rare categories: a categorical column's values held by fewer than ``min_category_count``
+rows get no category (see `OneHotEncoder.fit`); they fold into `OTHER_TOKEN` (or, in a
+column of numbers, the most frequent kept value). A value held by one row would otherwise
+be stored in ``transformer.json`` and could be generated verbatim. Boolean columns are not
+folded (their domain is public), nor are nulls.
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ import pandas as pd
 from synthpriv.data.encoders import OneHotEncoder, QuantileNormalizer
 from synthpriv.data.schema import ColumnKind, ColumnSpec
 from synthpriv.data.spans import Span, spans_width
+from synthpriv.errors import DataError
 
 _NS_PER_SECOND = 1_000_000_000
 _SECONDS_PER_DAY = 86_400.0
+#: The default least number of rows a category needs to be kept (``data.min_category_count``
+#: in the pipeline file defaults to the same).
+DEFAULT_MIN_CATEGORY_COUNT = 5
 
 
 def _numeric_values(spec: ColumnSpec, values: pd.Series) -> np.ndarray:
@@ -100,12 +110,22 @@ def numeric_values(spec: ColumnSpec, values: pd.Series) -> np.ndarray:
 
 
 class TabularTransformer:
-    """Fits per-column encoders and maps whole tables to a float32 matrix and back."""
+    """Fits per-column encoders and maps whole tables to a float32 matrix and back.
 
-    def __init__(self, columns: tuple[ColumnSpec, ...]) -> None:
+    ``min_category_count``: categories of a categorical column seen in fewer rows are folded
+    at `fit` (see the module). The protection is on by default here, in the one mapping
+    every generator fits, so that no caller (a generator, a benchmark, a notebook) can
+    forget it; ``1`` disables it, for tests of exactness and for tables known to be public.
+    A transformer from `from_encoders` (DP preprocessing) has its domains decided there.
+    """
+
+    def __init__(self, columns: tuple[ColumnSpec, ...], *, min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT) -> None:
         if any(c.kind is ColumnKind.ID for c in columns):
             raise ValueError("id columns are regenerated, not encoded")
+        if min_category_count < 1:
+            raise ValueError("min_category_count must be >= 1")
         self.columns = columns
+        self.min_category_count = min_category_count
         self.numeric: dict[str, QuantileNormalizer] = {}
         self.categorical: dict[str, OneHotEncoder] = {}
         self.has_missing: dict[str, bool] = {}
@@ -123,7 +143,14 @@ class TabularTransformer:
                 self.numeric[spec.name] = QuantileNormalizer().fit(numbers)
                 self.has_missing[spec.name] = bool(np.isnan(numbers).any())
             else:
-                self.categorical[spec.name] = OneHotEncoder().fit(values)
+                min_count = self.min_category_count if spec.kind is ColumnKind.CATEGORICAL else 1
+                try:
+                    self.categorical[spec.name] = OneHotEncoder().fit(values, min_count=min_count)
+                except ValueError as exc:
+                    raise DataError(
+                        f"column {spec.name!r}: {exc}; drop it, declare it numerical, or lower data.min_category_count",
+                        where=f"data.columns.{spec.name}",
+                    ) from None
         self.spans = self._build_spans()
         return self
 
@@ -141,7 +168,7 @@ class TabularTransformer:
         (whether they get a ``[present, missing]`` block); categorical and boolean columns an
         `OneHotEncoder`.
         """
-        transformer = cls(columns)
+        transformer = cls(columns, min_category_count=1)  # no folding here: the domains are given
         for spec in columns:
             if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
                 if spec.name not in numeric or spec.name not in has_missing:
@@ -221,11 +248,16 @@ class TabularTransformer:
             "categorical": {k: v.to_dict() for k, v in self.categorical.items()},
             "has_missing": self.has_missing,
             "spans": [s.to_dict() for s in self.spans],
+            "min_category_count": self.min_category_count,
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TabularTransformer:
-        transformer = cls(tuple(ColumnSpec.from_dict(c) for c in raw["columns"]))
+        # Files written before rare categories were folded kept every category: 1.
+        transformer = cls(
+            tuple(ColumnSpec.from_dict(c) for c in raw["columns"]),
+            min_category_count=int(raw.get("min_category_count", 1)),
+        )
         transformer.numeric = {k: QuantileNormalizer.from_dict(v) for k, v in raw["numeric"].items()}
         transformer.categorical = {k: OneHotEncoder.from_dict(v) for k, v in raw["categorical"].items()}
         transformer.has_missing = {k: bool(v) for k, v in raw["has_missing"].items()}

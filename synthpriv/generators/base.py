@@ -22,7 +22,7 @@ import pandas as pd
 
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema
 from synthpriv.data.spans import Span
-from synthpriv.data.transform import TabularTransformer
+from synthpriv.data.transform import DEFAULT_MIN_CATEGORY_COUNT, TabularTransformer
 from synthpriv.errors import ConfigError, DataError, ModelFileError, PrivacyConfigError
 from synthpriv.generators.params import DEFAULT_BATCH_SIZE, GeneratorParams, default_epochs
 from synthpriv.privacy.ledger import Release
@@ -57,7 +57,15 @@ class FitReport:
 
 
 class Generator(ABC):
-    """A synthetic-data generator for one table."""
+    """A synthetic-data generator for one table.
+
+    ``min_category_count`` (default 5, as ``data.min_category_count``): a category held by
+    fewer training rows is folded into ``"(other)"`` (or the most frequent value in a column
+    of numbers) by the transformer `fit` builds, so the model never learns it and cannot
+    emit it (see `TabularTransformer`). It sits beside ``seed`` and ``privacy`` rather than in
+    ``params`` because it is about the data, not the network; a transformer passed to `fit`
+    (DP preprocessing) has already decided its domains and is used as it is.
+    """
 
     kind: ClassVar[str]
     params_model: ClassVar[type[GeneratorParams]]
@@ -73,7 +81,11 @@ class Generator(ABC):
         seed: int = 0,
         device: str = "auto",
         privacy: DPSGDSettings | None = None,
+        min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT,
     ) -> None:
+        if min_category_count < 1:
+            raise ValueError("min_category_count must be >= 1")
+        self.min_category_count = min_category_count
         self.params = (
             params if isinstance(params, self.params_model) else self.params_model.model_validate(params or {})
         )
@@ -210,7 +222,7 @@ class Generator(ABC):
         self._calibration = self._calibrate(len(table), transformer) if self.privacy is not None else None
         seed_everything(self.seed)
         if transformer is None:
-            transformer = TabularTransformer(self.schema.modelled()).fit(table)
+            transformer = TabularTransformer(self.schema.modelled(), min_category_count=self.min_category_count).fit(table)
         self.transformer = transformer
         matrix = self.transformer.transform(table)
         self.train_rows = len(table)
@@ -395,6 +407,7 @@ class Generator(ABC):
             seed=meta["seed"],
             device=device,
             privacy=privacy,
+            min_category_count=transformer.min_category_count,
         )
         generator.privacy_release = release
         generator.schema = TableSchema.from_dict(meta["schema"])

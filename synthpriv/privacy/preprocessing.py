@@ -9,7 +9,8 @@ range, a declared category list) or from a DP mechanism charged to the `PrivacyL
   knots come from a Laplace histogram of the clipped column (`private_normalizer`).
 - categorical columns: a declared category list is public and costs nothing. Without one,
   the list is released by a stability-based histogram (`stability_histogram`), which is
-  (epsilon, delta)-DP; values it does not release are merged (see `OTHER_TOKEN`).
+  (epsilon, delta)-DP; values it does not release are merged (see `OTHER_TOKEN`, defined in
+  `synthpriv.data.encoders`).
 - boolean columns: the domain ``{False, True}`` is public.
 - missing values: nothing is read. Every column may hold nulls unless its declaration says
   ``nullable: false`` (a pandas dtype is not public knowledge: for a CSV it is inferred from
@@ -51,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from synthpriv.config.model import ColumnDeclaration
-from synthpriv.data.encoders import OneHotEncoder, QuantileNormalizer
+from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer, holds_strings
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.data.transform import TabularTransformer, numeric_values
 from synthpriv.errors import PrivacyConfigError
@@ -65,16 +66,15 @@ DEFAULT_BINS = 256
 #: An integer column whose declared range holds at most this many integers gets one cell per
 #: integer (and one plateau per value in its quantile map, so values come back exactly).
 MAX_INTEGER_CELLS = 512
-#: The category that every value a stability histogram did not release maps to, in columns
-#: holding strings. Always present (at index 0, the encoder's fallback), whether or not any
-#: value was merged into it, so its presence says nothing about the data. In a column of
-#: numbers a string cannot be restored to the dtype: there unreleased values fold into the
-#: released category with the largest noisy count instead.
-OTHER_TOKEN = "(other)"
+# `OTHER_TOKEN` (from the data layer, shared with the non-DP folding of rare categories) is
+# the category every value a stability histogram did not release maps to, in columns holding
+# strings. Here it is always present (at index 0, the encoder's fallback), whether or not any
+# value was merged into it, so its presence says nothing about the data. In a column of
+# numbers a string cannot be restored to the dtype: there unreleased values fold into the
+# released category with the largest noisy count instead.
 #: A pseudo-count added to every cell after clamping: zero cells keep a positive width in
 #: the CDF, so the quantile map stays strictly increasing and invertible. Post-processing.
 _FLOOR = 1e-3
-_STRING_DTYPES = ("object", "string", "str", "category")
 
 Route = Literal["laplace", "stability histogram"]
 
@@ -301,10 +301,6 @@ def _bounds_in_model_units(spec: ColumnSpec, declaration: ColumnDeclaration) -> 
     return float(low), float(high)  # type: ignore[arg-type]
 
 
-def _holds_strings(spec: ColumnSpec) -> bool:
-    return spec.dtype in _STRING_DTYPES or spec.dtype.startswith("string")
-
-
 def _category_domain(
     spec: ColumnSpec,
     declaration: ColumnDeclaration | None,
@@ -318,7 +314,7 @@ def _category_domain(
     elif declaration is not None and declaration.categories is not None:
         # A declared domain is complete: a value outside it falls back to the first one.
         domain = list(declaration.categories)
-    elif _holds_strings(spec):
+    elif holds_strings(spec.dtype):
         assert released is not None
         domain = [OTHER_TOKEN, *(c for c in released if c != OTHER_TOKEN)]
     else:

@@ -91,6 +91,7 @@ class TrainStage(Stage[TrainConfig]):
             seed=ctx.seed,
             device=self.config.device,
             privacy=dp_settings,
+            min_category_count=ctx.real.config.min_category_count,  # used only when no DP transformer is given
         )
         fit = generator.fit(train_table, schema, transformer=transformer, progress=ctx.progress)
         if ledger is not None:

@@ -14,12 +14,13 @@ import math
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from synthpriv.data.encoders import OneHotEncoder, QuantileNormalizer
+from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer, holds_strings
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema
 from synthpriv.data.transform import TabularTransformer
+from synthpriv.errors import DataError
 
 SETTINGS = settings(
     max_examples=60,
@@ -177,9 +178,11 @@ def schema_of(frame: pd.DataFrame) -> TableSchema:
     return infer_schema(frame, overrides=overrides)
 
 
-def fitted(frame: pd.DataFrame) -> tuple[TableSchema, TabularTransformer]:
+def fitted(frame: pd.DataFrame, min_category_count: int = 1) -> tuple[TableSchema, TabularTransformer]:
+    """The fitted transformer; by default keeping every category (these tests are about
+    exactness; the folding of rare categories has its own test below)."""
     schema = schema_of(frame)
-    return schema, TabularTransformer(schema.modelled()).fit(frame)
+    return schema, TabularTransformer(schema.modelled(), min_category_count=min_category_count).fit(frame)
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -324,6 +327,80 @@ def test_unseen_values_map_to_a_defined_fallback(frame: pd.DataFrame, data: st.D
             value = back[spec.name].iloc[row]
             if not pd.isna(value):
                 assert frame[spec.name].min() <= value <= frame[spec.name].max()
+
+
+@SETTINGS
+@given(frames(max_rows=40), st.integers(1, 6), st.integers(0, 2**32 - 1))
+def test_rare_categories_fold_and_frequent_ones_round_trip(frame: pd.DataFrame, min_count: int, seed: int) -> None:
+    """With ``min_category_count``, whatever the model space holds decodes to a category with
+    at least that many rows, `OTHER_TOKEN` (string columns) or the most frequent value (columns
+    of numbers); rows of frequent categories, nulls and every other column come back exactly."""
+    schema = schema_of(frame)
+    categorical = [c for c in schema.columns if c.kind is ColumnKind.CATEGORICAL]
+    counts = {c.name: frame[c.name].dropna().astype(object).map(str).value_counts() for c in categorical}
+    frequent = {name: set(n.index[n.to_numpy() >= min_count]) for name, n in counts.items()}
+    impossible = [
+        c.name
+        for c in categorical
+        if not holds_strings(frame[c.name].dtype) and len(counts[c.name]) and not frequent[c.name]
+    ]
+    event("refused" if impossible else "fitted")
+    if impossible:  # a column of numbers with nothing frequent to fold into is refused
+        try:
+            fitted(frame, min_count)
+        except DataError as exc:
+            assert any(repr(name) in str(exc) for name in impossible)
+            return
+        raise AssertionError(f"no DataError for {impossible}")
+    _, transformer = fitted(frame, min_count)
+    restored = TabularTransformer.from_dict(json.loads(json.dumps(transformer.to_dict())))
+    assert restored.min_category_count == min_count
+
+    def folded_into(name: str) -> str:
+        """Where a rare value goes: OTHER_TOKEN, or the most frequent value (the fallback)."""
+        if holds_strings(frame[name].dtype):
+            return OTHER_TOKEN
+        fallback = transformer.categorical[name].categories[0]
+        assert counts[name][fallback] == counts[name].max(), name
+        return fallback
+
+    def allowed(name: str) -> set[str]:
+        return frequent[name] | {folded_into(name)}
+
+    for spec in categorical:
+        tokens = set(transformer.categorical[spec.name].categories) - {OneHotEncoder.NULL_TOKEN}
+        assert tokens <= allowed(spec.name), spec.name
+        if len(frequent[spec.name]) < len(counts[spec.name]):  # something folded: the fallback is first
+            event("folded a string column" if holds_strings(frame[spec.name].dtype) else "folded a column of numbers")
+            assert transformer.categorical[spec.name].categories[0] == folded_into(spec.name)
+
+    back = restored.inverse_transform(transformer.transform(frame))
+    for spec in schema.columns:
+        before, after = frame[spec.name], back[spec.name]
+        assert str(after.dtype) == str(before.dtype), spec.name
+        if spec.kind is not ColumnKind.CATEGORICAL:
+            if spec.kind is ColumnKind.NUMERICAL and not spec.integer:
+                assert_close(spec.name, before, after)
+            else:
+                assert_exact(spec.name, before, after)
+            continue
+        assert_same_nulls(spec.name, before, after)
+        keep = before.notna().to_numpy()
+        left = before.astype(object).to_numpy()[keep]
+        right = after.astype(object).to_numpy()[keep]
+        for original, decoded in zip(left, right, strict=True):
+            if str(original) in frequent[spec.name]:
+                assert decoded == original and type(decoded) is type(original), spec.name
+            else:
+                assert str(decoded) == folded_into(spec.name), spec.name
+
+    # Whatever a generator emits (any softmax block) decodes to an allowed value or a null.
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(size=(64, transformer.width)).astype(np.float32)
+    emitted = transformer.inverse_transform(noise)
+    for spec in categorical:
+        values = emitted[spec.name].dropna().astype(object).map(str)
+        assert set(values) <= allowed(spec.name), spec.name
 
 
 @SETTINGS

@@ -15,16 +15,17 @@ from synthpriv.data.spans import Span
 from synthpriv.data.transform import TabularTransformer
 
 
-
 def schema_of(table: pd.DataFrame, **kwargs: object) -> TableSchema:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # id warnings
         return infer_schema(table, **kwargs)  # type: ignore[arg-type]
 
 
-def fit(table: pd.DataFrame, **kwargs: object) -> tuple[TableSchema, TabularTransformer]:
+def fit(table: pd.DataFrame, min_category_count: int = 1, **kwargs: object) -> tuple[TableSchema, TabularTransformer]:
+    """Keeps every category by default: these tests are about exactness (folding of rare
+    categories: test_rare_categories.py)."""
     schema = schema_of(table, **kwargs)
-    return schema, TabularTransformer(schema.modelled()).fit(table)
+    return schema, TabularTransformer(schema.modelled(), min_category_count=min_category_count).fit(table)
 
 
 def round_trip(table: pd.DataFrame, **kwargs: object) -> tuple[pd.DataFrame, pd.DataFrame]:
