@@ -51,11 +51,7 @@ def run_stage(pipeline: Path, out: Path, stage: str) -> dict[str, float]:
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 1024, 1)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--batch-size", type=int, default=50_000)
-    args = parser.parse_args()
+def measure(rows: int, batch_size: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as folder:
         pipeline, out = Path(folder) / "pipeline.yaml", Path(folder) / "run"
         pipeline.write_text(
@@ -64,28 +60,41 @@ def main() -> None:
                     "name": "export-stream",
                     "data": {"path": "builtin:student_placements", "target": "placed"},
                     "train": {"generator": "vae", "epochs": 2},
-                    "synthesize": {"rows": args.rows, "batch_size": args.batch_size},
+                    "synthesize": {"rows": rows, "batch_size": batch_size},
                     "export": {"formats": ["parquet", "csv"]},
                 }
             )
         )
         stages = {s: run_stage(pipeline, out, s) for s in ("train", "synthesize", "validate", "attack", "export")}
         table = pd.read_parquet(out / "synthesize" / "synthetic.parquet")
-        result = {
-            "rows": args.rows,
-            "batch_size": args.batch_size,
+        return {
+            "rows": rows,
+            "batch_size": batch_size,
             "table_in_memory_mb": round(table.memory_usage(deep=True).sum() / 2**20, 1),
             "parquet_mb": round((out / "export" / "synthetic.parquet").stat().st_size / 2**20, 1),
             "csv_mb": round((out / "export" / "synthetic.csv").stat().st_size / 2**20, 1),
             "stages": stages,
         }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=50_000)
+    parser.add_argument("--baseline-rows", type=int, default=2_000, help="a small run: the interpreter's own footprint")
+    args = parser.parse_args()
+    large = measure(args.rows, args.batch_size)
+    small = measure(args.baseline_rows, args.batch_size)
+    result = {"large": large, "baseline": small}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "export_stream.json").write_text(json.dumps(result, indent=2))
-    print(f"{args.rows:,} rows; table in memory {result['table_in_memory_mb']} MB; "
-          f"Parquet {result['parquet_mb']} MB, CSV {result['csv_mb']} MB")
-    print(f"{'stage':<12}{'seconds':>10}{'peak RSS MB':>14}")
-    for name, figures in stages.items():
-        print(f"{name:<12}{figures['seconds']:>10.1f}{figures['peak_rss_mb']:>14.1f}")
+    print(f"{args.rows:,} rows; table in memory {large['table_in_memory_mb']} MB; "
+          f"Parquet {large['parquet_mb']} MB, CSV {large['csv_mb']} MB; baseline run {args.baseline_rows:,} rows")
+    print(f"{'stage':<12}{'seconds':>10}{'peak RSS MB':>14}{'baseline MB':>14}{'extra MB':>11}")
+    for name, figures in large["stages"].items():  # type: ignore[union-attr]
+        base = small["stages"][name]["peak_rss_mb"]  # type: ignore[index]
+        print(f"{name:<12}{figures['seconds']:>10.1f}{figures['peak_rss_mb']:>14.1f}{base:>14.1f}"
+              f"{figures['peak_rss_mb'] - base:>11.1f}")
 
 
 if __name__ == "__main__":
