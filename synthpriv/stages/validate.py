@@ -236,6 +236,8 @@ def _report(run_name: str, measures: _Measures, gates: tuple[GateOutcome, ...]) 
         [float(np.nan_to_num(s.score)) for s in columns],
         reference=[float(np.nan_to_num(s.holdout_score)) if s.holdout_score is not None else 0.0 for s in columns],
         caption="Bar: synthetic vs real. Tick: real holdout vs real train.",
+        value_label="synthetic vs real",
+        reference_label="holdout vs train",
     )
     names = [s.column for s in result.column_scores]
     worst_pairs = sorted(result.pair_scores, key=lambda p: np.nan_to_num(p.score, nan=-1.0))[:10]
@@ -328,9 +330,9 @@ def _coverage_section(measures: _Measures) -> Section:
         (
             c.column,
             c.kind.value,
-            "" if c.missed_categories is None else f"{c.missed_categories} of {c.real_categories} ({c.missed_real_share:.1%} of real rows)",
-            "" if c.invented_categories is None else f"{c.invented_categories} ({c.invented_synthetic_share:.1%} of synthetic rows)",
-            "" if c.out_of_range_share is None else f"{c.out_of_range_share:.1%}",
+            "–" if c.missed_categories is None else f"{c.missed_categories} of {c.real_categories} ({c.missed_real_share:.1%} of real rows)",
+            "–" if c.invented_categories is None else f"{c.invented_categories} ({c.invented_synthetic_share:.1%} of synthetic rows)",
+            "–" if c.out_of_range_share is None else f"{c.out_of_range_share:.1%}",
         )
         for c in covered.columns
     )
