@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import os
 import sys
 import time
 import warnings
@@ -61,11 +63,29 @@ def _guard(debug: bool):  # type: ignore[no-untyped-def]
             if isinstance(exc, KeyboardInterrupt):
                 raise _fail("interrupted; completed stages are kept, run again to continue", 130) from None
             if isinstance(exc, OSError):
-                where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-                raise _fail(f"{where}{exc.strerror or type(exc).__name__}", 74) from None
+                raise _fail(_describe_os_error(exc), 74) from None
             raise _fail(f"internal error ({type(exc).__name__}); run again with --debug for the traceback", INTERNAL_ERROR) from None
 
     return _Guard()
+
+
+_OS_ERROR_HINTS = {
+    errno.ENOSPC: "free some disk space and run again (completed stages are kept)",
+    errno.EDQUOT: "free some space in your quota and run again (completed stages are kept)",
+    errno.EACCES: "make it writable for this user or choose another --output-dir",
+    errno.EPERM: "make it writable for this user or choose another --output-dir",
+    errno.EROFS: "the file system is read-only; choose another --output-dir",
+    errno.ENOTDIR: "a file is in the way of a folder; choose another --output-dir or move that file",
+    errno.EEXIST: "a file is in the way; choose another --output-dir or move that file",
+}
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """One line for an OS error: the file, what went wrong, and what to do about it."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    what = os.strerror(exc.errno) if exc.errno else (exc.strerror or type(exc).__name__)
+    hint = _OS_ERROR_HINTS.get(exc.errno or 0, "check the path and run again")
+    return f"{where}{what}; {hint}"
 
 
 @app.command()

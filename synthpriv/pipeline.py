@@ -150,11 +150,17 @@ class Pipeline:
         try:
             source = self.real.source()
         except DataError as exc:
-            raise DataError(exc.message, where=self.loaded.where(("data", "path")) + " " + (exc.where or "")) from None
+            detail = (exc.where or "").removeprefix("data.path").strip()  # the file, once
+            raise DataError(exc.message, where=f"{self.loaded.where(('data', 'path'))} {detail}".strip()) from None
+        try:  # too few rows for the split is known before any work
+            self.real.make_split(self.config.seed)
+        except DataError as exc:
+            loc = ("data", "holdout") if self.real.holdout_path is None else ("data", "path")
+            raise DataError(exc.message, where=self.loaded.where(loc)) from None
         for loc, column in self.config.column_references():
             if column not in source.columns:
                 close = difflib.get_close_matches(column, [str(c) for c in source.columns], n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                hint = f" (did you mean '{close[0]}'?)" if close else "; fix the name or remove it"
                 raise DataError(f"column '{column}' not in data{hint}", where=self.loaded.where(loc))
         try:
             schema = self.real.schema()
@@ -280,6 +286,11 @@ class Pipeline:
                         records[name] = self._run_or_reuse(name, fingerprints[name], force=name in forced)
                     except BaseException as exc:
                         records[name] = StageRecord(name=name, status="failed", error=type(exc).__name__)
+                        if isinstance(exc, OSError) and not exc.filename:
+                            exc.filename = str(self.run_dir / name)  # a write that failed (disk full): say whose
+                        if isinstance(exc, ConfigError | PrivacyConfigError) and _is_config_key(exc.where):
+                            # A stage names a key of the file (synthesize.conditions.x): add its line.
+                            exc.where = self.loaded.where(tuple(exc.where.split(".")))
                         if isinstance(exc, GateFailedError):
                             # An export from an earlier run must not outlive a gate that now fails.
                             shutil.rmtree(self.run_dir / name, ignore_errors=True)
@@ -356,6 +367,11 @@ class Pipeline:
             "stages": {name: asdict(record) for name, record in records.items()},
         }
         atomic_write_text(self.run_dir / MANIFEST, json.dumps(manifest, indent=2))
+
+
+def _is_config_key(where: str | None) -> bool:
+    """Whether an error's place is a key path of the pipeline file (``synthesize.conditions.x``)."""
+    return bool(where) and where.split(".")[0] in (*STAGES, "data", "gates")
 
 
 def _package_versions() -> dict[str, str]:

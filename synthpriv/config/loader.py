@@ -7,15 +7,18 @@ tree, so a bad value is reported as ``pipeline.yaml:9:15 train.epochs: ...``.
 
 from __future__ import annotations
 
+import difflib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from synthpriv.config.model import BUILTIN_PREFIX, PipelineConfig
 from synthpriv.errors import ConfigError
+from synthpriv.generators.params import PARAMS_BY_KIND, GeneratorParams
 
 Loc = tuple[str | int, ...]
 
@@ -83,9 +86,47 @@ def _yaml_loc(loc: Loc) -> Loc:
     return tuple("validate" if part == "validate_" else part for part in loc)
 
 
-def _friendly(error: dict[str, Any]) -> str:
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model a field's annotation holds (through Optional, unions, Annotated)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        if (model := _model_in(arg)) is not None:
+            return model
+    return None
+
+
+def _known_keys(loc: Loc, values: dict[str, Any]) -> list[str]:
+    """The keys the mapping holding ``loc[-1]`` accepts (empty where that is not known)."""
+    model: type[BaseModel] | None = PipelineConfig
+    parts = list(_yaml_loc(loc[:-1]))
+    while parts:
+        fields = model.model_fields if model is not None else {}
+        part = parts.pop(0)
+        field = next((f for n, f in fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return []
+        if typing.get_origin(field.annotation) is dict:
+            if not parts:
+                return []
+            parts.pop(0)  # a mapping of names (data.columns): its values are the model
+        model = _model_in(field.annotation)
+    if model is GeneratorParams:  # train.params: the named generator's own settings
+        train = values.get("train")
+        kind = train.get("generator", "vae") if isinstance(train, dict) else "vae"
+        model = PARAMS_BY_KIND.get(kind)
+    return [f.alias or n for n, f in model.model_fields.items()] if model is not None else []
+
+
+def _friendly(error: dict[str, Any], values: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
-        return "unknown key"
+        known = _known_keys(tuple(error["loc"]), values)
+        close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
+        if close:
+            return f"unknown key; did you mean '{close[0]}'?"
+        if known:
+            return f"unknown key; remove it (keys here: {', '.join(known)})"
+        return "unknown key; remove it (`synthpriv schema` lists the keys)"
     if error["type"] == "missing":
         return "required key is missing"
     return str(error["msg"])
@@ -109,7 +150,7 @@ def parse_config(text: str, path: Path | None = None) -> LoadedConfig:
         errors = exc.errors()
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(_friendly(first) + more, where=_where(path, text, tuple(first["loc"]))) from None
+        raise ConfigError(_friendly(first, values) + more, where=_where(path, text, tuple(first["loc"]))) from None
     return LoadedConfig(config=config, path=path, text=text)
 
 

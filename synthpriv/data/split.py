@@ -10,7 +10,9 @@ import pandas as pd
 from synthpriv.errors import DataError
 
 MIN_TRAIN_ROWS = 10
-MIN_HOLDOUT_ROWS = 5
+#: Validate's k-NN coverage compares held-out rows with their 5 nearest neighbours (it needs
+#: more than 5), and the attacks split the holdout into a reference and a control half.
+MIN_HOLDOUT_ROWS = 6
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ def split_rows(n_rows: int, holdout_fraction: float, seed: int) -> Split:
     if n_train < MIN_TRAIN_ROWS or n_holdout < MIN_HOLDOUT_ROWS:
         raise DataError(
             f"{n_rows} rows are too few to split with holdout {holdout_fraction}: need at least "
-            f"{MIN_TRAIN_ROWS} training and {MIN_HOLDOUT_ROWS} holdout rows",
+            f"{MIN_TRAIN_ROWS} training and {MIN_HOLDOUT_ROWS} holdout rows (the validate and attack stages "
+            "compare with held-out rows); use a larger table or change data.holdout",
             where="data.holdout",
         )
     permutation = np.random.default_rng(seed).permutation(n_rows)
@@ -50,5 +53,7 @@ def split_rows(n_rows: int, holdout_fraction: float, seed: int) -> Split:
 def all_rows(n_rows: int) -> Split:
     """Every row trains (the holdout comes from a separate file)."""
     if n_rows < MIN_TRAIN_ROWS:
-        raise DataError(f"{n_rows} rows are too few to train on (need {MIN_TRAIN_ROWS})", where="data.path")
+        raise DataError(
+            f"{n_rows} rows are too few to train on (need {MIN_TRAIN_ROWS}); use a larger table", where="data.path"
+        )
     return Split(train=np.arange(n_rows), holdout=np.zeros(0, dtype=np.int64))
