@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -48,10 +48,13 @@ class ColumnSpec:
     nullable: bool
     integer: bool = False  # a numerical column whose values are whole numbers
     datetime_format: str | None = None  # set when datetimes arrive as strings
+    categories_dtype: str | None = None  # a `category` column's: its categories' dtype (int64, bool...)
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
         out["kind"] = self.kind.value
+        if self.categories_dtype is None:  # files of other columns stay as they were
+            del out["categories_dtype"]
         return out
 
     @classmethod
@@ -63,6 +66,7 @@ class ColumnSpec:
             nullable=bool(raw["nullable"]),
             integer=bool(raw.get("integer", False)),
             datetime_format=raw.get("datetime_format"),  # type: ignore[arg-type]
+            categories_dtype=raw.get("categories_dtype"),  # type: ignore[arg-type]
         )
 
 
@@ -153,8 +157,18 @@ def _holds_integers(values: pd.Series) -> bool:
     return pd.api.types.is_integer_dtype(values.dtype) or _is_whole(values)
 
 
+def _categories_dtype(dtype: object) -> str | None:
+    """The dtype of a `category` dtype's categories (None for any other dtype)."""
+    return str(dtype.categories.dtype) if isinstance(dtype, pd.CategoricalDtype) else None
+
+
 def infer_column(name: str, values: pd.Series) -> ColumnSpec:
     """Infer one column's kind from its dtype, its values and its name."""
+    spec = _infer_column(name, values)
+    return replace(spec, categories_dtype=_categories_dtype(values.dtype))
+
+
+def _infer_column(name: str, values: pd.Series) -> ColumnSpec:
     dtype = str(values.dtype)
     nullable = bool(values.isna().any())
     n = len(values)
@@ -212,7 +226,9 @@ def infer_column_public(
         else:
             declared = ColumnKind.CATEGORICAL
     keeps_integer = declared in (ColumnKind.NUMERICAL, ColumnKind.ID) and integer
-    return ColumnSpec(name, declared, dtype_name, assumed_nullable, integer=keeps_integer)
+    return ColumnSpec(
+        name, declared, dtype_name, assumed_nullable, integer=keeps_integer, categories_dtype=_categories_dtype(dtype)
+    )
 
 
 def infer_schema(
@@ -310,7 +326,9 @@ def _override(spec: ColumnSpec, kind: ColumnKind, values: pd.Series) -> ColumnSp
         return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=spec.datetime_format)
     # An id keeps `integer` too: it says whether regenerated ids are numbers or strings.
     integer = kind in (ColumnKind.NUMERICAL, ColumnKind.ID) and _holds_integers(values)
-    return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, integer=integer)
+    return ColumnSpec(
+        spec.name, kind, spec.dtype, spec.nullable, integer=integer, categories_dtype=spec.categories_dtype
+    )
 
 
 def require_columns(table: pd.DataFrame, columns: Sequence[str], role: str) -> None:

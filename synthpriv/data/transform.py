@@ -11,6 +11,12 @@ rows get no category (see `OneHotEncoder.fit`); they fold into `OTHER_TOKEN` (or
 column of numbers, the most frequent kept value). A value held by one row would otherwise
 be stored in ``transformer.json`` and could be generated verbatim. Boolean columns are not
 folded (their domain is public), nor are nulls.
+
+Rare extremes, the numeric twin: a numerical or datetime column is clipped to its k-th
+smallest and k-th largest value (k = ``min_category_count``) before its quantile map is
+fitted (see `QuantileNormalizer`). The map's outermost knots are where every model output
+beyond them lands: left at the real minimum and maximum, a value one row holds would be
+stored and generated hundreds of times. Missing values are not affected.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synthpriv.data.encoders import OneHotEncoder, QuantileNormalizer
+from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer
 from synthpriv.data.schema import ColumnKind, ColumnSpec
 from synthpriv.data.spans import Span, spans_width
 from synthpriv.errors import DataError
@@ -88,6 +94,11 @@ def _restore_categories(spec: ColumnSpec, tokens: np.ndarray) -> pd.Series:
             return truth.astype(bool)
         return truth.astype("boolean")
     if dtype == "category":
+        inner = spec.categories_dtype or "object"
+        if inner == "bool" or inner.startswith(("int", "uint", "float")):
+            # Categories that were numbers or booleans come back as such; "(other)" stays text.
+            own = ~missing & (tokens != OTHER_TOKEN)
+            series[own] = _category_values(inner, tokens[own])
         return series.astype("category")
     if dtype.startswith(("int", "Int", "uint", "UInt", "float", "Float")):
         # Nullable parsing keeps integers above 2**53 exact (no detour through float64).
@@ -98,6 +109,20 @@ def _restore_categories(spec: ColumnSpec, tokens: np.ndarray) -> pd.Series:
     if dtype in {"string", "str"}:
         return series.astype(dtype)
     return series
+
+
+def _category_values(inner: str, tokens: np.ndarray) -> np.ndarray:
+    """Tokens (``str`` of each value) of a category dtype's number or boolean categories back
+    to values of ``inner``, their dtype; a token that is not one (a declared domain's typo) stays."""
+    if inner == "bool":
+        values = pd.Series(tokens, dtype=object).map({"True": True, "False": False})
+    else:
+        # "5" parses as an integer, "5.0" as a float: str() of the values kept their kind.
+        values = pd.to_numeric(pd.Series(tokens, dtype=object), errors="coerce", dtype_backend="numpy_nullable")
+    out = values.astype(object).to_numpy()
+    unparsed = pd.isna(out)
+    out[unparsed] = tokens[unparsed]
+    return out
 
 
 def numeric_values(spec: ColumnSpec, values: pd.Series) -> np.ndarray:
@@ -113,9 +138,10 @@ class TabularTransformer:
     """Fits per-column encoders and maps whole tables to a float32 matrix and back.
 
     ``min_category_count``: categories of a categorical column seen in fewer rows are folded
-    at `fit` (see the module). The protection is on by default here, in the one mapping
-    every generator fits, so that no caller (a generator, a benchmark, a notebook) can
-    forget it; ``1`` disables it, for tests of exactness and for tables known to be public.
+    at `fit`, and numerical and datetime columns are clipped to their ``min_category_count``-th
+    smallest and largest values (see the module). The protection is on by default here, in
+    the one mapping every generator fits, so that no caller (a generator, a benchmark, a
+    notebook) can forget it; ``1`` disables it, for tests of exactness and for tables known to be public.
     A transformer from `from_encoders` (DP preprocessing) has its domains decided there.
     """
 
@@ -140,7 +166,7 @@ class TabularTransformer:
             values = table[spec.name]
             if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
                 numbers = _numeric_values(spec, values)
-                self.numeric[spec.name] = QuantileNormalizer().fit(numbers)
+                self.numeric[spec.name] = QuantileNormalizer().fit(numbers, min_count=self.min_category_count)
                 self.has_missing[spec.name] = bool(np.isnan(numbers).any())
             else:
                 min_count = self.min_category_count if spec.kind is ColumnKind.CATEGORICAL else 1

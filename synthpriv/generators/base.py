@@ -461,8 +461,9 @@ def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataF
     for column in schema.columns:
         if column.kind is ColumnKind.ID:
             numbers = np.arange(offset, offset + n)
-            if column.integer:
-                frame[column.name] = pd.Series(numbers, dtype=column.dtype if "int" in column.dtype.lower() else "int64")
-            else:
-                frame[column.name] = pd.Series([f"syn-{i}" for i in numbers], dtype=object) if n else pd.Series([], dtype=object)
+            ids = pd.Series(numbers) if column.integer else pd.Series([f"syn-{i}" for i in numbers], dtype=object)
+            try:  # in the input's dtype (float64, Int64, category, string...), as every other column
+                frame[column.name] = ids.astype(column.dtype)
+            except (TypeError, ValueError):
+                frame[column.name] = ids
     return frame[schema.names]

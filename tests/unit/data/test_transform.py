@@ -333,3 +333,28 @@ def test_one_hot_encoder_orders_by_frequency() -> None:
 def test_column_spec_defaults() -> None:
     spec = ColumnSpec.from_dict({"name": "x", "kind": "numerical", "dtype": "float64", "nullable": False})
     assert (spec.integer, spec.datetime_format) == (False, None)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[3, 1, 3, None, 10**15], [0.5, 1.0, 0.5, 1e16], [True, False, None, True], ["a", "b", None]],
+    ids=["int", "float", "bool", "str"],
+)
+def test_category_dtype_keeps_the_type_of_its_categories(values: list) -> None:
+    """A `category` column of numbers or booleans (Parquet dictionary columns read back so)
+    returns the same categories, not their strings; the dtype is recorded in the schema."""
+    table = pd.DataFrame({"c": pd.Categorical(values)})
+    schema, transformer = fit(table)
+    assert schema["c"].categories_dtype == str(table["c"].cat.categories.dtype)
+    assert ColumnSpec.from_dict(json.loads(json.dumps(schema["c"].to_dict()))) == schema["c"]
+    back = transformer.inverse_transform(transformer.transform(table))
+    pd.testing.assert_series_equal(back["c"], table["c"], check_categorical=False)
+    assert back["c"].cat.categories.dtype == table["c"].cat.categories.dtype
+
+
+def test_category_dtype_of_numbers_keeps_other_as_text() -> None:
+    table = pd.DataFrame({"c": pd.Categorical([1] * 6 + [2])})
+    _, transformer = fit(table, min_category_count=5)
+    back = transformer.inverse_transform(transformer.transform(table))["c"]
+    assert back.tolist() == [1] * 6 + ["(other)"]
+    assert set(back.cat.categories) == {1, "(other)"}
