@@ -29,7 +29,14 @@ from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
 from synthpriv.stages.base import ARTIFACTS, Stage, StageContext
-from synthpriv.stages.execute import MARKER, StageRecord, execute_stage, read_marker, staging_dir
+from synthpriv.stages.execute import (
+    MARKER,
+    StageRecord,
+    clear_staging,
+    execute_stage,
+    read_marker,
+    staging_dir,
+)
 
 if TYPE_CHECKING:  # torch and opacus load only when a pipeline asks for DP
     from synthpriv.privacy.dpsgd import NoiseCalibration
@@ -277,6 +284,7 @@ class Pipeline:
         self.check(privacy="train" in selected)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with RunLock(self.run_dir):
+            clear_staging(self.run_dir)  # a killed run's half-written stage, never read
             self.check_wiring(selected)
             fingerprints = self.fingerprints()
             records = self._load_records()

@@ -49,6 +49,11 @@ def staging_dir(run_dir: Path, name: str) -> Path:
     return staging
 
 
+def clear_staging(run_dir: Path) -> None:
+    """Remove what killed runs left in ``<run>/.staging`` (call it holding the run's lock)."""
+    shutil.rmtree(run_dir / ".staging", ignore_errors=True)
+
+
 def execute_stage(
     stage: Stage[Any], ctx: StageContext, fingerprint: str, *, nav: list[tuple[str, str]]
 ) -> StageRecord:

@@ -8,6 +8,7 @@ beside it, and a data card (`reports.datacard`) for whoever receives it.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -110,21 +111,31 @@ def _copy_out(source: Path, folder: Path, formats: list[str], provenance: dict[s
     schema = parquet.schema_arrow
     metadata = {**(schema.metadata or {}), METADATA_KEY: json.dumps(provenance).encode()}
     written: list[Path] = []
+    # Each file is written under a temporary name and renamed into place when complete.
     if "parquet" in formats:
         target = folder / "synthetic.parquet"
-        with pq.ParquetWriter(target, schema.with_metadata(metadata), compression="zstd") as writer:
+        tmp = _partial(target)
+        with pq.ParquetWriter(tmp, schema.with_metadata(metadata), compression="zstd") as writer:
             for group in range(parquet.num_row_groups):
                 writer.write_table(parquet.read_row_group(group))
+        os.replace(tmp, target)
         written.append(target)
     if "csv" in formats:
         target = folder / "synthetic.csv"
-        with open(target, "w", encoding="utf-8", newline="") as handle:
+        tmp = _partial(target)
+        with open(tmp, "w", encoding="utf-8", newline="") as handle:
             for number, batch in enumerate(parquet.iter_batches(batch_size=CSV_BATCH_ROWS)):
                 # Through pandas, so that categories, nullable integers and datetimes print as they read.
                 batch.to_pandas().to_csv(handle, header=number == 0, index=False)
+        os.replace(tmp, target)
         written.append(target)
     rows = parquet.metadata.num_rows
     return [{"path": p.name, "rows": rows, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in written]
+
+
+def _partial(path: Path) -> Path:
+    """The temporary name ``path`` is written under before it is renamed into place."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
 def _report(run_name: str, summary: ExportSummary, outcomes: list[GateOutcome]) -> Report:
