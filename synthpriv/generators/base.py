@@ -38,7 +38,11 @@ if TYPE_CHECKING:
 WEIGHTS_FILE = "weights.pt"
 GENERATOR_FILE = "generator.json"
 TRANSFORMER_FILE = "transformer.json"
-FORMAT_VERSION = 1
+#: 2: generator.json records the sha256 of transformer.json and of its own content too.
+FORMAT_VERSION = 2
+#: The key under which generator.json records the sha256 of the rest of its content (`meta_sha256`).
+META_SHA256 = "generator_sha256"
+_AGAIN = "train the model again"  # what a user can do about a model folder that is refused
 _MAX_CONDITION_ATTEMPTS = 20
 _MAX_CONDITION_BATCH = 2_000_000
 
@@ -353,7 +357,8 @@ class Generator(ABC):
         torch.save(self._state_dict(), buffer)
         weights_bytes = buffer.getvalue()
         atomic_write_bytes(directory / WEIGHTS_FILE, weights_bytes)
-        atomic_write_text(directory / TRANSFORMER_FILE, json.dumps(transformer.to_dict()))
+        transformer_text = json.dumps(transformer.to_dict())
+        atomic_write_text(directory / TRANSFORMER_FILE, transformer_text)
         meta = {
             "format_version": FORMAT_VERSION,
             "kind": self.kind,
@@ -364,67 +369,115 @@ class Generator(ABC):
             "train_rows": self.train_rows,
             "schema": schema.to_dict(),
             "weights_sha256": hashlib.sha256(weights_bytes).hexdigest(),
+            "transformer_sha256": hashlib.sha256(transformer_text.encode()).hexdigest(),
             # Absent in files written before DP; None for a non-private fit.
             "privacy": asdict(self.privacy) if self.privacy is not None else None,
             "privacy_release": asdict(self.privacy_release) if self.privacy_release is not None else None,
         }
+        meta[META_SHA256] = meta_sha256(meta)
         atomic_write_text(directory / GENERATOR_FILE, json.dumps(meta, indent=2))
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str = "auto") -> Self:
-        """Load a saved generator; refuses files that are missing, edited or not a state_dict."""
+        """Load a saved generator; refuses files that are missing, edited or not a state_dict.
+
+        Nothing read here can run code: the JSON files are parsed as data, the generator
+        class is looked up in the registry by name, and the weights are a state_dict of
+        tensors loaded with ``weights_only=True``. Each file is checked against the sha256
+        that `save` recorded in ``generator.json`` (``generator.json`` against the one of its
+        own content) before it is parsed, so an edited or swapped file is refused
+        (ModelFileError). The checksums are unkeyed: they catch edits and corruption, not a
+        forger who rewrites them too (what such a forger can write still runs no code).
+        """
         import torch
 
         from synthpriv.runtime.device import resolve_device
 
         directory = Path(directory)
+        files = (GENERATOR_FILE, TRANSFORMER_FILE, WEIGHTS_FILE)
+        meta_file, transformer_file, weights_file = (str(directory / name) for name in files)
         try:
-            meta = json.loads((directory / GENERATOR_FILE).read_text())
-            transformer = TabularTransformer.from_dict(json.loads((directory / TRANSFORMER_FILE).read_text()))
+            meta_bytes = (directory / GENERATOR_FILE).read_bytes()
+            transformer_bytes = (directory / TRANSFORMER_FILE).read_bytes()
             weights_bytes = (directory / WEIGHTS_FILE).read_bytes()
         except FileNotFoundError as exc:
-            raise ModelFileError(f"model file missing: {Path(exc.filename).name}", where=str(directory)) from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ModelFileError(f"model file is not valid: {exc}", where=str(directory)) from None
+            raise ModelFileError(
+                f"model file missing: {Path(exc.filename).name}; train the model again", where=str(directory)
+            ) from None
+        try:
+            meta = json.loads(meta_bytes)
+        except ValueError:
+            raise ModelFileError("not valid JSON", where=meta_file) from None
+        if not isinstance(meta, dict):
+            raise ModelFileError("not a JSON object", where=meta_file)
         if meta.get("format_version") != FORMAT_VERSION:
-            raise ModelFileError("unsupported model format version", where=str(directory / GENERATOR_FILE))
+            raise ModelFileError(
+                f"unsupported model format version {meta.get('format_version')!r} (this synthpriv reads "
+                f"{FORMAT_VERSION}); train the model again",
+                where=meta_file,
+            )
+        if meta.get(META_SHA256) != meta_sha256(meta):
+            raise ModelFileError(
+                f"edited after it was saved: its content does not match its recorded sha256; {_AGAIN}", where=meta_file
+            )
+        if hashlib.sha256(transformer_bytes).hexdigest() != meta.get("transformer_sha256"):
+            raise ModelFileError(
+                f"edited after it was saved: not the sha256 generator.json records; {_AGAIN}", where=transformer_file
+            )
         if hashlib.sha256(weights_bytes).hexdigest() != meta.get("weights_sha256"):
-            raise ModelFileError("weights do not match their recorded checksum", where=str(directory / WEIGHTS_FILE))
+            raise ModelFileError(f"weights do not match their recorded checksum; {_AGAIN}", where=weights_file)
+        try:
+            transformer = TabularTransformer.from_dict(json.loads(transformer_bytes))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ModelFileError(f"not a valid transformer: {type(exc).__name__}", where=transformer_file) from None
         if cls is Generator or getattr(cls, "kind", None) != meta.get("kind"):
             from synthpriv.generators.registry import get_generator
 
-            target = get_generator(str(meta.get("kind")))
+            try:  # a name in the registry, never a module path to import
+                target = get_generator(str(meta.get("kind")))
+            except ConfigError:
+                raise ModelFileError(f"unknown generator kind {meta.get('kind')!r}", where=meta_file) from None
         else:
             target = cls
         try:
             privacy, release = _privacy_from_meta(meta)
         except (ValueError, KeyError, TypeError, PrivacyConfigError) as exc:
-            raise ModelFileError(f"privacy record is not valid: {exc}", where=str(directory / GENERATOR_FILE)) from None
-        generator = target(
-            meta["params"],
-            epochs=meta["epochs"],
-            batch_size=meta["batch_size"],
-            seed=meta["seed"],
-            device=device,
-            privacy=privacy,
-            min_category_count=transformer.min_category_count,
-        )
+            raise ModelFileError(f"privacy record is not valid: {exc}", where=meta_file) from None
+        try:
+            generator = target(
+                meta["params"],
+                epochs=meta["epochs"],
+                batch_size=meta["batch_size"],
+                seed=meta["seed"],
+                device=device,
+                privacy=privacy,
+                min_category_count=transformer.min_category_count,
+            )
+            generator.schema = TableSchema.from_dict(meta["schema"])
+            generator.train_rows = int(meta.get("train_rows", 0))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
+            raise ModelFileError(f"not a valid model description: {type(exc).__name__}", where=meta_file) from None
         generator.privacy_release = release
-        generator.schema = TableSchema.from_dict(meta["schema"])
         generator.transformer = transformer
-        generator.train_rows = int(meta.get("train_rows", 0))
         generator._build(transformer.spans, resolve_device(device))
         try:
             state = torch.load(io.BytesIO(weights_bytes), map_location="cpu", weights_only=True)
             generator._load_state_dict(state)
         except Exception as exc:  # noqa: BLE001 - torch raises several types for a bad or foreign file
-            raise ModelFileError(f"weights cannot be loaded safely: {type(exc).__name__}", where=str(directory / WEIGHTS_FILE)) from None
+            raise ModelFileError(f"weights cannot be loaded safely: {type(exc).__name__}", where=weights_file) from None
         return generator  # type: ignore[return-value]
 
     def _fitted(self) -> tuple[TabularTransformer, TableSchema]:
         if self.transformer is None or self.schema is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load() first")
         return self.transformer, self.schema
+
+
+def meta_sha256(meta: Mapping[str, Any]) -> str:
+    """The sha256 ``generator.json`` records of itself: of every key but `META_SHA256`, as
+    canonical JSON (sorted keys, no spaces), so that indentation does not count but any value does."""
+    body = {key: value for key, value in meta.items() if key != META_SHA256}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _privacy_from_meta(meta: Mapping[str, Any]) -> tuple[DPSGDSettings | None, Release | None]:

@@ -17,7 +17,14 @@ import torch
 
 from synthpriv.data.spans import Span
 from synthpriv.errors import ModelFileError
-from synthpriv.generators.base import GENERATOR_FILE, WEIGHTS_FILE, FitReport, Generator
+from synthpriv.generators.base import (
+    GENERATOR_FILE,
+    META_SHA256,
+    WEIGHTS_FILE,
+    FitReport,
+    Generator,
+    meta_sha256,
+)
 from synthpriv.generators.heads import SpanHeads
 from synthpriv.generators.tvae import TVAE
 
@@ -100,9 +107,10 @@ class _Payload:
 
 def _rewrite_weights(directory: Path, payload: bytes, *, fix_checksum: bool) -> None:
     (directory / WEIGHTS_FILE).write_bytes(payload)
-    if fix_checksum:  # an attacker who also edits generator.json
+    if fix_checksum:  # an attacker who also rewrites the checksums in generator.json
         meta = json.loads((directory / GENERATOR_FILE).read_text())
         meta["weights_sha256"] = hashlib.sha256(payload).hexdigest()
+        meta[META_SHA256] = meta_sha256(meta)
         (directory / GENERATOR_FILE).write_text(json.dumps(meta))
 
 
