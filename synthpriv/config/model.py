@@ -179,8 +179,10 @@ class DataConfig(StrictModel):
     min_category_count: int = Field(default=5, ge=1)
     """Without differential privacy: a categorical value held by fewer training rows is not
     learned; it folds into `(other)` (the most frequent value in a column of numbers), so a
-    value unique to one person cannot reach the model or the export. 1 disables it. DP runs
-    release categories with their own mechanism and ignore it."""
+    value unique to one person cannot reach the model or the export. Numerical and datetime
+    columns are clipped to their k-th smallest and k-th largest values (k = this count), so
+    the extremes the model can emit are not a single row's minimum or maximum. 1 disables
+    both. DP runs release categories and ranges with their own mechanisms and ignore it."""
 
     @field_validator("holdout")
     @classmethod

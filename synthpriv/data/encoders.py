@@ -29,6 +29,28 @@ def holds_strings(dtype: object) -> bool:
     return name in STRING_DTYPES or name.startswith("string")
 
 
+def tail_bounds(values: np.ndarray, min_count: int) -> tuple[float, float]:
+    """The k-th smallest and the k-th largest of ``values`` (finite, not empty), k = ``min_count``.
+
+    Counted in rows, so ties count: a minimum that k or more rows hold is its own bound. At
+    least k rows lie at or beyond each bound, and the bounds do not move however far the
+    k - 1 outermost rows lie. With fewer than 2k - 1 values the two would cross: both are
+    then the median (of the two middle values, their midpoint).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.size
+    if n == 0 or min_count < 1:
+        raise ValueError("tail_bounds needs values and min_count >= 1")
+    low, high = min_count - 1, n - min_count
+    if low > high:  # too few rows for two bounds
+        low, high = (n - 1) // 2, n // 2
+        middle = np.partition(values, [low, high])
+        centre = 0.5 * middle[low] + 0.5 * middle[high]  # halves first: no overflow near the float limit
+        return float(centre), float(centre)
+    ordered = np.partition(values, [low, high])
+    return float(ordered[low]), float(ordered[high])
+
+
 class QuantileNormalizer:
     """Maps a numeric column through its empirical CDF onto a standard normal.
 
@@ -51,6 +73,13 @@ class QuantileNormalizer:
 
     A value equal to one or more knots (a tie, a plateau) maps to the middle of their scores,
     so a spike of zeros lands on one point and comes back as zero.
+
+    Tails: ``inverse`` clips at the outermost knots, so every model output beyond them comes
+    back as exactly those values. Fitted with ``min_count`` k above 1, the values are first
+    clipped to their k-th smallest and k-th largest (`tail_bounds`): a minimum or maximum
+    fewer than k rows hold is neither stored nor returned. The k - 1 rows beyond a bound
+    count as rows at it, and `transform` clips the same way; the bounds do not depend on how
+    far the outer rows lie. A bound is still a real value, which one row alone may hold.
     """
 
     def __init__(self, n_quantiles: int = 1000) -> None:
@@ -59,12 +88,25 @@ class QuantileNormalizer:
         self.n_quantiles = n_quantiles
         self.quantiles: np.ndarray = np.zeros(0)
         self.references: np.ndarray = np.zeros(0)
+        #: The ``min_count`` of `fit`: above 1, `transform` clips values to the outermost knots.
+        self.min_count = 1
 
-    def fit(self, values: np.ndarray) -> QuantileNormalizer:
+    def fit(self, values: np.ndarray, *, min_count: int = 1) -> QuantileNormalizer:
+        """Fit the knots to the finite ``values`` (NaN and infinities are left out).
+
+        ``min_count`` k: the values are clipped to `tail_bounds` first, so neither outermost
+        knot (nor any value `inverse` returns) lies beyond the k-th smallest or the k-th
+        largest value. ``min_count=1`` keeps the real minimum and maximum as the extremes.
+        """
+        if min_count < 1:
+            raise ValueError("min_count must be >= 1")
         values = np.asarray(values, dtype=np.float64)
         finite = values[np.isfinite(values)]
         if finite.size == 0:
             finite = np.zeros(1)
+        self.min_count = int(min_count)
+        if min_count > 1:
+            finite = np.clip(finite, *tail_bounds(finite, min_count))
         distinct, counts = np.unique(finite, return_counts=True)
         if distinct.size <= self.n_quantiles // 2:
             self.quantiles, self.references = self._plateaus(distinct, counts)
@@ -148,6 +190,8 @@ class QuantileNormalizer:
         q, z = self.quantiles, self.scores
         if q[0] == q[-1]:  # a constant column: everything sits in the middle
             return np.zeros_like(values, dtype=np.float64)
+        if self.min_count > 1:  # a row beyond a tail bound is a row at it, as in `fit`
+            values = np.clip(values, q[0], q[-1])
         last = len(q) - 1
         first_at = np.searchsorted(q, values, side="left")  # the first knot >= value
         after = np.searchsorted(q, values, side="right")  # the first knot > value
@@ -168,11 +212,15 @@ class QuantileNormalizer:
             "n_quantiles": self.n_quantiles,
             "quantiles": self.quantiles.tolist(),
             "references": self.references.tolist(),
+            "min_count": self.min_count,
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> QuantileNormalizer:
         encoder = cls(int(raw["n_quantiles"]))
+        encoder.min_count = int(raw.get("min_count", 1))  # older files: tails not clipped
+        if encoder.min_count < 1:
+            raise ValueError("quantile normalizer min_count must be >= 1")
         encoder.quantiles = np.asarray(raw["quantiles"], dtype=np.float64)
         references = raw.get("references")  # older files: evenly spaced levels
         encoder.references = (

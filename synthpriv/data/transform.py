@@ -11,6 +11,12 @@ rows get no category (see `OneHotEncoder.fit`); they fold into `OTHER_TOKEN` (or
 column of numbers, the most frequent kept value). A value held by one row would otherwise
 be stored in ``transformer.json`` and could be generated verbatim. Boolean columns are not
 folded (their domain is public), nor are nulls.
+
+Rare extremes, the numeric twin: a numerical or datetime column is clipped to its k-th
+smallest and k-th largest value (k = ``min_category_count``) before its quantile map is
+fitted (see `QuantileNormalizer`). The map's outermost knots are where every model output
+beyond them lands: left at the real minimum and maximum, a value one row holds would be
+stored and generated hundreds of times. Missing values are not affected.
 """
 
 from __future__ import annotations
@@ -132,10 +138,11 @@ class TabularTransformer:
     """Fits per-column encoders and maps whole tables to a float32 matrix and back.
 
     ``min_category_count``: categories of a categorical column seen in fewer rows are folded
-    at `fit` (see the module). The protection is on by default here, in the one mapping
-    every generator fits, so that no caller (a generator, a benchmark, a notebook) can
-    forget it; ``1`` disables it, for tests of exactness and for tables known to be public.
-    A transformer from `from_encoders` (DP preprocessing) has its domains decided there.
+    at `fit`, and numerical and datetime columns are clipped to their ``min_category_count``-th
+    smallest and largest values (see the module). The protection is on by default here, in
+    the one mapping every generator fits, so that no caller (a generator, a benchmark, a
+    notebook) can forget it; ``1`` disables it, for tests of exactness and for tables known
+    to be public. A transformer from `from_encoders` (DP preprocessing) has its domains decided there.
     """
 
     def __init__(self, columns: tuple[ColumnSpec, ...], *, min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT) -> None:
@@ -159,7 +166,7 @@ class TabularTransformer:
             values = table[spec.name]
             if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
                 numbers = _numeric_values(spec, values)
-                self.numeric[spec.name] = QuantileNormalizer().fit(numbers)
+                self.numeric[spec.name] = QuantileNormalizer().fit(numbers, min_count=self.min_category_count)
                 self.has_missing[spec.name] = bool(np.isnan(numbers).any())
             else:
                 min_count = self.min_category_count if spec.kind is ColumnKind.CATEGORICAL else 1

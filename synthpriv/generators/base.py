@@ -66,9 +66,11 @@ class Generator(ABC):
     ``min_category_count`` (default 5, as ``data.min_category_count``): a category held by
     fewer training rows is folded into ``"(other)"`` (or the most frequent value in a column
     of numbers) by the transformer `fit` builds, so the model never learns it and cannot
-    emit it (see `TabularTransformer`). It sits beside ``seed`` and ``privacy`` rather than in
-    ``params`` because it is about the data, not the network; a transformer passed to `fit`
-    (DP preprocessing) has already decided its domains and is used as it is.
+    emit it; numbers and dates are clipped to their ``min_category_count``-th smallest and
+    largest values, so no single row's extreme is emitted (see `TabularTransformer`). It
+    sits beside ``seed`` and ``privacy`` rather than in ``params`` because it is about the
+    data, not the network; a transformer passed to `fit` (DP preprocessing) has already
+    decided its domains and is used as it is.
     """
 
     kind: ClassVar[str]

@@ -1,13 +1,16 @@
 """Issue 7: a value held by one real row appears in no report, no log and no export.
 
-The demo table gets a sentinel in one row of two categorical string columns, goes through
-the whole pipeline as a user runs it (the CLI in a subprocess, with debug logging), and
-every byte the run leaves behind is searched for it: each file's raw bytes, and each Parquet
+The demo table gets a sentinel in one row of two categorical string columns, and a numeric
+one (an extreme salary, the column's unique maximum) in another row; it goes through the
+whole pipeline as a user runs it (the CLI in a subprocess, with debug logging), and every
+byte the run leaves behind is searched for them: each file's raw bytes (the salary's text
+forms and its float64 bytes too, which is how Parquet statistics hold it), and each Parquet
 file decoded (its string columns, dictionaries and key-value metadata, since its pages are
-compressed), and the captured stdout and stderr.
+compressed, and its number columns, compared exactly with the salary), and the captured
+stdout and stderr.
 
-The control run (``min_category_count: 1``, the protection off) shows the search can see the
-sentinel: it then sits in ``train/model/transformer.json``.
+The control run (``min_category_count: 1``, the protection off) shows the search can see
+every sentinel: each then sits in ``train/model/transformer.json``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -25,12 +29,23 @@ import yaml
 
 from synthpriv.data.encoders import OTHER_TOKEN
 from synthpriv.data.io import read_table
+from synthpriv.data.split import split_rows
 
 #: Column -> the sentinel put into one of its rows. The hex ids are what the search looks
 #: for: they cannot occur by chance, and survive any quoting or escaping of the full string.
 SENTINELS = {"degree_type": "SENTINEL-7f3a9c21", "mba_spec": "SENTINEL-b5e0d417"}
 ROWS = {"degree_type": 17, "mba_spec": 42}
-NEEDLES = tuple(s.rsplit("-", 1)[1].encode() for s in SENTINELS.values())
+#: The numeric sentinel: one row's salary, far above the real maximum (940,000).
+SALARY = 987654.321
+#: Its text forms (repr, rounded, with thousands separators, scientific), and its float64 bytes.
+SALARY_FORMS = ("987654.3", "987,654", "9.87654", "9.8765e+05")
+NEEDLES = (
+    *(s.rsplit("-", 1)[1].encode() for s in SENTINELS.values()),
+    *(form.encode() for form in SALARY_FORMS),
+    np.float64(SALARY).tobytes(),
+)
+#: What `hits` reports a Parquet number column equal to the salary as.
+SALARY_CELL = "salary cell"
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +90,23 @@ def parquet_strings(path: Path) -> list[str]:
     return out
 
 
+def parquet_numbers(path: Path) -> np.ndarray:
+    """Every number a Parquet file's columns hold once decoded, as float64 (nulls left out)."""
+    table = pq.read_table(path)
+    out = [np.zeros(0)]
+    for field, column in zip(table.schema, table.columns, strict=True):
+        kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
+        if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_decimal(kind):
+            values = column.cast(kind).cast(pa.float64()) if pa.types.is_dictionary(field.type) else column.cast(pa.float64())
+            out.append(values.to_numpy(zero_copy_only=False))
+    numbers = np.concatenate(out)
+    return numbers[~np.isnan(numbers)]
+
+
+def needle_name(needle: bytes) -> str:
+    return needle.decode() if needle.isascii() else f"float64 bytes of {SALARY}"
+
+
 def hits(run_dir: Path) -> dict[str, list[str]]:
     """The files (relative paths) in which each needle occurs, raw or decoded."""
     found: dict[str, list[str]] = {}
@@ -82,11 +114,14 @@ def hits(run_dir: Path) -> dict[str, list[str]]:
     assert files, f"nothing written under {run_dir}"
     for path in files:
         blobs = [path.read_bytes()]
+        where = str(path.relative_to(run_dir))
         if path.suffix == ".parquet":
             blobs.append("\n".join(parquet_strings(path)).encode())
+            if np.any(parquet_numbers(path) == SALARY):  # compared exactly
+                found.setdefault(SALARY_CELL, []).append(where)
         for needle in NEEDLES:
             if any(needle in blob for blob in blobs):
-                found.setdefault(needle.decode(), []).append(str(path.relative_to(run_dir)))
+                found.setdefault(needle_name(needle), []).append(where)
     return found
 
 
@@ -98,6 +133,12 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFram
     for column, sentinel in SENTINELS.items():
         table.loc[ROWS[column], column] = sentinel
         assert (table[column] == sentinel).sum() == 1
+    # The salary goes into a training row (the run's split, seed 0) that has one.
+    train = set(split_rows(len(table), 0.2, 0).train.tolist())
+    assert set(ROWS.values()) <= train
+    row = next(r for r in sorted(train) if pd.notna(table.loc[r, "salary"]) and r not in ROWS.values())
+    table.loc[row, "salary"] = SALARY
+    assert table["salary"].max() == SALARY and (table["salary"] == SALARY).sum() == 1
     path = tmp_path_factory.mktemp("data") / "students.parquet"
     table.to_parquet(path, index=False)
     return path, real
@@ -143,11 +184,13 @@ def test_the_sentinel_columns_are_exported_with_legitimate_values(
 def test_without_folding_the_search_finds_the_sentinel(
     planted: tuple[Path, pd.DataFrame], tmp_path: Path
 ) -> None:
-    """The control: protection off (``min_category_count: 1``), the sentinel reaches the model."""
+    """The control: protection off (``min_category_count: 1``), the sentinels reach the model:
+    the strings as categories, the salary as the quantile map's outermost knot."""
     data, _ = planted
     out = tmp_path / "run"
     result = run_cli(str(pipeline_file(tmp_path, data, min_category_count=1)), "-o", str(out), "--only", "train", "-q")
     assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")[-4000:]
     found = hits(out)
-    for needle in NEEDLES:
+    for needle in NEEDLES[: len(SENTINELS)]:
         assert "train/model/transformer.json" in found.get(needle.decode(), []), found
+    assert "train/model/transformer.json" in found.get(repr(SALARY)[:8], []), found

@@ -17,9 +17,9 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer, holds_strings
-from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema
-from synthpriv.data.transform import TabularTransformer
+from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer, holds_strings, tail_bounds
+from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, infer_schema
+from synthpriv.data.transform import TabularTransformer, numeric_values
 from synthpriv.errors import DataError
 
 SETTINGS = settings(
@@ -149,9 +149,11 @@ KIND_OF = {
 
 
 @st.composite
-def frames(draw: st.DrawFn, min_rows: int = 1, max_rows: int = 30) -> pd.DataFrame:
+def frames(
+    draw: st.DrawFn, min_rows: int = 1, max_rows: int = 30, kinds: tuple[str, ...] = tuple(KIND_OF)
+) -> pd.DataFrame:
     n = draw(st.integers(min_rows, max_rows))
-    prefixes = draw(st.lists(st.sampled_from(list(KIND_OF)), min_size=1, max_size=7))
+    prefixes = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=7))
     columns: dict[str, pd.Series] = {}
     for index, prefix in enumerate(prefixes):
         name = f"{prefix}_{index}"
@@ -212,6 +214,27 @@ def assert_close(name: str, before: pd.Series, after: pd.Series) -> None:
     tolerance = 1e-4 * spread + 1e-9 * float(np.abs(left).max()) + 1e-300
     error = np.abs(left - right)
     assert np.all(error <= tolerance), f"{name}: max error {error.max()!r} > {tolerance!r}"
+
+
+def assert_clipped_round_trip(spec: ColumnSpec, before: pd.Series, after: pd.Series, min_count: int) -> None:
+    """A numerical or datetime column fitted with ``min_count`` comes back clipped to its tail
+    bounds: a value within them as itself (closely for floats), any other as the bound; with
+    too few rows for two bounds, as one value (the median, rounded as the column is)."""
+    assert_same_nulls(spec.name, before, after)
+    x, y = numeric_values(spec, before), numeric_values(spec, after)
+    kept = ~np.isnan(x)
+    if not kept.any():
+        return
+    x, y = x[kept], y[kept]
+    low, high = tail_bounds(x, min_count)
+    if kept.sum() < 2 * min_count - 1:
+        assert np.all(y == y[0]) and x.min() <= y[0] <= x.max(), f"{spec.name}: {y} not one value"
+        return
+    expected = np.clip(x, low, high)
+    if spec.kind is ColumnKind.NUMERICAL and not spec.integer:
+        assert_close(spec.name, pd.Series(expected), pd.Series(y))
+    else:  # the bounds are values of the column: integers and datetimes stay exact
+        assert np.array_equal(y, expected), f"{spec.name}: {y} != {expected}"
 
 
 def softmax_blocks(transformer: TabularTransformer, matrix: np.ndarray) -> list[np.ndarray]:
@@ -334,7 +357,8 @@ def test_unseen_values_map_to_a_defined_fallback(frame: pd.DataFrame, data: st.D
 def test_rare_categories_fold_and_frequent_ones_round_trip(frame: pd.DataFrame, min_count: int, seed: int) -> None:
     """With ``min_category_count``, whatever the model space holds decodes to a category with
     at least that many rows, `OTHER_TOKEN` (string columns) or the most frequent value (columns
-    of numbers); rows of frequent categories, nulls and every other column come back exactly."""
+    of numbers); rows of frequent categories, nulls and booleans come back exactly, numbers
+    and dates clipped to their tails."""
     schema = schema_of(frame)
     categorical = [c for c in schema.columns if c.kind is ColumnKind.CATEGORICAL]
     counts = {c.name: frame[c.name].dropna().astype(object).map(str).value_counts() for c in categorical}
@@ -379,10 +403,10 @@ def test_rare_categories_fold_and_frequent_ones_round_trip(frame: pd.DataFrame, 
         before, after = frame[spec.name], back[spec.name]
         assert str(after.dtype) == str(before.dtype), spec.name
         if spec.kind is not ColumnKind.CATEGORICAL:
-            if spec.kind is ColumnKind.NUMERICAL and not spec.integer:
-                assert_close(spec.name, before, after)
-            else:
+            if spec.kind is ColumnKind.BOOLEAN:
                 assert_exact(spec.name, before, after)
+            else:  # numbers and dates are clipped to their tails (tested below)
+                assert_clipped_round_trip(spec, before, after, min_count)
             continue
         assert_same_nulls(spec.name, before, after)
         keep = before.notna().to_numpy()
@@ -401,6 +425,43 @@ def test_rare_categories_fold_and_frequent_ones_round_trip(frame: pd.DataFrame, 
     for spec in categorical:
         values = emitted[spec.name].dropna().astype(object).map(str)
         assert set(values) <= allowed(spec.name), spec.name
+
+
+NUMERIC_KINDS = ("f", "i", "date", "stamp", "dt")
+
+
+@SETTINGS
+@given(frames(kinds=NUMERIC_KINDS), st.integers(2, 6), st.integers(0, 2**32 - 1))
+def test_decoded_numbers_and_dates_stay_within_the_tail_bounds(frame: pd.DataFrame, min_count: int, seed: int) -> None:
+    """Fitted with ``min_count`` k > 1, any model output decodes inside [k-th smallest, k-th
+    largest] of the fitted column (one value when it has fewer than 2k - 1 rows); a value
+    within those bounds round-trips as before, one beyond comes back as the bound."""
+    schema, transformer = fitted(frame, min_count)
+    restored = TabularTransformer.from_dict(json.loads(json.dumps(transformer.to_dict())))
+    back = restored.inverse_transform(transformer.transform(frame))
+    for spec in schema.columns:
+        assert str(back[spec.name].dtype) == str(frame[spec.name].dtype), spec.name
+        assert_clipped_round_trip(spec, frame[spec.name], back[spec.name], min_count)
+    # Whatever a generator emits, far beyond model space's +-4.75 included.
+    rng = np.random.default_rng(seed)
+    noise = rng.normal(scale=4.0, size=(256, transformer.width))
+    noise[:2] = [[-1e6], [1e6]]
+    emitted = restored.inverse_transform(noise.astype(np.float32))
+    for spec in schema.columns:
+        x = numeric_values(spec, frame[spec.name])
+        x = x[~np.isnan(x)]
+        y = numeric_values(spec, emitted[spec.name])
+        y = y[~np.isnan(y)]
+        if x.size == 0 or y.size == 0:
+            continue
+        if x.size < 2 * min_count - 1:
+            event("too few rows: one value")
+            assert np.all(y == y[0]), spec.name
+            continue
+        low, high = tail_bounds(x, min_count)
+        event("a tail clipped" if np.any((x < low) | (x > high)) else "nothing beyond the bounds")
+        # so no value beyond them (a single row's minimum, say) is ever emitted
+        assert low <= y.min() and y.max() <= high, (spec.name, low, high, y.min(), y.max())
 
 
 @SETTINGS
@@ -551,3 +612,28 @@ def test_one_hot_encoder_round_trips_and_falls_back(values: list[str | None]) ->
     assert tokens.tolist() == expected
     unseen = encoder.transform(pd.Series(["\u2603 never seen"], dtype=object))
     assert unseen.sum() == 1.0 and unseen[0, 0] == 1.0  # the most frequent category
+
+
+@SETTINGS
+@given(finite_arrays, st.integers(1, 6), n_quantiles, st.lists(st.floats(-50.0, 50.0), min_size=1, max_size=40))
+def test_quantile_normalizer_keeps_to_its_tail_bounds(
+    fit: np.ndarray, min_count: int, knots: int, z: list[float]
+) -> None:
+    """The encoder alone, with few knots too (evenly spaced quantiles, not only plateaus)."""
+    normalizer = QuantileNormalizer(knots).fit(fit, min_count=min_count)
+    assert normalizer.min_count == min_count
+    low, high = tail_bounds(fit, min_count)
+    assert normalizer.quantiles[0] == low and normalizer.quantiles[-1] == high
+    if min_count == 1:
+        assert (low, high) == (fit.min(), fit.max())
+    back = normalizer.inverse(np.asarray(z))
+    assert np.all((low <= back) & (back <= high))
+    # values within the bounds round-trip as before; values beyond map as the bound does
+    inside = fit[(fit >= low) & (fit <= high)]
+    tolerance = 1e-9 * (high - low) + 1e-12 * max(abs(low), abs(high))
+    assert np.all(np.abs(normalizer.inverse(normalizer.transform(inside)) - inside) <= tolerance)
+    if min_count > 1:
+        assert np.array_equal(normalizer.transform(np.clip(fit, low, high)), normalizer.transform(fit))
+    restored = QuantileNormalizer.from_dict(json.loads(json.dumps(normalizer.to_dict())))
+    assert restored.min_count == min_count
+    assert np.array_equal(restored.transform(fit), normalizer.transform(fit))
