@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
+
+# Before pandas, sklearn or torch load their OpenMP runtimes (synthpriv's own import sets it too).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
 
 import pandas as pd
 import pytest
