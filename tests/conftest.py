@@ -63,3 +63,15 @@ def adult() -> pd.DataFrame:
     if not path.exists():
         pytest.skip(f"{path} is not available")
     return pd.read_parquet(path)
+
+
+def one_line_error(result, code: int, *needles: str) -> str:  # type: ignore[no-untyped-def]
+    """Assert a CLI result failed with ``code`` and exactly one ``error:`` line holding ``needles``."""
+    assert result.exit_code == code, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]

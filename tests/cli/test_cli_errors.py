@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from synthpriv.cli import app
-from tests.conftest import quick_demo_config
+from tests.conftest import one_line_error, quick_demo_config
 
 runner = CliRunner()
 
@@ -21,45 +21,37 @@ def _run(*args: str):
     return runner.invoke(app, list(args))
 
 
-def _assert_one_line_error(result, code: int, *needles: str) -> None:
-    assert result.exit_code == code, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0]
 
 
 def test_unknown_generator_lists_known(write_pipeline) -> None:
     path = write_pipeline("name: demo\ndata: {path: builtin:student_placements}\ntrain: {generator: vea}\n")
-    _assert_one_line_error(_run("check", str(path)), 2, "train.generator", "vae")
+    one_line_error(_run("check", str(path)), 2, "train.generator", "vae")
 
 
 def test_bad_generator_param_names_param(write_pipeline) -> None:
     path = write_pipeline("name: demo\ndata: {path: builtin:student_placements}\ntrain: {params: {latent_dim: -3}}\n")
-    _assert_one_line_error(_run("check", str(path)), 2, "train.params.latent_dim")
+    one_line_error(_run("check", str(path)), 2, "train.params.latent_dim")
 
 
 def test_missing_pipeline_file(tmp_path: Path) -> None:
-    _assert_one_line_error(_run("check", str(tmp_path / "nope.yaml")), 2, "nope.yaml", "not found")
+    one_line_error(_run("check", str(tmp_path / "nope.yaml")), 2, "nope.yaml", "not found")
 
 
 @pytest.mark.parametrize("holdout", ["1.5", "0", "-0.1"])
 def test_bad_holdout_fraction(write_pipeline, holdout: str) -> None:
     path = write_pipeline(f"name: demo\ndata: {{path: builtin:student_placements, holdout: {holdout}}}\n")
-    _assert_one_line_error(_run("check", str(path)), 2, "data.holdout")
+    one_line_error(_run("check", str(path)), 2, "data.holdout")
 
 
 def test_unknown_stage_option(write_pipeline) -> None:
     path = write_pipeline(quick_demo_config())
-    _assert_one_line_error(_run("run", str(path), "--only", "trian"), 2, "--only", "trian")
+    one_line_error(_run("run", str(path), "--only", "trian"), 2, "--only", "trian")
 
 
 def test_only_downstream_stage_without_inputs_refuses(tmp_path: Path, write_pipeline) -> None:
     path = write_pipeline(quick_demo_config())
     result = _run("run", "-q", str(path), "-o", str(tmp_path / "out"), "--only", "validate")
-    _assert_one_line_error(result, 7, "run it first")
+    one_line_error(result, 7, "run it first")
 
 
 def test_check_ok_lists_columns(write_pipeline) -> None:
@@ -82,20 +74,20 @@ def test_an_efficacy_gate_without_a_target_is_named(write_pipeline) -> None:
     config = quick_demo_config(gates={"min_ml_efficacy_ratio": 0.9})
     del config["data"]["target"]
     path = write_pipeline(config)
-    _assert_one_line_error(_run("check", str(path)), 2, f"{path}:", "gates.min_ml_efficacy_ratio", "needs data.target")
+    one_line_error(_run("check", str(path)), 2, f"{path}:", "gates.min_ml_efficacy_ratio", "needs data.target")
 
 
 def test_a_detection_gate_below_chance_is_refused(write_pipeline) -> None:
     path = write_pipeline(quick_demo_config(gates={"max_detection_auc": 0.4}))
-    _assert_one_line_error(_run("check", str(path)), 2, "gates.max_detection_auc")
+    one_line_error(_run("check", str(path)), 2, "gates.max_detection_auc")
 
 
 def test_risk_gates_need_their_attack_settings(write_pipeline) -> None:
     config = quick_demo_config(gates={"max_inference_risk": 0.1})
     config["attack"] = {"quasi_identifiers": ["gender"]}
     path = write_pipeline(config)
-    _assert_one_line_error(_run("check", str(path)), 2, "gates.max_inference_risk", "attack.sensitive")
+    one_line_error(_run("check", str(path)), 2, "gates.max_inference_risk", "attack.sensitive")
     config = quick_demo_config(gates={"max_linkage_risk": 0.1})
     config["attack"] = {"quasi_identifiers": ["gender"], "sensitive": "placed"}
     path = write_pipeline(config, name="second.yaml")
-    _assert_one_line_error(_run("check", str(path)), 2, "gates.max_linkage_risk", "at least two")
+    one_line_error(_run("check", str(path)), 2, "gates.max_linkage_risk", "at least two")

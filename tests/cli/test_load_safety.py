@@ -30,22 +30,13 @@ from synthpriv.cli import app
 from synthpriv.errors import ConfigError
 from synthpriv.generators.base import GENERATOR_FILE, META_SHA256, TRANSFORMER_FILE, WEIGHTS_FILE, meta_sha256
 from synthpriv.generators.registry import get_generator
-from tests.conftest import quick_demo_config
+from tests.conftest import one_line_error, quick_demo_config
 
 runner = CliRunner()
 PACKAGE = Path(synthpriv.__file__).resolve().parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 
-def _one_line_error(result, code: int, *needles: str) -> str:  # type: ignore[no-untyped-def]
-    assert result.exit_code == code, result.output
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 # -- the pipeline file --------------------------------------------------------------------
@@ -69,7 +60,7 @@ def test_a_python_tag_in_the_pipeline_file_is_refused_and_runs_nothing(
         f"name: demo\ndata: {{path: 'builtin:student_placements'}}\ntrain:\n  generator: {tag.format(marker=marker)}\n"
     )
     args = [command, str(path)] + (["-q", "-o", str(tmp_path / "out")] if command == "run" else [])
-    _one_line_error(runner.invoke(app, args), 2, str(path), "malformed YAML")
+    one_line_error(runner.invoke(app, args), 2, str(path), "malformed YAML")
     assert not marker.exists()
     assert not (tmp_path / "out").exists()
 
@@ -77,7 +68,7 @@ def test_a_python_tag_in_the_pipeline_file_is_refused_and_runs_nothing(
 @pytest.mark.parametrize("name", ["os.system", "synthpriv.cli:main", "synthpriv.generators.tvae:TVAE", "__import__"])
 def test_train_generator_is_a_name_in_the_registry_not_an_import(write_pipeline, name: str) -> None:
     path = write_pipeline({"name": "demo", "data": {"path": "builtin:student_placements"}, "train": {"generator": name}})
-    _one_line_error(runner.invoke(app, ["check", str(path)]), 2, "train.generator", "unknown generator", "vae")
+    one_line_error(runner.invoke(app, ["check", str(path)]), 2, "train.generator", "unknown generator", "vae")
     with pytest.raises(ConfigError, match="unknown generator"):
         get_generator(name)
 
@@ -91,17 +82,17 @@ def test_a_module_named_as_generator_is_never_imported(
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in (module, f"{module}:Evil", f"{module}.Evil"):
         path = write_pipeline({"name": "demo", "data": {"path": "builtin:student_placements"}, "train": {"generator": name}})
-        _one_line_error(runner.invoke(app, ["run", "-q", str(path), "-o", str(tmp_path / "out")]), 2, "train.generator")
+        one_line_error(runner.invoke(app, ["run", "-q", str(path), "-o", str(tmp_path / "out")]), 2, "train.generator")
     assert not marker.exists()
     assert module not in sys.modules
 
 
 def test_other_strings_that_select_code_are_lookups(write_pipeline, tmp_path: Path) -> None:
     path = write_pipeline({"name": "demo", "data": {"path": "builtin:os.system"}})
-    _one_line_error(runner.invoke(app, ["check", str(path)]), 3, "unknown builtin table", "data.path")
+    one_line_error(runner.invoke(app, ["check", str(path)]), 3, "unknown builtin table", "data.path")
     good = write_pipeline(quick_demo_config(), name="good.yaml")
     result = runner.invoke(app, ["run", "-q", str(good), "--only", "synthpriv.cli:main", "-o", str(tmp_path / "out")])
-    _one_line_error(result, 2, "--only", "unknown stage")
+    one_line_error(result, 2, "--only", "unknown stage")
 
 
 # -- a tampered run folder ----------------------------------------------------------------
@@ -178,7 +169,7 @@ def test_a_tampered_model_is_refused_in_one_line(trained: tuple[Path, Path], tmp
     copy = _copy(run_dir, tmp_path)
     named, tamper = TAMPERING[case]
     tamper(copy / "train" / "model")
-    _one_line_error(_synthesize(pipeline, copy), 6, named)
+    one_line_error(_synthesize(pipeline, copy), 6, named)
     assert not (copy / "synthesize").exists()
 
 
@@ -198,7 +189,7 @@ def test_a_pickle_disguised_as_weights_is_refused_and_never_runs(
         meta["weights_sha256"] = hashlib.sha256(payload).hexdigest()
         meta[META_SHA256] = meta_sha256(meta)
         (model / GENERATOR_FILE).write_text(json.dumps(meta))
-    line = _one_line_error(_synthesize(pipeline, copy), 6, WEIGHTS_FILE)
+    line = one_line_error(_synthesize(pipeline, copy), 6, WEIGHTS_FILE)
     assert ("cannot be loaded safely" if forge else "checksum") in line
     assert not marker.exists()
     assert not (copy / "synthesize").exists()
