@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from synthpriv import __version__
-from synthpriv.reports.headline import Summaries, guarantee, headlines
+from synthpriv.reports.headline import Summaries, gate_relation, guarantee, headlines
 
 DATACARD_JSON = "datacard.json"
 DATACARD_MD = "datacard.md"
@@ -134,7 +134,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     if card["gates"]:
         lines += ["| gate | figure | bound | result |", "|---|---:|---:|---|"]
         for gate in card["gates"]:
-            relation = ">=" if gate["name"].startswith("min_") else "<="
+            relation = gate_relation(gate["name"])
             result = "passed" if gate["passed"] else "**FAILED**"
             lines.append(f"| {_md(gate['name'])} | {gate['value']:.4g} | {relation} {gate['bound']:.4g} | {result} |")
     else:

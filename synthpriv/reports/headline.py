@@ -184,10 +184,14 @@ def headlines(summaries: Summaries) -> list[Headline]:
     return out
 
 
+def gate_relation(name: str) -> str:
+    """How a gate's figure must compare with its bound: ``min_*`` gates ``>=``, ``max_*`` gates ``<=``."""
+    return ">=" if name.startswith("min_") else "<="
+
+
 def gate_line(gate: dict[str, Any]) -> str:
     """``name: figure, must be <= bound`` for one recorded gate."""
-    relation = ">=" if gate["name"].startswith("min_") else "<="
-    return f"{gate['name']}: {gate['value']:.4g}, must be {relation} {gate['bound']:.4g}"
+    return f"{gate['name']}: {gate['value']:.4g}, must be {gate_relation(gate['name'])} {gate['bound']:.4g}"
 
 
 def gate_table(gates: list[dict[str, Any]], caption: str) -> Table:
@@ -198,7 +202,7 @@ def gate_table(gates: list[dict[str, Any]], caption: str) -> Table:
             (
                 g["name"],
                 f"{g['value']:.4g}",
-                f"{'>=' if g['name'].startswith('min_') else '<='} {g['bound']:.4g}",
+                f"{gate_relation(g['name'])} {g['bound']:.4g}",
                 "passed" if g["passed"] else "FAILED",
             )
             for g in gates

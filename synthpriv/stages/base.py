@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from synthpriv.config.model import GatesConfig, StageName
+from synthpriv.reports.headline import gate_relation
 from synthpriv.reports.model import Report
 from synthpriv.runtime.progress import NullProgress, Progress
 
@@ -50,9 +51,8 @@ class GateOutcome:
     passed: bool
 
     def describe(self) -> str:
-        relation = ">=" if self.name.startswith("min_") else "<="
         verdict = "passed" if self.passed else "FAILED"
-        return f"gate {self.name} {verdict}: {self.value:.4g} (must be {relation} {self.bound:.4g})"
+        return f"gate {self.name} {verdict}: {self.value:.4g} (must be {gate_relation(self.name)} {self.bound:.4g})"
 
 
 def check_gate(name: str, value: float, bound: float | None) -> list[GateOutcome]:
