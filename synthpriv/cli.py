@@ -8,13 +8,15 @@ import logging
 import os
 import sys
 import time
+import traceback
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from synthpriv.errors import GateFailedError, SynthprivError
+from synthpriv.errors import GateFailedError, StageError, SynthprivError
+from synthpriv.runtime.terminal import printable
 
 if TYPE_CHECKING:  # the CLI imports the pipeline lazily, so that --help stays fast
     from synthpriv.pipeline import PrivacyPreflight
@@ -33,12 +35,17 @@ INTERNAL_ERROR = 70
 
 
 def _fail(message: str, code: int) -> typer.Exit:
-    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    typer.secho(f"error: {printable(message)}", err=True, fg=typer.colors.RED)
     return typer.Exit(code)
 
 
+def _say(text: str, **kwargs: Any) -> None:
+    """Echo a line built from names the user chose (columns, files, runs), made inert first."""
+    typer.echo(printable(text), **kwargs)
+
+
 def _guard(debug: bool):  # type: ignore[no-untyped-def]
-    """Run a command body; map our errors to one line and an exit code (tracebacks with --debug)."""
+    """Run a command body; map our errors to one line and an exit code (plus the traceback with --debug)."""
 
     class _Guard:
         def __enter__(self) -> None:
@@ -51,11 +58,11 @@ def _guard(debug: bool):  # type: ignore[no-untyped-def]
         def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
             if exc is None or isinstance(exc, (typer.Exit, typer.Abort, SystemExit)):
                 return False
-            if debug:
-                return False
+            if debug:  # the traceback, then the same line and exit code as without --debug
+                traceback.print_exception(exc, file=sys.stderr)
             if isinstance(exc, GateFailedError):
                 for line in exc.failed:
-                    typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
+                    typer.secho(f"error: {printable(line)}", err=True, fg=typer.colors.RED)
                 if not exc.message:
                     raise typer.Exit(exc.exit_code) from None
             if isinstance(exc, SynthprivError):
@@ -64,7 +71,8 @@ def _guard(debug: bool):  # type: ignore[no-untyped-def]
                 raise _fail("interrupted; completed stages are kept, run again to continue", 130) from None
             if isinstance(exc, OSError):
                 raise _fail(_describe_os_error(exc), 74) from None
-            raise _fail(f"internal error ({type(exc).__name__}); run again with --debug for the traceback", INTERNAL_ERROR) from None
+            hint = "" if debug else "; run again with --debug for the traceback"
+            raise _fail(f"internal error ({type(exc).__name__}){hint}", INTERNAL_ERROR) from None
 
     return _Guard()
 
@@ -116,7 +124,7 @@ def run(
             if record.status in ("complete", "reused"):
                 seconds = f"{record.seconds:.1f} s" if record.status == "complete" and record.seconds is not None else ""
                 typer.echo(f"  {name:<11} {record.status:<9} {seconds}", err=True)
-        typer.echo(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
+        _say(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
 
 
 @app.command()
@@ -129,7 +137,7 @@ def check(pipeline: PipelineArg, debug: DebugOpt = False) -> None:
         runner.check_wiring()
         schema = runner.check()
         kinds = ", ".join(f"{c.name}: {c.kind.value}" for c in schema.columns)
-        typer.echo(f"ok: {pipeline} ({len(schema.columns)} columns: {kinds})")
+        _say(f"ok: {pipeline} ({len(schema.columns)} columns: {kinds})")
         if runner.preflight is not None:
             typer.echo(_describe_preflight(runner.preflight))
 
@@ -160,7 +168,7 @@ def evaluate(
             quasi_identifiers=quasi, sensitive=sensitive, seed=seed, progress=NullProgress() if quiet else RichProgress(),
         )
         result = evaluation.run()
-        typer.echo(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
+        _say(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
         failed = failed_gates(result)
         if failed:
             raise GateFailedError("", failed=failed)  # the gate lines say it all
@@ -176,7 +184,7 @@ def report(
         from synthpriv.runs import rerender
 
         pages = rerender(run_dir)
-        typer.echo(f"rendered {len(pages)} page(s); open {pages[-1]}", err=True)
+        _say(f"rendered {len(pages)} page(s); open {pages[-1]}", err=True)
 
 
 @app.command()
@@ -188,14 +196,17 @@ def runs(
     with _guard(debug):
         from synthpriv.runs import list_runs
 
+        if not root.is_dir():
+            raise StageError("no such folder; name the folder that holds run folders", where=str(root))
         found = list_runs(root)
         if not found:
-            typer.echo(f"no runs under {root}", err=True)
+            _say(f"no runs under {root}", err=True)
             return
         rows = [("run", "verdict", "generator", "privacy", "finished", "folder")] + [
             (r.name, r.verdict, r.generator if r.kind == "pipeline" else "(evaluation)", r.privacy, r.finished_at or "–", str(r.path))
             for r in found
         ]
+        rows = [tuple(printable(cell) for cell in row) for row in rows]  # escaped before widths are measured
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
             typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])

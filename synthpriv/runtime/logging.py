@@ -8,6 +8,8 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from synthpriv.runtime.terminal import printable
+
 _TABULAR = (pd.DataFrame, pd.Series, pd.Index, np.ndarray)
 
 
@@ -18,6 +20,14 @@ class NoRowsFilter(logging.Filter):
         args = record.args
         values = args.values() if isinstance(args, dict) else (args or ())
         return not (isinstance(record.msg, _TABULAR) or any(isinstance(a, _TABULAR) for a in values))
+
+
+class TerminalSafeFormatter(logging.Formatter):
+    """One line per record, with names from the data made inert (see `printable`)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # The record's line only: a traceback appended after it keeps its own newlines.
+        return printable(super().formatMessage(record))
 
 
 def configure_logging(level: int = logging.WARNING, stream: IO[str] | None = None) -> logging.Handler:
@@ -31,7 +41,7 @@ def configure_logging(level: int = logging.WARNING, stream: IO[str] | None = Non
         logger.removeHandler(old)
     handler = logging.StreamHandler(stream)
     handler._synthpriv = True  # type: ignore[attr-defined]
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(TerminalSafeFormatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(NoRowsFilter())
     logger.addHandler(handler)
     return handler
