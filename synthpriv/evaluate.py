@@ -62,6 +62,7 @@ class Evaluation:
         sensitive: str | None = None,
         seed: int | None = None,
         progress: Progress | None = None,
+        drop_holdout_duplicates: bool | None = None,
     ) -> Evaluation:
         """Settings from ``pipeline_file`` (if any) with the given arguments on top.
 
@@ -80,6 +81,8 @@ class Evaluation:
         )
         if target is not None:
             data = data.model_copy(update={"target": target})
+        if drop_holdout_duplicates is not None:
+            data = data.model_copy(update={"drop_holdout_duplicates": drop_holdout_duplicates})
         attack = config.attack
         if quasi_identifiers is not None:
             attack = attack.model_copy(update={"quasi_identifiers": list(quasi_identifiers)})
@@ -93,6 +96,7 @@ class Evaluation:
         flags += [("--quasi-identifiers", column) for column in quasi_identifiers or ()]
         flags += [("--sensitive", sensitive)] if sensitive else []
         pipeline = Pipeline(merged, output_dir=output_dir, progress=progress or NullProgress())
+        pipeline.real.drop_duplicates_remedy = "pass --drop-holdout-duplicates"  # the command's option, not a key
         return cls(pipeline, Path(synthetic), tuple(flags))
 
     @property

@@ -173,6 +173,12 @@ class Pipeline:
             schema = self.real.schema()
         except DataError as exc:
             raise DataError(exc.message, where=f"{self.loaded.where(('data',))} {exc.where or ''}".strip()) from None
+        if self.real.holdout_path is not None:  # every file the run reads: the holdout, its columns, its overlap
+            try:
+                self.real.holdout_overlap()
+            except DataError as exc:
+                detail = (exc.where or "").removeprefix("data.holdout").strip()
+                raise DataError(exc.message, where=f"{self.loaded.where(('data', 'holdout'))} {detail}".strip()) from None
         if self.config.data.target is None:
             for gate in self.config.gates.needing_target():
                 raise ConfigError(

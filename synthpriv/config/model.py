@@ -167,6 +167,10 @@ class DataConfig(StrictModel):
     holdout: float | str = 0.2
     """A fraction of the rows kept out of training (0 < f < 1), or the path of a separate
     file of real held-out rows with the same columns."""
+    drop_holdout_duplicates: bool = False
+    """With a holdout file: leave out its rows that equal a training row (the count is shown
+    in the attack report and the data card) instead of refusing a file that repeats more
+    training rows than the table repeats itself."""
     target: str | None = None
     """Optional: the column a model predicts in machine-learning efficacy."""
     columns: dict[str, ColumnDeclaration] = Field(default_factory=dict)

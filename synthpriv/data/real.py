@@ -10,8 +10,9 @@ import pandas as pd
 
 from synthpriv.config.model import ColumnDeclaration, DataConfig
 from synthpriv.data.io import read_table, resolve_source
+from synthpriv.data.overlap import HoldoutOverlap, holdout_overlap
 from synthpriv.data.schema import TableSchema, infer_schema
-from synthpriv.data.split import Split, all_rows, split_rows
+from synthpriv.data.split import MIN_HOLDOUT_ROWS, Split, all_rows, split_rows
 from synthpriv.errors import DataError
 from synthpriv.runtime.files import sha256_file
 
@@ -29,6 +30,10 @@ class RealData:
     _holdout_file: pd.DataFrame | None = field(default=None, repr=False)
     _schema: TableSchema | None = field(default=None, repr=False)
     _fingerprint: str | None = field(default=None, repr=False)
+    #: How a refused overlap is told to drop the repeats (`evaluate` names its option instead).
+    drop_duplicates_remedy: str = "set data.drop_holdout_duplicates: true"
+    _overlap: HoldoutOverlap | None = field(default=None, repr=False)
+    _kept_holdout: pd.DataFrame | None = field(default=None, repr=False)
 
     def source(self) -> pd.DataFrame:
         if self._source is None:
@@ -63,13 +68,66 @@ class RealData:
     def holdout(self, split: Split) -> pd.DataFrame:
         if self.holdout_path is None:
             return self._modelled(self.source().iloc[split.holdout])
+        return self._modelled(self._kept_holdout_rows())
+
+    def holdout_file(self) -> pd.DataFrame:
+        """The holdout file as read, once its columns are checked; DataError naming ``data.holdout``."""
+        assert self.holdout_path is not None
         if self._holdout_file is None:
             frame = read_table(self.holdout_path, where="data.holdout")
             missing = [c for c in self.schema().names if c not in frame.columns]
             if missing:
                 raise DataError(f"holdout file lacks columns {missing}", where=f"data.holdout {self.holdout_path}")
             self._holdout_file = frame
-        return self._modelled(self._holdout_file)
+        return self._holdout_file
+
+    def holdout_overlap(self) -> HoldoutOverlap | None:
+        """How many holdout rows repeat training rows (None when the holdout is split from the table)."""
+        if self.holdout_path is None:
+            return None
+        self._kept_holdout_rows()
+        return self._overlap
+
+    @property
+    def dropped_holdout_rows(self) -> int:
+        """Holdout rows left out because they repeated training rows (``data.drop_holdout_duplicates``)."""
+        overlap = self.holdout_overlap()
+        return overlap.shared_rows if overlap is not None and self.config.drop_holdout_duplicates else 0
+
+    def _kept_holdout_rows(self) -> pd.DataFrame:
+        if self._kept_holdout is None:
+            self._kept_holdout = self._checked_holdout_file()
+        return self._kept_holdout
+
+    def _checked_holdout_file(self) -> pd.DataFrame:
+        """The holdout file's rows the stages may use as the control.
+
+        Rows equal to a training row (on the modelled columns) are refused when there are more
+        of them than the table's own repeats explain (`synthpriv.data.overlap`), or all dropped
+        with ``data.drop_holdout_duplicates``. Only counts reach the message.
+        """
+        frame = self.holdout_file()
+        where = f"data.holdout {self.holdout_path}"
+        columns = [c.name for c in self.schema().modelled()]
+        overlap, shared = holdout_overlap(self.source(), frame, columns)
+        if self.config.drop_holdout_duplicates:
+            frame = frame[~shared]
+        elif overlap.excessive:
+            raise DataError(
+                f"{overlap.shared_rows} of {overlap.holdout_rows} holdout rows also appear in the training rows, "
+                f"more than the {overlap.allowed} the table's own repeats ({overlap.repeat_share:.1%} of its rows) explain; "
+                f"a holdout must be real rows the generator never sees; use another file or {self.drop_duplicates_remedy}",
+                where=where,
+            )
+        if len(frame) < MIN_HOLDOUT_ROWS:
+            dropped = f" after dropping {overlap.shared_rows} that repeat training rows" if self.config.drop_holdout_duplicates else ""
+            raise DataError(
+                f"{len(frame)} holdout rows{dropped} are too few: the validate and attack stages need at least "
+                f"{MIN_HOLDOUT_ROWS}; use a larger holdout file",
+                where=where,
+            )
+        self._overlap = overlap
+        return frame
 
     def _modelled(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame[self.schema().names].reset_index(drop=True)

@@ -53,6 +53,7 @@ def build_datacard(
         "source": {
             "training_rows": train["train_rows"],
             "holdout_rows": train["holdout_rows"],
+            "holdout_rows_dropped": summaries.get("attack", {}).get("holdout_rows_dropped", 0),
             "columns": [{"name": c["name"], "kind": c["kind"], "has_missing": c["nullable"]} for c in train["columns"]],
         },
         "differential_privacy": dp.to_metadata(),
@@ -70,6 +71,10 @@ _MARKDOWN_SPECIAL = re.compile(r"[\\`*\[\]<>|&#]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-
 def _md(text: object) -> str:
     """Data-derived text (names, labels) safe inside Markdown and the HTML a viewer makes of it."""
     return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0), " ".join(str(text).split()))
+
+
+def _dropped_sentence(dropped: int) -> str:
+    return f" {dropped:,} holdout rows that repeated training rows were dropped." if dropped else ""
 
 
 def render_markdown(card: dict[str, Any]) -> str:
@@ -104,6 +109,7 @@ def render_markdown(card: dict[str, Any]) -> str:
             f"A real table of {source['training_rows']:,} training rows; {source['holdout_rows']:,} further real "
             "rows were held out, never shown to the generator, and used as the control in every comparison "
             "below. Column names and kinds only; no real values appear in this card."
+            + _dropped_sentence(source.get("holdout_rows_dropped", 0))
         ),
         "",
         "| column | kind | has missing values |",

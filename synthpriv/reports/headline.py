@@ -149,6 +149,14 @@ def privacy_headlines(attack: dict[str, Any]) -> list[Headline]:
             tone=_half(attack["dcr_share"], attack.get("dcr_share_ci")),
         )
     )
+    dropped = attack.get("holdout_rows_dropped", 0)
+    if dropped:  # the control is smaller than the file given: say why
+        out.append(
+            Headline(
+                "privacy", "holdout rows dropped: they repeated training rows", f"{dropped:,}",
+                reference="a true holdout needs none dropped", stage="attack", tone="warn",
+            )
+        )
     out.append(
         Headline(
             "privacy", "identical to a training row", f"{attack['exact_match_train']:.2%}",

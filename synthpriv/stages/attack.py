@@ -47,6 +47,8 @@ class AttackSummary(BaseModel):
     rows_train: int
     rows_holdout: int
     rows_synthetic: int
+    holdout_rows_dropped: int = 0
+    """Rows of the holdout file left out because they repeated training rows (`data.drop_holdout_duplicates`)."""
     seconds: float
     claimed_epsilon: float | None = None
     """The (epsilon, delta) the train stage can prove (its privacy ledger); None without DP."""
@@ -145,6 +147,7 @@ class AttackStage(Stage[AttackConfig]):
             singling_out_univariate=univariate,
             singling_out_multivariate=multivariate,
             seconds_by_part=seconds,
+            holdout_rows_dropped=ctx.real.dropped_holdout_rows,
         )
         write_parquet(_scores_frame(summary), ctx.stage_dir / "attack_scores.parquet")
         gates = (
@@ -189,6 +192,12 @@ def _scores_frame(summary: AttackSummary) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["attack", "measure", "value", "ci_low", "ci_high", "control"])
 
 
+def _dropped_note(summary: AttackSummary) -> str:
+    """Say so when the control lost holdout rows that were copies of training rows."""
+    dropped = summary.holdout_rows_dropped
+    return f"{dropped:,} holdout rows that repeated training rows were dropped" if dropped else ""
+
+
 def _tone_half(value: float, ci: tuple[float, float]) -> str:
     return "good" if ci[0] <= 0.5 + 0.02 else ("warn" if value < 0.6 else "bad")
 
@@ -203,7 +212,7 @@ def _report(run_name: str, summary: AttackSummary) -> Report:
         ),
         figures=(
             Figure("attack ROC AUC", f"{summary.mia_auc:.3f}", note=f"95% CI {summary.mia_auc_ci[0]:.3f}–{summary.mia_auc_ci[1]:.3f}; ideal 0.5", tone=_tone_half(summary.mia_auc, summary.mia_auc_ci)),  # type: ignore[arg-type]
-            Figure("members / non-members", f"{summary.rows_train:,} / {summary.rows_holdout:,}"),
+            Figure("members / non-members", f"{summary.rows_train:,} / {summary.rows_holdout:,}", note=_dropped_note(summary)),
         ),
     )
     hist = summary.distance_histogram
