@@ -3,6 +3,11 @@
 The text is parsed twice by PyYAML's *safe* loader: once into values, once into a node
 tree that remembers line and column marks. A pydantic error's ``loc`` is walked down that
 tree, so a bad value is reported as ``pipeline.yaml:9:15 train.epochs: ...``.
+
+Before any of that the text must be safe to parse: at most ``MAX_FILE_BYTES``, nested at most
+``MAX_DEPTH`` deep, and expanding to at most ``MAX_VALUES`` values through YAML aliases (an
+alias bomb is a few lines that expand to billions). Every mapping, at every level, must name
+each key once: YAML would let the last one silently win.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from synthpriv.errors import ConfigError
 from synthpriv.generators.params import PARAMS_BY_KIND, GeneratorParams
 
 Loc = tuple[str | int, ...]
+
+#: Limits on what a pipeline file may be. A real one is a few kilobytes nested a few levels.
+MAX_FILE_BYTES = 1 << 20
+MAX_DEPTH = 32
+MAX_VALUES = 500_000
 
 
 @dataclass(frozen=True)
@@ -132,16 +142,80 @@ def _friendly(error: dict[str, Any], values: dict[str, Any]) -> str:
     return str(error["msg"])
 
 
+def _position(name: str, mark: yaml.Mark | None) -> str:
+    return f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
+
+
+def _check_shape(text: str, name: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and alias expansion beyond MAX_VALUES.
+
+    Runs on the event stream, which PyYAML produces without recursion and lazily, so a
+    50,000-deep file stops at level MAX_DEPTH instead of overflowing the composer's stack,
+    and an alias bomb stops at MAX_VALUES instead of being expanded by whatever walks it.
+    """
+    depth = 0
+    expanded = 0  # values the document holds once every alias is replaced by its anchor's
+    anchor_sizes: dict[str, int] = {}
+    open_anchors: list[tuple[str | None, int]] = []
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", where=_position(name, event.start_mark))
+            open_anchors.append((event.anchor, expanded))
+            expanded += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+            anchor, started = open_anchors.pop()
+            if anchor is not None:
+                anchor_sizes[anchor] = expanded - started
+        elif isinstance(event, yaml.ScalarEvent):
+            expanded += 1
+            if event.anchor is not None:
+                anchor_sizes[event.anchor] = 1
+        elif isinstance(event, yaml.AliasEvent):
+            expanded += anchor_sizes.get(event.anchor or "", 1)  # an unknown anchor: the composer says so
+        if expanded > MAX_VALUES:
+            raise ConfigError(
+                f"holds more than {MAX_VALUES:,} values once its YAML aliases are expanded; write the values out",
+                where=_position(name, event.start_mark),
+            )
+
+
+def _check_unique_keys(node: yaml.Node | None, name: str, loc: Loc = ()) -> None:
+    """Refuse a key written twice in one mapping (YAML would keep the last one silently)."""
+    if isinstance(node, yaml.MappingNode):
+        first_seen: dict[tuple[str, str], yaml.Node] = {}
+        for key, value in node.value:
+            part = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            if isinstance(key, yaml.ScalarNode):
+                identity = (key.tag, key.value)
+                if identity in first_seen:
+                    first_line = first_seen[identity].start_mark.line + 1
+                    where = f"{_position(name, key.start_mark)} {format_loc((*loc, part))}"
+                    raise ConfigError(f"duplicate key (first at line {first_line})", where=where)
+                first_seen[identity] = key
+            _check_unique_keys(value, name, (*loc, part))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _check_unique_keys(item, name, (*loc, index))
+
+
+def _read_yaml(text: str, name: str) -> Any:
+    """The values of a pipeline file's text, once it is known to be safe and unambiguous."""
+    try:
+        _check_shape(text, name)
+        _check_unique_keys(yaml.compose(text, Loader=yaml.SafeLoader), name)
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "malformed YAML"
+        raise ConfigError(f"malformed YAML: {problem}", where=_position(name, getattr(exc, "problem_mark", None))) from None
+
+
 def parse_config(text: str, path: Path | None = None) -> LoadedConfig:
     """Validate pipeline-file text; raises ConfigError naming the line and key."""
     name = str(path) if path is not None else "<config>"
-    try:
-        values = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        position = f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
-        problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise ConfigError(f"malformed YAML: {problem}", where=position) from None
+    values = _read_yaml(text, name)
     if not isinstance(values, dict):
         raise ConfigError("the pipeline file must be a mapping of keys (name, data, train, ...)", where=name)
     try:
@@ -158,7 +232,12 @@ def load_config(path: str | Path) -> LoadedConfig:
     """Read and validate a pipeline file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            # Read one byte past the limit rather than the whole file: it may be /dev/zero.
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError(f"pipeline file is larger than {MAX_FILE_BYTES // (1 << 20)} MiB", where=str(path))
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("pipeline file not found", where=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:

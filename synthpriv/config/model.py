@@ -296,6 +296,26 @@ class AttackConfig(StrictModel):
     """Singling out: most candidate queries tried to find `singling_out_queries` that single out
     one synthetic row; too few found lowers the rates, so the risk is then a lower bound."""
 
+    @field_validator("quasi_identifiers", mode="after")
+    @classmethod
+    def _quasi_identifiers_once(cls, value: list[str]) -> list[str]:
+        # Checked here rather than by the attack stage, which would fail only after training.
+        repeated = next((name for i, name in enumerate(value) if name in value[:i]), None)
+        if repeated is not None:
+            raise PydanticCustomError("quasi_identifiers", "column '{column}' is listed twice", {"column": repeated})
+        return value
+
+    @field_validator("sensitive", mode="after")
+    @classmethod
+    def _sensitive_is_not_known(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and value in info.data.get("quasi_identifiers", ()):
+            raise PydanticCustomError(
+                "sensitive",
+                "column '{column}' is also a quasi-identifier: the sensitive column is the one the attacker does not know",
+                {"column": value},
+            )
+        return value
+
 
 class ExportConfig(StrictModel):
     """Export the synthetic table when every gate passes."""
