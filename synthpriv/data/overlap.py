@@ -104,6 +104,26 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return pd.util.hash_pandas_object(pd.DataFrame(parts), index=False).to_numpy(np.uint64)
 
 
+def dtype_family(column: pd.Series) -> str:
+    """"time", "duration", "number" or "text": dtypes within one family compare by value here.
+
+    A categorical column belongs to its categories' family. Across families values never
+    compare equal, so a caller may first bring one side to the other's dtype.
+    """
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        dtype = dtype.categories.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return "time"
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return "duration"
+    if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        return "number"
+    if dtype == object and pd.api.types.infer_dtype(column, skipna=True) in _NUMERIC_OBJECTS:
+        return "number"
+    return "text"
+
+
 def _cells(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(tag, high, low) per cell: one triple per value, whatever dtype carries it."""
     null = column.isna().to_numpy(dtype=bool)
@@ -171,13 +191,14 @@ def _floats(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _numeric_objects(column: pd.Series, null: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Python numbers in an object column: integers exactly when they fit int64, else as floats."""
+    """Python numbers in an object column: integers exactly when they fit 64 bits, else as floats."""
     filled = column.where(~null, 0)
     if pd.api.types.infer_dtype(column, skipna=True) in ("integer", "boolean"):
-        try:
-            return _integers(filled.astype(np.int64))
-        except OverflowError:
-            pass
+        for exact in (np.int64, np.uint64):
+            try:
+                return _integers(filled.astype(exact))
+            except OverflowError:
+                continue
     return _floats(filled.astype(np.float64).to_numpy())
 
 

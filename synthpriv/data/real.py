@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from synthpriv.config.model import ColumnDeclaration, DataConfig
+from synthpriv.data.align import align_to_real
 from synthpriv.data.io import read_table, resolve_source
-from synthpriv.data.overlap import HoldoutOverlap, holdout_overlap
+from synthpriv.data.overlap import HoldoutOverlap, dtype_family, holdout_overlap
 from synthpriv.data.schema import TableSchema, infer_schema
 from synthpriv.data.split import MIN_HOLDOUT_ROWS, Split, all_rows, split_rows
 from synthpriv.errors import DataError
@@ -109,7 +110,7 @@ class RealData:
         frame = self.holdout_file()
         where = f"data.holdout {self.holdout_path}"
         columns = [c.name for c in self.schema().modelled()]
-        overlap, shared = holdout_overlap(self.source(), frame, columns)
+        overlap, shared = holdout_overlap(self.source(), self._comparable(frame, columns), columns)
         if self.config.drop_holdout_duplicates:
             frame = frame[~shared]
         elif overlap.excessive:
@@ -128,6 +129,27 @@ class RealData:
             )
         self._overlap = overlap
         return frame
+
+    def _comparable(self, holdout: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        """The holdout's columns as the training table's dtypes where the two files disagree.
+
+        A file of another format reads the same values as another kind (dates as text in a
+        Parquet file made from a CSV, where the CSV reader parses them): such a column is
+        converted as `evaluate` converts a synthetic table, and kept as it is if it does not
+        convert. Only for counting: the stages see the holdout as read.
+        """
+        source, schema = self.source(), self.schema()
+        out = {}
+        for name in columns:
+            column = holdout[name].reset_index(drop=True)
+            if dtype_family(column) != dtype_family(source[name]):
+                try:
+                    single = TableSchema(columns=(schema[name],))
+                    column = align_to_real(holdout[[name]], source[[name]], single, where="data.holdout")[name]
+                except DataError:
+                    pass  # values that are not the other kind: compared as they are (they differ)
+            out[name] = column
+        return pd.DataFrame(out, index=range(len(holdout)))
 
     def _modelled(self, frame: pd.DataFrame) -> pd.DataFrame:
         return frame[self.schema().names].reset_index(drop=True)
