@@ -23,13 +23,16 @@ class StageStatus(Protocol):
 
 
 def read_summaries(run_dir: Path, stages: list[str]) -> dict[str, dict[str, Any]]:
-    """The summary.json of each listed stage that has one (unreadable ones are skipped)."""
+    """The summary.json of each listed stage that has one (unreadable ones, and any that is
+    not a JSON object, are skipped)."""
     out: dict[str, dict[str, Any]] = {}
     for stage in stages:
         try:
-            out[stage] = json.loads((run_dir / stage / "summary.json").read_text())
-        except (OSError, ValueError):
+            summary = json.loads((run_dir / stage / "summary.json").read_text())
+        except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deep
             continue
+        if isinstance(summary, dict):
+            out[stage] = summary
     return out
 
 
