@@ -120,10 +120,11 @@ def run(
         started = time.perf_counter()
         runner = Pipeline.from_yaml(pipeline, output_dir=output_dir, progress=progress, allow_failed_gates=allow_failed_gates)
         result = runner.run(only=only, from_stage=from_stage)  # type: ignore[arg-type]
+        notes = {"kept": "from an earlier run; its inputs are unchanged", "removed": "made from inputs that changed since"}
         for name, record in result.stages.items():
-            if record.status in ("complete", "reused"):
-                seconds = f"{record.seconds:.1f} s" if record.status == "complete" and record.seconds is not None else ""
-                typer.echo(f"  {name:<11} {record.status:<9} {seconds}", err=True)
+            outcome = result.outcomes.get(name, "not run")  # what this invocation did, never an old status
+            seconds = f"{record.seconds:.1f} s" if outcome == "ran" and record.seconds is not None else ""
+            typer.echo(f"  {name:<11} {outcome:<8} {seconds or notes.get(outcome, '')}".rstrip(), err=True)
         _say(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
 
 

@@ -9,6 +9,9 @@ carries no differential-privacy claim we could prove, so none is shown.
 
 The run folder has the pipeline's layout: ``validate/``, ``attack/``, ``manifest.json`` and
 ``index.html``; each stage is written in staging and moved into place only when complete.
+The output folder must be new, empty or an earlier evaluation's run folder, and must not hold
+the input tables (`runtime.run_folder`); each stage's ``stage.json`` records the sha256 of
+the three tables it read.
 """
 
 from __future__ import annotations
@@ -24,16 +27,17 @@ from synthpriv import __version__
 from synthpriv.config.loader import LoadedConfig, load_config
 from synthpriv.config.model import PipelineConfig
 from synthpriv.data.align import align_to_real
-from synthpriv.data.io import read_table
+from synthpriv.data.io import read_table, resolve_source
 from synthpriv.errors import DataError
 from synthpriv.pipeline import MANIFEST, Pipeline, RunResult, stage_class, stage_nav
 from synthpriv.reports.index import render_index
 from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
+from synthpriv.runtime.run_folder import check_output_folder
 from synthpriv.stages.base import GateOutcome, StageContext
 from synthpriv.stages.common import EvaluationTables
-from synthpriv.stages.execute import StageRecord, execute_stage, staging_dir
+from synthpriv.stages.execute import StageRecord, clear_staging, execute_stage, staging_dir
 
 EVALUATED_STAGES = ("validate", "attack")
 
@@ -131,9 +135,14 @@ class Evaluation:
         )
         tables = EvaluationTables(train=train, holdout=holdout, synthetic=synthetic, schema=schema)
         fingerprint = self._fingerprint()
+        check_output_folder(self.run_dir, self._input_files().items(), kind="evaluation")
         self.run_dir.mkdir(parents=True, exist_ok=True)
         records: dict[str, StageRecord] = {}
+        outcomes = dict.fromkeys(selected, "not run")
         with RunLock(self.run_dir):
+            clear_staging(self.run_dir)  # a killed evaluation's half-written stage, never read
+            self._write_manifest(records)  # marks the folder as synthpriv's before any stage writes in it
+            inputs = self._inputs()
             try:
                 for name in selected:
                     stage = stage_class(name)(config.section(name), config.gates)  # type: ignore[arg-type]
@@ -147,14 +156,28 @@ class Evaluation:
                         evaluation=tables,
                     )
                     try:
-                        records[name] = execute_stage(stage, ctx, fingerprint, nav=stage_nav(1, selected))
+                        records[name] = execute_stage(stage, ctx, fingerprint, nav=stage_nav(1, selected), inputs=inputs)
+                        outcomes[name] = "ran"
                     except BaseException as exc:
                         records[name] = StageRecord(name=name, status="failed", error=type(exc).__name__)
+                        outcomes[name] = "failed"
                         raise
             finally:
                 self._write_manifest(records)
                 render_index(self.run_dir, config.name, records, nav=stage_nav(0, selected))
-        return RunResult(run_dir=self.run_dir, stages=dict(records))
+        return RunResult(run_dir=self.run_dir, stages=dict(records), outcomes=outcomes)
+
+    def _input_files(self) -> dict[str, Path]:
+        """The three tables, by the option that named them."""
+        real = self.pipeline.real
+        files = {"--train": resolve_source(real.source_path), "--synthetic": self.synthetic_path}
+        if real.holdout_path is not None:  # always, as `from_files` builds it
+            files["--holdout"] = real.holdout_path
+        return files
+
+    def _inputs(self) -> list[dict[str, str]]:
+        """What each stage reads, with hashes (recorded in its stage.json)."""
+        return [{"path": option, "sha256": sha256_file(path)} for option, path in sorted(self._input_files().items())]
 
     def _name_the_option(self, error: DataError) -> DataError:
         """The error with the command-line option in place of the config key it was read through."""

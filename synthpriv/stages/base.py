@@ -39,6 +39,13 @@ ARTIFACTS: dict[str, str] = {
     "training": "train/summary.json",
     "sampling": "synthesize/summary.json",
 }
+#: The stages that read the real table (through `StageContext.real`): its files are among their inputs.
+REAL_DATA_READERS: frozenset[StageName] = frozenset({"train", "validate", "attack"})
+
+
+def producer(artifact: str) -> StageName:
+    """The stage that writes ``artifact``."""
+    return ARTIFACTS[artifact].split("/")[0]  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

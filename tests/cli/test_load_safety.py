@@ -6,7 +6,8 @@
   stage of ``--only``) is a lookup in a fixed table, never an import.
 - A run folder whose ``train/model`` was tampered with is refused by
   ``synthpriv run --only synthesize`` with a ModelFileError (exit 6), one line, no
-  traceback, and no synthesize output.
+  traceback, and no synthesize output, even when the forger also rewrote the hashes in
+  ``train/stage.json`` (without that, the upstream check refuses first: exit 7).
 - The package's source keeps to that: grep-style checks over ``synthpriv/``.
 """
 
@@ -147,6 +148,19 @@ TAMPERING = {
 }
 
 
+def _reseal(run_dir: Path) -> None:
+    """What a forger also does: rewrite train/stage.json's hashes to the tampered files, so that
+    the upstream check lets them through and the model loader's own checks are what is tested."""
+    stage = run_dir / "train"
+    marker = json.loads((stage / "stage.json").read_text())
+    marker["outputs"] = [
+        {**o, "sha256": hashlib.sha256((stage / o["path"]).read_bytes()).hexdigest()}
+        for o in marker["outputs"]
+        if (stage / o["path"]).is_file()
+    ]
+    (stage / "stage.json").write_text(json.dumps(marker))
+
+
 def _synthesize(pipeline: Path, run_dir: Path):  # type: ignore[no-untyped-def]
     return runner.invoke(app, ["run", "-q", str(pipeline), "--only", "synthesize", "-o", str(run_dir)])
 
@@ -169,6 +183,8 @@ def test_a_tampered_model_is_refused_in_one_line(trained: tuple[Path, Path], tmp
     copy = _copy(run_dir, tmp_path)
     named, tamper = TAMPERING[case]
     tamper(copy / "train" / "model")
+    one_line_error(_synthesize(pipeline, copy), 7, named, "changed" if "missing" not in case else "gone")
+    _reseal(copy)
     one_line_error(_synthesize(pipeline, copy), 6, named)
     assert not (copy / "synthesize").exists()
 
@@ -189,6 +205,7 @@ def test_a_pickle_disguised_as_weights_is_refused_and_never_runs(
         meta["weights_sha256"] = hashlib.sha256(payload).hexdigest()
         meta[META_SHA256] = meta_sha256(meta)
         (model / GENERATOR_FILE).write_text(json.dumps(meta))
+    _reseal(copy)
     line = one_line_error(_synthesize(pipeline, copy), 6, WEIGHTS_FILE)
     assert ("cannot be loaded safely" if forge else "checksum") in line
     assert not marker.exists()
