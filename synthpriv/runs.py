@@ -31,8 +31,8 @@ _RECORD_KEYS = frozenset(f.name for f in fields(StageRecord))
 _RECORD = TypeAdapter(StageRecord)
 _GATE = TypeAdapter(GateOutcome)
 #: What reading a stage summary written by another version (or edited by hand) raises in the
-#: code that renders it: a key missing, a value of the wrong type.
-_MALFORMED = (LookupError, TypeError, ValueError, AttributeError, StopIteration)
+#: code that renders it: a key missing, a value of the wrong type, JSON nested too deep.
+_MALFORMED = (LookupError, TypeError, ValueError, AttributeError, StopIteration, RecursionError)
 
 
 def _manifest(run_dir: Path) -> dict[str, Any]:

@@ -123,7 +123,7 @@ def read_marker(stage_dir: Path) -> StageRecord | None:
         return None
     try:
         return StageRecord(**json.loads(marker.read_text()))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: JSON nested too deep
         return None
 
 

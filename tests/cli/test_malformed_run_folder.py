@@ -135,6 +135,20 @@ def test_a_summary_that_is_not_an_object_fails_report_in_one_line_and_runs_goes_
     assert line.startswith("tiny ") and "Incomplete" in line  # the summary is left out, the record still judged
 
 
+@pytest.mark.parametrize("name", ["stage.json", "summary.json"])
+def test_stage_files_nested_too_deep_are_no_internal_error(finished_run: Path, tmp_path: Path, name: str) -> None:
+    run = Path(shutil.copytree(finished_run, tmp_path / "run"))
+    (run / "train" / name).write_text("[" * 100_000 + "]" * 100_000)
+    result = runner.invoke(app, ["report", str(run)])
+    if name == "summary.json":
+        one_line_error(result, 7, str(run / "train"), "cannot render the train report from its summary (RecursionError)")
+    else:  # a stage without a readable marker is not rendered: the index says what the manifest says
+        assert result.exit_code == 0, result.output
+    listed = runner.invoke(app, ["runs", str(tmp_path)])
+    assert listed.exit_code == 0, listed.output
+    assert listed.stdout.splitlines()[1].startswith("tiny ")
+
+
 def test_a_malformed_privacy_ledger_fails_report_in_one_line_and_runs_lists_it_unreadable(
     finished_run: Path, tmp_path: Path
 ) -> None:
