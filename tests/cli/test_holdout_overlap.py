@@ -145,7 +145,7 @@ def dropped_run(files: Path) -> Path:
     """The flag: the 70 copies leave the holdout, the run goes on with the 65 true rows."""
     path = write(files, config("mixed.csv", drop_holdout_duplicates=True), "dropped.yaml")
     out = files / "out-dropped"
-    result = runner.invoke(app, ["run", "-q", str(path), "-o", str(out), "--allow-failed-gates"])
+    result = runner.invoke(app, ["run", "-q", str(path), "-o", str(out)])
     assert result.exit_code == 0, result.output
     return out
 
