@@ -154,6 +154,10 @@ def evaluate(
     sensitive: Annotated[str | None, typer.Option("--sensitive", help="Column an attacker wants to learn.")] = None,
     pipeline: Annotated[Path | None, typer.Option("--pipeline", help="Take validate, attack and gates settings from this pipeline file.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the samples the metrics and attacks draw.")] = None,
+    drop_holdout_duplicates: Annotated[bool, typer.Option(
+        "--drop-holdout-duplicates",
+        help="Drop holdout rows that repeat training rows (counted in the reports) instead of refusing the holdout.",
+    )] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -166,7 +170,9 @@ def evaluate(
         quasi = [c.strip() for c in quasi_identifiers.split(",") if c.strip()] if quasi_identifiers is not None else None
         evaluation = Evaluation.from_files(
             train, holdout, synthetic, output_dir=output_dir, pipeline_file=pipeline, target=target,
-            quasi_identifiers=quasi, sensitive=sensitive, seed=seed, progress=NullProgress() if quiet else RichProgress(),
+            quasi_identifiers=quasi, sensitive=sensitive, seed=seed,
+            drop_holdout_duplicates=True if drop_holdout_duplicates else None,
+            progress=NullProgress() if quiet else RichProgress(),
         )
         result = evaluation.run()
         _say(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)

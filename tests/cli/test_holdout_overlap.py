@@ -191,9 +191,13 @@ def test_evaluate_refuses_a_holdout_of_training_rows(files: Path) -> None:
 
 def test_evaluate_drops_them_when_asked(files: Path) -> None:
     out = files / "eval-dropped"
-    evaluation = Evaluation.from_files(
-        files / "train.csv", files / "mixed.csv", files / "synthetic.csv", output_dir=out, drop_holdout_duplicates=True
+    result = runner.invoke(
+        app,
+        [
+            "evaluate", "-q", "--train", str(files / "train.csv"), "--holdout", str(files / "mixed.csv"),
+            "--synthetic", str(files / "synthetic.csv"), "-o", str(out), "--drop-holdout-duplicates",
+        ],
     )
-    evaluation.run(["attack"])
+    assert result.exit_code in (0, 5), result.output  # a gate may fail on 150 rows; the count is what is tested
     attack = json.loads((out / "attack" / "summary.json").read_text())
     assert (attack["holdout_rows_dropped"], attack["rows_holdout"]) == (COPIED, 65)
