@@ -20,6 +20,7 @@ from synthpriv.runtime.terminal import printable
 
 if TYPE_CHECKING:  # the CLI imports the pipeline lazily, so that --help stays fast
     from synthpriv.pipeline import PrivacyPreflight
+    from synthpriv.runs import RunInfo
 
 app = typer.Typer(
     name="synthpriv",
@@ -210,13 +211,18 @@ def runs(
             _say(f"no runs under {root}", err=True)
             return
         rows = [("run", "verdict", "generator", "privacy", "finished", "folder")] + [
-            (r.name, r.verdict, r.generator if r.kind == "pipeline" else "(evaluation)", r.privacy, r.finished_at or "–", str(r.path))
+            (r.name, _verdict_cell(r), r.generator if r.kind == "pipeline" else "(evaluation)", r.privacy, r.finished_at or "–", str(r.path))
             for r in found
         ]
         rows = [tuple(printable(cell) for cell in row) for row in rows]  # escaped before widths are measured
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
             typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+def _verdict_cell(run: RunInfo) -> str:
+    """The verdict; for a run that cannot be read, why (a damaged or foreign manifest, say)."""
+    return f"{run.verdict} ({run.reason})" if run.verdict == "unreadable" and run.reason else run.verdict
 
 
 def _describe_preflight(preflight: PrivacyPreflight) -> str:

@@ -17,6 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from synthpriv.cli import app
+from synthpriv.runtime.terminal import printable
 from synthpriv.runs import list_runs
 from tests.conftest import one_line_error
 
@@ -121,6 +122,7 @@ def test_runs_lists_a_spoiled_run_as_unreadable_and_the_others_as_before(
     assert lines[-1] == spoiled  # after the readable runs
     info = next(r for r in list_runs(tmp_path) if r.path.name == "spoiled")
     assert SPOILED[case][1] in info.reason
+    assert f"unreadable ({printable(info.reason)})" in spoiled  # the terminal says why
 
 
 def test_a_summary_that_is_not_an_object_fails_report_in_one_line_and_runs_goes_on(
