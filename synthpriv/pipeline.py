@@ -351,7 +351,7 @@ class Pipeline:
         return RunResult(run_dir=self.run_dir, stages=records, outcomes=outcomes)
 
     def run_stage(self, name: StageName) -> RunResult:
-        """Run one stage again, whatever is on disk (for notebooks)."""
+        """Run one stage again (for notebooks); the upstream stages it reads must be intact and current."""
         return self.run(only=name)
 
     def check_upstream(self, stages: tuple[StageName, ...] = STAGES) -> None:
