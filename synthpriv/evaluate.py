@@ -27,11 +27,11 @@ from synthpriv import __version__
 from synthpriv.config.loader import LoadedConfig, load_config
 from synthpriv.config.model import PipelineConfig
 from synthpriv.data.align import align_to_real
-from synthpriv.data.io import read_table, resolve_source
+from synthpriv.data.io import fingerprint_source, read_table, resolve_source
 from synthpriv.errors import DataError
 from synthpriv.pipeline import MANIFEST, Pipeline, RunResult, stage_class, stage_nav
 from synthpriv.reports.index import render_index
-from synthpriv.runtime.files import atomic_write_text, sha256_file
+from synthpriv.runtime.files import atomic_write_text
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
 from synthpriv.runtime.run_folder import check_output_folder
@@ -177,7 +177,7 @@ class Evaluation:
 
     def _inputs(self) -> list[dict[str, str]]:
         """What each stage reads, with hashes (recorded in its stage.json)."""
-        return [{"path": option, "sha256": sha256_file(path)} for option, path in sorted(self._input_files().items())]
+        return [{"path": option, "sha256": fingerprint_source(path)} for option, path in sorted(self._input_files().items())]
 
     def _name_the_option(self, error: DataError) -> DataError:
         """The error with the command-line option in place of the config key it was read through."""
@@ -193,7 +193,7 @@ class Evaluation:
     def _fingerprint(self) -> str:
         digest = hashlib.sha256()
         digest.update(self.pipeline.real.fingerprint().encode())
-        digest.update(sha256_file(self.synthetic_path).encode())
+        digest.update(fingerprint_source(self.synthetic_path).encode())
         digest.update(self.pipeline.config.model_dump_json(by_alias=True).encode())
         return digest.hexdigest()
 
@@ -209,7 +209,7 @@ class Evaluation:
             ),
             "inputs": {
                 "train_and_holdout_sha256": self.pipeline.real.fingerprint(),
-                "synthetic_sha256": sha256_file(self.synthetic_path),
+                "synthetic_sha256": fingerprint_source(self.synthetic_path),
             },
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "stages": {name: asdict(record) for name, record in records.items()},

@@ -9,8 +9,11 @@ turned into a missing value: that would change the figures the evaluation report
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from synthpriv.data.dtypes import numpy_integer, storage_bounds, type_from_text
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema
 from synthpriv.errors import DataError
 
@@ -38,12 +41,13 @@ def _convert(values: pd.Series, reference: pd.Series, spec: ColumnSpec, where: s
     if values.dtype == reference.dtype:
         return values
     present = values.notna()
+    arrow_type = type_from_text(spec.arrow_type) if spec.arrow_type else None
     if pd.api.types.is_bool_dtype(reference.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         converted = _parse_booleans(values)
     elif pd.api.types.is_datetime64_any_dtype(reference.dtype):
-        converted = pd.to_datetime(values, errors="coerce")
-        if getattr(reference.dtype, "tz", None) is None and getattr(converted.dtype, "tz", None) is not None:
-            converted = converted.dt.tz_localize(None)
+        converted = _parse_datetimes(values, reference.dtype)
+    elif arrow_type is not None and pa.types.is_duration(arrow_type) and not pd.api.types.is_numeric_dtype(values.dtype):
+        converted = _parse_durations(values, arrow_type.unit)  # a CSV holds durations as text
     elif pd.api.types.is_numeric_dtype(reference.dtype):
         converted = pd.to_numeric(values, errors="coerce")
     elif spec.kind is ColumnKind.DATETIME and spec.datetime_format:
@@ -52,17 +56,80 @@ def _convert(values: pd.Series, reference: pd.Series, spec: ColumnSpec, where: s
         converted = converted.astype(object).where(converted.notna(), None)
     else:
         converted = values.astype(object).where(present, None)
-    lost = int((present & converted.isna()).sum())
-    if lost:
-        raise DataError(
-            f"column '{values.name}': {lost} value(s) cannot be read as the real column's type ({reference.dtype})",
-            where=where,
-        )
+    name = values.name
+    _refuse(int((present & converted.isna()).sum()), name, f"cannot be read as the real column's type ({reference.dtype})", where)
+    # The input's own type counts where the real view widened it (integers with nulls are read as floats).
+    exact = np.dtype(arrow_type.to_pandas_dtype()) if arrow_type is not None and pa.types.is_integer(arrow_type) else reference.dtype
+    _refuse(_inexact_count(converted, exact), name, f"do not fit the real column's type ({spec.arrow_type or exact}) exactly", where)
+    if arrow_type is not None and pa.types.is_date(arrow_type):
+        _refuse(_time_of_day_count(converted), name, "have a time of day; the real column holds dates", where)
+    if isinstance(reference.dtype, pd.CategoricalDtype):
+        # Values the real column never held are the coverage metric's finding: kept as categories.
+        extra = pd.Index(converted.dropna().unique()).difference(reference.dtype.categories, sort=False)
+        return converted.astype(pd.CategoricalDtype(reference.dtype.categories.append(extra), reference.dtype.ordered))
     try:
-        return converted.astype(reference.dtype)
+        result = converted.astype(reference.dtype)
     except (TypeError, ValueError):
-        # e.g. floats with a fraction where the real column holds integers: keep them as they are.
-        return converted
+        return converted  # e.g. missing values where the real integers have none: kept as they are, exactly
+    _refuse(int((converted.notna() & result.isna()).sum()), name, f"cannot be read as the real column's type ({reference.dtype})", where)
+    return result
+
+
+def _refuse(count: int, column: object, problem: str, where: str) -> None:
+    """DataError naming the column and how many values are wrong (never a value itself)."""
+    if count:
+        raise DataError(f"column '{column}': {count} value(s) {problem}", where=where)
+
+
+def _inexact_count(numbers: pd.Series, dtype: object) -> int:
+    """How many values would change on the way into ``dtype``: a fraction or an out-of-range value
+    into integers (1.5 would become 1, 1e30 wrap around), a finite value beyond a float's range."""
+    if not pd.api.types.is_numeric_dtype(numbers.dtype) or pd.api.types.is_bool_dtype(numbers.dtype):
+        return 0
+    if (integer := numpy_integer(str(dtype))) is not None:
+        limits = np.iinfo(integer)
+        if pd.api.types.is_integer_dtype(numbers.dtype):
+            whole = numbers.dropna()  # compared as integers: no rounding near 2**63 or 2**64
+            return int(((whole < limits.min) | (whole > limits.max)).sum())
+        x = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+        low, high = storage_bounds(None, str(dtype)) or (-np.inf, np.inf)
+        bad = np.isfinite(x) & ((x != np.floor(x)) | (x < low) | (x > high))
+        return int((bad | np.isinf(x)).sum())
+    if pd.api.types.is_float_dtype(dtype):
+        x = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+        return int((np.isfinite(x) & (np.abs(x) > np.finfo(pd.api.types.pandas_dtype(dtype)).max)).sum())
+    return 0
+
+
+def _parse_datetimes(values: pd.Series, dtype: object) -> pd.Series:
+    """Datetimes from any datetime column or text, in ``dtype``'s unit where Arrow can parse them
+    (years 1 to 9999 in a microsecond column), else through pandas."""
+    if not pd.api.types.is_datetime64_any_dtype(values.dtype) and pd.api.types.is_object_dtype(values.dtype):
+        unit = np.datetime_data(getattr(dtype, "base", dtype))[0] if getattr(dtype, "tz", None) is None else None
+        if unit is not None:
+            try:
+                parsed = pa.array(values.where(values.notna(), None), type=pa.string()).cast(pa.timestamp(unit))
+                return pd.Series(parsed.to_pandas(), name=values.name)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                pass
+    converted = pd.to_datetime(values, errors="coerce")
+    if getattr(dtype, "tz", None) is None and getattr(converted.dtype, "tz", None) is not None:
+        converted = converted.dt.tz_localize(None)
+    return converted
+
+
+def _parse_durations(values: pd.Series, unit: str) -> pd.Series:
+    """Durations written as text ("0 days 00:08:40") as counts of ``unit``, as the real column is viewed."""
+    parsed = pd.to_timedelta(values, errors="coerce")
+    counts = parsed.to_numpy(dtype=f"timedelta64[{unit}]").view("int64")
+    return pd.Series(counts, name=values.name, dtype="Int64").where(parsed.notna())
+
+
+def _time_of_day_count(stamps: pd.Series) -> int:
+    if not pd.api.types.is_datetime64_any_dtype(stamps.dtype):
+        return 0
+    present = stamps.dropna()
+    return int((present != present.dt.normalize()).sum())
 
 
 def _parse_booleans(values: pd.Series) -> pd.Series:

@@ -1,22 +1,28 @@
-"""Reading real tables (CSV or Parquet through pyarrow) and writing Parquet atomically."""
+"""Reading real tables (CSV, compressed CSV, Parquet files and folders, through pyarrow) and writing Parquet atomically."""
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from synthpriv.data.dtypes import cast_to_input_types, model_view
 from synthpriv.errors import DataError
+from synthpriv.runtime.files import sha256_file
 
 BUILTIN_TABLES = ("student_placements",)
 _PARQUET_SUFFIXES = {".parquet", ".pq", ".parq"}
 _CSV_SUFFIXES = {".csv", ".txt"}
+#: Compressed CSV that pyarrow reads as it is (it picks the codec from the extension).
+_CSV_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 #: An empty cell is a missing value in a text column too (as in a number column, and as pandas
 #: reads it), so a CSV written from a table with missing text reads back the same.
 _CSV_OPTIONS = pacsv.ConvertOptions(strings_can_be_null=True)
@@ -39,25 +45,20 @@ def resolve_source(path: Path | str) -> Path:
 
 
 def read_table(path: Path | str, *, where: str = "data.path") -> pd.DataFrame:
-    """Read a CSV or Parquet file; DataError (naming the file) if it is missing, unreadable or empty."""
+    """Read a CSV (also .csv.gz, .csv.bz2, .csv.zst), a Parquet file or a folder of Parquet files.
+
+    Returns the model view (`synthpriv.data.dtypes.model_view`: the input's Arrow types kept
+    in ``attrs``). DataError (naming the file) if it is missing, unreadable or empty.
+    """
     source = resolve_source(path)
     if not source.exists():
         relative = " (relative to the pipeline file's folder)" if where.startswith("data.") else ""
         raise DataError(f"data file not found; check the path{relative}", where=f"{where} {source}")
-    if source.is_dir():
-        raise DataError(
-            "data path is a folder, not a CSV or Parquet file; point it at the file", where=f"{where} {source}"
-        )
-    suffix = source.suffix.lower()
-    if suffix not in _PARQUET_SUFFIXES | _CSV_SUFFIXES:
-        raise DataError(
-            f"unsupported file type {suffix or '(none)'!r}; use .csv or .parquet", where=f"{where} {source}"
-        )
-    kind = "Parquet" if suffix in _PARQUET_SUFFIXES else "CSV"
+    kind = _file_kind(source, where)
     try:
-        if source.stat().st_size == 0:
+        if source.is_file() and source.stat().st_size == 0:
             raise DataError(f"the file is empty (0 bytes); give a {kind} file with a header and rows", where=f"{where} {source}")
-        table = pq.read_table(source) if kind == "Parquet" else pacsv.read_csv(source, convert_options=_CSV_OPTIONS)
+        table = _read_arrow(source, kind)
     except PermissionError:
         raise DataError("permission denied; make the file readable by this user", where=f"{where} {source}") from None
     except (pa.ArrowException, OSError) as exc:
@@ -81,8 +82,72 @@ def read_table(path: Path | str, *, where: str = "data.path") -> pd.DataFrame:
                 f"column {name!r} holds infinite values; replace them with empty cells (missing) or finite numbers",
                 where=f"{where} {source}",
             )
-    # Dates come back as datetime64 (not Python date objects) so they stay a typed column.
-    return table.to_pandas(date_as_object=False)
+    return model_view(table)
+
+
+def _file_kind(source: Path, where: str) -> str:
+    """"CSV" or "Parquet" (a folder of Parquet files too); DataError for anything else."""
+    if source.is_dir():
+        if not parquet_dataset_files(source):
+            raise DataError(
+                "data path is a folder with no .parquet files in it; point it at the file, or at a folder of "
+                "Parquet files",
+                where=f"{where} {source}",
+            )
+        return "Parquet"
+    suffixes = [s.lower() for s in source.suffixes[-2:]]
+    if suffixes[-1:] and suffixes[-1] in _PARQUET_SUFFIXES:
+        return "Parquet"
+    if suffixes[-1:] and suffixes[-1] in _CSV_SUFFIXES:
+        return "CSV"
+    if len(suffixes) == 2 and suffixes[0] in _CSV_SUFFIXES and suffixes[1] in _CSV_COMPRESSIONS:
+        return "CSV"  # pyarrow decompresses by the extension
+    shown = "".join(suffixes) or "(none)"
+    raise DataError(
+        f"unsupported file type {shown!r}; use .csv (also .csv.gz, .csv.bz2, .csv.zst), .parquet or a folder of "
+        ".parquet files",
+        where=f"{where} {source}",
+    )
+
+
+def _read_arrow(source: Path, kind: str) -> pa.Table:
+    if source.is_dir():
+        files = parquet_dataset_files(source)
+        # Hive-style folders (year=2024/) add their key as a column, as Spark and pandas write them.
+        dataset = ds.dataset(
+            [str(f) for f in files], format="parquet", partitioning="hive", partition_base_dir=str(source)
+        )
+        return dataset.to_table()
+    if kind == "Parquet":
+        return pq.read_table(source)
+    codec = _CSV_COMPRESSIONS.get(source.suffix.lower())
+    # The codec named, not guessed from the extension: pyarrow's guess misses upper case (.CSV.GZ).
+    readable = pa.input_stream(str(source), compression=codec) if codec else source
+    return pacsv.read_csv(readable, convert_options=_CSV_OPTIONS)
+
+
+def parquet_dataset_files(folder: Path) -> list[Path]:
+    """The Parquet files of a dataset folder, in sorted order; hidden files, ``_SUCCESS`` and
+    ``_metadata`` (names starting with ``.`` or ``_``) are left out, as pyarrow does."""
+    files = [
+        path
+        for path in folder.rglob("*")
+        if path.is_file()
+        and path.suffix.lower() in _PARQUET_SUFFIXES
+        and not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
+    ]
+    return sorted(files, key=lambda p: p.relative_to(folder).as_posix())
+
+
+def fingerprint_source(path: Path | str) -> str:
+    """The sha256 of a data file; of a Parquet folder, of its files' names and hashes in sorted order."""
+    source = resolve_source(path)
+    if not source.is_dir():
+        return sha256_file(source)
+    digest = hashlib.sha256()
+    for file in parquet_dataset_files(source):
+        digest.update(f"{file.relative_to(source).as_posix()}\0{sha256_file(file)}\n".encode())
+    return digest.hexdigest()
 
 
 def _tmp_path(path: Path) -> Path:
@@ -95,10 +160,16 @@ def write_parquet(frame: pd.DataFrame, path: Path, *, metadata: dict[str, str] |
 
 
 def write_parquet_batches(
-    frames: Iterable[pd.DataFrame], path: Path, *, metadata: dict[str, str] | None = None
+    frames: Iterable[pd.DataFrame],
+    path: Path,
+    *,
+    metadata: dict[str, str] | None = None,
+    arrow_types: Mapping[str, str] | None = None,
 ) -> int:
     """Stream frames into one Parquet file, one row group each; returns the row count.
 
+    ``arrow_types`` (column name to Arrow type text, `TableSchema.arrow_types`): the columns
+    are cast to them, so the file has the input's types (`synthpriv.data.dtypes`).
     The file appears under its name only when complete.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +179,8 @@ def write_parquet_batches(
     try:
         for frame in frames:
             table = pa.Table.from_pandas(frame, preserve_index=False)
+            if arrow_types:
+                table = cast_to_input_types(table, dict(arrow_types))
             if writer is None:
                 schema = table.schema
                 if metadata:

@@ -10,12 +10,11 @@ import pandas as pd
 
 from synthpriv.config.model import ColumnDeclaration, DataConfig
 from synthpriv.data.align import align_to_real
-from synthpriv.data.io import read_table, resolve_source
+from synthpriv.data.io import fingerprint_source, read_table
 from synthpriv.data.overlap import HoldoutOverlap, dtype_family, holdout_overlap
 from synthpriv.data.schema import TableSchema, infer_schema
 from synthpriv.data.split import MIN_HOLDOUT_ROWS, Split, all_rows, split_rows
 from synthpriv.errors import DataError
-from synthpriv.runtime.files import sha256_file
 
 
 @dataclass
@@ -157,8 +156,8 @@ class RealData:
     def fingerprint(self) -> str:
         """A hash of the input files' bytes: a changed table invalidates every stage."""
         if self._fingerprint is None:
-            parts = [sha256_file(resolve_source(self.source_path))]
+            parts = [fingerprint_source(self.source_path)]
             if self.holdout_path is not None:
-                parts.append(sha256_file(self.holdout_path))
+                parts.append(fingerprint_source(self.holdout_path))
             self._fingerprint = ":".join(parts)
         return self._fingerprint

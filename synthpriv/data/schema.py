@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from synthpriv.data.dtypes import arrow_types_of, unsupported_reason_of_text
 from synthpriv.errors import DataError
 
 
@@ -49,12 +50,18 @@ class ColumnSpec:
     integer: bool = False  # a numerical column whose values are whole numbers
     datetime_format: str | None = None  # set when datetimes arrive as strings
     categories_dtype: str | None = None  # a `category` column's: its categories' dtype (int64, bool...)
+    #: The input's Arrow type (`synthpriv.data.dtypes`), which the synthetic table is cast back to.
+    arrow_type: str | None = None
+    #: Null in every row: not learned, written back as nulls (see `TableSchema.modelled`).
+    all_null: bool = False
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
         out["kind"] = self.kind.value
-        if self.categories_dtype is None:  # files of other columns stay as they were
-            del out["categories_dtype"]
+        # Optional fields are left out when unset: files of other columns stay as they were.
+        for key, unset in (("categories_dtype", None), ("arrow_type", None), ("all_null", False)):
+            if out[key] == unset:
+                del out[key]
         return out
 
     @classmethod
@@ -67,6 +74,8 @@ class ColumnSpec:
             integer=bool(raw.get("integer", False)),
             datetime_format=raw.get("datetime_format"),  # type: ignore[arg-type]
             categories_dtype=raw.get("categories_dtype"),  # type: ignore[arg-type]
+            arrow_type=raw.get("arrow_type"),  # type: ignore[arg-type]
+            all_null=bool(raw.get("all_null", False)),
         )
 
 
@@ -82,8 +91,13 @@ class TableSchema:
         return [c.name for c in self.columns]
 
     def modelled(self) -> tuple[ColumnSpec, ...]:
-        """The columns a generator learns (ids are regenerated, not learned)."""
-        return tuple(c for c in self.columns if c.kind is not ColumnKind.ID)
+        """The columns a generator learns: ids are regenerated and all-null columns written back
+        as nulls (`unlearned_column`), not learned."""
+        return tuple(c for c in self.columns if c.kind is not ColumnKind.ID and not c.all_null)
+
+    def arrow_types(self) -> dict[str, str]:
+        """Each column's input Arrow type, where it is known (the synthetic table is cast to them)."""
+        return {c.name: c.arrow_type for c in self.columns if c.arrow_type}
 
     def __getitem__(self, name: str) -> ColumnSpec:
         for column in self.columns:
@@ -271,17 +285,23 @@ def infer_schema(
             raise DataError(
                 f"unknown column kind {kind!r} (one of: {choices})", where=f"column {name!r}"
             ) from None
+    arrow_types = arrow_types_of(table)
     columns: list[ColumnSpec] = []
     for name in table.columns:
         if name in drop:
             continue
+        _refuse_unsupported(name, arrow_types.get(name))
+        # Null in every row: nothing to learn, written back as nulls. Not under DP, where
+        # the schema must not depend on the values: there the mechanisms learn the nulls.
+        all_null = not public_only and bool(table[name].isna().all())
         if public_only:
             nullable = getattr((overrides or {}).get(name), "nullable", None)
             spec = _public_column(str(name), table[name], kinds.get(name), nullable)
         else:
             spec = infer_column(str(name), table[name])
             if name in kinds:
-                spec = _override(spec, kinds[name], table[name])
+                spec = replace(spec, kind=kinds[name]) if all_null else _override(spec, kinds[name], table[name])
+        spec = replace(spec, arrow_type=arrow_types.get(name), all_null=all_null)
         if spec.kind is ColumnKind.ID and name not in kinds:
             why = "named like one" if public_only else "every value unique"
             warnings.warn(
@@ -290,9 +310,27 @@ def infer_schema(
                 stacklevel=2,
             )
         columns.append(spec)
-    if not any(c.kind is not ColumnKind.ID for c in columns):
-        raise DataError("no column left to learn after dropping ids and data.drop", where="data")
+    if not any(c.kind is not ColumnKind.ID and not c.all_null for c in columns):
+        empty = " and all-null columns" if any(c.all_null for c in columns) else ""
+        raise DataError(f"no column left to learn after dropping ids{empty} and data.drop", where="data")
     return TableSchema(columns=tuple(columns), dropped=tuple(drop))
+
+
+def _refuse_unsupported(name: str, arrow_type: str | None) -> None:
+    """DataError naming a column whose Arrow type synthpriv cannot learn (bytes, lists, structs...)."""
+    reason = unsupported_reason_of_text(arrow_type) if arrow_type else None
+    if reason is not None:
+        raise DataError(f"{reason}, which synthpriv cannot learn; add it to data.drop", where=f"column {name!r}")
+
+
+def unlearned_column(spec: ColumnSpec, rows: int) -> pd.Series:
+    """An all-null column's ``rows`` nulls, in its input dtype."""
+    try:
+        nulls = pd.Series([None] * rows, dtype=spec.dtype)
+    except (TypeError, ValueError):
+        nulls = pd.Series(dtype=float)
+    # A dtype that holds no null (bool turns None into False, int64 refuses it): objects.
+    return nulls if nulls.isna().all() and len(nulls) == rows else pd.Series([None] * rows, dtype=object)
 
 
 def _public_column(name: str, values: pd.Series, declared: ColumnKind | None, nullable: bool | None) -> ColumnSpec:

@@ -26,13 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from synthpriv.data.dtypes import datetime_seconds, fit_to_storage, seconds_to_datetimes
 from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer
 from synthpriv.data.schema import ColumnKind, ColumnSpec
 from synthpriv.data.spans import Span, spans_width
 from synthpriv.errors import DataError
 
-_NS_PER_SECOND = 1_000_000_000
-_SECONDS_PER_DAY = 86_400.0
 #: The default least number of rows a category needs to be kept (``data.min_category_count``
 #: in the pipeline file defaults to the same).
 DEFAULT_MIN_CATEGORY_COUNT = 5
@@ -41,11 +40,7 @@ DEFAULT_MIN_CATEGORY_COUNT = 5
 def _numeric_values(spec: ColumnSpec, values: pd.Series) -> np.ndarray:
     """A float64 view of a numerical or datetime column, NaN where missing."""
     if spec.kind is ColumnKind.DATETIME:
-        parsed = pd.to_datetime(values, format=spec.datetime_format, errors="coerce")
-        if getattr(parsed.dt, "tz", None) is not None:
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        seconds = parsed.astype("datetime64[ns]").to_numpy().astype("int64") / _NS_PER_SECOND
-        return np.where(parsed.isna().to_numpy(), np.nan, seconds)
+        return datetime_seconds(values, spec.datetime_format)
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
 
 
@@ -53,19 +48,11 @@ def _restore_numeric(spec: ColumnSpec, numbers: np.ndarray) -> pd.Series:
     """Numbers in data space back to the column's original dtype."""
     missing = np.isnan(numbers)
     if spec.kind is ColumnKind.DATETIME:
-        unit = 1.0 if spec.datetime_format is None or "%H" in spec.datetime_format else _SECONDS_PER_DAY
-        seconds = np.round(np.where(missing, 0.0, numbers) / unit) * unit
-        stamps = pd.to_datetime(seconds.astype("int64"), unit="s")
-        series = pd.Series(stamps).where(~missing)
-        if spec.datetime_format:  # the input held strings: give strings back
-            text = series.dt.strftime(spec.datetime_format)
-            return text.astype(object).where(~missing, None)
-        if not spec.dtype.startswith("datetime64"):
-            return series
-        dtype = pd.api.types.pandas_dtype(spec.dtype)
-        if isinstance(dtype, pd.DatetimeTZDtype):  # seconds are UTC: localize, then convert back
-            return series.dt.tz_localize("UTC").dt.tz_convert(dtype.tz).astype(dtype)
-        return series.astype(dtype)
+        return seconds_to_datetimes(
+            numbers, spec.dtype, arrow_type=spec.arrow_type, datetime_format=spec.datetime_format
+        )
+    # Rounded and clipped to what the column's type holds: a uint64 near 2**64 must not wrap to 0.
+    numbers = fit_to_storage(spec.arrow_type, spec.dtype, numbers)
     if spec.integer:
         numbers = np.round(numbers)
     series = pd.Series(numbers)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema
+from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema, unlearned_column
 from synthpriv.data.spans import Span
 from synthpriv.data.transform import DEFAULT_MIN_CATEGORY_COUNT, TabularTransformer
 from synthpriv.errors import ConfigError, DataError, ModelFileError, PrivacyConfigError
@@ -511,10 +511,12 @@ def _batch_seed(seed: int, index: int) -> int:
 
 
 def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataFrame:
-    """Put regenerated id columns back and restore the input's column order."""
+    """Put regenerated id columns and all-null columns back and restore the input's column order."""
     n = len(frame)
     for column in schema.columns:
-        if column.kind is ColumnKind.ID:
+        if column.all_null:
+            frame[column.name] = unlearned_column(column, n)
+        elif column.kind is ColumnKind.ID:
             numbers = np.arange(offset, offset + n)
             ids = pd.Series(numbers) if column.integer else pd.Series([f"syn-{i}" for i in numbers], dtype=object)
             try:  # in the input's dtype (float64, Int64, category, string...), as every other column

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
+from synthpriv.data.dtypes import datetime_seconds
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema
 
 CONTINUOUS = (ColumnKind.NUMERICAL, ColumnKind.DATETIME)
@@ -35,18 +36,44 @@ _OTHER_KEY = "\x00other"  # a key no real label can collide with
 _BLOCK_ELEMENTS = 1 << 21
 
 
+class _SkipsEmptyColumns:
+    """Fits on frames that may hold a number column with no value at all (one null in every
+    row, or in every row of a fold). HistGradientBoosting's binning fails on such a column
+    ("window shape cannot be larger than input array shape"); it carries no information, so it
+    is read as a constant 0, at fit and at every prediction alike."""
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):  # type: ignore[no-untyped-def]
+        self.empty_columns_ = [
+            name for name in X.columns if X[name].dtype.kind == "f" and not X[name].notna().any()
+        ]
+        return super().fit(self._filled(X), y, sample_weight=sample_weight)  # type: ignore[misc]
+
+    def _filled(self, X: pd.DataFrame) -> pd.DataFrame:
+        return X.assign(**{name: 0.0 for name in self.empty_columns_}) if self.empty_columns_ else X
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return super().predict(self._filled(X))  # type: ignore[misc]
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        return super().predict_proba(self._filled(X))  # type: ignore[misc]
+
+
+class _Classifier(_SkipsEmptyColumns, HistGradientBoostingClassifier):
+    pass
+
+
+class _Regressor(_SkipsEmptyColumns, HistGradientBoostingRegressor):
+    pass
+
+
 def classifier(seed: int) -> HistGradientBoostingClassifier:
     """The classifier of the efficacy and detection metrics (categories read from the frame's dtypes)."""
-    return HistGradientBoostingClassifier(
-        max_iter=MAX_ITER, categorical_features="from_dtype", random_state=seed
-    )
+    return _Classifier(max_iter=MAX_ITER, categorical_features="from_dtype", random_state=seed)
 
 
 def regressor(seed: int) -> HistGradientBoostingRegressor:
     """The regressor of the efficacy metric for numerical targets."""
-    return HistGradientBoostingRegressor(
-        max_iter=MAX_ITER, categorical_features="from_dtype", random_state=seed
-    )
+    return _Regressor(max_iter=MAX_ITER, categorical_features="from_dtype", random_state=seed)
 
 
 # --- columns ------------------------------------------------------------------------------
@@ -72,15 +99,7 @@ def column_numbers(values: pd.Series, spec: ColumnSpec) -> np.ndarray:
     Missing, unparseable and infinite values become NaN.
     """
     if spec.kind is ColumnKind.DATETIME:
-        stamps = (
-            values
-            if pd.api.types.is_datetime64_any_dtype(values.dtype)
-            else pd.to_datetime(values, format=spec.datetime_format, errors="coerce")
-        )
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        numbers = stamps.to_numpy(dtype="datetime64[ns]").view("int64").astype(float) / 1e9
-        numbers[stamps.isna().to_numpy()] = np.nan
+        numbers = datetime_seconds(values, spec.datetime_format)  # in the column's unit: years 1 to 9999
     else:
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     return np.where(np.isfinite(numbers), numbers, np.nan)

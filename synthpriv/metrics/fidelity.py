@@ -29,6 +29,7 @@ from pydantic import Field
 from scipy.stats.contingency import association
 
 from synthpriv.config.base import StrictModel
+from synthpriv.data.dtypes import datetime_seconds
 from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.reports.redact import DEFAULT_K, OTHER_LABEL, shared_categories, shared_histogram
@@ -343,11 +344,7 @@ def _as_numbers(values: pd.Series, spec: ColumnSpec, *, coerce: bool = False) ->
             if pd.api.types.is_datetime64_any_dtype(values)
             else pd.to_datetime(values, format=spec.datetime_format, errors=errors)
         )
-        if getattr(stamps.dt, "tz", None) is not None:
-            stamps = stamps.dt.tz_convert("UTC").dt.tz_localize(None)
-        numbers = stamps.to_numpy(dtype="datetime64[ns]").view("int64").astype(float)
-        numbers[stamps.isna().to_numpy()] = np.nan
-        return numbers
+        return datetime_seconds(stamps) * 1e9  # through the column's own unit: years 1 to 9999 too
     except (ValueError, TypeError, OverflowError):
         return None
 
@@ -491,7 +488,12 @@ def _share(mask: np.ndarray) -> float:
     return float(mask.mean()) if mask.size else 0.0
 
 
+def _day_of(nanoseconds: float) -> str:
+    """YYYY-MM-DD of nanoseconds since the epoch, through seconds: years 1 to 9999 too."""
+    return str(np.datetime64(int(nanoseconds // 1_000_000_000), "s"))[:10]
+
+
 def _bin_label(low: float, high: float, spec: ColumnSpec) -> str:
     if spec.kind is ColumnKind.DATETIME:
-        return f"{pd.Timestamp(int(low)):%Y-%m-%d} – {pd.Timestamp(int(high)):%Y-%m-%d}"
+        return f"{_day_of(low)} – {_day_of(high)}"
     return f"{low:.4g} – {high:.4g}"

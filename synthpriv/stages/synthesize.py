@@ -56,6 +56,8 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
         written = write_parquet_batches(
             tracked(generator.sample_batches(rows, seed=seed, batch_size=batch_size, conditions=self.config.conditions)),
             ctx.stage_dir / "synthetic.parquet",
+            # The input's Arrow types (decimals, dates, durations, unsigned integers...), not pandas' guesses.
+            arrow_types=generator.schema.arrow_types() if generator.schema is not None else None,
         )
         seconds = time.perf_counter() - started
         assert missing_counts is not None

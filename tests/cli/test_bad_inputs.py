@@ -214,7 +214,7 @@ CHECK_CASES = [
         "data path is a folder",
         _raw(None, "data.csv"),
         3,
-        ("data.csv", "is a folder", "point it at the file"),
+        ("data.csv", "is a folder with no .parquet files", "point it at the file"),
     ),
     Case(
         "garbage bytes named .parquet",
@@ -226,7 +226,7 @@ CHECK_CASES = [
         "neither CSV nor Parquet (.xlsx)",
         _raw(b"PK\x03\x04 not a sheet", "data.xlsx"),
         3,
-        ("data.xlsx", "unsupported file type", "use .csv or .parquet"),
+        ("data.xlsx", "unsupported file type", "use .csv (also .csv.gz, .csv.bz2, .csv.zst), .parquet"),
     ),
     Case(
         "binary bytes named .csv",

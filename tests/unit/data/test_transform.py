@@ -235,14 +235,16 @@ def test_all_null_and_constant_columns() -> None:
             "label": ["a", "b", "a", "a"],
         }
     )
-    _schema, transformer = fit(table)
+    schema, transformer = fit(table)
     before, after = round_trip(table)
     pd.testing.assert_frame_equal(after, before)
     synthetic = transformer.inverse_transform(generated_like(transformer, 100))
     assert (synthetic["constant"] == 3.5).all() and (synthetic["constant_int"] == 7).all()
     assert synthetic["label"].isin(["a", "b"]).all()
     spans = {(s.column, s.role) for s in transformer.spans}
-    assert ("empty", "missing") in spans and ("constant", "missing") not in spans
+    assert ("constant", "missing") not in spans
+    # Null in every row: not learned at all (written back as nulls by the generator), issue 15.
+    assert schema["empty"].all_null and "empty" not in {s.column for s in transformer.spans}
 
 
 def test_unseen_category_falls_back_to_the_most_frequent() -> None:
