@@ -23,12 +23,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from synthpriv import __version__
 from synthpriv.config.loader import LoadedConfig, load_config
-from synthpriv.config.model import PipelineConfig
+from synthpriv.config.model import AttackConfig, PipelineConfig
 from synthpriv.data.align import align_to_real
 from synthpriv.data.io import fingerprint_source, read_table, resolve_source
-from synthpriv.errors import DataError
+from synthpriv.errors import ConfigError, DataError
 from synthpriv.pipeline import MANIFEST, Pipeline, RunResult, stage_class, stage_nav
 from synthpriv.reports.index import render_index
 from synthpriv.runtime.files import atomic_write_text
@@ -87,11 +89,7 @@ class Evaluation:
             data = data.model_copy(update={"target": target})
         if drop_holdout_duplicates is not None:
             data = data.model_copy(update={"drop_holdout_duplicates": drop_holdout_duplicates})
-        attack = config.attack
-        if quasi_identifiers is not None:
-            attack = attack.model_copy(update={"quasi_identifiers": list(quasi_identifiers)})
-        if sensitive is not None:
-            attack = attack.model_copy(update={"sensitive": sensitive})
+        attack = _attack_with_flags(config.attack, quasi_identifiers, sensitive)
         updates: dict[str, object] = {"data": data, "attack": attack}
         if seed is not None:
             updates["seed"] = seed
@@ -220,6 +218,26 @@ class Evaluation:
 def failed_gates(result: RunResult) -> list[str]:
     """One line per failed gate of an evaluation (or a run), in stage order."""
     return [GateOutcome(**g).describe() for record in result.stages.values() for g in record.gates if not g["passed"]]
+
+
+def _attack_with_flags(
+    attack: AttackConfig, quasi_identifiers: Sequence[str] | None, sensitive: str | None
+) -> AttackConfig:
+    """The attack settings with the command's flags on top, validated as the pipeline file's are.
+
+    (A repeated quasi-identifier, or a sensitive column that is also one, is refused here too.)
+    """
+    flags: dict[str, object] = {}
+    if quasi_identifiers is not None:
+        flags["quasi_identifiers"] = list(quasi_identifiers)
+    if sensitive is not None:
+        flags["sensitive"] = sensitive
+    try:
+        return AttackConfig.model_validate({**attack.model_dump(), **flags})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        option = "--sensitive" if error["loc"][:1] == ("sensitive",) else "--quasi-identifiers"
+        raise ConfigError(error["msg"], where=option) from None
 
 
 def _safe_name(name: str) -> str:

@@ -91,3 +91,19 @@ def test_risk_gates_need_their_attack_settings(write_pipeline) -> None:
     config["attack"] = {"quasi_identifiers": ["gender"], "sensitive": "placed"}
     path = write_pipeline(config, name="second.yaml")
     one_line_error(_run("check", str(path)), 2, "gates.max_linkage_risk", "at least two")
+
+
+@pytest.mark.parametrize(
+    ("flags", "option", "needle"),
+    [
+        (["--quasi-identifiers", "gender,gender"], "--quasi-identifiers", "listed twice"),
+        (["--quasi-identifiers", "gender,placed", "--sensitive", "placed"], "--sensitive", "also a quasi-identifier"),
+    ],
+)
+def test_evaluate_checks_its_attack_flags_as_the_file_is_checked(
+    tmp_path: Path, flags: list[str], option: str, needle: str
+) -> None:
+    out = tmp_path / "out"
+    files = ["--train", "t.csv", "--holdout", "h.csv", "--synthetic", "s.csv", "-o", str(out)]
+    one_line_error(_run("evaluate", *files, *flags), 2, option, needle)
+    assert not out.exists()
