@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from synthpriv.data.io import read_table
 from synthpriv.data.schema import TableSchema
 from synthpriv.data.split import Split
 from synthpriv.generators.base import GENERATOR_FILE
@@ -32,6 +33,8 @@ def evaluation_tables(ctx: StageContext) -> EvaluationTables:
     return EvaluationTables(
         train=ctx.real.train(split),
         holdout=ctx.real.holdout(split),
-        synthetic=pd.read_parquet(ctx.artifact("synthetic")),
+        # Read as the real table is read, so both reach the metrics with the same pandas dtypes
+        # (a date32 column is datetime64 in both, not datetime.date objects in one).
+        synthetic=read_table(ctx.artifact("synthetic"), where="synthesize"),
         schema=TableSchema.from_dict(meta["schema"]),
     )
