@@ -315,7 +315,11 @@ class OneHotEncoder:
 
     def inverse_tokens(self, block: np.ndarray) -> np.ndarray:
         """The category token (or NULL_TOKEN) of each row's largest entry."""
-        return np.asarray(self.categories, dtype=object)[np.argmax(block, axis=1)]
+        return self.inverse_codes(np.argmax(block, axis=1))
+
+    def inverse_codes(self, codes: np.ndarray) -> np.ndarray:
+        """The category token (or NULL_TOKEN) of each code (an index into `categories`)."""
+        return np.asarray(self.categories, dtype=object).take(np.asarray(codes, dtype=np.int64))
 
     def to_dict(self) -> dict[str, Any]:
         return {"categories": self.categories}

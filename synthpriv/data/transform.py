@@ -2,7 +2,9 @@
 
 - numerical: quantile-normal value (+ a ``[present, missing]`` block when nullable);
 - datetime: seconds since the epoch, then as numerical;
-- categorical and boolean: one-hot, with a null as a category of its own.
+- categorical and boolean: one-hot, with a null as a category of its own (`encode` keeps the
+  category's index, an integer a row; the one-hot block exists only in `transform`'s dense matrix
+  and in the batches a network reads).
 
 Its only contract with the networks is the tuple of `Span`s.
 
@@ -29,7 +31,7 @@ import pandas as pd
 from synthpriv.data.dtypes import datetime_seconds, fit_to_storage, seconds_to_datetimes
 from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer
 from synthpriv.data.schema import ColumnKind, ColumnSpec
-from synthpriv.data.spans import Span, spans_width
+from synthpriv.data.spans import EncodedTable, Span, softmax_spans, spans_width, value_spans
 from synthpriv.errors import DataError
 
 #: The default least number of rows a category needs to be kept (``data.min_category_count``
@@ -122,7 +124,10 @@ def numeric_values(spec: ColumnSpec, values: pd.Series) -> np.ndarray:
 
 
 class TabularTransformer:
-    """Fits per-column encoders and maps whole tables to a float32 matrix and back.
+    """Fits per-column encoders and maps whole tables to encoded rows and back.
+
+    `encode` gives the compact form generators train on (numbers and integer category
+    codes); `transform` the dense float32 matrix of the spans' layout, for small tables.
 
     ``min_category_count``: categories of a categorical column seen in fewer rows are folded
     at `fit`, and numerical and datetime columns are clipped to their ``min_category_count``-th
@@ -211,47 +216,63 @@ class TabularTransformer:
                 start += width
         return tuple(spans)
 
-    def transform(self, table: pd.DataFrame) -> np.ndarray:
-        """The encoded float32 matrix of ``table`` (one row per row, `width` columns)."""
-        blocks: list[np.ndarray] = []
+    def encode(self, table: pd.DataFrame) -> EncodedTable:
+        """``table`` encoded compactly: float32 numbers and an integer code per block (see `EncodedTable`).
+
+        What generators train on: it holds a few bytes per row and column, however many
+        categories a column has.
+        """
+        values: list[np.ndarray] = []
+        codes: list[np.ndarray] = []
         for spec in self.columns:
-            values = table[spec.name]
+            column = table[spec.name]
             if spec.name in self.numeric:
-                numbers = _numeric_values(spec, values)
+                numbers = _numeric_values(spec, column)
                 missing = np.isnan(numbers)
                 z = self.numeric[spec.name].transform(np.where(missing, 0.0, numbers))
-                # A missing value sits at the centre of model space; its mask says it is missing.
-                blocks.append(np.where(missing, 0.0, z)[:, None])
+                # A missing value sits at the centre of model space; its code says it is missing.
+                values.append(np.where(missing, 0.0, z).astype(np.float32))
                 if self.has_missing[spec.name]:
-                    blocks.append(np.stack([~missing, missing], axis=1))
+                    codes.append(missing.astype(np.int64))  # [present, missing]
             else:
-                blocks.append(self.categorical[spec.name].transform(values))
-        if not blocks:
-            return np.zeros((len(table), 0), dtype=np.float32)
-        return np.concatenate(blocks, axis=1).astype(np.float32, copy=False)
+                codes.append(self.categorical[spec.name].codes(column))
+        rows = len(table)
+        encoded = EncodedTable.empty(self.spans, rows)
+        if values:
+            encoded.values[:] = np.stack(values, axis=1)
+        if codes:
+            encoded.codes[:] = np.stack(codes, axis=1)
+        return encoded
 
-    def inverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
-        """The table a matrix encodes; category blocks are decoded by their largest entry."""
-        if matrix.shape[1] != self.width:
-            raise ValueError(f"matrix has {matrix.shape[1]} columns, transformer expects {self.width}")
-        by_column: dict[str, dict[str, Span]] = {}
-        for span in self.spans:
-            by_column.setdefault(span.column, {})[span.role] = span
+    def transform(self, table: pd.DataFrame) -> np.ndarray:
+        """The dense float32 matrix of ``table`` (one row per row, `width` columns, blocks one-hot).
+
+        Rows x width floats: for small tables and tests. Training uses `encode`.
+        """
+        return self.encode(table).dense()
+
+    def inverse_transform(self, data: np.ndarray | EncodedTable) -> pd.DataFrame:
+        """The table that ``data`` encodes: an `EncodedTable`, or a dense matrix whose blocks are
+        decoded by their largest entry."""
+        if isinstance(data, np.ndarray):
+            if data.ndim != 2 or data.shape[1] != self.width:
+                raise ValueError(f"matrix has {data.shape[-1]} columns, transformer expects {self.width}")
+            data = EncodedTable.from_dense(data, self.spans)
+        elif data.spans != self.spans:
+            raise ValueError("the encoded table was made by another transformer (its spans differ)")
+        value_at = {span.column: i for i, span in enumerate(value_spans(self.spans))}
+        block_at = {(span.column, span.role): b for b, span in enumerate(softmax_spans(self.spans))}
         out: dict[str, pd.Series] = {}
         for spec in self.columns:
-            spans = by_column[spec.name]
             if spec.name in self.numeric:
-                value = spans["value"]
-                numbers = self.numeric[spec.name].inverse(matrix[:, value.start].astype(np.float64))
-                if "missing" in spans:
-                    mask = spans["missing"]
-                    block = matrix[:, mask.start : mask.stop]
-                    numbers = np.where(block[:, 1] > block[:, 0], np.nan, numbers)
+                z = data.values[:, value_at[spec.name]].astype(np.float64)
+                numbers = self.numeric[spec.name].inverse(z)
+                if (spec.name, "missing") in block_at:
+                    numbers = np.where(data.codes[:, block_at[spec.name, "missing"]] == 1, np.nan, numbers)
                 out[spec.name] = _restore_numeric(spec, numbers)
             else:
-                span = spans["category"]
-                tokens = self.categorical[spec.name].inverse_tokens(matrix[:, span.start : span.stop])
-                out[spec.name] = _restore_categories(spec, tokens)
+                codes = data.codes[:, block_at[spec.name, "category"]]
+                out[spec.name] = _restore_categories(spec, self.categorical[spec.name].inverse_codes(codes))
         return pd.DataFrame(out)
 
     def to_dict(self) -> dict[str, Any]:

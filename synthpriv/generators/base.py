@@ -2,7 +2,7 @@
 
 The public methods are template methods (as in SDV): they infer the schema, fit the shared
 `TabularTransformer`, seed everything, and persist without pickle. A subclass only builds
-its networks and says how to train on, and sample, the encoded matrix.
+its networks and says how to train on, and sample, the encoded rows (`EncodedTable`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema, unlearned_column
-from synthpriv.data.spans import Span
+from synthpriv.data.spans import EncodedTable, Span
 from synthpriv.data.transform import DEFAULT_MIN_CATEGORY_COUNT, TabularTransformer
 from synthpriv.errors import ConfigError, DataError, ModelFileError, PrivacyConfigError
 from synthpriv.generators.params import DEFAULT_BATCH_SIZE, GeneratorParams, default_epochs
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from synthpriv.privacy.dpsgd import DPSGDSettings, NoiseCalibration, PrivateTraining
-    from synthpriv.training.loop import TrainingPlan
+    from synthpriv.training.loop import EncodedRows, TrainingPlan
 
 WEIGHTS_FILE = "weights.pt"
 GENERATOR_FILE = "generator.json"
@@ -108,24 +108,30 @@ class Generator(ABC):
         self.privacy = privacy
         #: What the DP-SGD fit released: the accountant's epsilon after training, noise, steps.
         self.privacy_release: Release | None = None
-        #: The noise of a DP fit, chosen by `fit` before any training (for `_fit_matrix`).
+        #: The noise of a DP fit, chosen by `fit` before any training (for `_fit_encoded`).
         self._calibration: NoiseCalibration | None = None
 
     # -- the subclass's part --------------------------------------------------------------
 
     @abstractmethod
     def _build(self, spans: tuple[Span, ...], device: str) -> None:
-        """Create the networks for an encoded matrix described by ``spans``."""
+        """Create the networks for encoded rows described by ``spans``."""
 
     @abstractmethod
-    def _fit_matrix(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
-        """Train on the encoded matrix; return one dict of aggregate losses per epoch."""
+    def _fit_encoded(self, data: EncodedTable, *, progress: Progress) -> list[dict[str, float]]:
+        """Train on the encoded rows; return one dict of aggregate losses per epoch.
+
+        ``data`` is compact (an integer code per category block): a subclass expands one
+        batch at a time (`synthpriv.training.loop.EncodedRows`), never the whole table.
+        """
 
     @abstractmethod
-    def _sample_matrix(self, n: int, *, seed: int) -> np.ndarray:
-        """``n`` encoded rows, category blocks one-hot (already sampled), seeded by ``seed``."""
+    def _sample_encoded(self, n: int, *, seed: int) -> EncodedTable:
+        """``n`` encoded rows, each block's category drawn (a code), seeded by ``seed``."""
 
-    def _sample_conditional(self, n: int, *, seed: int, fixed: tuple[FixedCategory, ...]) -> np.ndarray | None:
+    def _sample_conditional(
+        self, n: int, *, seed: int, fixed: tuple[FixedCategory, ...]
+    ) -> EncodedTable | None:
         """``n`` rows generated *given* ``fixed`` categories, or None when the model cannot condition.
 
         A model that conditions natively (a GAN's conditional vector, guided diffusion)
@@ -147,7 +153,7 @@ class Generator(ABC):
         self, modules: Mapping[str, nn.Module], optimizer: torch.optim.Optimizer, *, seed: int
     ) -> PrivateTraining:
         """DP-SGD for ``modules``, trained by ``optimizer``, with the noise `fit` calibrated
-        (for a subclass's `_fit_matrix`; it must call `PrivateTraining.finish` after training
+        (for a subclass's `_fit_encoded`; it must call `PrivateTraining.finish` after training
         and keep the release in `privacy_release`)."""
         from synthpriv.privacy.dpsgd import PrivateTraining
 
@@ -158,7 +164,7 @@ class Generator(ABC):
     def _run_plan(
         self,
         plan: TrainingPlan,
-        data: torch.Tensor,
+        data: torch.Tensor | EncodedRows,
         *,
         private: PrivateTraining | None,
         progress: Progress,
@@ -230,7 +236,9 @@ class Generator(ABC):
         if transformer is None:
             transformer = TabularTransformer(self.schema.modelled(), min_category_count=self.min_category_count).fit(table)
         self.transformer = transformer
-        matrix = self.transformer.transform(table)
+        # Compact (an integer a row per category column): a dense one-hot of a many-level
+        # column would be rows x levels floats.
+        encoded = self.transformer.encode(table)
         self.train_rows = len(table)
         device = resolve_device(self.device_choice)
         self._build(self.transformer.spans, device)
@@ -240,7 +248,7 @@ class Generator(ABC):
             # the public one (see DPSGDSettings.training_seed). Sampling keeps its own seeds.
             self.seed = self.privacy.secret_seed()
         try:
-            history = self._fit_matrix(matrix, progress=progress or NullProgress())
+            history = self._fit_encoded(encoded, progress=progress or NullProgress())
         finally:
             self.seed = public_seed
         return FitReport(
@@ -283,8 +291,8 @@ class Generator(ABC):
         for index, start in enumerate(range(0, n, batch_size)):
             count = min(batch_size, n - start)
             # One child seed per batch: the rows do not depend on how the caller batches.
-            matrix = self._sample_honouring(count, _batch_seed(seed, index), fixed)
-            frame = transformer.inverse_transform(matrix)
+            encoded = self._sample_honouring(count, _batch_seed(seed, index), fixed)
+            frame = transformer.inverse_transform(encoded)
             yield _with_ids(frame, schema, offset=produced)
             produced += count
 
@@ -318,11 +326,11 @@ class Generator(ABC):
             fixed.append((spans[column], encoder.categories.index(token)))
         return tuple(fixed)
 
-    def _sample_honouring(self, n: int, seed: int, fixed: tuple[FixedCategory, ...]) -> np.ndarray:
+    def _sample_honouring(self, n: int, seed: int, fixed: tuple[FixedCategory, ...]) -> EncodedTable:
         """``n`` rows that honour ``fixed``: native conditioning where the model has it, then rejection."""
         if not fixed:
-            return self._sample_matrix(n, seed=seed)
-        kept: list[np.ndarray] = []
+            return self._sample_encoded(n, seed=seed)
+        kept: list[EncodedTable] = []
         have = drawn = 0
         acceptance = 1.0
         for attempt in range(_MAX_CONDITION_ATTEMPTS):
@@ -332,14 +340,14 @@ class Generator(ABC):
             child = _batch_seed(seed, attempt)
             rows = self._sample_conditional(want, seed=child, fixed=fixed)
             if rows is None:
-                rows = self._sample_matrix(want, seed=child)
+                rows = self._sample_encoded(want, seed=child)
             ok = honours(rows, fixed)
-            kept.append(rows[ok])
+            kept.append(rows.take(ok))
             have += int(ok.sum())
             drawn += want
             acceptance = max(have / drawn, 1.0 / drawn)
             if have >= n:
-                return np.concatenate(kept)[:n]
+                return EncodedTable.concatenate(kept, rows.spans).take(np.arange(n))
         raise DataError(
             f"the condition is too rare to reach: {have:,} of {drawn:,} generated rows honoured it; "
             "relax the condition or train longer",
@@ -498,11 +506,11 @@ def child_seed(seed: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def honours(matrix: np.ndarray, fixed: tuple[FixedCategory, ...]) -> np.ndarray:
-    """Which rows decode to the fixed category of every condition (decoding takes the block's argmax)."""
-    ok = np.ones(len(matrix), dtype=bool)
+def honours(rows: EncodedTable, fixed: tuple[FixedCategory, ...]) -> np.ndarray:
+    """Which rows have the fixed category of every condition."""
+    ok = np.ones(len(rows), dtype=bool)
     for span, index in fixed:
-        ok &= np.argmax(matrix[:, span.start : span.stop], axis=1) == index
+        ok &= rows.block_codes(span) == index
     return ok
 
 

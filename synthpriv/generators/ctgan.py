@@ -38,12 +38,12 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_linear_bn_eval
 
-from synthpriv.data.spans import Span, spans_width
+from synthpriv.data.spans import EncodedTable, Span, spans_width
 from synthpriv.generators.base import FixedCategory, Generator, child_seed
 from synthpriv.generators.params import GANParams, GeneratorParams
 from synthpriv.privacy.dpsgd import PrivateTraining, poisson_batches, steps_per_epoch
 from synthpriv.runtime.progress import Progress
-from synthpriv.training.loop import TrainingPlan, train
+from synthpriv.training.loop import EncodedRows, TrainingPlan, train
 
 #: Gumbel-softmax temperature of CTGAN: near one-hot outputs that still pass gradients.
 GUMBEL_TAU = 0.2
@@ -60,6 +60,12 @@ GENERATOR_AVERAGE_DECAY = 0.995
 #: DP mode: batches of generated rows that refit the averaged generator's BatchNorm
 #: statistics and condition weights after training.
 AVERAGE_CALIBRATION_BATCHES = 20
+#: Sampling: the most entries (width x rows) of one pass's raw output, 64 MB of float32. Up to
+#: about 300 columns a 50,000-row batch is one pass; a 20,000-level column takes 800 rows a pass.
+GENERATE_CELLS = 2**24
+#: The most weights of the generator's direct condition-to-output path before it is made
+#: low-rank (`CondGenerator`): 16 million, a 4,000-level column's worth.
+CONDITION_OUTPUT_CELLS = 2**24
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,10 @@ class CondGenerator(nn.Module):
 
     The condition is one category, so its one-hot product with a weight matrix is a row of
     that matrix: an embedding, which costs nothing at sampling time. It enters at the input
-    (as CTGAN's concatenated one-hot does) and, directly, at the output logits.
+    (as CTGAN's concatenated one-hot does) and, directly, at the output logits. That direct
+    path has conditions x output columns weights: past `CONDITION_OUTPUT_CELLS` (a column of
+    a few thousand levels) it is low-rank (`LowRankEmbedding`), or a 20,000-level column
+    would need 400 million weights, 6 GB with their gradients and Adam's moments.
     """
 
     def __init__(self, noise_dim: int, cond_width: int, dims: Sequence[int], out_width: int) -> None:
@@ -170,8 +179,12 @@ class CondGenerator(nn.Module):
         self.bn_in = nn.BatchNorm1d(dims[0])
         self.body = nn.ModuleList(_Block(fan_in, fan_out) for fan_in, fan_out in pairwise(dims))
         self.out = nn.Linear(dims[-1], out_width)
-        self.cond_out = nn.Embedding(max(cond_width, 1), out_width)
-        nn.init.zeros_(self.cond_out.weight)
+        self.cond_out: nn.Embedding | LowRankEmbedding
+        if max(cond_width, 1) * out_width <= CONDITION_OUTPUT_CELLS:
+            self.cond_out = nn.Embedding(max(cond_width, 1), out_width)
+            nn.init.zeros_(self.cond_out.weight)
+        else:
+            self.cond_out = LowRankEmbedding(cond_width, out_width, rank=dims[-1])
 
     def forward(self, noise: torch.Tensor, cond_index: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.bn_in(self.noise_in(noise) + self.cond_in(cond_index)))
@@ -197,7 +210,30 @@ class CondGenerator(nn.Module):
         for block in self.body:
             h = block.inference(h)  # type: ignore[operator]
         raw_t = torch.addmm(self.out.bias[:, None], self.out.weight, h.t())
+        if isinstance(self.cond_out, LowRankEmbedding):
+            return raw_t.add_(self.cond_out.rows_t(cond_index))
         return raw_t.add_(self.cond_out.weight.t().index_select(1, cond_index))
+
+
+class LowRankEmbedding(nn.Module):
+    """An ``[n, width]`` embedding as the product of ``[n, rank]`` and ``[rank, width]`` weights.
+
+    The output half starts at zero, so the embedding starts at zero (as CTGAN's direct
+    condition path does) while the input half still gets gradients once it moves.
+    """
+
+    def __init__(self, n: int, width: int, rank: int) -> None:
+        super().__init__()
+        self.codes = nn.Embedding(n, rank)
+        self.out = nn.Linear(rank, width, bias=False)
+        nn.init.zeros_(self.out.weight)
+
+    def forward(self, index: torch.Tensor) -> torch.Tensor:
+        return self.out(self.codes(index))
+
+    def rows_t(self, index: torch.Tensor) -> torch.Tensor:
+        """``[width, len(index)]``: the embeddings of ``index``, transposed."""
+        return self.out.weight @ self.codes.weight.index_select(0, index).t()
 
 
 def critic_network(in_features: int, dims: Sequence[int], dropout: float) -> nn.Sequential:
@@ -219,14 +255,15 @@ class ConditionSampler:
     loop's sampler yields row indices only).
     """
 
-    def __init__(self, matrix: np.ndarray, layout: GANLayout, steps: int) -> None:
+    def __init__(self, data: EncodedTable, layout: GANLayout, steps: int) -> None:
         self.layout, self.steps = layout, steps
         counts, flat, starts = [], [], []
         for k, span in enumerate(layout.cond_spans):
-            category = np.argmax(matrix[:, span.start : span.stop], axis=1)
+            # The rows of each category, from the codes: no one-hot of the column is needed.
+            category = data.codes[:, int(layout.cond_block[k])].astype(np.int64)
             count = np.bincount(category, minlength=span.width)
             flat.append(np.argsort(category, kind="stable"))
-            starts.append(k * len(matrix) + np.r_[0, np.cumsum(count)[:-1]])
+            starts.append(k * len(data) + np.r_[0, np.cumsum(count)[:-1]])
             counts.append(count)
         self.counts = torch.from_numpy(np.concatenate(counts) if counts else np.zeros(0, np.int64))
         self.flat_rows = torch.from_numpy(np.concatenate(flat) if flat else np.zeros(0, np.int64))
@@ -720,6 +757,7 @@ class CTGAN(Generator):
     #: [C] weights of the conditions drawn for unconditional sampling: the training rows per
     #: category, or in DP mode the frequencies the generator learned (`GeneratedConditions`).
     category_counts: torch.Tensor
+    spans: tuple[Span, ...]
     device: str
 
     @property
@@ -739,6 +777,7 @@ class CTGAN(Generator):
     def _build(self, spans: tuple[Span, ...], device: str) -> None:
         params = self.gan_params
         self.device = device
+        self.spans = spans
         self.layout = GANLayout.from_spans(spans).to(device)
         width, cond_width = self.layout.width, self.layout.cond_width
         self.generator_net = CondGenerator(params.embedding_dim, cond_width, params.generator_dims, width).to(
@@ -749,22 +788,22 @@ class CTGAN(Generator):
         ).to(device)
         self.category_counts = torch.zeros(cond_width)
 
-    def _fit_matrix(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
+    def _fit_encoded(self, data: EncodedTable, *, progress: Progress) -> list[dict[str, float]]:
         if self.privacy is not None:
-            return self._fit_private(matrix, progress=progress)
+            return self._fit_private(data, progress=progress)
         params = self.gan_params
         # Every critic batch must split into whole packs.
         batch = max(params.pac, self.batch_size // params.pac * params.pac)
-        steps = max(len(matrix) // batch, 1)
-        sampler = ConditionSampler(matrix, self.layout, steps)
+        steps = max(len(data) // batch, 1)
+        sampler = ConditionSampler(data, self.layout, steps)
         self.category_counts = sampler.counts.float()
-        data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
+        rows = EncodedRows(data, self.device)
         order = torch.Generator().manual_seed(child_seed(self.seed, 0))
         noise = torch.Generator().manual_seed(child_seed(self.seed, 1))
         plan = _GANPlan(self, sampler, noise)
         history = train(
             plan,
-            data,
+            rows,
             epochs=self.epochs,
             batch_size=batch * params.critic_steps,
             generator=order,
@@ -775,9 +814,9 @@ class CTGAN(Generator):
         self.critic.eval()
         return history
 
-    def _fit_private(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
+    def _fit_private(self, data: EncodedTable, *, progress: Progress) -> list[dict[str, float]]:
         """DP-SGD on the critic (`_PrivateGANPlan`); the release is the generator's weights."""
-        data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
+        rows = EncodedRows(data, self.device)
         order = torch.Generator().manual_seed(child_seed(self.seed, 0))
         noise = torch.Generator().manual_seed(child_seed(self.seed, 1))
         pointers = torch.Generator().manual_seed(child_seed(self.seed, 3))
@@ -785,7 +824,7 @@ class CTGAN(Generator):
         plan = _PrivateGANPlan(self, sampler, noise, pointers)
         history = train(
             plan,
-            data,
+            rows,
             epochs=self.epochs,
             batch_size=self.batch_size,
             generator=order,
@@ -820,30 +859,45 @@ class CTGAN(Generator):
         log_p = torch.log_softmax(padded[torch.arange(n, device=raw.device), layout.cond_block[span]], dim=-1)
         return rows, -log_p.gather(1, category[:, None]).mean()
 
-    def _generate(self, cond_index: torch.Tensor, generator: torch.Generator) -> np.ndarray:
-        """Rows for ``cond_index``, every softmax block drawn from its softmax as a one-hot.
+    def _generate(self, cond_index: torch.Tensor, generator: torch.Generator) -> EncodedTable:
+        """Rows for ``cond_index``, every softmax block's category drawn from its softmax.
 
-        The array is a transposed view (column-major), which the transformer reads by column.
+        All noise is drawn first, for all rows; the network then runs on chunks of rows, as
+        many as keep its ``[width, rows]`` output within `GENERATE_CELLS` entries (all rows at
+        once for an ordinary table; a few hundred for a 20,000-level column).
         """
-        n = len(cond_index)
+        n, layout = len(cond_index), self.layout
         self.generator_net.eval()
+        z = torch.randn(n, self.gan_params.embedding_dim, generator=generator)
+        uniform = torch.rand(len(layout.blocks), n, generator=generator)
+        out = EncodedTable.empty(self.spans, n)
+        chunk = n if n * layout.width <= GENERATE_CELLS else max(16, GENERATE_CELLS // layout.width)
         with torch.inference_mode():
-            z = torch.randn(n, self.gan_params.embedding_dim, generator=generator).to(self.device)
-            uniform = torch.rand(len(self.layout.blocks), n, generator=generator).to(self.device)
-            out_t = self.generator_net.inference_t(z, cond_index.to(self.device))
-            # A loop over blocks, not rows. Inverse-CDF draws need one uniform per block where
-            # Gumbel-max needs one per category, and random numbers dominate this path.
-            for b, span in enumerate(self.layout.blocks):
-                block = out_t[span.start : span.stop]
-                # Unnormalised cumulative weights, compared with u times their total: a
-                # softmax along the short axis would cost an extra pass.
-                cumulative = (block - block.amax(0)).exp_().cumsum_(0)
-                pick = (cumulative < uniform[b] * cumulative[-1]).sum(0).clamp_max_(span.width - 1)
-                levels = torch.arange(span.width, device=pick.device)[:, None]
-                block.copy_(levels == pick)
-        return out_t.cpu().numpy().T
+            for start in range(0, n, chunk):
+                rows = slice(start, min(start + chunk, n))
+                on = self.device
+                values, codes = self._draw(z[rows].to(on), uniform[:, rows].to(on), cond_index[rows].to(on))
+                out.values[rows], out.codes[rows] = values.cpu().numpy(), codes.cpu().numpy()
+        return out
 
-    def _sample_matrix(self, n: int, *, seed: int) -> np.ndarray:
+    def _draw(
+        self, z: torch.Tensor, uniform: torch.Tensor, cond_index: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(values [rows, V], codes [rows, blocks])`` of the rows of noise ``z`` and conditions,
+        each block's category drawn with its row of ``uniform`` (``[blocks, rows]``)."""
+        out_t = self.generator_net.inference_t(z, cond_index)
+        codes = torch.zeros(len(self.layout.blocks), len(z), dtype=torch.long, device=out_t.device)
+        # A loop over blocks, not rows. Inverse-CDF draws need one uniform per block where
+        # Gumbel-max needs one per category, and random numbers dominate this path.
+        for b, span in enumerate(self.layout.blocks):
+            block = out_t[span.start : span.stop]
+            # Unnormalised cumulative weights, compared with u times their total: a
+            # softmax along the short axis would cost an extra pass.
+            cumulative = (block - block.amax(0)).exp_().cumsum_(0)
+            codes[b] = (cumulative < uniform[b] * cumulative[-1]).sum(0).clamp_max_(span.width - 1)
+        return out_t.index_select(0, self.layout.value_index).t(), codes.t()
+
+    def _sample_encoded(self, n: int, *, seed: int) -> EncodedTable:
         generator = torch.Generator().manual_seed(seed % 2**63)
         if not self.layout.cond_spans:
             return self._generate(torch.zeros(n, dtype=torch.long), generator)
@@ -854,7 +908,7 @@ class CTGAN(Generator):
 
     def _sample_conditional(
         self, n: int, *, seed: int, fixed: tuple[FixedCategory, ...]
-    ) -> np.ndarray | None:
+    ) -> EncodedTable | None:
         """Rows generated with the condition vector set to the rarest of the fixed categories."""
         starts = [s.start for s in self.layout.cond_spans]
         candidates = [

@@ -36,18 +36,22 @@ import numpy as np
 import torch
 from torch import nn
 
-from synthpriv.data.spans import Span
+from synthpriv.data.spans import EncodedTable, Span
 from synthpriv.generators.base import FixedCategory, Generator, child_seed
 from synthpriv.generators.heads import SpanHeads, _segment_argmax, _segment_logsumexp
 from synthpriv.generators.params import DiffusionParams, GeneratorParams
 from synthpriv.generators.tvae import _adam, mlp
 from synthpriv.privacy.dpsgd import PrivateTraining
 from synthpriv.runtime.progress import Progress
-from synthpriv.training.loop import TrainingPlan
+from synthpriv.training.loop import EncodedRows, TrainingPlan
 
 _TINY = 1e-30
 #: The transformer's normal scores lie within about +-4.75 (quantiles 1e-6 and 1 - 1e-6).
 VALUE_BOUND = 5.0
+#: Sampling: the most entries (rows x softmax columns) of the reverse chain's per-step tensors,
+#: 32 MB of float32 each. Up to 160 softmax columns a 50,000-row batch runs as one chain; a
+#: 20,000-level column runs chains of 400 rows.
+REVERSE_CELLS = 2**23
 
 
 # -- schedule and the two forward processes ------------------------------------------------
@@ -296,6 +300,7 @@ class TabDDPM(Generator):
     ema: Denoiser
     blocks: Blocks
     alpha_bar: torch.Tensor
+    spans: tuple[Span, ...]
     device: str
 
     @property
@@ -306,6 +311,7 @@ class TabDDPM(Generator):
     def _build(self, spans: tuple[Span, ...], device: str) -> None:
         params = self.diffusion_params
         self.device = device
+        self.spans = spans
         self.blocks = Blocks.from_spans(spans).to(device)
         heads = self.blocks.heads
         outputs = heads.n_values + heads.softmax_index.numel()
@@ -376,17 +382,16 @@ class TabDDPM(Generator):
             source: list[torch.Tensor] = list(self.denoiser.parameters())
             torch._foreach_lerp_(target, source, 1.0 - decay)
 
-    def _fit_matrix(self, matrix: np.ndarray, *, progress: Progress) -> list[dict[str, float]]:
-        data = torch.from_numpy(np.ascontiguousarray(matrix, dtype=np.float32)).to(self.device)
+    def _fit_encoded(self, data: EncodedTable, *, progress: Progress) -> list[dict[str, float]]:
+        rows = EncodedRows(data, self.device)
         noise = torch.Generator(device=self.device).manual_seed(child_seed(self.seed, 1))
         if self._calibration is None:
             total_steps = self.epochs * math.ceil(len(data) / self.batch_size)
         else:
             total_steps = self._calibration.steps
         plan = _DiffusionPlan(self, noise, total_steps)
-        history = self._run_plan(
-            plan, data, private=plan.private, progress=progress, released="diffusion denoiser weights (DP-SGD)"
-        )
+        released = "diffusion denoiser weights (DP-SGD)"
+        history = self._run_plan(plan, rows, private=plan.private, progress=progress, released=released)
         self.denoiser.eval()
         self.ema.eval()
         return history
@@ -400,18 +405,33 @@ class TabDDPM(Generator):
         points = np.unique(np.round(np.linspace(0, params.timesteps, steps + 1)).astype(int))[::-1]
         return [(int(t), int(s)) for t, s in itertools.pairwise(points)]
 
-    def _sample_matrix(self, n: int, *, seed: int) -> np.ndarray:
-        return self._reverse(n, seed, ())
+    def _sample_encoded(self, n: int, *, seed: int) -> EncodedTable:
+        return self._reverse_chunks(n, seed, ())
 
     def _sample_conditional(
         self, n: int, *, seed: int, fixed: tuple[FixedCategory, ...]
-    ) -> np.ndarray | None:
-        return self._reverse(n, seed, fixed)
+    ) -> EncodedTable | None:
+        return self._reverse_chunks(n, seed, fixed)
 
-    def _reverse(self, n: int, seed: int, fixed: tuple[FixedCategory, ...]) -> np.ndarray:
-        """Run the reverse chain for ``n`` rows; ``fixed`` blocks are clamped and flagged known."""
-        heads, blocks, eta = self.blocks.heads, self.blocks, self.diffusion_params.eta
+    def _reverse_chunks(self, n: int, seed: int, fixed: tuple[FixedCategory, ...]) -> EncodedTable:
+        """`_reverse` over chunks of rows, as many as keep its ``[rows, S]`` tensors within
+        `REVERSE_CELLS` entries (all ``n`` rows at once for an ordinary table)."""
         generator = torch.Generator().manual_seed(seed % 2**63)
+        width = max(self.blocks.heads.softmax_index.numel(), 1)
+        chunk = n if n * width <= REVERSE_CELLS else max(16, REVERSE_CELLS // width)
+        out = EncodedTable.empty(self.spans, n)
+        for start in range(0, n, chunk):
+            rows = slice(start, min(start + chunk, n))
+            values, codes = self._reverse(rows.stop - rows.start, generator, fixed)
+            out.values[rows], out.codes[rows] = values.cpu().numpy(), codes.cpu().numpy()
+        return out
+
+    def _reverse(
+        self, n: int, generator: torch.Generator, fixed: tuple[FixedCategory, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the reverse chain for ``n`` rows drawing from ``generator``; ``fixed`` blocks are
+        clamped and flagged known. ``(values [n, V], codes [n, blocks])``."""
+        heads, blocks, eta = self.blocks.heads, self.blocks, self.diffusion_params.eta
         width = heads.softmax_index.numel()
         known_columns, known_values, known = self._clamps(fixed)
 
@@ -447,10 +467,8 @@ class TabDDPM(Generator):
                     blocks.posterior(categories, p0, abar_t, abar_s), draw(n, width, normal=False)
                 )
             categories = torch.where(known_columns, known_values, categories)
-            rows = torch.zeros(n, heads.width, device=self.device)
-            rows[:, heads.value_index] = values
-            rows[:, heads.softmax_index] = categories
-        return rows.cpu().numpy()
+            chosen = _segment_argmax(categories, blocks.block, blocks.n_blocks)
+        return values, chosen - heads.block_offset
 
     def _clamps(self, fixed: tuple[FixedCategory, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(columns [S] bool, their one-hot values [S], known blocks [n_blocks] bool)`` for ``fixed``."""

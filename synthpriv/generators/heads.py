@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+import numpy as np
 import torch
 
 from synthpriv.data.spans import Span, spans_width
@@ -35,6 +36,7 @@ class SpanHeads:
     has_missing: torch.Tensor  # [V] bool, whether the value has a missing block
     softmax_index: torch.Tensor  # [S] matrix columns of all softmax blocks, block after block
     softmax_block: torch.Tensor  # [S] which block each of those columns belongs to
+    block_offset: torch.Tensor  # [n_blocks] position (among the S columns) of each block's first
     n_blocks: int
 
     @classmethod
@@ -54,6 +56,7 @@ class SpanHeads:
             has_missing=torch.tensor([s.column in missing_start for s in values], dtype=torch.bool),
             softmax_index=torch.tensor(softmax_index, dtype=torch.long),
             softmax_block=torch.tensor(softmax_block, dtype=torch.long),
+            block_offset=torch.tensor(np.cumsum([0] + [s.width for s in blocks])[:-1], dtype=torch.long),
             n_blocks=len(blocks),
         )
 
@@ -99,23 +102,37 @@ class SpanHeads:
         return _segment_logsumexp(logits, self.softmax_block, self.n_blocks).sum() - (logits * onehot).sum()
 
     def sample(self, raw: torch.Tensor, log_sigma: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Rows in the transformer's layout: values ``mu + sigma * eps``, blocks one-hot.
+        """Rows in the transformer's dense layout: values ``mu + sigma * eps``, blocks one-hot
+        (the draws of `sample_codes`)."""
+        values, codes = self.sample_codes(raw, log_sigma, generator)
+        out = torch.zeros(raw.shape[0], self.width, dtype=torch.float32, device=raw.device)
+        out[:, self.value_index] = values
+        if self.n_blocks:
+            out.scatter_(1, self.softmax_index[codes + self.block_offset], 1.0)
+        return out
+
+    def sample_codes(
+        self, raw: torch.Tensor, log_sigma: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(values [rows, V] float32, codes [rows, n_blocks])``: values ``mu + sigma * eps`` and
+        each block's category drawn from its softmax, as an index into the block.
 
         All noise is drawn on the CPU from ``generator`` and then moved, so a seed gives the
         same noise on any device.
         """
         rows = raw.shape[0]
-        out = torch.zeros(rows, self.width, dtype=torch.float32, device=raw.device)
+        values = raw.new_zeros((rows, self.n_values), dtype=torch.float32)
+        codes = torch.zeros(rows, self.n_blocks, dtype=torch.long, device=raw.device)
         if self.n_values:
             eps = torch.randn(rows, self.n_values, generator=generator).to(raw.device)
             mu = raw.index_select(1, self.value_index)
-            out[:, self.value_index] = (mu + log_sigma.exp() * eps).float()
+            values = (mu + log_sigma.exp() * eps).float()
         if self.n_blocks:
             uniform = torch.rand(rows, self.n_blocks, generator=generator).to(raw.device)
             logits = raw.index_select(1, self.softmax_index)
             chosen = segment_inverse_cdf(logits, self.softmax_block, self.n_blocks, uniform)
-            out.scatter_(1, self.softmax_index[chosen], 1.0)
-        return out
+            codes = chosen - self.block_offset
+        return values, codes
 
 
 def segment_inverse_cdf(

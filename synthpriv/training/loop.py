@@ -1,7 +1,8 @@
 """The one training loop every generator shares.
 
 A generator describes *what* one optimisation step is (a `TrainingPlan`); this module
-owns *how* the data is walked: seeded shuffling of an in-memory tensor, mini-batches,
+owns *how* the data is walked: seeded shuffling of the rows in memory (compact
+`EncodedRows`: each batch is expanded to the dense layout as it is drawn), mini-batches,
 per-epoch loss averages and progress reporting. Differential privacy plugs in without a
 second loop: Poisson sampling through the ``sampler`` argument, and a DP plan's
 `TrainingPlan.keeps_empty_batches` and `TrainingPlan.should_stop` (see
@@ -13,9 +14,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
+from synthpriv.data.spans import EncodedTable, softmax_spans, value_spans
 from synthpriv.runtime.progress import NullProgress, Progress
 
 #: ``(rows, batch_size, generator) -> index tensors``, one per optimisation step of an epoch.
@@ -100,6 +103,37 @@ def _trained_tensors(plan: TrainingPlan) -> Iterator[torch.Tensor]:
             yield tensor
 
 
+class EncodedRows:
+    """Training rows on the device, compact (`EncodedTable`); indexing builds a dense batch.
+
+    ``rows[index]`` is the float32 ``[len(index), width]`` batch of the dense layout (values
+    in place, each block one-hot), the same numbers the whole dense matrix would hold for
+    those rows; only the batch is ever that wide. What `train` walks.
+    """
+
+    def __init__(self, table: EncodedTable, device: torch.device | str) -> None:
+        self.width = table.width
+        self.device = torch.device(device)
+        self.values = torch.from_numpy(np.ascontiguousarray(table.values, dtype=np.float32)).to(self.device)
+        self.codes = torch.from_numpy(np.ascontiguousarray(table.codes)).to(self.device)
+        value_starts = [s.start for s in value_spans(table.spans)]
+        block_starts = [s.start for s in softmax_spans(table.spans)]
+        self.value_index = torch.tensor(value_starts, dtype=torch.long, device=self.device)
+        self.block_start = torch.tensor(block_starts, dtype=torch.long, device=self.device)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
+        return self.expand(self.values[index], self.codes[index])
+
+    def expand(self, values: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """The dense ``[rows, width]`` batch of ``values`` ``[rows, V]`` and ``codes`` ``[rows, B]``."""
+        out = torch.zeros(len(values), self.width, dtype=torch.float32, device=self.device)
+        out.index_copy_(1, self.value_index, values)
+        return out.scatter_(1, codes.long() + self.block_start, 1.0)
+
+
 def shuffled_batches(rows: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """A fresh permutation of ``range(rows)`` cut into consecutive batches."""
     order = torch.randperm(rows, generator=generator)
@@ -108,7 +142,7 @@ def shuffled_batches(rows: int, batch_size: int, generator: torch.Generator) -> 
 
 def train(
     plan: TrainingPlan,
-    data: torch.Tensor,
+    data: torch.Tensor | EncodedRows,
     *,
     epochs: int,
     batch_size: int,
@@ -116,7 +150,8 @@ def train(
     progress: Progress | None = None,
     sampler: BatchSampler = shuffled_batches,
 ) -> list[dict[str, float]]:
-    """Run ``epochs`` passes of ``plan.step`` over the rows of ``data``.
+    """Run ``epochs`` passes of ``plan.step`` over the rows of ``data`` (a dense tensor, or
+    `EncodedRows`, which builds each batch when it is drawn).
 
     ``generator`` (a CPU generator) drives the batch order, so a seeded generator gives
     the same batches on every run. Returns one dict per epoch: ``{"epoch": i, <loss
@@ -152,7 +187,7 @@ def train(
 
 def _run_epoch(
     plan: TrainingPlan,
-    data: torch.Tensor,
+    data: torch.Tensor | EncodedRows,
     batch_size: int,
     generator: torch.Generator,
     sampler: BatchSampler,
