@@ -479,7 +479,13 @@ def test_inference_finds_the_intended_kinds(frame: pd.DataFrame) -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # unique columns are flagged as ids, with a warning
-        inferred = infer_schema(frame)
+        try:
+            inferred = infer_schema(frame)
+        except DataError as exc:
+            # A table whose every column is empty (or an id) has nothing to learn: refused by design.
+            assert "no column left to learn" in exc.message
+            assert frame.isna().all().any()
+            return
     for spec in inferred.columns:
         prefix = spec.name.rsplit("_", 1)[0]
         intended = KIND_OF[prefix]
