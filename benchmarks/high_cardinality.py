@@ -268,7 +268,6 @@ def main() -> None:
         "steps": options.steps,
         "sample_rows": options.sample_rows,
         "max_rss_mb": options.max_rss_mb,
-        "before_src": _commit(options.before_src) if options.before_src else None,
     }
     results = []
     for case in todo:
@@ -280,7 +279,9 @@ def main() -> None:
         results.append(record)
     print_table(results)
     options.output.parent.mkdir(parents=True, exist_ok=True)
-    options.output.write_text(json.dumps({"settings": settings, "results": results}, indent=2) + "\n")
+    before = _commit(options.before_src) if options.before_src else None
+    written = {"settings": {**settings, "before_src": before}, "results": results}
+    options.output.write_text(json.dumps(written, indent=2) + "\n")
 
 
 if __name__ == "__main__":
