@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 # Before pandas, sklearn or torch load their OpenMP runtimes (synthpriv's own import sets it too).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -75,3 +76,17 @@ def one_line_error(result, code: int, *needles: str) -> str:  # type: ignore[no-
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every entry under ``folder`` (links not followed): file hashes, link targets, folders."""
+    out = {}
+    for path in sorted(folder.rglob("*")):
+        key = path.relative_to(folder).as_posix()
+        if path.is_symlink():
+            out[key] = "-> " + os.readlink(path)
+        elif path.is_file():
+            out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            out[key] = "dir"
+    return out

@@ -7,7 +7,6 @@ is still there, byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -19,24 +18,10 @@ from typer.testing import CliRunner
 
 from synthpriv.cli import app
 from synthpriv.data.io import builtin_table_path
-from tests.conftest import one_line_error, quick_demo_config
+from tests.conftest import one_line_error, quick_demo_config, snapshot
 
 runner = CliRunner()
 FOREIGN = ["train", "synthesize", "validate", "attack", "export", ".staging", "index.html", "manifest.json"]
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every entry under ``folder`` (links not followed): file hashes, link targets, folders."""
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        key = path.relative_to(folder).as_posix()
-        if path.is_symlink():
-            out[key] = "-> " + os.readlink(path)
-        elif path.is_file():
-            out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            out[key] = "dir"
-    return out
 
 
 def pipeline_file(folder: Path, data: str = "builtin:student_placements", name: str = "p.yaml") -> Path:

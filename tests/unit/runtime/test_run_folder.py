@@ -22,20 +22,7 @@ from synthpriv.runtime.run_folder import (
     remove_stage_folder,
 )
 from synthpriv.stages.execute import clear_staging, staging_dir
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """Every entry under ``folder`` (links not followed): file hashes, link targets, folders."""
-    out = {}
-    for path in sorted(folder.rglob("*")):
-        key = path.relative_to(folder).as_posix()
-        if path.is_symlink():
-            out[key] = "-> " + os.readlink(path)
-        elif path.is_file():
-            out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            out[key] = "dir"
-    return out
+from tests.conftest import snapshot
 
 
 def marked_run(folder: Path, kind: str = "pipeline") -> Path:
