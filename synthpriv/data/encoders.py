@@ -105,6 +105,13 @@ class QuantileNormalizer:
         if finite.size == 0:
             finite = np.zeros(1)
         self.min_count = int(min_count)
+        if min_count > 1 and finite.size < min(2 * min_count - 1, values.size):
+            # Too few values for a k-th smallest below a k-th largest: every value, and any
+            # median of them, is held by fewer than k rows. Nothing is learned and the column
+            # is generated missing, as most of it is. (A column without nulls keeps the median
+            # below: its dtype could not hold a missing value; it has fewer than 2k - 1 rows.)
+            self.quantiles = self.references = np.zeros(0)
+            return self
         if min_count > 1:
             finite = np.clip(finite, *tail_bounds(finite, min_count))
         distinct, counts = np.unique(finite, return_counts=True)
@@ -185,10 +192,15 @@ class QuantileNormalizer:
         scores = ndtri(_EPS + (1.0 - 2.0 * _EPS) * self.references)
         return scores.astype(np.float32).astype(np.float64)
 
+    @property
+    def learns_nothing(self) -> bool:
+        """Fitted on too few values to keep any (`fit`): `inverse` gives only NaN."""
+        return self.quantiles.size == 0
+
     def transform(self, values: np.ndarray) -> np.ndarray:
         values = np.asarray(values, dtype=np.float64)
         q, z = self.quantiles, self.scores
-        if q[0] == q[-1]:  # a constant column: everything sits in the middle
+        if self.learns_nothing or q[0] == q[-1]:  # no values, or a constant: everything sits in the middle
             return np.zeros_like(values, dtype=np.float64)
         if self.min_count > 1:  # a row beyond a tail bound is a row at it, as in `fit`
             values = np.clip(values, q[0], q[-1])
@@ -205,7 +217,10 @@ class QuantileNormalizer:
         return np.where(after > first_at, on_knots, between)
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
-        return np.interp(np.asarray(z, dtype=np.float64), self.scores, self.quantiles)
+        z = np.asarray(z, dtype=np.float64)
+        if self.learns_nothing:
+            return np.full(z.shape, np.nan)
+        return np.interp(z, self.scores, self.quantiles)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,8 +243,10 @@ class QuantileNormalizer:
             if references is None
             else np.asarray(references, dtype=np.float64)
         )
-        if encoder.quantiles.shape != encoder.references.shape or encoder.quantiles.size == 0:
+        if encoder.quantiles.shape != encoder.references.shape:
             raise ValueError("quantile normalizer needs as many references as quantiles")
+        if encoder.quantiles.size == 0 and encoder.min_count == 1:  # only a clipping fit learns nothing
+            raise ValueError("quantile normalizer needs at least one quantile")
         return encoder
 
 

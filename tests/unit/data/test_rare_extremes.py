@@ -66,8 +66,35 @@ def test_too_few_rows_for_two_bounds_give_the_median() -> None:
     assert tail_bounds(np.array([1.0, 2.0, 7.0, 9.0]), 5) == (4.5, 4.5)
     assert tail_bounds(np.array([1e308, 1.7e308]), 2) == (1.35e308, 1.35e308)  # no overflow
     assert tail_bounds(np.array([3.0]), 5) == (3.0, 3.0)
+    # A column without nulls (a table of fewer than 2k - 1 rows) keeps the median: its dtype
+    # could not hold a missing value.
     normalizer = QuantileNormalizer().fit(np.array([1.0, 2.0, 7.0, 9.0]), min_count=5)
     assert np.all(normalizer.inverse(EMITTED) == 4.5)
+
+
+@pytest.mark.parametrize("values", [[3.0], [1.0, 2.0, 7.0, 9.0], [1.0, 2.0, 7.0, 9.0, 50.0, 51.0, 52.0, 60.0]])
+def test_too_few_values_beside_nulls_are_not_learned(values: list[float]) -> None:
+    """Fewer than 2k - 1 values: their median would be one row's value (or two rows' midpoint)."""
+    normalizer = QuantileNormalizer().fit(np.array([*values, np.nan]), min_count=5)
+    assert normalizer.learns_nothing
+    assert np.isnan(normalizer.inverse(EMITTED)).all()
+    assert np.all(normalizer.transform(np.array(values)) == 0.0)
+    again = QuantileNormalizer.from_dict(json.loads(json.dumps(normalizer.to_dict())))
+    assert again.learns_nothing and np.isnan(again.inverse(EMITTED)).all()
+
+
+def test_a_column_of_too_few_values_is_generated_missing_and_never_stored() -> None:
+    rows = 40
+    sparse = np.full(rows, np.nan)
+    sparse[[3, 17, 30]] = [123.25, 456.5, 789.75]  # three people's values, k = 5
+    table = pd.DataFrame({"sparse": sparse, "x": np.arange(rows, dtype=float) % 7})
+    transformer = fitted(table)
+    stored = json.dumps(transformer.to_dict())
+    assert not any(v in stored for v in ("123.25", "456.5", "789.75"))
+    assert emitted(transformer, "sparse").isna().all()
+    assert transformer.inverse_transform(transformer.transform(table))["sparse"].isna().all()
+    unprotected = fitted(table, min_count=1)  # protection off: learned
+    assert unprotected.inverse_transform(unprotected.transform(table))["sparse"].notna().sum() == 3
 
 
 # -- the normalizer and the transformer ---------------------------------------------------
