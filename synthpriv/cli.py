@@ -30,6 +30,26 @@ app = typer.Typer(
     add_completion=False,
 )
 
+#: The stage names for --only/--from help (config.model.STAGES; literal here so that --help
+#: imports nothing of the package beyond this module).
+_STAGE_NAMES = "train, synthesize, validate, attack or export"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from synthpriv import __version__
+
+        typer.echo(f"synthpriv {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Privacy-preserving synthetic data for tables: train, synthesize, validate, attack, export."""
+
+
 PipelineArg = Annotated[Path, typer.Argument(help="The pipeline file (YAML).", show_default=False)]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on errors.")]
 INTERNAL_ERROR = 70
@@ -101,8 +121,8 @@ def _describe_os_error(exc: OSError) -> str:
 def run(
     pipeline: PipelineArg,
     output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Where the run writes (overrides the file's output_dir).")] = None,
-    only: Annotated[str | None, typer.Option("--only", help="Run this stage alone (its inputs must exist).")] = None,
-    from_stage: Annotated[str | None, typer.Option("--from", help="Run from this stage on, redoing it even if unchanged.")] = None,
+    only: Annotated[str | None, typer.Option("--only", help=f"Run this stage alone (its inputs must exist): {_STAGE_NAMES}.")] = None,
+    from_stage: Annotated[str | None, typer.Option("--from", help=f"Run from this stage on, redoing it even if unchanged: {_STAGE_NAMES}.")] = None,
     allow_failed_gates: Annotated[bool, typer.Option("--allow-failed-gates", help="Export even if a gate failed (recorded in the manifest).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     debug: DebugOpt = False,

@@ -107,3 +107,18 @@ def test_evaluate_checks_its_attack_flags_as_the_file_is_checked(
     files = ["--train", "t.csv", "--holdout", "h.csv", "--synthetic", "s.csv", "-o", str(out)]
     one_line_error(_run("evaluate", *files, *flags), 2, option, needle)
     assert not out.exists()
+
+
+def test_version_prints_the_package_version() -> None:
+    from synthpriv import __version__
+
+    result = _run("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"synthpriv {__version__}"
+
+
+def test_only_and_from_help_names_every_stage_in_order() -> None:
+    from synthpriv.cli import _STAGE_NAMES
+    from synthpriv.config.model import STAGES
+
+    assert _STAGE_NAMES == ", ".join(STAGES[:-1]) + f" or {STAGES[-1]}"
