@@ -31,12 +31,12 @@ from synthpriv.config.model import AttackConfig, PipelineConfig
 from synthpriv.data.align import align_to_real
 from synthpriv.data.io import fingerprint_source, read_table, resolve_source
 from synthpriv.errors import ConfigError, DataError
-from synthpriv.pipeline import MANIFEST, Pipeline, RunResult, stage_class, stage_nav
+from synthpriv.pipeline import Pipeline, RunResult, stage_class, stage_nav
 from synthpriv.reports.index import render_index
 from synthpriv.runtime.files import atomic_write_text
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
-from synthpriv.runtime.run_folder import check_output_folder
+from synthpriv.runtime.run_folder import MANIFEST, check_output_folder
 from synthpriv.stages.base import GateOutcome, StageContext
 from synthpriv.stages.common import EvaluationTables
 from synthpriv.stages.execute import StageRecord, clear_staging, execute_stage, staging_dir

@@ -33,7 +33,7 @@ from synthpriv.reports.index import render_index
 from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import NullProgress, Progress
-from synthpriv.runtime.run_folder import check_output_folder, remove_stage_folder
+from synthpriv.runtime.run_folder import MANIFEST, check_output_folder, remove_stage_folder
 from synthpriv.stages.base import ARTIFACTS, REAL_DATA_READERS, Stage, StageContext, producer
 from synthpriv.stages.execute import (
     MARKER,
@@ -57,7 +57,6 @@ _STAGE_CLASSES: dict[StageName, str] = {
     "attack": "synthpriv.stages.attack:AttackStage",
     "export": "synthpriv.stages.export:ExportStage",
 }
-MANIFEST = "manifest.json"
 
 
 def stage_class(name: StageName) -> type[Stage[Any]]:

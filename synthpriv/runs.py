@@ -18,11 +18,12 @@ from pydantic import TypeAdapter, ValidationError
 from synthpriv.config.loader import format_loc
 from synthpriv.config.model import STAGES
 from synthpriv.errors import StageError
-from synthpriv.pipeline import MANIFEST, stage_class, stage_nav
+from synthpriv.pipeline import stage_class, stage_nav
 from synthpriv.reports.headline import guarantee
 from synthpriv.reports.index import read_summaries, render_index, verdict
 from synthpriv.reports.render import render_report
 from synthpriv.runtime.lock import RunLock
+from synthpriv.runtime.run_folder import MANIFEST
 from synthpriv.stages.base import GateOutcome
 from synthpriv.stages.execute import REPORT, StageRecord, read_marker
 
