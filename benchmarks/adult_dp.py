@@ -46,7 +46,17 @@ PEERS = {
     "AIM eps 1": {"shape_err_pct": 19.49, "trend_err_pct": 6.21, "ml_auc": 0.651, "mia_auc": 0.499},
     "AIM eps 10": {"shape_err_pct": 19.31, "trend_err_pct": 5.57, "ml_auc": 0.800, "mia_auc": 0.502},
 }
-COLUMNS = ("epsilon", "epsilon_spent", "fit_s", "shape_err_pct", "trend_err_pct", "ml_auc", "mia_auc", "audit_epsilon_lb", "audit_ceiling")
+COLUMNS = (
+    "epsilon",
+    "epsilon_spent",
+    "fit_s",
+    "shape_err_pct",
+    "trend_err_pct",
+    "ml_auc",
+    "mia_auc",
+    "audit_epsilon_lb",
+    "audit_ceiling",
+)
 
 
 def measure(
@@ -58,7 +68,9 @@ def measure(
     params: dict[str, object] | None = None,
 ) -> dict[str, object]:
     train, holdout = adult_split()
-    declarations = {name: ColumnDeclaration(kind="numerical", bounds=bounds) for name, bounds in BOUNDS.items()}
+    declarations = {
+        name: ColumnDeclaration(kind="numerical", bounds=bounds) for name, bounds in BOUNDS.items()
+    }
     schema = infer_schema(train, declarations, public_only=True)
     privacy = PrivacyConfig(epsilon=epsilon)
 
@@ -97,14 +109,21 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--generator", default="vae")
     parser.add_argument("--epsilon", type=float, nargs="+", default=[1.0, 3.0, 10.0])
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
-                        help="a generator parameter, e.g. --param learning_rate=3e-3 (repeatable)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="a generator parameter, e.g. --param learning_rate=3e-3 (repeatable)",
+    )
     parser.add_argument("--tag", default="", help="appended to the JSON file names")
     args = parser.parse_args()
     torch.set_num_threads(2)

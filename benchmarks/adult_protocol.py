@@ -81,19 +81,51 @@ def detection_auc(real: pd.DataFrame, synthetic: pd.DataFrame, n: int = 20_000) 
     b = synthetic.iloc[rng.choice(len(synthetic), min(n, len(synthetic)), replace=False)]
     x = _as_model_frame(pd.concat([a, b], ignore_index=True))
     y = np.r_[np.zeros(len(a)), np.ones(len(b))]
-    scores = cross_val_predict(_classifier(), x, y, cv=StratifiedKFold(5, shuffle=True, random_state=0), method="predict_proba")
+    scores = cross_val_predict(
+        _classifier(), x, y, cv=StratifiedKFold(5, shuffle=True, random_state=0), method="predict_proba"
+    )
     return float(roc_auc_score(y, scores[:, 1]))
 
 
 #: SDV's peers measured with this protocol on the same kind of machine (../shared/ANCHORS.md).
 ANCHORS: dict[str, dict[str, float]] = {
-    "SDV TVAE (anchor)": {"fit_s": 345, "sample_s": 0.29, "peak_rss_mb": 626, "shape_err_pct": 8.33, "trend_err_pct": 14.23,
-                          "ml_auc": 0.880, "detection_auc": 0.949, "dcr_share": 0.494, "mia_auc": 0.503},
-    "SDV CTGAN (anchor)": {"fit_s": 1455, "sample_s": 0.84, "peak_rss_mb": 659, "shape_err_pct": 10.94, "trend_err_pct": 16.01,
-                           "ml_auc": 0.891, "detection_auc": 0.959, "dcr_share": 0.506, "mia_auc": 0.507},
+    "SDV TVAE (anchor)": {
+        "fit_s": 345,
+        "sample_s": 0.29,
+        "peak_rss_mb": 626,
+        "shape_err_pct": 8.33,
+        "trend_err_pct": 14.23,
+        "ml_auc": 0.880,
+        "detection_auc": 0.949,
+        "dcr_share": 0.494,
+        "mia_auc": 0.503,
+    },
+    "SDV CTGAN (anchor)": {
+        "fit_s": 1455,
+        "sample_s": 0.84,
+        "peak_rss_mb": 659,
+        "shape_err_pct": 10.94,
+        "trend_err_pct": 16.01,
+        "ml_auc": 0.891,
+        "detection_auc": 0.959,
+        "dcr_share": 0.506,
+        "mia_auc": 0.507,
+    },
 }
-COLUMNS = ("fit_s", "epochs", "sample_s", "rows_per_s", "peak_rss_mb", "shape_err_pct", "trend_err_pct",
-           "ml_auc", "ml_auc_real", "detection_auc", "dcr_share", "mia_auc")
+COLUMNS = (
+    "fit_s",
+    "epochs",
+    "sample_s",
+    "rows_per_s",
+    "peak_rss_mb",
+    "shape_err_pct",
+    "trend_err_pct",
+    "ml_auc",
+    "ml_auc_real",
+    "detection_auc",
+    "dcr_share",
+    "mia_auc",
+)
 
 
 def measure(kind: str, epochs: int | None, seed: int) -> dict[str, object]:
@@ -144,7 +176,9 @@ def print_table(rows: dict[str, dict[str, object]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--generator", default="vae", help="vae, gan, diffusion, or all (one process each)")
     parser.add_argument("--epochs", type=int, default=None, help="override the default epochs")
     parser.add_argument("--seed", type=int, default=0)

@@ -41,20 +41,34 @@ from synthpriv.generators.registry import get_generator
 
 # Anonymeter's own Adult example: linkability splits these into its two halves of five.
 QUASI_IDENTIFIERS = [
-    "workclass", "education", "hours_per_week", "capital_loss", "capital_gain",
-    "race", "sex", "fnlwgt", "age", "native_country",
+    "workclass",
+    "education",
+    "hours_per_week",
+    "capital_loss",
+    "capital_gain",
+    "race",
+    "sex",
+    "fnlwgt",
+    "age",
+    "native_country",
 ]
 SENSITIVE = "income"
 
 
-def synthetic_table(kind: str, train: pd.DataFrame, epochs: int | None, rows: int | None) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+def synthetic_table(
+    kind: str, train: pd.DataFrame, epochs: int | None, rows: int | None
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """(train rows the attack treats as members, synthetic rows, fit seconds)."""
     if kind == "copy":
         return train, train.copy(), 0.0
     if kind == "third":
         order = np.random.default_rng(0).permutation(len(train))
         half = len(train) // 2
-        return train.iloc[order[:half]].reset_index(drop=True), train.iloc[order[half:]].reset_index(drop=True), 0.0
+        return (
+            train.iloc[order[:half]].reset_index(drop=True),
+            train.iloc[order[half:]].reset_index(drop=True),
+            0.0,
+        )
     started = time.perf_counter()
     if rows is not None:
         synthetic, _ = quick_synthetic(train, epochs or 20, rows)
@@ -93,17 +107,44 @@ def table_rows(summary: dict) -> list[tuple[str, ...]]:
                     "",
                 )
             )
-    rows.append(("proxy: closer to train than holdout", f"{summary['dcr_share']:.3f} ({_interval(summary['dcr_share_ci'])}); ideal 0.5", "", ""))
-    rows.append(("proxy: identical to a train row", f"{summary['exact_match_all_train']:.4f} (holdout control {summary['exact_match_holdout']:.4f})", "", ""))
+    rows.append(
+        (
+            "proxy: closer to train than holdout",
+            f"{summary['dcr_share']:.3f} ({_interval(summary['dcr_share_ci'])}); ideal 0.5",
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            "proxy: identical to a train row",
+            f"{summary['exact_match_all_train']:.4f} (holdout control {summary['exact_match_holdout']:.4f})",
+            "",
+            "",
+        )
+    )
     if "median_nndr_train" in summary:
-        rows.append(("proxy: median NNDR", f"train {summary['median_nndr_train']:.3f}, holdout {summary['median_nndr_holdout']:.3f}", "", ""))
+        rows.append(
+            (
+                "proxy: median NNDR",
+                f"train {summary['median_nndr_train']:.3f}, holdout {summary['median_nndr_holdout']:.3f}",
+                "",
+                "",
+            )
+        )
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--synthetic", nargs="+", default=["vae", "copy", "third"], choices=["vae", "copy", "third"])
-    parser.add_argument("--epochs", type=int, default=None, help="vae epochs (default: the generator's default)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--synthetic", nargs="+", default=["vae", "copy", "third"], choices=["vae", "copy", "third"]
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="vae epochs (default: the generator's default)"
+    )
     parser.add_argument("--real-rows", type=int, default=None)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -116,8 +157,12 @@ def main() -> None:
             for name, frame in (("train", members), ("holdout", holdout), ("synthetic", synthetic)):
                 frame.to_parquet(paths[name])
             evaluation = Evaluation.from_files(
-                paths["train"], paths["holdout"], paths["synthetic"], output_dir=Path(folder) / "run",
-                quasi_identifiers=QUASI_IDENTIFIERS, sensitive=SENSITIVE,
+                paths["train"],
+                paths["holdout"],
+                paths["synthetic"],
+                output_dir=Path(folder) / "run",
+                quasi_identifiers=QUASI_IDENTIFIERS,
+                sensitive=SENSITIVE,
             )
             started = time.perf_counter()
             evaluation.run(stages=("attack",))
@@ -129,13 +174,21 @@ def main() -> None:
             "attack_stage_seconds": round(stage_seconds, 2),
             "summary": summary,
         }
-        print(f"\n### {kind}: {len(members):,} train, {len(holdout):,} holdout, {len(synthetic):,} synthetic rows; "
-              f"attack stage {stage_seconds:.1f} s (target < 120)")
+        print(
+            f"\n### {kind}: {len(members):,} train, {len(holdout):,} holdout, {len(synthetic):,} synthetic rows; "
+            f"attack stage {stage_seconds:.1f} s (target < 120)"
+        )
         print("| attack | figure (95% interval) | TPR@1% | TPR@0.1% |\n|---|---|---|---|")
         for row in table_rows(summary):
             print("| " + " | ".join(row) + " |")
-        seconds = {a["name"]: round(a["seconds"], 2) for a in summary["membership"]["attacks"]} if "seconds" in summary["membership"]["attacks"][0] else {}
-        print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; membership seconds {seconds}")
+        seconds = (
+            {a["name"]: round(a["seconds"], 2) for a in summary["membership"]["attacks"]}
+            if "seconds" in summary["membership"]["attacks"][0]
+            else {}
+        )
+        print(
+            f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; membership seconds {seconds}"
+        )
     RESULTS.mkdir(exist_ok=True)
     suffix = f"_{args.real_rows}" if args.real_rows else ""
     (RESULTS / f"attack_adult{suffix}.json").write_text(json.dumps(results, indent=2))

@@ -42,7 +42,9 @@ def run_stage(pipeline: Path, out: Path, stage: str) -> dict[str, float]:
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-c", _STAGE_IN_CHILD, "run", "-q", str(pipeline), "-o", str(out), "--only", stage],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     seconds = time.perf_counter() - started
     if done.returncode != 0:
@@ -65,7 +67,9 @@ def measure(rows: int, batch_size: int) -> dict[str, object]:
                 }
             )
         )
-        stages = {s: run_stage(pipeline, out, s) for s in ("train", "synthesize", "validate", "attack", "export")}
+        stages = {
+            s: run_stage(pipeline, out, s) for s in ("train", "synthesize", "validate", "attack", "export")
+        }
         table = pd.read_parquet(out / "synthesize" / "synthetic.parquet")
         return {
             "rows": rows,
@@ -81,20 +85,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=50_000)
-    parser.add_argument("--baseline-rows", type=int, default=2_000, help="a small run: the interpreter's own footprint")
+    parser.add_argument(
+        "--baseline-rows", type=int, default=2_000, help="a small run: the interpreter's own footprint"
+    )
     args = parser.parse_args()
     large = measure(args.rows, args.batch_size)
     small = measure(args.baseline_rows, args.batch_size)
     result = {"large": large, "baseline": small}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "export_stream.json").write_text(json.dumps(result, indent=2))
-    print(f"{args.rows:,} rows; table in memory {large['table_in_memory_mb']} MB; "
-          f"Parquet {large['parquet_mb']} MB, CSV {large['csv_mb']} MB; baseline run {args.baseline_rows:,} rows")
+    print(
+        f"{args.rows:,} rows; table in memory {large['table_in_memory_mb']} MB; "
+        f"Parquet {large['parquet_mb']} MB, CSV {large['csv_mb']} MB; baseline run {args.baseline_rows:,} rows"
+    )
     print(f"{'stage':<12}{'seconds':>10}{'peak RSS MB':>14}{'baseline MB':>14}{'extra MB':>11}")
     for name, figures in large["stages"].items():  # type: ignore[union-attr]
         base = small["stages"][name]["peak_rss_mb"]  # type: ignore[index]
-        print(f"{name:<12}{figures['seconds']:>10.1f}{figures['peak_rss_mb']:>14.1f}{base:>14.1f}"
-              f"{figures['peak_rss_mb'] - base:>11.1f}")
+        print(
+            f"{name:<12}{figures['seconds']:>10.1f}{figures['peak_rss_mb']:>14.1f}{base:>14.1f}"
+            f"{figures['peak_rss_mb'] - base:>11.1f}"
+        )
 
 
 if __name__ == "__main__":

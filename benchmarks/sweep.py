@@ -21,7 +21,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-CANDIDATES = (HERE.parent / ".devdata" / "adult.parquet", HERE.parents[1] / "shared" / "datasets" / "adult.parquet")
+CANDIDATES = (
+    HERE.parent / ".devdata" / "adult.parquet",
+    HERE.parents[1] / "shared" / "datasets" / "adult.parquet",
+)
 
 
 def _adult() -> Path:
@@ -68,7 +71,11 @@ def run_setting(config: dict[str, Any], device: str, threads: int) -> dict[str, 
         generator.fit(train, schema, transformer=transformer)
     else:
         generator.fit(train, schema)
-    result: dict[str, Any] = {"name": config["name"], "fit_s": round(time.perf_counter() - started, 1), "runs": []}
+    result: dict[str, Any] = {
+        "name": config["name"],
+        "fit_s": round(time.perf_counter() - started, 1),
+        "runs": [],
+    }
     for steps in config.get("sampling_steps", [None]):
         if steps is not None:
             generator.params = generator.params.model_copy(update={"sampling_steps": steps})

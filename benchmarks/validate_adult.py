@@ -28,7 +28,9 @@ from synthpriv.metrics.fidelity import column_distributions, evaluate_fidelity
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--rows", type=int, default=32_561)
     parser.add_argument("--real-rows", type=int, default=None)
@@ -49,12 +51,38 @@ def main() -> None:
         seconds[name] = round(time.perf_counter() - started, 2)
         return out
 
-    fidelity = timed("fidelity (sdmetrics quality, with holdout)", lambda: evaluate_fidelity(train, synthetic, schema, holdout=holdout, max_rows=config.max_rows))
+    fidelity = timed(
+        "fidelity (sdmetrics quality, with holdout)",
+        lambda: evaluate_fidelity(train, synthetic, schema, holdout=holdout, max_rows=config.max_rows),
+    )
     timed("diagnostic", lambda: evaluate_diagnostic(train, synthetic, schema, holdout=holdout))
-    detector = timed("detection", lambda: detection(train, synthetic, schema, seed=0, max_rows=config.model_rows, n_bootstrap=config.bootstrap))
-    timed("detection reference (holdout)", lambda: detection(train, holdout, schema, seed=0, max_rows=config.model_rows, n_bootstrap=0))
-    efficacy = timed("ml efficacy", lambda: ml_efficacy(train, synthetic, holdout, schema, "income", seed=0, n_bootstrap=config.bootstrap, max_rows=config.efficacy_rows))
-    covered = timed("coverage", lambda: coverage(train, synthetic, schema, seed=0, max_rows=config.neighbour_rows, holdout=holdout))
+    detector = timed(
+        "detection",
+        lambda: detection(
+            train, synthetic, schema, seed=0, max_rows=config.model_rows, n_bootstrap=config.bootstrap
+        ),
+    )
+    timed(
+        "detection reference (holdout)",
+        lambda: detection(train, holdout, schema, seed=0, max_rows=config.model_rows, n_bootstrap=0),
+    )
+    efficacy = timed(
+        "ml efficacy",
+        lambda: ml_efficacy(
+            train,
+            synthetic,
+            holdout,
+            schema,
+            "income",
+            seed=0,
+            n_bootstrap=config.bootstrap,
+            max_rows=config.efficacy_rows,
+        ),
+    )
+    covered = timed(
+        "coverage",
+        lambda: coverage(train, synthetic, schema, seed=0, max_rows=config.neighbour_rows, holdout=holdout),
+    )
     timed("distributions", lambda: column_distributions(train, synthetic, schema, k=config.min_count))
     total = round(sum(seconds.values()), 2)
     results = {

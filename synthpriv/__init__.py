@@ -25,7 +25,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-__all__ = ["Evaluation", "Pipeline", "RunResult", "__version__", "available_generators", "get_generator", "load_config"]
+__all__ = [
+    "Evaluation",
+    "Pipeline",
+    "RunResult",
+    "__version__",
+    "available_generators",
+    "get_generator",
+    "load_config",
+]
 
 if TYPE_CHECKING:
     from synthpriv.config.loader import load_config

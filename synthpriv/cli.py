@@ -45,7 +45,10 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
 ) -> None:
     """Privacy-preserving synthetic data for tables: train, synthesize, validate, attack, export."""
 
@@ -120,10 +123,22 @@ def _describe_os_error(exc: OSError) -> str:
 @app.command()
 def run(
     pipeline: PipelineArg,
-    output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Where the run writes (overrides the file's output_dir).")] = None,
-    only: Annotated[str | None, typer.Option("--only", help=f"Run this stage alone (its inputs must exist): {_STAGE_NAMES}.")] = None,
-    from_stage: Annotated[str | None, typer.Option("--from", help=f"Run from this stage on, redoing it even if unchanged: {_STAGE_NAMES}.")] = None,
-    allow_failed_gates: Annotated[bool, typer.Option("--allow-failed-gates", help="Export even if a gate failed (recorded in the manifest).")] = False,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option("--output-dir", "-o", help="Where the run writes (overrides the file's output_dir)."),
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option("--only", help=f"Run this stage alone (its inputs must exist): {_STAGE_NAMES}."),
+    ] = None,
+    from_stage: Annotated[
+        str | None,
+        typer.Option("--from", help=f"Run from this stage on, redoing it even if unchanged: {_STAGE_NAMES}."),
+    ] = None,
+    allow_failed_gates: Annotated[
+        bool,
+        typer.Option("--allow-failed-gates", help="Export even if a gate failed (recorded in the manifest)."),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -139,9 +154,14 @@ def run(
                 raise ConfigError(f"unknown stage {value!r}; stages: {', '.join(STAGES)}", where=option)
         progress = NullProgress() if quiet else RichProgress()
         started = time.perf_counter()
-        runner = Pipeline.from_yaml(pipeline, output_dir=output_dir, progress=progress, allow_failed_gates=allow_failed_gates)
+        runner = Pipeline.from_yaml(
+            pipeline, output_dir=output_dir, progress=progress, allow_failed_gates=allow_failed_gates
+        )
         result = runner.run(only=only, from_stage=from_stage)  # type: ignore[arg-type]
-        notes = {"kept": "from an earlier run; its inputs are unchanged", "removed": "made from inputs that changed since"}
+        notes = {
+            "kept": "from an earlier run; its inputs are unchanged",
+            "removed": "made from inputs that changed since",
+        }
         for name, record in result.stages.items():
             outcome = result.outcomes.get(name, "not run")  # what this invocation did, never an old status
             seconds = f"{record.seconds:.1f} s" if outcome == "ran" and record.seconds is not None else ""
@@ -166,19 +186,50 @@ def check(pipeline: PipelineArg, debug: DebugOpt = False) -> None:
 
 @app.command()
 def evaluate(
-    train: Annotated[Path, typer.Option("--train", help="Real rows the synthetic table was made from (CSV or Parquet).", show_default=False)],
-    holdout: Annotated[Path, typer.Option("--holdout", help="Real rows its maker never saw: the control.", show_default=False)],
-    synthetic: Annotated[Path, typer.Option("--synthetic", help="The synthetic table, made by any tool.", show_default=False)],
-    output_dir: Annotated[Path, typer.Option("--output-dir", "-o", help="Where the reports go.", show_default=False)],
-    target: Annotated[str | None, typer.Option("--target", help="Column a model predicts (machine-learning efficacy).")] = None,
-    quasi_identifiers: Annotated[str | None, typer.Option("--quasi-identifiers", help="Comma-separated columns an attacker knows, e.g. age,sex,race.")] = None,
-    sensitive: Annotated[str | None, typer.Option("--sensitive", help="Column an attacker wants to learn.")] = None,
-    pipeline: Annotated[Path | None, typer.Option("--pipeline", help="Take validate, attack and gates settings from this pipeline file.")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the samples the metrics and attacks draw.")] = None,
-    drop_holdout_duplicates: Annotated[bool, typer.Option(
-        "--drop-holdout-duplicates",
-        help="Drop holdout rows that repeat training rows (counted in the reports) instead of refusing the holdout.",
-    )] = False,
+    train: Annotated[
+        Path,
+        typer.Option(
+            "--train",
+            help="Real rows the synthetic table was made from (CSV or Parquet).",
+            show_default=False,
+        ),
+    ],
+    holdout: Annotated[
+        Path,
+        typer.Option("--holdout", help="Real rows its maker never saw: the control.", show_default=False),
+    ],
+    synthetic: Annotated[
+        Path, typer.Option("--synthetic", help="The synthetic table, made by any tool.", show_default=False)
+    ],
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Where the reports go.", show_default=False)
+    ],
+    target: Annotated[
+        str | None, typer.Option("--target", help="Column a model predicts (machine-learning efficacy).")
+    ] = None,
+    quasi_identifiers: Annotated[
+        str | None,
+        typer.Option(
+            "--quasi-identifiers", help="Comma-separated columns an attacker knows, e.g. age,sex,race."
+        ),
+    ] = None,
+    sensitive: Annotated[
+        str | None, typer.Option("--sensitive", help="Column an attacker wants to learn.")
+    ] = None,
+    pipeline: Annotated[
+        Path | None,
+        typer.Option("--pipeline", help="Take validate, attack and gates settings from this pipeline file."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Seed of the samples the metrics and attacks draw.")
+    ] = None,
+    drop_holdout_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--drop-holdout-duplicates",
+            help="Drop holdout rows that repeat training rows (counted in the reports) instead of refusing the holdout.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     debug: DebugOpt = False,
 ) -> None:
@@ -188,10 +239,21 @@ def evaluate(
         from synthpriv.runtime.progress import NullProgress, RichProgress
 
         started = time.perf_counter()
-        quasi = [c.strip() for c in quasi_identifiers.split(",") if c.strip()] if quasi_identifiers is not None else None
+        quasi = (
+            [c.strip() for c in quasi_identifiers.split(",") if c.strip()]
+            if quasi_identifiers is not None
+            else None
+        )
         evaluation = Evaluation.from_files(
-            train, holdout, synthetic, output_dir=output_dir, pipeline_file=pipeline, target=target,
-            quasi_identifiers=quasi, sensitive=sensitive, seed=seed,
+            train,
+            holdout,
+            synthetic,
+            output_dir=output_dir,
+            pipeline_file=pipeline,
+            target=target,
+            quasi_identifiers=quasi,
+            sensitive=sensitive,
+            seed=seed,
             drop_holdout_duplicates=True if drop_holdout_duplicates else None,
             progress=NullProgress() if quiet else RichProgress(),
         )
@@ -204,7 +266,9 @@ def evaluate(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder (holding manifest.json).", show_default=False)],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A run folder (holding manifest.json).", show_default=False)
+    ],
     debug: DebugOpt = False,
 ) -> None:
     """Render a run's reports again from its summaries (nothing is recomputed)."""
@@ -231,13 +295,24 @@ def runs(
             _say(f"no runs under {root}", err=True)
             return
         rows = [("run", "verdict", "generator", "privacy", "finished", "folder")] + [
-            (r.name, _verdict_cell(r), r.generator if r.kind == "pipeline" else "(evaluation)", r.privacy, r.finished_at or "–", str(r.path))
+            (
+                r.name,
+                _verdict_cell(r),
+                r.generator if r.kind == "pipeline" else "(evaluation)",
+                r.privacy,
+                r.finished_at or "–",
+                str(r.path),
+            )
             for r in found
         ]
         rows = [tuple(printable(cell) for cell in row) for row in rows]  # escaped before widths are measured
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
         for row in rows:
-            typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+            typer.echo(
+                "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))
+                + "  "
+                + row[-1]
+            )
 
 
 def _verdict_cell(run: RunInfo) -> str:

@@ -98,7 +98,9 @@ class Evaluation:
         flags += [("--quasi-identifiers", column) for column in quasi_identifiers or ()]
         flags += [("--sensitive", sensitive)] if sensitive else []
         pipeline = Pipeline(merged, output_dir=output_dir, progress=progress or NullProgress())
-        pipeline.real.drop_duplicates_remedy = "pass --drop-holdout-duplicates"  # the command's option, not a key
+        pipeline.real.drop_duplicates_remedy = (
+            "pass --drop-holdout-duplicates"  # the command's option, not a key
+        )
         return cls(pipeline, Path(synthetic), tuple(flags))
 
     @property
@@ -154,7 +156,9 @@ class Evaluation:
                         evaluation=tables,
                     )
                     try:
-                        records[name] = execute_stage(stage, ctx, fingerprint, nav=stage_nav(1, selected), inputs=inputs)
+                        records[name] = execute_stage(
+                            stage, ctx, fingerprint, nav=stage_nav(1, selected), inputs=inputs
+                        )
                         outcomes[name] = "ran"
                     except BaseException as exc:
                         records[name] = StageRecord(name=name, status="failed", error=type(exc).__name__)
@@ -175,7 +179,10 @@ class Evaluation:
 
     def _inputs(self) -> list[dict[str, str]]:
         """What each stage reads, with hashes (recorded in its stage.json)."""
-        return [{"path": option, "sha256": fingerprint_source(path)} for option, path in sorted(self._input_files().items())]
+        return [
+            {"path": option, "sha256": fingerprint_source(path)}
+            for option, path in sorted(self._input_files().items())
+        ]
 
     def _name_the_option(self, error: DataError) -> DataError:
         """The error with the command-line option in place of the config key it was read through."""
@@ -217,7 +224,12 @@ class Evaluation:
 
 def failed_gates(result: RunResult) -> list[str]:
     """One line per failed gate of an evaluation (or a run), in stage order."""
-    return [GateOutcome(**g).describe() for record in result.stages.values() for g in record.gates if not g["passed"]]
+    return [
+        GateOutcome(**g).describe()
+        for record in result.stages.values()
+        for g in record.gates
+        if not g["passed"]
+    ]
 
 
 def _attack_with_flags(

@@ -73,7 +73,9 @@ def upstream_stages(name: StageName) -> set[StageName]:
 def stage_nav(current_depth: int, stages: tuple[str, ...] = STAGES) -> list[tuple[str, str]]:
     """Header links to the index and the stage reports, relative to a report's folder."""
     prefix = "../" * current_depth
-    return [("Overview", f"{prefix}index.html")] + [(s.capitalize(), f"{prefix}{s}/report.html") for s in stages]
+    return [("Overview", f"{prefix}index.html")] + [
+        (s.capitalize(), f"{prefix}{s}/report.html") for s in stages
+    ]
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,9 @@ class Pipeline:
             source = self.real.source()
         except DataError as exc:
             detail = (exc.where or "").removeprefix("data.path").strip()  # the file, once
-            raise DataError(exc.message, where=f"{self.loaded.where(('data', 'path'))} {detail}".strip()) from None
+            raise DataError(
+                exc.message, where=f"{self.loaded.where(('data', 'path'))} {detail}".strip()
+            ) from None
         try:  # too few rows for the split is known before any work
             self.real.make_split(self.config.seed)
         except DataError as exc:
@@ -193,13 +197,19 @@ class Pipeline:
         try:
             schema = self.real.schema()
         except DataError as exc:
-            raise DataError(exc.message, where=f"{self.loaded.where(('data',))} {exc.where or ''}".strip()) from None
-        if self.real.holdout_path is not None:  # every file the run reads: the holdout, its columns, its overlap
+            raise DataError(
+                exc.message, where=f"{self.loaded.where(('data',))} {exc.where or ''}".strip()
+            ) from None
+        if (
+            self.real.holdout_path is not None
+        ):  # every file the run reads: the holdout, its columns, its overlap
             try:
                 self.real.holdout_overlap()
             except DataError as exc:
                 detail = (exc.where or "").removeprefix("data.holdout").strip()
-                raise DataError(exc.message, where=f"{self.loaded.where(('data', 'holdout'))} {detail}".strip()) from None
+                raise DataError(
+                    exc.message, where=f"{self.loaded.where(('data', 'holdout'))} {detail}".strip()
+                ) from None
         if self.config.data.target is None:
             for gate in self.config.gates.needing_target():
                 raise ConfigError(
@@ -313,7 +323,9 @@ class Pipeline:
         """
         if only and from_stage:
             raise StageError("use either --only or --from, not both", where="command line")
-        selected = STAGES if not (only or from_stage) else ((only,) if only else STAGES[STAGES.index(from_stage) :])  # type: ignore[arg-type]
+        selected = (
+            STAGES if not (only or from_stage) else ((only,) if only else STAGES[STAGES.index(from_stage) :])
+        )  # type: ignore[arg-type]
         forced = set(selected) if (only or from_stage) else set()
         self.check(privacy="train" in selected)
         check_output_folder(self.run_dir, self._data_files().items(), kind="pipeline")
@@ -329,12 +341,16 @@ class Pipeline:
             try:
                 for name in selected:
                     try:
-                        records[name], outcomes[name] = self._run_or_reuse(name, fingerprints[name], force=name in forced)
+                        records[name], outcomes[name] = self._run_or_reuse(
+                            name, fingerprints[name], force=name in forced
+                        )
                     except BaseException as exc:
                         records[name] = StageRecord(name=name, status="failed", error=type(exc).__name__)
                         outcomes[name] = "failed"
                         if isinstance(exc, OSError) and not exc.filename:
-                            exc.filename = str(self.run_dir / name)  # a write that failed (disk full): say whose
+                            exc.filename = str(
+                                self.run_dir / name
+                            )  # a write that failed (disk full): say whose
                         if isinstance(exc, ConfigError | PrivacyConfigError) and _is_config_key(exc.where):
                             # A stage names a key of the file (synthesize.conditions.x): add its line.
                             exc.where = self.loaded.where(tuple(exc.where.split(".")))
@@ -362,7 +378,11 @@ class Pipeline:
         needed = set().union(*(upstream_stages(name) for name in stages)) - set(stages)
         for name in (s for s in STAGES if s in needed):
             record = self._read_marker(name)
-            reason = f"{name}/{MARKER} is missing or unreadable" if record is None else self._stale_reason(name, record)
+            reason = (
+                f"{name}/{MARKER} is missing or unreadable"
+                if record is None
+                else self._stale_reason(name, record)
+            )
             if reason is not None:
                 raise StageError(f"{reason}; run that stage again (--from {name})", where=str(self.run_dir))
 

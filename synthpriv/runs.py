@@ -62,7 +62,9 @@ def _record(name: str, raw: Any, run_dir: Path) -> StageRecord:
         )
     record = _validated(_RECORD, raw, (name,), run_dir)
     # The verdict reads each gate's name, value, bound and passed: each must be there, typed.
-    gates = [asdict(_validated(_GATE, gate, (name, "gates", i), run_dir)) for i, gate in enumerate(record.gates)]
+    gates = [
+        asdict(_validated(_GATE, gate, (name, "gates", i), run_dir)) for i, gate in enumerate(record.gates)
+    ]
     return replace(record, gates=gates)
 
 
@@ -163,7 +165,9 @@ def _run_info(folder: Path) -> RunInfo:
         judged = verdict(records)  # type: ignore[arg-type]
         dp = guarantee(summaries)
         privacy = f"epsilon {dp.epsilon:.3g}" if dp.private else ("no DP" if "train" in summaries else "–")
-    finished = max((r.finished_at or "" for r in records.values()), default="") or str(manifest.get("finished_at", ""))
+    finished = max((r.finished_at or "" for r in records.values()), default="") or str(
+        manifest.get("finished_at", "")
+    )
     return RunInfo(
         path=folder,
         name=manifest["name"],
@@ -178,6 +182,12 @@ def _run_info(folder: Path) -> RunInfo:
 
 def _unreadable(folder: Path, reason: str) -> RunInfo:
     return RunInfo(
-        path=folder, name=folder.name, kind="pipeline", verdict="unreadable", reason=reason,
-        generator="–", privacy="–", finished_at="",
+        path=folder,
+        name=folder.name,
+        kind="pipeline",
+        verdict="unreadable",
+        reason=reason,
+        generator="–",
+        privacy="–",
+        finished_at="",
     )

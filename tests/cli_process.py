@@ -35,7 +35,12 @@ def run_together(*jobs: tuple[Path, Path], timeout: float = 300) -> list[subproc
     """Run several (pipeline, output folder) pairs at the same time, each to its end."""
     processes = [
         subprocess.Popen(
-            command(pipeline, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=pipeline.parent
+            command(pipeline, out),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=ENV,
+            cwd=pipeline.parent,
         )
         for pipeline, out in jobs
     ]
@@ -50,7 +55,11 @@ def start(pipeline: Path, out: Path, *extra: str, log: Path) -> subprocess.Popen
     """Start the pipeline in the background, stdout and stderr into ``log``."""
     with open(log, "wb") as handle:
         return subprocess.Popen(
-            command(pipeline, out, *extra), stdout=handle, stderr=subprocess.STDOUT, env=ENV, cwd=pipeline.parent
+            command(pipeline, out, *extra),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=ENV,
+            cwd=pipeline.parent,
         )
 
 
@@ -58,7 +67,9 @@ def without_timings(value: Any) -> Any:
     """A summary with every timing (keys naming seconds, or rows per second) left out."""
     if isinstance(value, dict):
         return {
-            k: without_timings(v) for k, v in value.items() if "seconds" not in k and k not in ("rows_per_second",)
+            k: without_timings(v)
+            for k, v in value.items()
+            if "seconds" not in k and k not in ("rows_per_second",)
         }
     if isinstance(value, list):
         return [without_timings(v) for v in value]

@@ -43,7 +43,12 @@ def quick_demo_config(**overrides: object) -> dict:
         "name": "demo-test",
         "seed": 0,
         "data": {"path": "builtin:student_placements", "holdout": 0.2, "target": "placed"},
-        "train": {"generator": "vae", "epochs": 15, "batch_size": 64, "params": {"hidden_dims": [64, 64], "latent_dim": 16}},
+        "train": {
+            "generator": "vae",
+            "epochs": 15,
+            "batch_size": 64,
+            "params": {"hidden_dims": [64, 64], "latent_dim": 16},
+        },
         "synthesize": {"rows": 300},
         "attack": {"quasi_identifiers": ["gender", "degree_type"], "sensitive": "placed"},
     }

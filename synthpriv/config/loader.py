@@ -161,7 +161,9 @@ def _check_shape(text: str, name: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ConfigError(f"nested deeper than {MAX_DEPTH} levels", where=_position(name, event.start_mark))
+                raise ConfigError(
+                    f"nested deeper than {MAX_DEPTH} levels", where=_position(name, event.start_mark)
+                )
             open_anchors.append((event.anchor, expanded))
             expanded += 1
         elif isinstance(event, yaml.CollectionEndEvent):
@@ -209,7 +211,9 @@ def _read_yaml(text: str, name: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "malformed YAML"
-        raise ConfigError(f"malformed YAML: {problem}", where=_position(name, getattr(exc, "problem_mark", None))) from None
+        raise ConfigError(
+            f"malformed YAML: {problem}", where=_position(name, getattr(exc, "problem_mark", None))
+        ) from None
 
 
 def parse_config(text: str, path: Path | None = None) -> LoadedConfig:
@@ -224,7 +228,9 @@ def parse_config(text: str, path: Path | None = None) -> LoadedConfig:
         errors = exc.errors()
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(_friendly(first, values) + more, where=_where(path, text, tuple(first["loc"]))) from None
+        raise ConfigError(
+            _friendly(first, values) + more, where=_where(path, text, tuple(first["loc"]))
+        ) from None
     return LoadedConfig(config=config, path=path, text=text)
 
 
@@ -236,7 +242,9 @@ def load_config(path: str | Path) -> LoadedConfig:
             # Read one byte past the limit rather than the whole file: it may be /dev/zero.
             raw = handle.read(MAX_FILE_BYTES + 1)
         if len(raw) > MAX_FILE_BYTES:
-            raise ConfigError(f"pipeline file is larger than {MAX_FILE_BYTES // (1 << 20)} MiB", where=str(path))
+            raise ConfigError(
+                f"pipeline file is larger than {MAX_FILE_BYTES // (1 << 20)} MiB", where=str(path)
+            )
         text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("pipeline file not found", where=str(path)) from None

@@ -52,7 +52,9 @@ def _bound_as_datetime(value: object) -> datetime:
                 "bounds", "datetime bounds are ISO dates, e.g. ['2020-01-01', '2024-12-31']"
             ) from None
     else:
-        raise PydanticCustomError("bounds", "datetime bounds are ISO dates, e.g. ['2020-01-01', '2024-12-31']")
+        raise PydanticCustomError(
+            "bounds", "datetime bounds are ISO dates, e.g. ['2020-01-01', '2024-12-31']"
+        )
     # The transformer measures aware datetimes in UTC and naive ones as they are: so do the bounds.
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
@@ -135,7 +137,9 @@ class ColumnDeclaration(StrictModel):
         seen: set[str] = set()
         for category in value:
             if category in seen:
-                raise PydanticCustomError("categories", "category '{category}' is listed twice", {"category": category})
+                raise PydanticCustomError(
+                    "categories", "category '{category}' is listed twice", {"category": category}
+                )
             seen.add(category)
         return value
 
@@ -227,7 +231,9 @@ class TrainConfig(StrictModel):
     def _known_generator(cls, value: str) -> str:
         if value not in PARAMS_BY_KIND:
             known = ", ".join(sorted(PARAMS_BY_KIND))
-            raise PydanticCustomError("generator", "unknown generator '{kind}'; known: {known}", {"kind": value, "known": known})
+            raise PydanticCustomError(
+                "generator", "unknown generator '{kind}'; known: {known}", {"kind": value, "known": known}
+            )
         return value
 
     @field_validator("params", mode="before")
@@ -302,7 +308,9 @@ class AttackConfig(StrictModel):
         # Checked here rather than by the attack stage, which would fail only after training.
         repeated = next((name for i, name in enumerate(value) if name in value[:i]), None)
         if repeated is not None:
-            raise PydanticCustomError("quasi_identifiers", "column '{column}' is listed twice", {"column": repeated})
+            raise PydanticCustomError(
+                "quasi_identifiers", "column '{column}' is listed twice", {"column": repeated}
+            )
         return value
 
     @field_validator("sensitive", mode="after")
@@ -382,7 +390,9 @@ class PipelineConfig(StrictModel):
             refs.append((("data", "target"), self.data.target))
         refs += [(("data", "columns", name), name) for name in self.data.columns]
         refs += [(("data", "drop", i), name) for i, name in enumerate(self.data.drop)]
-        refs += [(("attack", "quasi_identifiers", i), name) for i, name in enumerate(self.attack.quasi_identifiers)]
+        refs += [
+            (("attack", "quasi_identifiers", i), name) for i, name in enumerate(self.attack.quasi_identifiers)
+        ]
         if self.attack.sensitive:
             refs.append((("attack", "sensitive"), self.attack.sensitive))
         refs += [(("synthesize", "conditions", name), name) for name in self.synthesize.conditions]

@@ -29,10 +29,7 @@ def align_to_real(
     if missing:
         raise DataError(f"the synthetic table lacks column(s) {missing} of the real table", where=where)
     return pd.DataFrame(
-        {
-            spec.name: _convert(synthetic[spec.name], real[spec.name], spec, where)
-            for spec in schema.columns
-        }
+        {spec.name: _convert(synthetic[spec.name], real[spec.name], spec, where) for spec in schema.columns}
     )
 
 
@@ -46,7 +43,11 @@ def _convert(values: pd.Series, reference: pd.Series, spec: ColumnSpec, where: s
         converted = _parse_booleans(values)
     elif pd.api.types.is_datetime64_any_dtype(reference.dtype):
         converted = _parse_datetimes(values, reference.dtype)
-    elif arrow_type is not None and pa.types.is_duration(arrow_type) and not pd.api.types.is_numeric_dtype(values.dtype):
+    elif (
+        arrow_type is not None
+        and pa.types.is_duration(arrow_type)
+        and not pd.api.types.is_numeric_dtype(values.dtype)
+    ):
         converted = _parse_durations(values, arrow_type.unit)  # a CSV holds durations as text
     elif pd.api.types.is_numeric_dtype(reference.dtype):
         converted = pd.to_numeric(values, errors="coerce")
@@ -57,21 +58,42 @@ def _convert(values: pd.Series, reference: pd.Series, spec: ColumnSpec, where: s
     else:
         converted = values.astype(object).where(present, None)
     name = values.name
-    _refuse(int((present & converted.isna()).sum()), name, f"cannot be read as the real column's type ({reference.dtype})", where)
+    _refuse(
+        int((present & converted.isna()).sum()),
+        name,
+        f"cannot be read as the real column's type ({reference.dtype})",
+        where,
+    )
     # The input's own type counts where the real view widened it (integers with nulls are read as floats).
-    exact = np.dtype(arrow_type.to_pandas_dtype()) if arrow_type is not None and pa.types.is_integer(arrow_type) else reference.dtype
-    _refuse(_inexact_count(converted, exact), name, f"do not fit the real column's type ({spec.arrow_type or exact}) exactly", where)
+    exact = (
+        np.dtype(arrow_type.to_pandas_dtype())
+        if arrow_type is not None and pa.types.is_integer(arrow_type)
+        else reference.dtype
+    )
+    _refuse(
+        _inexact_count(converted, exact),
+        name,
+        f"do not fit the real column's type ({spec.arrow_type or exact}) exactly",
+        where,
+    )
     if arrow_type is not None and pa.types.is_date(arrow_type):
         _refuse(_time_of_day_count(converted), name, "have a time of day; the real column holds dates", where)
     if isinstance(reference.dtype, pd.CategoricalDtype):
         # Values the real column never held are the coverage metric's finding: kept as categories.
         extra = pd.Index(converted.dropna().unique()).difference(reference.dtype.categories, sort=False)
-        return converted.astype(pd.CategoricalDtype(reference.dtype.categories.append(extra), reference.dtype.ordered))
+        return converted.astype(
+            pd.CategoricalDtype(reference.dtype.categories.append(extra), reference.dtype.ordered)
+        )
     try:
         result = converted.astype(reference.dtype)
     except (TypeError, ValueError):
         return converted  # e.g. missing values where the real integers have none: kept as they are, exactly
-    _refuse(int((converted.notna() & result.isna()).sum()), name, f"cannot be read as the real column's type ({reference.dtype})", where)
+    _refuse(
+        int((converted.notna() & result.isna()).sum()),
+        name,
+        f"cannot be read as the real column's type ({reference.dtype})",
+        where,
+    )
     return result
 
 
@@ -105,10 +127,14 @@ def _parse_datetimes(values: pd.Series, dtype: object) -> pd.Series:
     """Datetimes from any datetime column or text, in ``dtype``'s unit where Arrow can parse them
     (years 1 to 9999 in a microsecond column), else through pandas."""
     if not pd.api.types.is_datetime64_any_dtype(values.dtype) and pd.api.types.is_object_dtype(values.dtype):
-        unit = np.datetime_data(getattr(dtype, "base", dtype))[0] if getattr(dtype, "tz", None) is None else None
+        unit = (
+            np.datetime_data(getattr(dtype, "base", dtype))[0] if getattr(dtype, "tz", None) is None else None
+        )
         if unit is not None:
             try:
-                parsed = pa.array(values.where(values.notna(), None), type=pa.string()).cast(pa.timestamp(unit))
+                parsed = pa.array(values.where(values.notna(), None), type=pa.string()).cast(
+                    pa.timestamp(unit)
+                )
                 return pd.Series(parsed.to_pandas(), name=values.name)
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
                 pass

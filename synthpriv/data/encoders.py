@@ -143,7 +143,9 @@ class QuantileNormalizer:
         return np.maximum(step / 2.0 - margin, np.minimum(step / 4.0, _PLATEAU))
 
     @classmethod
-    def from_counts(cls, distinct: np.ndarray, counts: np.ndarray, n_quantiles: int = 1000) -> QuantileNormalizer:
+    def from_counts(
+        cls, distinct: np.ndarray, counts: np.ndarray, n_quantiles: int = 1000
+    ) -> QuantileNormalizer:
         """The few-distinct-values normalizer (one plateau per value) from given counts.
 
         The counts need not come from the data itself: DP preprocessing passes noisy ones.
@@ -163,7 +165,9 @@ class QuantileNormalizer:
         return encoder
 
     @classmethod
-    def from_knots(cls, quantiles: np.ndarray, references: np.ndarray, n_quantiles: int = 1000) -> QuantileNormalizer:
+    def from_knots(
+        cls, quantiles: np.ndarray, references: np.ndarray, n_quantiles: int = 1000
+    ) -> QuantileNormalizer:
         """A normalizer through given knots: value ``quantiles[i]`` at CDF level ``references[i]``.
 
         For a CDF estimated elsewhere (DP preprocessing). The values must not decrease and the
@@ -299,7 +303,11 @@ class OneHotEncoder:
             raise ValueError("min_count must be >= 1")
         counts = pd.Series(self.tokens(values)).value_counts(sort=True)
         tokens = [str(c) for c in counts.index]
-        rare = [t for t, n in zip(tokens, counts.to_numpy(), strict=True) if n < min_count and t != self.NULL_TOKEN]
+        rare = [
+            t
+            for t, n in zip(tokens, counts.to_numpy(), strict=True)
+            if n < min_count and t != self.NULL_TOKEN
+        ]
         if not rare:
             # Most frequent first: index 0 is the fallback for unseen values.
             self.categories = tokens

@@ -33,7 +33,9 @@ def builtin_table_path(name: str) -> Path:
     import sdmetrics
 
     if name not in BUILTIN_TABLES:
-        raise DataError(f"unknown builtin table {name!r}; known: {', '.join(BUILTIN_TABLES)}", where="data.path")
+        raise DataError(
+            f"unknown builtin table {name!r}; known: {', '.join(BUILTIN_TABLES)}", where="data.path"
+        )
     return Path(sdmetrics.__file__).parent / "demos" / "single_table" / f"{name}_real.csv"
 
 
@@ -57,10 +59,15 @@ def read_table(path: Path | str, *, where: str = "data.path") -> pd.DataFrame:
     kind = _file_kind(source, where)
     try:
         if source.is_file() and source.stat().st_size == 0:
-            raise DataError(f"the file is empty (0 bytes); give a {kind} file with a header and rows", where=f"{where} {source}")
+            raise DataError(
+                f"the file is empty (0 bytes); give a {kind} file with a header and rows",
+                where=f"{where} {source}",
+            )
         table = _read_arrow(source, kind)
     except PermissionError:
-        raise DataError("permission denied; make the file readable by this user", where=f"{where} {source}") from None
+        raise DataError(
+            "permission denied; make the file readable by this user", where=f"{where} {source}"
+        ) from None
     except (pa.ArrowException, OSError) as exc:
         # The library's own message may quote cells of the file: only its kind is shown.
         raise DataError(
@@ -69,13 +76,17 @@ def read_table(path: Path | str, *, where: str = "data.path") -> pd.DataFrame:
             where=f"{where} {source}",
         ) from None
     if table.num_rows == 0:
-        raise DataError("the table is empty (no rows); give a file with at least one row", where=f"{where} {source}")
+        raise DataError(
+            "the table is empty (no rows); give a file with at least one row", where=f"{where} {source}"
+        )
     if table.num_columns == 0:
         raise DataError("the table has no columns", where=f"{where} {source}")
     names = table.column_names
     if len(set(names)) != len(names):
         duplicated = sorted({n for n in names if names.count(n) > 1})
-        raise DataError(f"duplicate column names {duplicated}; rename them so each is unique", where=f"{where} {source}")
+        raise DataError(
+            f"duplicate column names {duplicated}; rename them so each is unique", where=f"{where} {source}"
+        )
     for name, column in zip(names, table.columns, strict=True):
         if pa.types.is_floating(column.type) and pc.any(pc.is_inf(column)).as_py():
             raise DataError(
@@ -86,7 +97,7 @@ def read_table(path: Path | str, *, where: str = "data.path") -> pd.DataFrame:
 
 
 def _file_kind(source: Path, where: str) -> str:
-    """"CSV" or "Parquet" (a folder of Parquet files too); DataError for anything else."""
+    """ "CSV" or "Parquet" (a folder of Parquet files too); DataError for anything else."""
     if source.is_dir():
         if not parquet_dataset_files(source):
             raise DataError(
@@ -184,7 +195,10 @@ def write_parquet_batches(
             if writer is None:
                 schema = table.schema
                 if metadata:
-                    merged = {**(schema.metadata or {}), **{k.encode(): v.encode() for k, v in metadata.items()}}
+                    merged = {
+                        **(schema.metadata or {}),
+                        **{k.encode(): v.encode() for k, v in metadata.items()},
+                    }
                     schema = schema.with_metadata(merged)
                 writer = pq.ParquetWriter(tmp, schema, compression="zstd")
             writer.write_table(table.cast(writer.schema))

@@ -77,7 +77,9 @@ def allowed_shared_rows(holdout_rows: int, train_rows: int, train_repeats: int) 
     return int(binom.ppf(CONFIDENCE, holdout_rows, p_high))
 
 
-def holdout_overlap(train: pd.DataFrame, holdout: pd.DataFrame, columns: Sequence[str]) -> tuple[HoldoutOverlap, np.ndarray]:
+def holdout_overlap(
+    train: pd.DataFrame, holdout: pd.DataFrame, columns: Sequence[str]
+) -> tuple[HoldoutOverlap, np.ndarray]:
     """The counts, and which holdout rows repeat a training row (a boolean mask, in holdout order)."""
     train_hashes = row_hashes(train, columns)
     holdout_hashes = row_hashes(holdout, columns)
@@ -105,7 +107,7 @@ def row_hashes(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
 
 
 def dtype_family(column: pd.Series) -> str:
-    """"time", "duration", "number" or "text": dtypes within one family compare by value here.
+    """ "time", "duration", "number" or "text": dtypes within one family compare by value here.
 
     A categorical column belongs to its categories' family. Across families values never
     compare equal, so a caller may first bring one side to the other's dtype.

@@ -77,7 +77,9 @@ class RealData:
             frame = read_table(self.holdout_path, where="data.holdout")
             missing = [c for c in self.schema().names if c not in frame.columns]
             if missing:
-                raise DataError(f"holdout file lacks columns {missing}", where=f"data.holdout {self.holdout_path}")
+                raise DataError(
+                    f"holdout file lacks columns {missing}", where=f"data.holdout {self.holdout_path}"
+                )
             self._holdout_file = frame
         return self._holdout_file
 
@@ -120,7 +122,11 @@ class RealData:
                 where=where,
             )
         if len(frame) < MIN_HOLDOUT_ROWS:
-            dropped = f" after dropping {overlap.shared_rows} that repeat training rows" if self.config.drop_holdout_duplicates else ""
+            dropped = (
+                f" after dropping {overlap.shared_rows} that repeat training rows"
+                if self.config.drop_holdout_duplicates
+                else ""
+            )
             raise DataError(
                 f"{len(frame)} holdout rows{dropped} are too few: the validate and attack stages need at least "
                 f"{MIN_HOLDOUT_ROWS}; use a larger holdout file",
@@ -144,7 +150,9 @@ class RealData:
             if dtype_family(column) != dtype_family(source[name]):
                 try:
                     single = TableSchema(columns=(schema[name],))
-                    column = align_to_real(holdout[[name]], source[[name]], single, where="data.holdout")[name]
+                    column = align_to_real(holdout[[name]], source[[name]], single, where="data.holdout")[
+                        name
+                    ]
                 except DataError:
                     pass  # values that are not the other kind: compared as they are (they differ)
             out[name] = column

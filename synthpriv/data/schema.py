@@ -241,7 +241,12 @@ def infer_column_public(
             declared = ColumnKind.CATEGORICAL
     keeps_integer = declared in (ColumnKind.NUMERICAL, ColumnKind.ID) and integer
     return ColumnSpec(
-        name, declared, dtype_name, assumed_nullable, integer=keeps_integer, categories_dtype=_categories_dtype(dtype)
+        name,
+        declared,
+        dtype_name,
+        assumed_nullable,
+        integer=keeps_integer,
+        categories_dtype=_categories_dtype(dtype),
     )
 
 
@@ -271,7 +276,8 @@ def infer_schema(
         duplicated = sorted(set(table.columns[table.columns.duplicated()].astype(str)))
         raise DataError(f"duplicate column names {duplicated}; rename them first", where="data")
     named: dict[str, ColumnKind | str] = {
-        name: kind.kind if isinstance(kind, KindDeclaration) else kind for name, kind in (overrides or {}).items()
+        name: kind.kind if isinstance(kind, KindDeclaration) else kind
+        for name, kind in (overrides or {}).items()
     }
     for name in [*named, *drop]:
         if name not in table.columns:
@@ -300,7 +306,9 @@ def infer_schema(
         else:
             spec = infer_column(str(name), table[name])
             if name in kinds:
-                spec = replace(spec, kind=kinds[name]) if all_null else _override(spec, kinds[name], table[name])
+                spec = (
+                    replace(spec, kind=kinds[name]) if all_null else _override(spec, kinds[name], table[name])
+                )
         spec = replace(spec, arrow_type=arrow_types.get(name), all_null=all_null)
         if spec.kind is ColumnKind.ID and name not in kinds:
             why = "named like one" if public_only else "every value unique"
@@ -320,7 +328,9 @@ def _refuse_unsupported(name: str, arrow_type: str | None) -> None:
     """DataError naming a column whose Arrow type synthpriv cannot learn (bytes, lists, structs...)."""
     reason = unsupported_reason_of_text(arrow_type) if arrow_type else None
     if reason is not None:
-        raise DataError(f"{reason}, which synthpriv cannot learn; add it to data.drop", where=f"column {name!r}")
+        raise DataError(
+            f"{reason}, which synthpriv cannot learn; add it to data.drop", where=f"column {name!r}"
+        )
 
 
 def unlearned_column(spec: ColumnSpec, rows: int) -> pd.Series:
@@ -333,7 +343,9 @@ def unlearned_column(spec: ColumnSpec, rows: int) -> pd.Series:
     return nulls if nulls.isna().all() and len(nulls) == rows else pd.Series([None] * rows, dtype=object)
 
 
-def _public_column(name: str, values: pd.Series, declared: ColumnKind | None, nullable: bool | None) -> ColumnSpec:
+def _public_column(
+    name: str, values: pd.Series, declared: ColumnKind | None, nullable: bool | None
+) -> ColumnSpec:
     """`infer_column_public`, plus the two checks a declaration needs: text that should be
     numbers must be numbers, and dates stored as text must parse (their format is found).
     These read values only to refuse a wrong declaration or to parse, not to choose a kind."""

@@ -54,6 +54,7 @@ def all_rows(n_rows: int) -> Split:
     """Every row trains (the holdout comes from a separate file)."""
     if n_rows < MIN_TRAIN_ROWS:
         raise DataError(
-            f"{n_rows} rows are too few to train on (need {MIN_TRAIN_ROWS}); use a larger table", where="data.path"
+            f"{n_rows} rows are too few to train on (need {MIN_TRAIN_ROWS}); use a larger table",
+            where="data.path",
         )
     return Split(train=np.arange(n_rows), holdout=np.zeros(0, dtype=np.int64))

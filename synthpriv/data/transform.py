@@ -107,7 +107,9 @@ def _category_values(inner: str, tokens: np.ndarray) -> np.ndarray:
         values = pd.Series(tokens, dtype=object).map({"True": True, "False": False})
     else:
         # "5" parses as an integer, "5.0" as a float: str() of the values kept their kind.
-        values = pd.to_numeric(pd.Series(tokens, dtype=object), errors="coerce", dtype_backend="numpy_nullable")
+        values = pd.to_numeric(
+            pd.Series(tokens, dtype=object), errors="coerce", dtype_backend="numpy_nullable"
+        )
     out = values.astype(object).to_numpy()
     unparsed = pd.isna(out)
     out[unparsed] = tokens[unparsed]
@@ -137,7 +139,9 @@ class TabularTransformer:
     to be public. A transformer from `from_encoders` (DP preprocessing) has its domains decided there.
     """
 
-    def __init__(self, columns: tuple[ColumnSpec, ...], *, min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT) -> None:
+    def __init__(
+        self, columns: tuple[ColumnSpec, ...], *, min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT
+    ) -> None:
         if any(c.kind is ColumnKind.ID for c in columns):
             raise ValueError("id columns are regenerated, not encoded")
         if min_category_count < 1:
@@ -190,7 +194,9 @@ class TabularTransformer:
         for spec in columns:
             if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
                 if spec.name not in numeric or spec.name not in has_missing:
-                    raise ValueError(f"column {spec.name!r} needs a quantile normalizer and a has_missing flag")
+                    raise ValueError(
+                        f"column {spec.name!r} needs a quantile normalizer and a has_missing flag"
+                    )
                 transformer.numeric[spec.name] = numeric[spec.name]
                 transformer.has_missing[spec.name] = bool(has_missing[spec.name])
             else:

@@ -56,7 +56,9 @@ class FitReport:
 
     epochs: int
     seconds: float
-    history: list[dict[str, float]] = field(default_factory=list)  # one dict per epoch: {"epoch", "loss", ...}
+    history: list[dict[str, float]] = field(
+        default_factory=list
+    )  # one dict per epoch: {"epoch", "loss", ...}
     device: str = "cpu"
 
 
@@ -93,7 +95,9 @@ class Generator(ABC):
             raise ValueError("min_category_count must be >= 1")
         self.min_category_count = min_category_count
         self.params = (
-            params if isinstance(params, self.params_model) else self.params_model.model_validate(params or {})
+            params
+            if isinstance(params, self.params_model)
+            else self.params_model.model_validate(params or {})
         )
         self.requested_epochs = epochs
         #: Resolved at fit time when left out (see `default_epochs`).
@@ -229,12 +233,16 @@ class Generator(ABC):
         if missing:
             raise DataError(f"columns {missing} of the schema are not in the table", where="data")
         if self.requested_epochs is None:
-            self.epochs = default_epochs(self.kind, len(table), self.batch_size, private=self.privacy is not None)
+            self.epochs = default_epochs(
+                self.kind, len(table), self.batch_size, private=self.privacy is not None
+            )
         self.privacy_release = None
         self._calibration = self._calibrate(len(table), transformer) if self.privacy is not None else None
         seed_everything(self.seed)
         if transformer is None:
-            transformer = TabularTransformer(self.schema.modelled(), min_category_count=self.min_category_count).fit(table)
+            transformer = TabularTransformer(
+                self.schema.modelled(), min_category_count=self.min_category_count
+            ).fit(table)
         self.transformer = transformer
         # Compact (an integer a row per category column): a dense one-hot of a many-level
         # column would be rows x levels floats.
@@ -262,7 +270,8 @@ class Generator(ABC):
         assert self.privacy is not None
         if not self.supports_privacy:
             raise PrivacyConfigError(
-                f"differential privacy is not available for the {self.kind} generator yet", where="train.privacy"
+                f"differential privacy is not available for the {self.kind} generator yet",
+                where="train.privacy",
             )
         if transformer is None:
             raise PrivacyConfigError(
@@ -297,7 +306,12 @@ class Generator(ABC):
             produced += count
 
     def sample(
-        self, n: int, *, seed: int = 0, batch_size: int = 50_000, conditions: Mapping[str, object] | None = None
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        batch_size: int = 50_000,
+        conditions: Mapping[str, object] | None = None,
     ) -> pd.DataFrame:
         """``n`` synthetic rows with the input's column names, order and dtypes."""
         if n < 0:
@@ -316,7 +330,9 @@ class Generator(ABC):
                 raise ConfigError(f"condition names column {column!r}, which is not in the data", where=where)
             if column not in spans:
                 kind = schema[column].kind.value
-                raise ConfigError(f"conditions fix categorical or boolean columns; {column!r} is {kind}", where=where)
+                raise ConfigError(
+                    f"conditions fix categorical or boolean columns; {column!r} is {kind}", where=where
+                )
             encoder = transformer.categorical[column]
             token = str(encoder.tokens(pd.Series([value], dtype=object))[0])
             if token not in encoder.categories:
@@ -336,7 +352,11 @@ class Generator(ABC):
         for attempt in range(_MAX_CONDITION_ATTEMPTS):
             # Ask for exactly n first: native conditioning usually honours every row.
             missing = n - have
-            want = missing if attempt == 0 else int(min(max(1.2 * missing / max(acceptance, 1e-4), 256), _MAX_CONDITION_BATCH))
+            want = (
+                missing
+                if attempt == 0
+                else int(min(max(1.2 * missing / max(acceptance, 1e-4), 256), _MAX_CONDITION_BATCH))
+            )
             child = _batch_seed(seed, attempt)
             rows = self._sample_conditional(want, seed=child, fixed=fixed)
             if rows is None:
@@ -428,25 +448,33 @@ class Generator(ABC):
             )
         if meta.get(META_SHA256) != meta_sha256(meta):
             raise ModelFileError(
-                f"edited after it was saved: its content does not match its recorded sha256; {_AGAIN}", where=meta_file
+                f"edited after it was saved: its content does not match its recorded sha256; {_AGAIN}",
+                where=meta_file,
             )
         if hashlib.sha256(transformer_bytes).hexdigest() != meta.get("transformer_sha256"):
             raise ModelFileError(
-                f"edited after it was saved: not the sha256 generator.json records; {_AGAIN}", where=transformer_file
+                f"edited after it was saved: not the sha256 generator.json records; {_AGAIN}",
+                where=transformer_file,
             )
         if hashlib.sha256(weights_bytes).hexdigest() != meta.get("weights_sha256"):
-            raise ModelFileError(f"weights do not match their recorded checksum; {_AGAIN}", where=weights_file)
+            raise ModelFileError(
+                f"weights do not match their recorded checksum; {_AGAIN}", where=weights_file
+            )
         try:
             transformer = TabularTransformer.from_dict(json.loads(transformer_bytes))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ModelFileError(f"not a valid transformer: {type(exc).__name__}", where=transformer_file) from None
+            raise ModelFileError(
+                f"not a valid transformer: {type(exc).__name__}", where=transformer_file
+            ) from None
         if cls is Generator or getattr(cls, "kind", None) != meta.get("kind"):
             from synthpriv.generators.registry import get_generator
 
             try:  # a name in the registry, never a module path to import
                 target = get_generator(str(meta.get("kind")))
             except ConfigError:
-                raise ModelFileError(f"unknown generator kind {meta.get('kind')!r}", where=meta_file) from None
+                raise ModelFileError(
+                    f"unknown generator kind {meta.get('kind')!r}", where=meta_file
+                ) from None
         else:
             target = cls
         try:
@@ -465,8 +493,15 @@ class Generator(ABC):
             )
             generator.schema = TableSchema.from_dict(meta["schema"])
             generator.train_rows = int(meta.get("train_rows", 0))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:  # pydantic's ValidationError is a ValueError
-            raise ModelFileError(f"not a valid model description: {type(exc).__name__}", where=meta_file) from None
+        except (
+            ValueError,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as exc:  # pydantic's ValidationError is a ValueError
+            raise ModelFileError(
+                f"not a valid model description: {type(exc).__name__}", where=meta_file
+            ) from None
         generator.privacy_release = release
         generator.transformer = transformer
         generator._build(transformer.spans, resolve_device(device))
@@ -474,7 +509,9 @@ class Generator(ABC):
             state = torch.load(io.BytesIO(weights_bytes), map_location="cpu", weights_only=True)
             generator._load_state_dict(state)
         except Exception as exc:  # noqa: BLE001 - torch raises several types for a bad or foreign file
-            raise ModelFileError(f"weights cannot be loaded safely: {type(exc).__name__}", where=weights_file) from None
+            raise ModelFileError(
+                f"weights cannot be loaded safely: {type(exc).__name__}", where=weights_file
+            ) from None
         return generator  # type: ignore[return-value]
 
     def _fitted(self) -> tuple[TabularTransformer, TableSchema]:
@@ -526,7 +563,11 @@ def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataF
             frame[column.name] = unlearned_column(column, n)
         elif column.kind is ColumnKind.ID:
             numbers = np.arange(offset, offset + n)
-            ids = pd.Series(numbers) if column.integer else pd.Series([f"syn-{i}" for i in numbers], dtype=object)
+            ids = (
+                pd.Series(numbers)
+                if column.integer
+                else pd.Series([f"syn-{i}" for i in numbers], dtype=object)
+            )
             try:  # in the input's dtype (float64, Int64, category, string...), as every other column
                 frame[column.name] = ids.astype(column.dtype)
             except (TypeError, ValueError):

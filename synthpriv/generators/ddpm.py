@@ -280,7 +280,11 @@ class _DiffusionPlan(TrainingPlan):
             else:
                 self.private.backward(loss)
             self.optimizer.step()
-            losses = {"loss": loss.detach(), "gaussian": gaussian.detach(), "multinomial": multinomial.detach()}
+            losses = {
+                "loss": loss.detach(),
+                "gaussian": gaussian.detach(),
+                "multinomial": multinomial.detach(),
+            }
         model.update_ema(self.done)
         self.done += 1
         return losses

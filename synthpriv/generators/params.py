@@ -93,7 +93,11 @@ class DiffusionParams(GeneratorParams):
 
 
 #: The generator kinds the pipeline file accepts, with their settings model.
-PARAMS_BY_KIND: dict[str, type[GeneratorParams]] = {"vae": VAEParams, "gan": GANParams, "diffusion": DiffusionParams}
+PARAMS_BY_KIND: dict[str, type[GeneratorParams]] = {
+    "vae": VAEParams,
+    "gan": GANParams,
+    "diffusion": DiffusionParams,
+}
 
 #: Tuned defaults used when ``train.epochs`` / ``train.batch_size`` are left out. A default
 #: fit runs ``DEFAULT_EPOCHS`` passes over a small table, and on a large one stops at

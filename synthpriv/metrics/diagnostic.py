@@ -76,7 +76,9 @@ def evaluate_diagnostic(
     if holdout is not None:
         reference, _ = _run(real[columns], holdout[columns], metadata)
         holdout_validity = _mean(reference["Score"])
-    holdout_scores = dict(zip(reference["Column"], reference["Score"], strict=True)) if reference is not None else {}
+    holdout_scores = (
+        dict(zip(reference["Column"], reference["Score"], strict=True)) if reference is not None else {}
+    )
     scores = [
         ValidityScore(
             column=str(row.Column),
@@ -95,7 +97,9 @@ def evaluate_diagnostic(
     )
 
 
-def _run(real: pd.DataFrame, other: pd.DataFrame, metadata: dict[str, object]) -> tuple[pd.DataFrame, float | None]:
+def _run(
+    real: pd.DataFrame, other: pd.DataFrame, metadata: dict[str, object]
+) -> tuple[pd.DataFrame, float | None]:
     report = DiagnosticReport()
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")

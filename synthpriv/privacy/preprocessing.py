@@ -95,7 +95,13 @@ class PlannedRelease:
             else f"category list of {self.column!r}"
         )
         # Both mechanisms add Laplace noise of scale 1 / epsilon (sensitivity 1).
-        return Release(what=what, mechanism=self.mechanism, epsilon=self.epsilon, delta=self.delta, noise=1.0 / self.epsilon)
+        return Release(
+            what=what,
+            mechanism=self.mechanism,
+            epsilon=self.epsilon,
+            delta=self.delta,
+            noise=1.0 / self.epsilon,
+        )
 
 
 # -- the mechanisms -----------------------------------------------------------------------
@@ -283,7 +289,9 @@ def plan_private_preprocessing(
             where=f"data.columns.{stability[0]}",
         )
     return [
-        PlannedRelease(name, route, per_mechanism, per_stability_delta if route == "stability histogram" else 0.0)
+        PlannedRelease(
+            name, route, per_mechanism, per_stability_delta if route == "stability histogram" else 0.0
+        )
         for name, route in routes
     ]
 

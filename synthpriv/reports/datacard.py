@@ -54,7 +54,9 @@ def build_datacard(
             "training_rows": train["train_rows"],
             "holdout_rows": train["holdout_rows"],
             "holdout_rows_dropped": summaries.get("attack", {}).get("holdout_rows_dropped", 0),
-            "columns": [{"name": c["name"], "kind": c["kind"], "has_missing": c["nullable"]} for c in train["columns"]],
+            "columns": [
+                {"name": c["name"], "kind": c["kind"], "has_missing": c["nullable"]} for c in train["columns"]
+            ],
         },
         "differential_privacy": dp.to_metadata(),
         "differential_privacy_text": dp.describe(),
@@ -115,8 +117,16 @@ def render_markdown(card: dict[str, Any]) -> str:
         "| column | kind | has missing values |",
         "|---|---|---|",
     ]
-    lines += [f"| {_md(c['name'])} | {c['kind']} | {'yes' if c['has_missing'] else 'no'} |" for c in source["columns"]]
-    lines += ["", "## How private", "", f"**Differential privacy:** {_md(card['differential_privacy_text'])}."]
+    lines += [
+        f"| {_md(c['name'])} | {c['kind']} | {'yes' if c['has_missing'] else 'no'} |"
+        for c in source["columns"]
+    ]
+    lines += [
+        "",
+        "## How private",
+        "",
+        f"**Differential privacy:** {_md(card['differential_privacy_text'])}.",
+    ]
     if card["differential_privacy"] == "none":
         lines += [
             "",
@@ -142,7 +152,9 @@ def render_markdown(card: dict[str, Any]) -> str:
         for gate in card["gates"]:
             relation = gate_relation(gate["name"])
             result = "passed" if gate["passed"] else "**FAILED**"
-            lines.append(f"| {_md(gate['name'])} | {gate['value']:.4g} | {relation} {gate['bound']:.4g} | {result} |")
+            lines.append(
+                f"| {_md(gate['name'])} | {gate['value']:.4g} | {relation} {gate['bound']:.4g} | {result} |"
+            )
     else:
         lines.append("No gates were set in the pipeline file.")
     if card["gates_forced"]:

@@ -57,7 +57,12 @@ class Guarantee:
     def to_metadata(self) -> dict[str, Any] | str:
         if self.epsilon is None:
             return "none"
-        return {"epsilon": self.epsilon, "delta": self.delta, "composition": "sequential", "releases": self.releases}
+        return {
+            "epsilon": self.epsilon,
+            "delta": self.delta,
+            "composition": "sequential",
+            "releases": self.releases,
+        }
 
 
 def guarantee(summaries: Summaries) -> Guarantee:
@@ -66,7 +71,9 @@ def guarantee(summaries: Summaries) -> Guarantee:
     if not ledger:
         return Guarantee(epsilon=None, delta=None)
     spent = ledger["spent"]
-    return Guarantee(epsilon=float(spent["epsilon"]), delta=float(spent["delta"]), releases=len(ledger["releases"]))
+    return Guarantee(
+        epsilon=float(spent["epsilon"]), delta=float(spent["delta"]), releases=len(ledger["releases"])
+    )
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -106,15 +113,23 @@ def _risk(value: float, interval: list[float] | tuple[float, float]) -> Tone:
 def fidelity_headlines(validate: dict[str, Any]) -> list[Headline]:
     out = [
         Headline(
-            "fidelity", "quality (sdmetrics, all pairs)", _num(validate.get("quality")),
-            reference=f"real holdout {_num(validate.get('holdout_quality'))}", stage="validate",
+            "fidelity",
+            "quality (sdmetrics, all pairs)",
+            _num(validate.get("quality")),
+            reference=f"real holdout {_num(validate.get('holdout_quality'))}",
+            stage="validate",
             tone=_closeness(validate.get("quality"), validate.get("holdout_quality")),
         ),
         Headline(
-            "fidelity", "detection AUC (real vs synthetic)", _num(validate["detection_auc"]),
+            "fidelity",
+            "detection AUC (real vs synthetic)",
+            _num(validate["detection_auc"]),
             reference=f"ideal 0.5; real holdout {_num(validate.get('holdout_detection_auc'))}",
-            interval=_ci(validate.get("detection_auc_ci")), stage="validate",
-            tone="good" if validate["detection_auc"] <= 0.6 else ("warn" if validate["detection_auc"] <= 0.8 else "bad"),
+            interval=_ci(validate.get("detection_auc_ci")),
+            stage="validate",
+            tone="good"
+            if validate["detection_auc"] <= 0.6
+            else ("warn" if validate["detection_auc"] <= 0.8 else "bad"),
         ),
     ]
     efficacy = validate.get("efficacy")
@@ -122,8 +137,12 @@ def fidelity_headlines(validate: dict[str, Any]) -> list[Headline]:
         ratio = efficacy["ratio"]
         out.append(
             Headline(
-                "fidelity", f"ML efficacy ({efficacy['target']}, synthetic / real)", _num(ratio),
-                reference="ideal 1", interval=_ci(efficacy.get("ratio_ci")), stage="validate",
+                "fidelity",
+                f"ML efficacy ({efficacy['target']}, synthetic / real)",
+                _num(ratio),
+                reference="ideal 1",
+                interval=_ci(efficacy.get("ratio_ci")),
+                stage="validate",
                 tone="good" if ratio >= 0.95 else ("warn" if ratio >= 0.85 else "bad"),
             )
         )
@@ -137,15 +156,23 @@ def privacy_headlines(attack: dict[str, Any]) -> list[Headline]:
         strongest = next(a for a in membership["attacks"] if a["name"] == membership["strongest"])
         out.append(
             Headline(
-                "privacy", f"membership inference AUC (strongest: {strongest['name']})", _num(strongest["auc"]),
-                reference="ideal 0.5 (held-out real rows as the control)", interval=_ci(strongest.get("auc_ci")),
-                stage="attack", tone=_half(strongest["auc"], strongest.get("auc_ci")),
+                "privacy",
+                f"membership inference AUC (strongest: {strongest['name']})",
+                _num(strongest["auc"]),
+                reference="ideal 0.5 (held-out real rows as the control)",
+                interval=_ci(strongest.get("auc_ci")),
+                stage="attack",
+                tone=_half(strongest["auc"], strongest.get("auc_ci")),
             )
         )
     out.append(
         Headline(
-            "privacy", "closer to a training row than to a held-out one", _num(attack["dcr_share"]),
-            reference="ideal 0.5", interval=_ci(attack.get("dcr_share_ci")), stage="attack",
+            "privacy",
+            "closer to a training row than to a held-out one",
+            _num(attack["dcr_share"]),
+            reference="ideal 0.5",
+            interval=_ci(attack.get("dcr_share_ci")),
+            stage="attack",
             tone=_half(attack["dcr_share"], attack.get("dcr_share_ci")),
         )
     )
@@ -153,14 +180,21 @@ def privacy_headlines(attack: dict[str, Any]) -> list[Headline]:
     if dropped:  # the control is smaller than the file given: say why
         out.append(
             Headline(
-                "privacy", "holdout rows dropped: they repeated training rows", f"{dropped:,}",
-                reference="a true holdout needs none dropped", stage="attack", tone="warn",
+                "privacy",
+                "holdout rows dropped: they repeated training rows",
+                f"{dropped:,}",
+                reference="a true holdout needs none dropped",
+                stage="attack",
+                tone="warn",
             )
         )
     out.append(
         Headline(
-            "privacy", "identical to a training row", f"{attack['exact_match_train']:.2%}",
-            reference=f"held-out control {attack['exact_match_holdout']:.2%}", stage="attack",
+            "privacy",
+            "identical to a training row",
+            f"{attack['exact_match_train']:.2%}",
+            reference=f"held-out control {attack['exact_match_holdout']:.2%}",
+            stage="attack",
             tone="good" if attack["exact_match_train"] <= attack["exact_match_holdout"] + 0.01 else "bad",
         )
     )
@@ -173,9 +207,12 @@ def privacy_headlines(attack: dict[str, Any]) -> list[Headline]:
         if risk:
             out.append(
                 Headline(
-                    "privacy", label, _num(risk["risk"]),
+                    "privacy",
+                    label,
+                    _num(risk["risk"]),
                     reference=f"ideal 0; attack {_num(risk['attack_rate'])} vs control {_num(risk['control_rate'])}",
-                    interval=_ci(risk.get("risk_ci")), stage="attack",
+                    interval=_ci(risk.get("risk_ci")),
+                    stage="attack",
                     tone=_risk(risk["risk"], risk["risk_ci"]),
                 )
             )

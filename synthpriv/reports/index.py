@@ -42,12 +42,24 @@ def verdict(records: dict[str, StageStatus]) -> Figure:
     reasons = tuple(gate_line(g) for g in failed)
     broken = [r.name for r in records.values() if r.status == "failed"]
     if broken and not (broken == ["export"] and failed):
-        return Figure("verdict", "Run failed", note=f"stage {broken[0]} failed; run again with --debug to see why", tone="bad")
+        return Figure(
+            "verdict",
+            "Run failed",
+            note=f"stage {broken[0]} failed; run again with --debug to see why",
+            tone="bad",
+        )
     if "export" not in records:  # an evaluation of an outside table: there is no export stage
         if failed:
-            return Figure("verdict", "Gates failed", note=f"{len(failed)} gate(s) failed", tone="bad", details=reasons)
+            return Figure(
+                "verdict", "Gates failed", note=f"{len(failed)} gate(s) failed", tone="bad", details=reasons
+            )
         gated = any(r.gates for r in records.values())
-        return Figure("verdict", "Evaluated", note="every gate passed" if gated else "no gates were set", tone="good" if gated else "warn")
+        return Figure(
+            "verdict",
+            "Evaluated",
+            note="every gate passed" if gated else "no gates were set",
+            tone="good" if gated else "warn",
+        )
     if records["export"].status in ("complete", "reused"):
         if failed:
             note = f"{len(failed)} gate(s) failed; exported only because --allow-failed-gates was given"
@@ -56,12 +68,16 @@ def verdict(records: dict[str, StageStatus]) -> Figure:
         note = "every gate passed" if gated else "no gates were set in the pipeline file: nothing was checked"
         return Figure("verdict", "Export allowed", note=note, tone="good" if gated else "warn")
     if failed:
-        return Figure("verdict", "Not exported", note=f"{len(failed)} gate(s) failed", tone="bad", details=reasons)
+        return Figure(
+            "verdict", "Not exported", note=f"{len(failed)} gate(s) failed", tone="bad", details=reasons
+        )
     return Figure("verdict", "Incomplete", note="not every stage has run", tone="warn")
 
 
 def _figure(headline: Headline) -> Figure:
-    note = headline.reference if not headline.interval else f"95% CI {headline.interval}; {headline.reference}"
+    note = (
+        headline.reference if not headline.interval else f"95% CI {headline.interval}; {headline.reference}"
+    )
     href = f"{headline.stage}/report.html" if headline.stage else ""
     return Figure(headline.label, headline.value, note=note, tone=headline.tone, href=href)
 
@@ -71,14 +87,23 @@ def _guarantee_section(summaries: Summaries) -> Section:
     if dp.private:
         figures = [
             Figure(
-                "differential privacy", f"epsilon {dp.epsilon:.3g}",
+                "differential privacy",
+                f"epsilon {dp.epsilon:.3g}",
                 note=f"delta {dp.delta:.2g}; {dp.releases} releases, composed sequentially (train ledger)",
-                tone="good", href="train/report.html",
+                tone="good",
+                href="train/report.html",
             )
         ]
         text = "The guarantee the code can prove: every computation that read the real table is in the train stage's ledger."
     else:
-        figures = [Figure("differential privacy", "none", note="trained without DP: the privacy figures below are empirical", tone="neutral")]
+        figures = [
+            Figure(
+                "differential privacy",
+                "none",
+                note="trained without DP: the privacy figures below are empirical",
+                tone="neutral",
+            )
+        ]
         text = (
             "Without differential privacy there is no proven bound: the attacks below measure what these attackers "
             "learn from this table, with real held-out rows as the control."
@@ -105,18 +130,29 @@ def _stage_links(records: dict[str, StageStatus]) -> tuple[Link, ...]:
             parts.append(f"{record.seconds:.1f} s")
         if record.gates:
             parts.append(f"{len(record.gates) - failed} of {len(record.gates)} gates passed")
-        tone: Tone = "bad" if record.status == "failed" or failed else ("good" if record.status in ("complete", "reused") else "neutral")
-        links.append(Link(label=name.capitalize(), href=f"{name}/report.html", note=" · ".join(parts), tone=tone))
+        tone: Tone = (
+            "bad"
+            if record.status == "failed" or failed
+            else ("good" if record.status in ("complete", "reused") else "neutral")
+        )
+        links.append(
+            Link(label=name.capitalize(), href=f"{name}/report.html", note=" · ".join(parts), tone=tone)
+        )
     return tuple(links)
 
 
-def render_index(run_dir: Path, run_name: str, records: dict[str, StageStatus], *, nav: list[tuple[str, str]]) -> None:
+def render_index(
+    run_dir: Path, run_name: str, records: dict[str, StageStatus], *, nav: list[tuple[str, str]]
+) -> None:
     """Write ``index.html`` from the stage records and the finished stages' summaries."""
     ran = [name for name, r in records.items() if r.status in ("complete", "reused")]
     summaries = read_summaries(run_dir, ran)
     judged = headlines(summaries)
     sections = [_guarantee_section(summaries)]
-    for kind, title in (("privacy", "Privacy: attacks on the synthetic table"), ("fidelity", "Fidelity: how close to the real table")):
+    for kind, title in (
+        ("privacy", "Privacy: attacks on the synthetic table"),
+        ("fidelity", "Fidelity: how close to the real table"),
+    ):
         chosen = tuple(_figure(h) for h in judged if h.kind == kind)
         if chosen:
             sections.append(Section(title=title, figures=chosen))
@@ -137,7 +173,11 @@ def render_index(run_dir: Path, run_name: str, records: dict[str, StageStatus], 
         )
     sections.append(Section(title="Stage reports", links=_stage_links(records), charts=time_chart))
     judgement = verdict(records)
-    ungated_bad = tuple(f"weak, though no gate stopped it: {h.label} {h.value} ({h.reference})" for h in judged if h.tone == "bad")
+    ungated_bad = tuple(
+        f"weak, though no gate stopped it: {h.label} {h.value} ({h.reference})"
+        for h in judged
+        if h.tone == "bad"
+    )
     if judgement.tone == "good" and ungated_bad:
         judgement = replace(judgement, tone="warn", details=ungated_bad)
     report = Report(

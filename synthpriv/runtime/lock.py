@@ -76,7 +76,9 @@ class RunLock:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._fd is None:
             return
         # Removed while still locked, so that nobody locks this file once we let it go (and only

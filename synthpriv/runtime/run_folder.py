@@ -71,13 +71,19 @@ def check_output_folder(run_dir: Path, inputs: Iterable[tuple[str, Path]] = (), 
 def _refuse_special_places(run_dir: Path, inputs: Iterable[tuple[str, Path]]) -> None:
     run_dir = run_dir.resolve()
     if run_dir == Path(run_dir.anchor):
-        raise StageError("the root folder cannot be an output folder; choose a folder of its own (--output-dir)", where=str(run_dir))
+        raise StageError(
+            "the root folder cannot be an output folder; choose a folder of its own (--output-dir)",
+            where=str(run_dir),
+        )
     try:
         home = Path.home().resolve()
     except (RuntimeError, KeyError):  # no home folder known: nothing to protect
         home = None
     if run_dir == home:
-        raise StageError("the home folder cannot be an output folder; choose a folder of its own (--output-dir)", where=str(run_dir))
+        raise StageError(
+            "the home folder cannot be an output folder; choose a folder of its own (--output-dir)",
+            where=str(run_dir),
+        )
     for option, path in inputs:
         resolved = Path(path).resolve()
         if resolved == run_dir or run_dir in resolved.parents:
@@ -182,7 +188,9 @@ def first_unlisted(stage_dir: Path) -> str | None:
 
 def check_stage_folder(stage_dir: Path) -> None:
     """StageError unless ``stage_dir`` is a real folder holding only what its ``stage.json`` lists."""
-    foreign = stage_dir.name if stage_dir.is_symlink() or not stage_dir.is_dir() else first_unlisted(stage_dir)
+    foreign = (
+        stage_dir.name if stage_dir.is_symlink() or not stage_dir.is_dir() else first_unlisted(stage_dir)
+    )
     if foreign is not None:
         raise StageError(
             f"'{foreign}' was not written by synthpriv (not listed in {MARKER}) and is not deleted; "

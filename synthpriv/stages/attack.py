@@ -35,7 +35,9 @@ class AttackSummary(BaseModel):
     median_dcr_holdout: float
     exact_match_train: float
     exact_match_holdout: float
-    exact_match_all_train: float  # against every training row, not just the sample the same size as the holdout
+    exact_match_all_train: (
+        float  # against every training row, not just the sample the same size as the holdout
+    )
     median_nndr_train: float
     """Median ratio of a synthetic row's nearest to second-nearest train-sample distance (proxy)."""
     median_nndr_holdout: float
@@ -90,7 +92,10 @@ class AttackStage(Stage[AttackConfig]):
             return out
 
         ctx.progress.start("attack", 5)
-        dcr = timed("distance proxies", lambda: dcr_evaluation(train, holdout, synthetic, schema, seed=seed, max_rows=config.max_rows))
+        dcr = timed(
+            "distance proxies",
+            lambda: dcr_evaluation(train, holdout, synthetic, schema, seed=seed, max_rows=config.max_rows),
+        )
         exact_all = exact_match_share(synthetic, train, [c.name for c in schema.modelled()])
         claim = _privacy_claim(ctx)
         # Without a claim, the audit still says how much leakage the attack can prove, at a
@@ -100,21 +105,39 @@ class AttackStage(Stage[AttackConfig]):
         audit = timed("audit", lambda: epsilon_lower_bound(-members, -non_members, delta=delta, seed=seed))
         membership = timed(
             "membership attacks",
-            lambda: membership_inference(train, holdout, synthetic, schema, seed=seed, max_rows=config.max_rows),
+            lambda: membership_inference(
+                train, holdout, synthetic, schema, seed=seed, max_rows=config.max_rows
+            ),
         )
         # The row-level attacks search the synthetic table per target: past max_rows they use a
         # seeded sample of it (at 1M rows the full search took 88 s of the stage's 128).
         attacked = sample_rows(synthetic, min(len(synthetic), config.max_rows), np.random.default_rng(seed))
+
         def inference_and_linkability() -> tuple[RiskResult | None, RiskResult | None]:
             inference = (
-                inference_risk(train, holdout, attacked, schema, quasi_identifiers=quasi, sensitive=sensitive, seed=seed, max_rows=config.risk_targets)
+                inference_risk(
+                    train,
+                    holdout,
+                    attacked,
+                    schema,
+                    quasi_identifiers=quasi,
+                    sensitive=sensitive,
+                    seed=seed,
+                    max_rows=config.risk_targets,
+                )
                 if quasi and sensitive
                 else None
             )
             linkability = (
                 linkability_risk(
-                    train, holdout, attacked, schema, quasi_identifiers=quasi, seed=seed,
-                    max_rows=config.risk_targets, n_neighbors=min(config.linkability_neighbors, len(attacked)),
+                    train,
+                    holdout,
+                    attacked,
+                    schema,
+                    quasi_identifiers=quasi,
+                    seed=seed,
+                    max_rows=config.risk_targets,
+                    n_neighbors=min(config.linkability_neighbors, len(attacked)),
                 )
                 if len(quasi) >= 2
                 else None
@@ -124,12 +147,21 @@ class AttackStage(Stage[AttackConfig]):
         def singling_out() -> tuple[RiskResult, RiskResult | None]:
             def attack(mode: str, n_cols: int) -> RiskResult:
                 return singling_out_risk(
-                    train, holdout, attacked, schema, mode=mode, n_attacks=config.singling_out_queries,  # type: ignore[arg-type]
-                    n_cols=n_cols, seed=seed, max_attempts=config.singling_out_attempts,
+                    train,
+                    holdout,
+                    attacked,
+                    schema,
+                    mode=mode,
+                    n_attacks=config.singling_out_queries,  # type: ignore[arg-type]
+                    n_cols=n_cols,
+                    seed=seed,
+                    max_attempts=config.singling_out_attempts,
                 )
 
             n_cols = config.singling_out_columns
-            return attack("univariate", 1), attack("multivariate", n_cols) if len(schema.modelled()) >= n_cols else None
+            return attack("univariate", 1), attack("multivariate", n_cols) if len(
+                schema.modelled()
+            ) >= n_cols else None
 
         inference, linkability = timed("inference and linkability", inference_and_linkability)
         univariate, multivariate = timed("singling out", singling_out)
@@ -153,10 +185,22 @@ class AttackStage(Stage[AttackConfig]):
         gates = (
             *check_gate("max_exact_match_share", exact_all, self.gates.max_exact_match_share),
             *check_gate("max_dcr_share", dcr.dcr_share, self.gates.max_dcr_share),
-            *check_gate("max_membership_auc", membership.attack(membership.strongest).auc, self.gates.max_membership_auc),
-            *check_gate("max_inference_risk", inference.risk if inference else 1.0, self.gates.max_inference_risk),
-            *check_gate("max_singling_out_risk", max(r.risk for r in (univariate, multivariate) if r), self.gates.max_singling_out_risk),
-            *check_gate("max_linkage_risk", linkability.risk if linkability else 1.0, self.gates.max_linkage_risk),
+            *check_gate(
+                "max_membership_auc",
+                membership.attack(membership.strongest).auc,
+                self.gates.max_membership_auc,
+            ),
+            *check_gate(
+                "max_inference_risk", inference.risk if inference else 1.0, self.gates.max_inference_risk
+            ),
+            *check_gate(
+                "max_singling_out_risk",
+                max(r.risk for r in (univariate, multivariate) if r),
+                self.gates.max_singling_out_risk,
+            ),
+            *check_gate(
+                "max_linkage_risk", linkability.risk if linkability else 1.0, self.gates.max_linkage_risk
+            ),
         )
         return StageResult(summary=summary, gates=gates)
 
@@ -183,12 +227,35 @@ def _scores_frame(summary: AttackSummary) -> pd.DataFrame:
     rows = [
         ("distance membership inference", "roc_auc", summary.mia_auc, *summary.mia_auc_ci, 0.5),
         ("closer to train than holdout", "share", summary.dcr_share, *summary.dcr_share_ci, 0.5),
-        ("identical to a training row", "share", summary.exact_match_all_train, float("nan"), float("nan"), summary.exact_match_holdout),
+        (
+            "identical to a training row",
+            "share",
+            summary.exact_match_all_train,
+            float("nan"),
+            float("nan"),
+            summary.exact_match_holdout,
+        ),
     ]
     if summary.membership is not None:
         for attack in summary.membership.attacks:
-            rows.append((f"{attack.name} membership inference (reference set)", "roc_auc", attack.auc, *attack.auc_ci, 0.5))
-            rows.append((f"{attack.name} membership inference (reference set)", "tpr_at_fpr_1pct", attack.tpr_at_fpr_1pct, *attack.tpr_at_fpr_1pct_ci, 0.01))
+            rows.append(
+                (
+                    f"{attack.name} membership inference (reference set)",
+                    "roc_auc",
+                    attack.auc,
+                    *attack.auc_ci,
+                    0.5,
+                )
+            )
+            rows.append(
+                (
+                    f"{attack.name} membership inference (reference set)",
+                    "tpr_at_fpr_1pct",
+                    attack.tpr_at_fpr_1pct,
+                    *attack.tpr_at_fpr_1pct_ci,
+                    0.01,
+                )
+            )
     return pd.DataFrame(rows, columns=["attack", "measure", "value", "ci_low", "ci_high", "control"])
 
 
@@ -211,8 +278,17 @@ def _report(run_name: str, summary: AttackSummary) -> Report:
             "An AUC of 0.5 means the synthetic table tells the attacker nothing about who trained it."
         ),
         figures=(
-            Figure("attack ROC AUC", f"{summary.mia_auc:.3f}", note=f"95% CI {summary.mia_auc_ci[0]:.3f}–{summary.mia_auc_ci[1]:.3f}; ideal 0.5", tone=_tone_half(summary.mia_auc, summary.mia_auc_ci)),  # type: ignore[arg-type]
-            Figure("members / non-members", f"{summary.rows_train:,} / {summary.rows_holdout:,}", note=_dropped_note(summary)),
+            Figure(
+                "attack ROC AUC",
+                f"{summary.mia_auc:.3f}",
+                note=f"95% CI {summary.mia_auc_ci[0]:.3f}–{summary.mia_auc_ci[1]:.3f}; ideal 0.5",
+                tone=_tone_half(summary.mia_auc, summary.mia_auc_ci),
+            ),  # type: ignore[arg-type]
+            Figure(
+                "members / non-members",
+                f"{summary.rows_train:,} / {summary.rows_holdout:,}",
+                note=_dropped_note(summary),
+            ),
         ),
     )
     hist = summary.distance_histogram
@@ -233,14 +309,23 @@ def _report(run_name: str, summary: AttackSummary) -> Report:
             "same figure for real held-out rows, which is what an honest generator looks like."
         ),
         figures=(
-            Figure("closer to train than holdout", f"{summary.dcr_share:.3f}", note=f"95% CI {summary.dcr_share_ci[0]:.3f}–{summary.dcr_share_ci[1]:.3f}; ideal 0.5", tone=_tone_half(summary.dcr_share, summary.dcr_share_ci)),  # type: ignore[arg-type]
+            Figure(
+                "closer to train than holdout",
+                f"{summary.dcr_share:.3f}",
+                note=f"95% CI {summary.dcr_share_ci[0]:.3f}–{summary.dcr_share_ci[1]:.3f}; ideal 0.5",
+                tone=_tone_half(summary.dcr_share, summary.dcr_share_ci),
+            ),  # type: ignore[arg-type]
             Figure(
                 "identical to a training row",
                 f"{summary.exact_match_all_train:.2%}",
                 note=f"sample-matched: train {summary.exact_match_train:.2%} vs holdout control {summary.exact_match_holdout:.2%}",
                 tone="good" if summary.exact_match_train <= summary.exact_match_holdout + 0.01 else "bad",
             ),
-            Figure("median distance", f"{summary.median_dcr_train:.3f}", note=f"to train; to holdout {summary.median_dcr_holdout:.3f}"),
+            Figure(
+                "median distance",
+                f"{summary.median_dcr_train:.3f}",
+                note=f"to train; to holdout {summary.median_dcr_holdout:.3f}",
+            ),
             Figure(
                 "nearest-neighbour distance ratio",
                 f"{summary.median_nndr_train:.3f}",
@@ -253,11 +338,36 @@ def _report(run_name: str, summary: AttackSummary) -> Report:
             Table(
                 headers=("figure", "value", "95% interval", "control / ideal"),
                 rows=(
-                    ("membership AUC", f"{summary.mia_auc:.3f}", f"{summary.mia_auc_ci[0]:.3f}–{summary.mia_auc_ci[1]:.3f}", "0.5"),
-                    ("closer-to-train share", f"{summary.dcr_share:.3f}", f"{summary.dcr_share_ci[0]:.3f}–{summary.dcr_share_ci[1]:.3f}", "0.5"),
-                    ("exact matches (sample-matched)", f"{summary.exact_match_train:.4f}", "–", f"holdout {summary.exact_match_holdout:.4f}"),
-                    ("median NNDR (nearest / second-nearest)", f"{summary.median_nndr_train:.3f}", "–", f"holdout {summary.median_nndr_holdout:.3f}; ideal: not below it"),
-                    ("share with NNDR < 0.5", f"{summary.low_nndr_train:.3f}", "–", f"holdout {summary.low_nndr_holdout:.3f}; ideal: not above it"),
+                    (
+                        "membership AUC",
+                        f"{summary.mia_auc:.3f}",
+                        f"{summary.mia_auc_ci[0]:.3f}–{summary.mia_auc_ci[1]:.3f}",
+                        "0.5",
+                    ),
+                    (
+                        "closer-to-train share",
+                        f"{summary.dcr_share:.3f}",
+                        f"{summary.dcr_share_ci[0]:.3f}–{summary.dcr_share_ci[1]:.3f}",
+                        "0.5",
+                    ),
+                    (
+                        "exact matches (sample-matched)",
+                        f"{summary.exact_match_train:.4f}",
+                        "–",
+                        f"holdout {summary.exact_match_holdout:.4f}",
+                    ),
+                    (
+                        "median NNDR (nearest / second-nearest)",
+                        f"{summary.median_nndr_train:.3f}",
+                        "–",
+                        f"holdout {summary.median_nndr_holdout:.3f}; ideal: not below it",
+                    ),
+                    (
+                        "share with NNDR < 0.5",
+                        f"{summary.low_nndr_train:.3f}",
+                        "–",
+                        f"holdout {summary.low_nndr_holdout:.3f}; ideal: not above it",
+                    ),
                 ),
             ),
         ),
@@ -265,13 +375,24 @@ def _report(run_name: str, summary: AttackSummary) -> Report:
     attacks = (_membership_section(summary.membership),) if summary.membership is not None else ()
     risks = [
         r
-        for r in (summary.inference, summary.linkability, summary.singling_out_univariate, summary.singling_out_multivariate)
+        for r in (
+            summary.inference,
+            summary.linkability,
+            summary.singling_out_univariate,
+            summary.singling_out_multivariate,
+        )
         if r is not None
     ]
     if risks:
         attacks = (*attacks, _risk_section(risks))
     sections = (*attacks, membership, *((_audit_section(summary),) if summary.audit else ()), proxies)
-    return Report(stage="attack", title="Attack", run_name=run_name, subtitle="Could anyone learn about a real person from the synthetic table?", sections=sections)
+    return Report(
+        stage="attack",
+        title="Attack",
+        run_name=run_name,
+        subtitle="Could anyone learn about a real person from the synthetic table?",
+        sections=sections,
+    )
 
 
 def _audit_section(summary: AttackSummary) -> Section:
@@ -281,7 +402,11 @@ def _audit_section(summary: AttackSummary) -> Section:
         claim = Figure("claimed epsilon", "none", note="this run was trained without differential privacy")
         verdict = "warn" if audit.epsilon_lower_bound > 0 else "good"
     else:
-        claim = Figure("claimed epsilon", f"{summary.claimed_epsilon:.3g}", note=f"delta {summary.claimed_delta:.2g}; from the privacy ledger")
+        claim = Figure(
+            "claimed epsilon",
+            f"{summary.claimed_epsilon:.3g}",
+            note=f"delta {summary.claimed_delta:.2g}; from the privacy ledger",
+        )
         verdict = "bad" if audit.epsilon_lower_bound > summary.claimed_epsilon else "good"
     return Section(
         title="Audit: how much leakage the attack can prove",
@@ -301,7 +426,11 @@ def _audit_section(summary: AttackSummary) -> Section:
                 note=f"TPR {audit.tpr:.3f} vs FPR {audit.fpr:.3f} on {audit.members:,} / {audit.nonmembers:,} held-out rows",
                 tone=verdict,  # type: ignore[arg-type]
             ),
-            Figure("provable at most", f"{audit.epsilon_ceiling:.3g}", note="the bound a perfect attack would give here"),
+            Figure(
+                "provable at most",
+                f"{audit.epsilon_ceiling:.3g}",
+                note="the bound a perfect attack would give here",
+            ),
         ),
     )
 
@@ -314,7 +443,11 @@ def _membership_section(result: MembershipResult) -> Section:
     series = {a.name: np.interp(grid, a.roc_fpr, a.roc_tpr).tolist() for a in ordered}
     series["chance"] = grid.tolist()
     roc = charts.line_chart(
-        "ROC of each membership attack", grid.tolist(), series, x_label="false-positive rate", y_label="true-positive rate",
+        "ROC of each membership attack",
+        grid.tolist(),
+        series,
+        x_label="false-positive rate",
+        y_label="true-positive rate",
         caption="Members: training rows; non-members: held-out rows, the control. The diagonal is guessing.",
     )
     resolved = "" if result.tpr_at_fpr_0_1pct_resolved else " (too few non-members to resolve 0.1 %)"
@@ -330,7 +463,14 @@ def _membership_section(result: MembershipResult) -> Section:
         for a in ordered
     )
     table = Table(
-        headers=("attack", "ROC AUC", "95% interval", "TPR at FPR 1% (95% interval)", "TPR at FPR 0.1%", "advantage"),
+        headers=(
+            "attack",
+            "ROC AUC",
+            "95% interval",
+            "TPR at FPR 1% (95% interval)",
+            "TPR at FPR 0.1%",
+            "advantage",
+        ),
         rows=rows,
         caption="Ideal: AUC 0.5, TPR equal to the FPR, advantage 0. Intervals: bootstrap over the target rows.",
     )
@@ -343,11 +483,26 @@ def _membership_section(result: MembershipResult) -> Section:
     )
     tone = "good" if strongest.auc_ci[0] <= 0.52 else ("warn" if strongest.auc < 0.6 else "bad")
     figures = (
-        Figure("strongest attack", strongest.name, note=f"ROC AUC {strongest.auc:.3f}, 95% CI {strongest.auc_ci[0]:.3f}–{strongest.auc_ci[1]:.3f}; ideal 0.5", tone=tone),  # type: ignore[arg-type]
-        Figure("TPR at FPR 1%", f"{strongest.tpr_at_fpr_1pct:.3f}", note="ideal 0.01: members found no more often than non-members are wrongly accused"),
+        Figure(
+            "strongest attack",
+            strongest.name,
+            note=f"ROC AUC {strongest.auc:.3f}, 95% CI {strongest.auc_ci[0]:.3f}–{strongest.auc_ci[1]:.3f}; ideal 0.5",
+            tone=tone,
+        ),  # type: ignore[arg-type]
+        Figure(
+            "TPR at FPR 1%",
+            f"{strongest.tpr_at_fpr_1pct:.3f}",
+            note="ideal 0.01: members found no more often than non-members are wrongly accused",
+        ),
         Figure("attacker's advantage", f"{strongest.advantage:.3f}", note="max TPR − FPR; ideal 0"),
     )
-    return Section(title="Membership inference: the strongest attack", text=text, figures=figures, charts=(roc,), tables=(table,))
+    return Section(
+        title="Membership inference: the strongest attack",
+        text=text,
+        figures=figures,
+        charts=(roc,),
+        tables=(table,),
+    )
 
 
 _RISK_LABELS = {
@@ -362,7 +517,9 @@ def _trials(r: RiskResult) -> str:
     """What the rates are shares of: targets a side, or queries asked (and how many were found)."""
     if r.queries is None:
         return f"{r.targets:,} targets a side"
-    return f"{r.targets:,} queries asked, {r.queries:,} found" + (" (risk is a lower bound)" if r.queries < r.targets else "")
+    return f"{r.targets:,} queries asked, {r.queries:,} found" + (
+        " (risk is a lower bound)" if r.queries < r.targets else ""
+    )
 
 
 def _risk_section(risks: list[RiskResult]) -> Section:
@@ -379,7 +536,14 @@ def _risk_section(risks: list[RiskResult]) -> Section:
         for r in risks
     )
     table = Table(
-        headers=("attack", "success on training rows (95% Wilson)", "on holdout rows: the control", "random baseline", "risk (95%)", "trials"),
+        headers=(
+            "attack",
+            "success on training rows (95% Wilson)",
+            "on holdout rows: the control",
+            "random baseline",
+            "risk (95%)",
+            "trials",
+        ),
         rows=rows,
         caption=(
             "Risk = (train − control) / (1 − control); 0 = the synthetic table helps no more on people it was trained on "
@@ -404,4 +568,9 @@ def _risk_section(risks: list[RiskResult]) -> Section:
         "as many real rows the generator never saw. Inference and linkage only use rows near the person, so with "
         "few, coarse quasi-identifiers (many people alike) they are weak: their risks are lower bounds, not proofs of safety."
     )
-    return Section(title="Inference, linkage and singling out (Anonymeter's threat models)", text=text, figures=figures, tables=(table,))
+    return Section(
+        title="Inference, linkage and singling out (Anonymeter's threat models)",
+        text=text,
+        figures=figures,
+        tables=(table,),
+    )

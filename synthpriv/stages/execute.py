@@ -130,7 +130,8 @@ def read_marker(stage_dir: Path) -> StageRecord | None:
 def describe_outputs(stage_dir: Path) -> list[dict[str, Any]]:
     """Every file of a stage folder but its marker and report, with its hash and size."""
     files = sorted(
-        p for p in stage_dir.rglob("*")
+        p
+        for p in stage_dir.rglob("*")
         if p.is_file() and not p.is_symlink() and p.relative_to(stage_dir).as_posix() not in (MARKER, REPORT)
     )
     return [

@@ -52,13 +52,20 @@ class ExportStage(Stage[ExportConfig]):
     requires: ClassVar = frozenset({"synthetic", "fidelity", "privacy", "ledger", "training", "sampling"})
     produces: ClassVar = frozenset({"export"})
 
-    def __init__(self, config: ExportConfig, gates: GatesConfig | None = None, *, allow_failed_gates: bool = False) -> None:
+    def __init__(
+        self, config: ExportConfig, gates: GatesConfig | None = None, *, allow_failed_gates: bool = False
+    ) -> None:
         super().__init__(config, gates)
         self.allow_failed_gates = allow_failed_gates
 
     def run(self, ctx: StageContext) -> StageResult:
-        summaries = {stage: read_summary(ctx.run_dir / stage) for stage in ("train", "synthesize", "validate", "attack")}
-        outcomes = [GateOutcome(**g) for stage in ("validate", "attack") for g in summaries[stage].get("gates", [])]
+        summaries = {
+            stage: read_summary(ctx.run_dir / stage)
+            for stage in ("train", "synthesize", "validate", "attack")
+        }
+        outcomes = [
+            GateOutcome(**g) for stage in ("validate", "attack") for g in summaries[stage].get("gates", [])
+        ]
         failed = [g for g in outcomes if not g.passed]
         if failed and not self.allow_failed_gates:
             raise GateFailedError(
@@ -82,8 +89,12 @@ class ExportStage(Stage[ExportConfig]):
         source = ctx.artifact("synthetic")
         files = _copy_out(source, ctx.stage_dir, self.config.formats, provenance)
         card = build_datacard(
-            summaries, run_name=ctx.run_name, files=files, gates=gate_results,
-            gates_forced=bool(failed), config_sha256=ctx.config_sha256,
+            summaries,
+            run_name=ctx.run_name,
+            files=files,
+            gates=gate_results,
+            gates_forced=bool(failed),
+            config_sha256=ctx.config_sha256,
         )
         atomic_write_text(ctx.stage_dir / DATACARD_JSON, json.dumps(card, indent=2))
         atomic_write_text(ctx.stage_dir / DATACARD_MD, render_markdown(card))
@@ -105,7 +116,9 @@ class ExportStage(Stage[ExportConfig]):
         return _report(run_name, summary, [GateOutcome(**g) for g in summary.gate_results])
 
 
-def _copy_out(source: Path, folder: Path, formats: list[str], provenance: dict[str, Any]) -> list[dict[str, Any]]:
+def _copy_out(
+    source: Path, folder: Path, formats: list[str], provenance: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Write the export files from ``source``, one row group (or CSV batch) at a time."""
     parquet = pq.ParquetFile(source)
     schema = parquet.schema_arrow
@@ -130,7 +143,9 @@ def _copy_out(source: Path, folder: Path, formats: list[str], provenance: dict[s
         os.replace(tmp, target)
         written.append(target)
     rows = parquet.metadata.num_rows
-    return [{"path": p.name, "rows": rows, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in written]
+    return [
+        {"path": p.name, "rows": rows, "bytes": p.stat().st_size, "sha256": sha256_file(p)} for p in written
+    ]
 
 
 def _partial(path: Path) -> Path:
@@ -141,7 +156,9 @@ def _partial(path: Path) -> Path:
 def _report(run_name: str, summary: ExportSummary, outcomes: list[GateOutcome]) -> Report:
     gates = gate_table(
         [g.__dict__ for g in outcomes],
-        "Gates come from the pipeline file's gates section." if outcomes else "No gates are set in the pipeline file.",
+        "Gates come from the pipeline file's gates section."
+        if outcomes
+        else "No gates are set in the pipeline file.",
     )
     charts_ = ()
     if outcomes:
@@ -157,13 +174,23 @@ def _report(run_name: str, summary: ExportSummary, outcomes: list[GateOutcome]) 
         )
     if summary.gates_forced:
         failed = sum(not g.passed for g in outcomes)
-        verdict = Figure("export", "exported despite failed gates", note=f"{failed} gate(s) failed; forced with --allow-failed-gates", tone="warn")
+        verdict = Figure(
+            "export",
+            "exported despite failed gates",
+            note=f"{failed} gate(s) failed; forced with --allow-failed-gates",
+            tone="warn",
+        )
     else:
-        verdict = Figure("export", "exported", note="every gate passed" if outcomes else "no gates were set", tone="good")
+        verdict = Figure(
+            "export", "exported", note="every gate passed" if outcomes else "no gates were set", tone="good"
+        )
     dp = summary.differential_privacy
     files = Table(
         headers=("file", "rows", "size", "sha256"),
-        rows=tuple((f["path"], f"{f['rows']:,}", f"{f['bytes'] / 1e6:.2f} MB", f["sha256"][:16] + "…") for f in summary.files),
+        rows=tuple(
+            (f["path"], f"{f['rows']:,}", f"{f['bytes'] / 1e6:.2f} MB", f["sha256"][:16] + "…")
+            for f in summary.files
+        ),
         caption="In this folder. The Parquet keeps the input's column names, order and dtypes; its key-value "
         "metadata ('synthpriv') holds the provenance below.",
     )
@@ -188,7 +215,11 @@ def _report(run_name: str, summary: ExportSummary, outcomes: list[GateOutcome]) 
         ),
         tables=(files,),
         links=(
-            Link(DATACARD_MD, DATACARD_MD, note="the data card: what was generated, how faithful, how private; read it first"),
+            Link(
+                DATACARD_MD,
+                DATACARD_MD,
+                note="the data card: what was generated, how faithful, how private; read it first",
+            ),
             Link(DATACARD_JSON, DATACARD_JSON, note="the same, for programs"),
         ),
     )
@@ -198,6 +229,10 @@ def _report(run_name: str, summary: ExportSummary, outcomes: list[GateOutcome]) 
         run_name=run_name,
         subtitle="The synthetic table, exported only when every gate passed",
         verdict=verdict,
-        sections=(section, Section(title="Gates", charts=charts_, tables=(gates,)), Section(title="Provenance", tables=(provenance,))),
+        sections=(
+            section,
+            Section(title="Gates", charts=charts_, tables=(gates,)),
+            Section(title="Provenance", tables=(provenance,)),
+        ),
         audience="Synthetic rows and gate results only.",
     )

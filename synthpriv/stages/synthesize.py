@@ -54,7 +54,11 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
 
         started = time.perf_counter()
         written = write_parquet_batches(
-            tracked(generator.sample_batches(rows, seed=seed, batch_size=batch_size, conditions=self.config.conditions)),
+            tracked(
+                generator.sample_batches(
+                    rows, seed=seed, batch_size=batch_size, conditions=self.config.conditions
+                )
+            ),
             ctx.stage_dir / "synthetic.parquet",
             # The input's Arrow types (decimals, dates, durations, unsigned integers...), not pandas' guesses.
             arrow_types=generator.schema.arrow_types() if generator.schema is not None else None,
@@ -92,7 +96,11 @@ def _report(run_name: str, summary: SynthesizeSummary) -> Report:
             Figure("rows", f"{summary.rows:,}"),
             Figure("seed", str(summary.seed)),
             Figure("time", f"{summary.seconds:.2f} s", note=f"{summary.rows_per_second:,.0f} rows/s"),
-            Figure("batches", str(-(-summary.rows // summary.batch_size)), note=f"{summary.batch_size:,} rows each"),
+            Figure(
+                "batches",
+                str(-(-summary.rows // summary.batch_size)),
+                note=f"{summary.batch_size:,} rows each",
+            ),
             Figure(
                 "conditions",
                 ", ".join(f"{k} = {v}" for k, v in summary.conditions.items()) or "none",

@@ -44,7 +44,9 @@ class TrainSummary(BaseModel):
     fit_seconds: float
     device: str
     final_loss: float | None
-    category_coverage: dict[str, float]  # per categorical column: share of its real categories the samples reproduce
+    category_coverage: dict[
+        str, float
+    ]  # per categorical column: share of its real categories the samples reproduce
     warnings: list[str]
     privacy: dict[str, Any] | None = None  # the privacy ledger (PrivacyLedger.to_dict) when trained with DP
 
@@ -62,7 +64,9 @@ def category_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Table
         if column.kind in (ColumnKind.CATEGORICAL, ColumnKind.BOOLEAN):
             real_values = pd.Index(real[column.name].dropna().unique())
             if len(real_values):
-                coverage[column.name] = float(real_values.isin(synthetic[column.name].dropna().unique()).mean())
+                coverage[column.name] = float(
+                    real_values.isin(synthetic[column.name].dropna().unique()).mean()
+                )
     return coverage
 
 
@@ -98,7 +102,11 @@ class TrainStage(Stage[TrainConfig]):
             assert generator.privacy_release is not None
             ledger.charge(generator.privacy_release)
         generator.save(ctx.stage_dir / "model")
-        claim = {"differential_privacy": False} if ledger is None else {"differential_privacy": True, **ledger.to_dict()}
+        claim = (
+            {"differential_privacy": False}
+            if ledger is None
+            else {"differential_privacy": True, **ledger.to_dict()}
+        )
         atomic_write_text(ctx.stage_dir / "privacy.json", json.dumps(claim, indent=2))
         coverage = category_coverage(train_table, generator.sample(_COVERAGE_ROWS, seed=ctx.seed), schema)
         history = pd.DataFrame(fit.history)
@@ -112,7 +120,9 @@ class TrainStage(Stage[TrainConfig]):
             train_rows=len(train_table),
             holdout_rows=holdout_rows,
             holdout_source="file" if ctx.real.holdout_path is not None else "split",
-            columns=[ColumnSummary(name=c.name, kind=c.kind.value, nullable=c.nullable) for c in schema.columns],
+            columns=[
+                ColumnSummary(name=c.name, kind=c.kind.value, nullable=c.nullable) for c in schema.columns
+            ],
             fit_seconds=round(fit.seconds, 3),
             device=fit.device,
             final_loss=float(history["loss"].iloc[-1]) if "loss" in history and len(history) else None,
@@ -187,7 +197,12 @@ def _privacy_section(ledger: dict[str, Any]) -> Section:
             "epsilon is the accountant's value after training, for the steps actually taken."
         ),
         figures=(
-            Figure("epsilon spent", f"{spent['epsilon']:.4g}", note=f"budget {budget['epsilon']:.4g}", tone="good"),
+            Figure(
+                "epsilon spent",
+                f"{spent['epsilon']:.4g}",
+                note=f"budget {budget['epsilon']:.4g}",
+                tone="good",
+            ),
             Figure("delta spent", f"{spent['delta']:.3g}", note=f"budget {budget['delta']:.3g}"),
         ),
         tables=(Table(headers=("release", "mechanism", "epsilon", "delta", "noise", "sampling"), rows=rows),),
@@ -217,7 +232,10 @@ def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Repo
     )
     kinds = pd.Series([c.kind for c in summary.columns]).value_counts()
     kind_chart = charts.bar_chart(
-        "Columns by kind", kinds.index.tolist(), {"columns": kinds.astype(float).tolist()}, value_format="{:.0f}"
+        "Columns by kind",
+        kinds.index.tolist(),
+        {"columns": kinds.astype(float).tolist()},
+        value_format="{:.0f}",
     )
     overview = Section(
         title="Training",
@@ -225,7 +243,11 @@ def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Repo
             Figure("generator", summary.generator),
             Figure("epochs", str(summary.epochs), note=f"batch size {summary.batch_size}"),
             Figure("fit time", f"{summary.fit_seconds:.1f} s", note=f"on {summary.device}"),
-            Figure("training rows", f"{summary.train_rows:,}", note=f"holdout {summary.holdout_rows:,} ({summary.holdout_source})"),
+            Figure(
+                "training rows",
+                f"{summary.train_rows:,}",
+                note=f"holdout {summary.holdout_rows:,} ({summary.holdout_source})",
+            ),
         ),
         charts=(*loss_charts, coverage_chart, kind_chart),
     )
@@ -241,4 +263,10 @@ def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Repo
         sections.append(Section(title="Warnings", text="\n".join(summary.warnings)))
     params = Table(headers=("setting", "value"), rows=tuple((k, str(v)) for k, v in summary.params.items()))
     sections.append(Section(title="Generator settings", tables=(params,)))
-    return Report(stage="train", title="Train", run_name=run_name, subtitle="Fit the generator on the real training rows", sections=tuple(sections))
+    return Report(
+        stage="train",
+        title="Train",
+        run_name=run_name,
+        subtitle="Fit the generator on the real training rows",
+        sections=tuple(sections),
+    )

@@ -78,7 +78,9 @@ class ValidateStage(Stage[ValidateConfig]):
         train, synthetic, holdout, schema = tables.train, tables.synthetic, tables.holdout, tables.schema
         target = ctx.real.config.target
         ctx.progress.start("validate", 6 if target else 5)
-        fidelity = evaluate_fidelity(train, synthetic, schema, holdout=holdout, max_rows=config.max_rows, seed=seed)
+        fidelity = evaluate_fidelity(
+            train, synthetic, schema, holdout=holdout, max_rows=config.max_rows, seed=seed
+        )
         ctx.progress.advance(1)
         diagnostic = evaluate_diagnostic(train, synthetic, schema, holdout=holdout)
         ctx.progress.advance(1)
@@ -91,11 +93,19 @@ class ValidateStage(Stage[ValidateConfig]):
         efficacy = None
         if target:
             efficacy = ml_efficacy(
-                train, synthetic, holdout, schema, target,
-                seed=seed, n_bootstrap=config.bootstrap, max_rows=config.efficacy_rows,
+                train,
+                synthetic,
+                holdout,
+                schema,
+                target,
+                seed=seed,
+                n_bootstrap=config.bootstrap,
+                max_rows=config.efficacy_rows,
             )
             ctx.progress.advance(1)
-        covered = coverage(train, synthetic, schema, seed=seed, max_rows=config.neighbour_rows, holdout=holdout)
+        covered = coverage(
+            train, synthetic, schema, seed=seed, max_rows=config.neighbour_rows, holdout=holdout
+        )
         ctx.progress.advance(1)
         distributions = column_distributions(train, synthetic, schema, k=config.min_count)
         ctx.progress.advance(1)
@@ -109,7 +119,8 @@ class ValidateStage(Stage[ValidateConfig]):
             ctx.stage_dir / "detection_importances.parquet",
         )
         write_parquet(
-            pd.DataFrame([c.model_dump(mode="json") for c in covered.columns]), ctx.stage_dir / "coverage.parquet"
+            pd.DataFrame([c.model_dump(mode="json") for c in covered.columns]),
+            ctx.stage_dir / "coverage.parquet",
         )
         seconds_by_metric = {
             "fidelity": fidelity.seconds,
@@ -121,9 +132,17 @@ class ValidateStage(Stage[ValidateConfig]):
         summary = ValidateSummary(
             **fidelity.model_dump(
                 include={
-                    "quality", "quality_default_thresholds", "column_shapes", "column_pair_trends",
-                    "holdout_quality", "holdout_column_shapes", "holdout_column_pair_trends",
-                    "rows_real", "rows_synthetic", "rows_holdout", "sdmetrics_seconds",
+                    "quality",
+                    "quality_default_thresholds",
+                    "column_shapes",
+                    "column_pair_trends",
+                    "holdout_quality",
+                    "holdout_column_shapes",
+                    "holdout_column_pair_trends",
+                    "rows_real",
+                    "rows_synthetic",
+                    "rows_holdout",
+                    "sdmetrics_seconds",
                 }
             ),
             validity=diagnostic.validity,
@@ -148,8 +167,14 @@ class ValidateStage(Stage[ValidateConfig]):
             ),
         )
         measures = _Measures(
-            fidelity=fidelity, diagnostic=diagnostic, detection=detector, detection_reference=reference,
-            efficacy=efficacy, coverage=covered, distributions=distributions, min_count=config.min_count,
+            fidelity=fidelity,
+            diagnostic=diagnostic,
+            detection=detector,
+            detection_reference=reference,
+            efficacy=efficacy,
+            coverage=covered,
+            distributions=distributions,
+            min_count=config.min_count,
             seconds=summary.seconds,
         )
         # NaN (a score sdmetrics could not compute) must survive the round trip: pydantic's JSON turns it into null.
@@ -209,7 +234,12 @@ def _verdict(measures: _Measures, gates: tuple[GateOutcome, ...]) -> Figure:
     )
     if gates:
         note = f"all {len(gates)} gate(s) passed; " + note
-    return Figure("verdict", "close to real" if close else "usable with care", note=note, tone="good" if close else "warn")
+    return Figure(
+        "verdict",
+        "close to real" if close else "usable with care",
+        note=note,
+        tone="good" if close else "warn",
+    )
 
 
 def _report(run_name: str, measures: _Measures, gates: tuple[GateOutcome, ...]) -> Report:
@@ -222,19 +252,40 @@ def _report(run_name: str, measures: _Measures, gates: tuple[GateOutcome, ...]) 
             "honestly reach. Quality here uses all column pairs; sdmetrics' default skips weakly related pairs."
         ),
         figures=(
-            Figure("quality (all pairs)", _fmt(result.quality), note=f"holdout reference {_fmt(result.holdout_quality)}", tone=_tone(result.quality, result.holdout_quality)),  # type: ignore[arg-type]
-            Figure("column shapes", _fmt(result.column_shapes), note=f"holdout reference {_fmt(result.holdout_column_shapes)}", tone=_tone(result.column_shapes, result.holdout_column_shapes)),  # type: ignore[arg-type]
-            Figure("column pair trends", _fmt(result.column_pair_trends), note=f"holdout reference {_fmt(result.holdout_column_pair_trends)}", tone=_tone(result.column_pair_trends, result.holdout_column_pair_trends)),  # type: ignore[arg-type]
-            Figure("quality (sdmetrics default)", _fmt(result.quality_default_thresholds), note="weak pairs skipped"),
+            Figure(
+                "quality (all pairs)",
+                _fmt(result.quality),
+                note=f"holdout reference {_fmt(result.holdout_quality)}",
+                tone=_tone(result.quality, result.holdout_quality),
+            ),  # type: ignore[arg-type]
+            Figure(
+                "column shapes",
+                _fmt(result.column_shapes),
+                note=f"holdout reference {_fmt(result.holdout_column_shapes)}",
+                tone=_tone(result.column_shapes, result.holdout_column_shapes),
+            ),  # type: ignore[arg-type]
+            Figure(
+                "column pair trends",
+                _fmt(result.column_pair_trends),
+                note=f"holdout reference {_fmt(result.holdout_column_pair_trends)}",
+                tone=_tone(result.column_pair_trends, result.holdout_column_pair_trends),
+            ),  # type: ignore[arg-type]
+            Figure(
+                "quality (sdmetrics default)",
+                _fmt(result.quality_default_thresholds),
+                note="weak pairs skipped",
+            ),
         ),
     )
     sections = [headline, _usefulness_section(measures), _coverage_section(measures)]
-    columns = sorted(result.column_scores, key=lambda s: (np.nan_to_num(s.score, nan=-1.0)))
+    columns = sorted(result.column_scores, key=lambda s: np.nan_to_num(s.score, nan=-1.0))
     shape_chart = charts.score_bars(
         "Column shapes, worst first",
         [s.column for s in columns],
         [float(np.nan_to_num(s.score)) for s in columns],
-        reference=[float(np.nan_to_num(s.holdout_score)) if s.holdout_score is not None else 0.0 for s in columns],
+        reference=[
+            float(np.nan_to_num(s.holdout_score)) if s.holdout_score is not None else 0.0 for s in columns
+        ],
         caption="Bar: synthetic vs real. Tick: real holdout vs real train.",
         value_label="synthetic vs real",
         reference_label="holdout vs train",
@@ -243,12 +294,18 @@ def _report(run_name: str, measures: _Measures, gates: tuple[GateOutcome, ...]) 
     worst_pairs = sorted(result.pair_scores, key=lambda p: np.nan_to_num(p.score, nan=-1.0))[:10]
     pair_table = Table(
         headers=("column 1", "column 2", "metric", "score", "holdout reference"),
-        rows=tuple((p.column_1, p.column_2, p.metric, _fmt(p.score), _fmt(p.holdout_score)) for p in worst_pairs),
+        rows=tuple(
+            (p.column_1, p.column_2, p.metric, _fmt(p.score), _fmt(p.holdout_score)) for p in worst_pairs
+        ),
         caption="The ten column pairs whose relationship the synthetic rows reproduce worst.",
     )
     sections += [
         Section(title="Columns", charts=(shape_chart,)),
-        Section(title="Column pairs", charts=(_pair_heatmap(result, names), _difference_heatmap(result, names)), tables=(pair_table,)),
+        Section(
+            title="Column pairs",
+            charts=(_pair_heatmap(result, names), _difference_heatmap(result, names)),
+            tables=(pair_table,),
+        ),
         Section(
             title="Distributions, real against synthetic",
             text=f"Bins and categories with fewer than {k} real rows are merged, so no single real row can be read off a chart.",
@@ -259,7 +316,11 @@ def _report(run_name: str, measures: _Measures, gates: tuple[GateOutcome, ...]) 
             figures=(
                 Figure("real rows compared", f"{result.rows_real:,}"),
                 Figure("synthetic rows compared", f"{result.rows_synthetic:,}"),
-                Figure("detector rows", f"{measures.detection.rows_real:,} + {measures.detection.rows_synthetic:,}", note=f"{measures.detection.folds}-fold"),
+                Figure(
+                    "detector rows",
+                    f"{measures.detection.rows_real:,} + {measures.detection.rows_synthetic:,}",
+                    note=f"{measures.detection.folds}-fold",
+                ),
                 Figure("time", f"{seconds:.1f} s", note=f"sdmetrics {result.sdmetrics_seconds:.1f} s"),
             ),
         ),
@@ -287,20 +348,38 @@ def _usefulness_section(measures: _Measures) -> Section:
     efficacy = measures.efficacy
     if efficacy is not None:
         metric = "ROC AUC" if efficacy.headline_metric == "roc_auc" else "R²"
-        synthetic_score = efficacy.synthetic_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.synthetic_r2
+        synthetic_score = (
+            efficacy.synthetic_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.synthetic_r2
+        )
         real_score = efficacy.real_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.real_r2
-        synthetic_ci = efficacy.synthetic_roc_auc_ci if efficacy.headline_metric == "roc_auc" else efficacy.synthetic_r2_ci
+        synthetic_ci = (
+            efficacy.synthetic_roc_auc_ci
+            if efficacy.headline_metric == "roc_auc"
+            else efficacy.synthetic_r2_ci
+        )
         figures += [
-            Figure(f"ML efficacy: {metric} trained on synthetic", _fmt(synthetic_score), note=f"{_interval(synthetic_ci)}; trained on real {_fmt(real_score)}"),
+            Figure(
+                f"ML efficacy: {metric} trained on synthetic",
+                _fmt(synthetic_score),
+                note=f"{_interval(synthetic_ci)}; trained on real {_fmt(real_score)}",
+            ),
             Figure(
                 "efficacy ratio",
                 _fmt(efficacy.ratio),
                 note=f"synthetic / real; {_interval(efficacy.ratio_ci)}; ideal 1",
-                tone="neutral" if efficacy.ratio is None else ("good" if efficacy.ratio >= 0.95 else ("warn" if efficacy.ratio >= 0.85 else "bad")),
+                tone="neutral"
+                if efficacy.ratio is None
+                else ("good" if efficacy.ratio >= 0.95 else ("warn" if efficacy.ratio >= 0.85 else "bad")),
             ),
         ]
         if efficacy.synthetic_f1_macro is not None:
-            figures.append(Figure("macro F1 trained on synthetic", _fmt(efficacy.synthetic_f1_macro), note=f"trained on real {_fmt(efficacy.real_f1_macro)}"))
+            figures.append(
+                Figure(
+                    "macro F1 trained on synthetic",
+                    _fmt(efficacy.synthetic_f1_macro),
+                    note=f"trained on real {_fmt(efficacy.real_f1_macro)}",
+                )
+            )
     top = detector.importances[:10]
     importance_chart = charts.score_bars(
         "What gives synthetic rows away",
@@ -315,23 +394,48 @@ def _usefulness_section(measures: _Measures) -> Section:
         "(cross-validated; 0.5 means it cannot). Machine-learning efficacy trains the same kind of model "
         "on synthetic rows and on real rows and scores both on the real holdout."
     )
-    return Section(title="Usefulness", text=f"{text} {notes}".strip(), figures=tuple(figures), charts=(importance_chart,))
+    return Section(
+        title="Usefulness", text=f"{text} {notes}".strip(), figures=tuple(figures), charts=(importance_chart,)
+    )
 
 
 def _coverage_section(measures: _Measures) -> Section:
     covered, diagnostic = measures.coverage, measures.diagnostic
     figures = (
-        Figure("precision", _fmt(covered.precision), note=f"synthetic rows that look real; holdout reference {_fmt(covered.holdout_precision)}", tone=_tone(covered.precision, covered.holdout_precision)),
-        Figure("recall", _fmt(covered.recall), note=f"real rows the synthetic data covers; holdout reference {_fmt(covered.holdout_recall)}", tone=_tone(covered.recall, covered.holdout_recall)),
-        Figure("validity", _fmt(diagnostic.validity), note=f"values inside the real domain; holdout reference {_fmt(diagnostic.holdout_validity)}", tone=_tone(diagnostic.validity, diagnostic.holdout_validity)),
-        Figure("categories missed / invented", f"{covered.missed_categories} / {covered.invented_categories}", note="ideal 0 / 0"),
+        Figure(
+            "precision",
+            _fmt(covered.precision),
+            note=f"synthetic rows that look real; holdout reference {_fmt(covered.holdout_precision)}",
+            tone=_tone(covered.precision, covered.holdout_precision),
+        ),
+        Figure(
+            "recall",
+            _fmt(covered.recall),
+            note=f"real rows the synthetic data covers; holdout reference {_fmt(covered.holdout_recall)}",
+            tone=_tone(covered.recall, covered.holdout_recall),
+        ),
+        Figure(
+            "validity",
+            _fmt(diagnostic.validity),
+            note=f"values inside the real domain; holdout reference {_fmt(diagnostic.holdout_validity)}",
+            tone=_tone(diagnostic.validity, diagnostic.holdout_validity),
+        ),
+        Figure(
+            "categories missed / invented",
+            f"{covered.missed_categories} / {covered.invented_categories}",
+            note="ideal 0 / 0",
+        ),
     )
     rows = tuple(
         (
             c.column,
             c.kind.value,
-            "–" if c.missed_categories is None else f"{c.missed_categories} of {c.real_categories} ({c.missed_real_share:.1%} of real rows)",
-            "–" if c.invented_categories is None else f"{c.invented_categories} ({c.invented_synthetic_share:.1%} of synthetic rows)",
+            "–"
+            if c.missed_categories is None
+            else f"{c.missed_categories} of {c.real_categories} ({c.missed_real_share:.1%} of real rows)",
+            "–"
+            if c.invented_categories is None
+            else f"{c.invented_categories} ({c.invented_synthetic_share:.1%} of synthetic rows)",
             "–" if c.out_of_range_share is None else f"{c.out_of_range_share:.1%}",
         )
         for c in covered.columns
@@ -367,22 +471,29 @@ def _pair_matrix(
 
 def _pair_heatmap(result: FidelityResult, names: list[str]) -> Chart:
     return charts.heatmap(
-        "Pair trend scores (1 = relationship reproduced)", names,
-        _pair_matrix(result, names, lambda pair: pair.score, diagonal=1.0), vmin=0.0, vmax=1.0,
+        "Pair trend scores (1 = relationship reproduced)",
+        names,
+        _pair_matrix(result, names, lambda pair: pair.score, diagonal=1.0),
+        vmin=0.0,
+        vmax=1.0,
         caption="Correlation similarity for two numerical columns, contingency similarity otherwise.",
     )
 
 
 def _difference_heatmap(result: FidelityResult, names: list[str]) -> Chart:
     return charts.heatmap(
-        "Association difference |synthetic − real| (0 = same strength)", names,
+        "Association difference |synthetic − real| (0 = same strength)",
+        names,
         _pair_matrix(result, names, lambda pair: abs(pair.synthetic_value - pair.real_value), diagonal=0.0),
-        vmin=0.0, vmax=0.5,
+        vmin=0.0,
+        vmax=0.5,
         caption="Pearson correlation for two numerical columns, Cramér's V otherwise; 0.5 and above share one colour.",
     )
 
 
-def _worst_first(distributions: list[ColumnDistribution], ordered: list[ColumnScore]) -> list[ColumnDistribution]:
+def _worst_first(
+    distributions: list[ColumnDistribution], ordered: list[ColumnScore]
+) -> list[ColumnDistribution]:
     rank = {score.column: i for i, score in enumerate(ordered)}
     return sorted(distributions, key=lambda d: rank.get(d.column, len(rank)))
 
@@ -396,11 +507,21 @@ def _distribution_chart(distribution: ColumnDistribution) -> Chart:
         rest = [
             f"{label}: real {r:.0%}, synthetic {q:.0%}"
             for label, r, q in zip(
-                distribution.labels[bins:], distribution.real_share[bins:], distribution.synthetic_share[bins:], strict=True
+                distribution.labels[bins:],
+                distribution.real_share[bins:],
+                distribution.synthetic_share[bins:],
+                strict=True,
             )
         ]
         caption = "numerical: share of rows per bin (real filled, synthetic outlined)"
-        return charts.histogram_chart(distribution.column, list(edges), series, caption="; ".join([caption, *rest]))
+        return charts.histogram_chart(
+            distribution.column, list(edges), series, caption="; ".join([caption, *rest])
+        )
     series = {"real": distribution.real_share, "synthetic": distribution.synthetic_share}
     unit = "category" if edges is None else "bin"
-    return charts.bar_chart(distribution.column, distribution.labels, series, caption=f"{distribution.kind}: share of rows per {unit}")
+    return charts.bar_chart(
+        distribution.column,
+        distribution.labels,
+        series,
+        caption=f"{distribution.kind}: share of rows per {unit}",
+    )

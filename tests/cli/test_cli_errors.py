@@ -21,15 +21,15 @@ def _run(*args: str):
     return runner.invoke(app, list(args))
 
 
-
-
 def test_unknown_generator_lists_known(write_pipeline) -> None:
     path = write_pipeline("name: demo\ndata: {path: builtin:student_placements}\ntrain: {generator: vea}\n")
     one_line_error(_run("check", str(path)), 2, "train.generator", "vae")
 
 
 def test_bad_generator_param_names_param(write_pipeline) -> None:
-    path = write_pipeline("name: demo\ndata: {path: builtin:student_placements}\ntrain: {params: {latent_dim: -3}}\n")
+    path = write_pipeline(
+        "name: demo\ndata: {path: builtin:student_placements}\ntrain: {params: {latent_dim: -3}}\n"
+    )
     one_line_error(_run("check", str(path)), 2, "train.params.latent_dim")
 
 
@@ -74,7 +74,9 @@ def test_an_efficacy_gate_without_a_target_is_named(write_pipeline) -> None:
     config = quick_demo_config(gates={"min_ml_efficacy_ratio": 0.9})
     del config["data"]["target"]
     path = write_pipeline(config)
-    one_line_error(_run("check", str(path)), 2, f"{path}:", "gates.min_ml_efficacy_ratio", "needs data.target")
+    one_line_error(
+        _run("check", str(path)), 2, f"{path}:", "gates.min_ml_efficacy_ratio", "needs data.target"
+    )
 
 
 def test_a_detection_gate_below_chance_is_refused(write_pipeline) -> None:
@@ -97,7 +99,11 @@ def test_risk_gates_need_their_attack_settings(write_pipeline) -> None:
     ("flags", "option", "needle"),
     [
         (["--quasi-identifiers", "gender,gender"], "--quasi-identifiers", "listed twice"),
-        (["--quasi-identifiers", "gender,placed", "--sensitive", "placed"], "--sensitive", "also a quasi-identifier"),
+        (
+            ["--quasi-identifiers", "gender,placed", "--sensitive", "placed"],
+            "--sensitive",
+            "also a quasi-identifier",
+        ),
     ],
 )
 def test_evaluate_checks_its_attack_flags_as_the_file_is_checked(

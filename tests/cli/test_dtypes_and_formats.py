@@ -34,7 +34,12 @@ def tiny_config(path: str, **sections: dict) -> dict:
         "name": "dtypes",
         "seed": 0,
         "data": {"path": path, "holdout": 0.2},
-        "train": {"generator": "vae", "epochs": 2, "batch_size": 32, "params": {"hidden_dims": [16], "latent_dim": 4}},
+        "train": {
+            "generator": "vae",
+            "epochs": 2,
+            "batch_size": 32,
+            "params": {"hidden_dims": [16], "latent_dim": 4},
+        },
         "synthesize": {"rows": N},
         "validate": {"bootstrap": 0},
     }
@@ -66,11 +71,17 @@ def awkward_table(n: int = N, seed: int = 0) -> pa.Table:
             "age": pa.array(rng.integers(18, 80, n)),
             "sex": pa.array(rng.choice(["F", "M"], n)),
             "big_unsigned": pa.array([2**64 - 1 - int(x) for x in rng.integers(0, 10_000, n)], pa.uint64()),
-            "price": pa.array([decimal.Decimal(f"{x:.2f}") for x in rng.normal(100, 10, n)], pa.decimal128(10, 2)),
+            "price": pa.array(
+                [decimal.Decimal(f"{x:.2f}") for x in rng.normal(100, 10, n)], pa.decimal128(10, 2)
+            ),
             "day": pa.array([dt.date(2020, 1, 1) + dt.timedelta(days=int(d)) for d in days], pa.date32()),
             "wait": pa.array(rng.integers(0, 10**9, n), pa.duration("us")),
-            "ancient": pa.array([dt.datetime(1, 1, 1) + dt.timedelta(days=int(d)) for d in days], pa.timestamp("us")),
-            "far": pa.array([dt.datetime(9999, 1, 1) + dt.timedelta(days=int(d)) for d in days], pa.timestamp("us")),
+            "ancient": pa.array(
+                [dt.datetime(1, 1, 1) + dt.timedelta(days=int(d)) for d in days], pa.timestamp("us")
+            ),
+            "far": pa.array(
+                [dt.datetime(9999, 1, 1) + dt.timedelta(days=int(d)) for d in days], pa.timestamp("us")
+            ),
             "nothing": pa.nulls(n, pa.float64()),  # validate's detector crashed on this (exit 70)
             "constant": pa.array(["same"] * n),
         }
@@ -103,7 +114,9 @@ def test_export_keeps_the_input_arrow_types(folder_run: tuple[Path, pa.Table]) -
     assert exported.column("nothing").null_count == exported.num_rows  # written back, not learned
     assert set(exported.column("constant").to_pylist()) == {"same"}
     assert min(exported.column("big_unsigned").to_pylist()) > 2**63  # never wrapped around to 0
-    years = {v.year for v in exported.column("ancient").to_pylist()} | {v.year for v in exported.column("far").to_pylist()}
+    years = {v.year for v in exported.column("ancient").to_pylist()} | {
+        v.year for v in exported.column("far").to_pylist()
+    }
     assert years <= {1, 9999}
     csv = pd.read_csv(out / "export" / "synthetic.csv")
     assert csv["day"].str.fullmatch(r"2020-\d\d-\d\d|2021-\d\d-\d\d").all()  # dates, no time of day
@@ -173,7 +186,18 @@ def _evaluate(train: Path, holdout: Path, synthetic: Path, out: Path):  # type: 
     with threadpool_limits(1):
         return runner.invoke(
             app,
-            ["evaluate", "-q", "--train", str(train), "--holdout", str(holdout), "--synthetic", str(synthetic), "-o", str(out)],
+            [
+                "evaluate",
+                "-q",
+                "--train",
+                str(train),
+                "--holdout",
+                str(holdout),
+                "--synthetic",
+                str(synthetic),
+                "-o",
+                str(out),
+            ],
         )
 
 
@@ -181,7 +205,9 @@ def test_evaluate_reads_a_folder_a_csv_gz_and_a_csv_zst(tmp_path: Path) -> None:
     train, holdout = _parts(tmp_path)
     synthetic = tmp_path / "synthetic.csv.zst"
     with pa.CompressedOutputStream(str(synthetic), "zstd") as stream:
-        stream.write(awkward_table(40, seed=5).select(["age", "sex"]).to_pandas().to_csv(index=False).encode())
+        stream.write(
+            awkward_table(40, seed=5).select(["age", "sex"]).to_pandas().to_csv(index=False).encode()
+        )
     result = _evaluate(train, holdout, synthetic, tmp_path / "out")
     assert result.exit_code in (0, 5), result.output  # 5: a gate failed, which is a verdict, not an error
     assert (tmp_path / "out" / "validate" / "stage.json").is_file()

@@ -56,7 +56,12 @@ def config(holdout: str, **data: Any) -> dict[str, Any]:
         "name": "overlap",
         "seed": 0,
         "data": {"path": "train.csv", "holdout": holdout, "drop": DROP, **data},
-        "train": {"generator": "vae", "epochs": 2, "batch_size": 64, "params": {"hidden_dims": [16], "latent_dim": 4}},
+        "train": {
+            "generator": "vae",
+            "epochs": 2,
+            "batch_size": 64,
+            "params": {"hidden_dims": [16], "latent_dim": 4},
+        },
         "synthesize": {"rows": 100},
         "validate": {"bootstrap": 0},
     }
@@ -76,7 +81,9 @@ def listing(folder: Path) -> list[str]:
 REFUSAL = re.compile(
     r"(\d+) of (\d+) holdout rows also appear in the training rows, more than the (\d+) the table's own "
     r"repeats \(\d+\.\d%% of its rows\) explain; a holdout must be real rows the generator never sees; "
-    r"use another file or (set data\.drop_holdout_duplicates: true|pass --drop-holdout-duplicates)".replace("%%", "%")
+    r"use another file or (set data\.drop_holdout_duplicates: true|pass --drop-holdout-duplicates)".replace(
+        "%%", "%"
+    )
 )
 
 
@@ -90,7 +97,9 @@ def _refusal(line: str) -> re.Match[str]:
 def test_check_refuses_a_holdout_of_training_rows(files: Path) -> None:
     path = write(files, config("copied.parquet"), "copied.yaml")
     before = listing(files)
-    line = one_line_error(runner.invoke(app, ["check", str(path)]), 3, f"{path}:", "data.holdout", "copied.parquet")
+    line = one_line_error(
+        runner.invoke(app, ["check", str(path)]), 3, f"{path}:", "data.holdout", "copied.parquet"
+    )
     shared, rows, allowed, remedy = _refusal(line).groups()
     assert (int(shared), int(rows)) == (COPIED, COPIED) and int(allowed) < COPIED // 3
     assert remedy.startswith("set data.")
@@ -100,7 +109,9 @@ def test_check_refuses_a_holdout_of_training_rows(files: Path) -> None:
 def test_run_refuses_it_before_any_work(files: Path) -> None:
     path = write(files, config("copied.parquet"), "copied-run.yaml")
     out = files / "out-refused"
-    line = one_line_error(runner.invoke(app, ["run", "-q", str(path), "-o", str(out)]), 3, f"{path}:", "data.holdout")
+    line = one_line_error(
+        runner.invoke(app, ["run", "-q", str(path), "-o", str(out)]), 3, f"{path}:", "data.holdout"
+    )
     _refusal(line)
     assert not out.exists()
 
@@ -128,7 +139,9 @@ def test_a_split_of_a_table_that_repeats_itself_passes(files: Path, demo_table: 
         ("few.csv", lambda t: t.iloc[:3], "3 holdout rows are too few"),
     ],
 )
-def test_check_opens_the_holdout_file(files: Path, demo_table: pd.DataFrame, holdout: str, make, needle: str) -> None:  # type: ignore[no-untyped-def]
+def test_check_opens_the_holdout_file(
+    files: Path, demo_table: pd.DataFrame, holdout: str, make, needle: str
+) -> None:  # type: ignore[no-untyped-def]
     """Every file the run reads is read by check: a bad holdout fails there, not after training."""
     if make is not None:
         frame = make(demo_table.iloc[150:])
@@ -166,7 +179,9 @@ def test_with_the_flag_the_run_says_how_many_were_dropped(dropped_run: Path) -> 
 def test_without_drops_nothing_is_said(files: Path) -> None:
     """A true holdout: the count is 0 in the summary and absent from the card (checked through evaluate)."""
     out = files / "eval-true"
-    Evaluation.from_files(files / "train.csv", files / "true.csv", files / "synthetic.csv", output_dir=out).run(["attack"])
+    Evaluation.from_files(
+        files / "train.csv", files / "true.csv", files / "synthetic.csv", output_dir=out
+    ).run(["attack"])
     attack = json.loads((out / "attack" / "summary.json").read_text())
     assert attack["holdout_rows_dropped"] == 0
     assert "were dropped" not in (out / "attack" / "report.html").read_text()
@@ -177,15 +192,25 @@ def test_evaluate_refuses_a_holdout_of_training_rows(files: Path) -> None:
     result = runner.invoke(
         app,
         [
-            "evaluate", "-q", "--train", str(files / "train.csv"), "--holdout", str(files / "copied.parquet"),
-            "--synthetic", str(files / "synthetic.csv"), "-o", str(out),
+            "evaluate",
+            "-q",
+            "--train",
+            str(files / "train.csv"),
+            "--holdout",
+            str(files / "copied.parquet"),
+            "--synthetic",
+            str(files / "synthetic.csv"),
+            "-o",
+            str(out),
         ],
     )
     line = one_line_error(result, 3, "--holdout", "copied.parquet")
     assert _refusal(line).group(4) == "pass --drop-holdout-duplicates"
     assert not out.exists()
     with pytest.raises(DataError, match="70 of 70 holdout rows"):
-        Evaluation.from_files(files / "train.csv", files / "copied.parquet", files / "synthetic.csv", output_dir=out).run()
+        Evaluation.from_files(
+            files / "train.csv", files / "copied.parquet", files / "synthetic.csv", output_dir=out
+        ).run()
     assert not out.exists()
 
 
@@ -194,10 +219,21 @@ def test_evaluate_drops_them_when_asked(files: Path) -> None:
     result = runner.invoke(
         app,
         [
-            "evaluate", "-q", "--train", str(files / "train.csv"), "--holdout", str(files / "mixed.csv"),
-            "--synthetic", str(files / "synthetic.csv"), "-o", str(out), "--drop-holdout-duplicates",
+            "evaluate",
+            "-q",
+            "--train",
+            str(files / "train.csv"),
+            "--holdout",
+            str(files / "mixed.csv"),
+            "--synthetic",
+            str(files / "synthetic.csv"),
+            "-o",
+            str(out),
+            "--drop-holdout-duplicates",
         ],
     )
-    assert result.exit_code in (0, 5), result.output  # a gate may fail on 150 rows; the count is what is tested
+    assert result.exit_code in (0, 5), (
+        result.output
+    )  # a gate may fail on 150 rows; the count is what is tested
     attack = json.loads((out / "attack" / "summary.json").read_text())
     assert (attack["holdout_rows_dropped"], attack["rows_holdout"]) == (COPIED, 65)

@@ -38,8 +38,6 @@ PACKAGE = Path(synthpriv.__file__).resolve().parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
 
 
-
-
 # -- the pipeline file --------------------------------------------------------------------
 
 PYTHON_TAGS = [
@@ -47,7 +45,7 @@ PYTHON_TAGS = [
     '!!python/object/apply:subprocess.call [["touch", "{marker}"]]',
     '!!python/object/new:subprocess.Popen [["touch", "{marker}"]]',
     "!!python/name:os.system",
-    '!!python/module:os',
+    "!!python/module:os",
 ]
 
 
@@ -66,9 +64,13 @@ def test_a_python_tag_in_the_pipeline_file_is_refused_and_runs_nothing(
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("name", ["os.system", "synthpriv.cli:main", "synthpriv.generators.tvae:TVAE", "__import__"])
+@pytest.mark.parametrize(
+    "name", ["os.system", "synthpriv.cli:main", "synthpriv.generators.tvae:TVAE", "__import__"]
+)
 def test_train_generator_is_a_name_in_the_registry_not_an_import(write_pipeline, name: str) -> None:
-    path = write_pipeline({"name": "demo", "data": {"path": "builtin:student_placements"}, "train": {"generator": name}})
+    path = write_pipeline(
+        {"name": "demo", "data": {"path": "builtin:student_placements"}, "train": {"generator": name}}
+    )
     one_line_error(runner.invoke(app, ["check", str(path)]), 2, "train.generator", "unknown generator", "vae")
     with pytest.raises(ConfigError, match="unknown generator"):
         get_generator(name)
@@ -82,8 +84,12 @@ def test_a_module_named_as_generator_is_never_imported(
     (tmp_path / f"{module}.py").write_text(f"open({str(marker)!r}, 'w').close()\nclass Evil: pass\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in (module, f"{module}:Evil", f"{module}.Evil"):
-        path = write_pipeline({"name": "demo", "data": {"path": "builtin:student_placements"}, "train": {"generator": name}})
-        one_line_error(runner.invoke(app, ["run", "-q", str(path), "-o", str(tmp_path / "out")]), 2, "train.generator")
+        path = write_pipeline(
+            {"name": "demo", "data": {"path": "builtin:student_placements"}, "train": {"generator": name}}
+        )
+        one_line_error(
+            runner.invoke(app, ["run", "-q", str(path), "-o", str(tmp_path / "out")]), 2, "train.generator"
+        )
     assert not marker.exists()
     assert module not in sys.modules
 
@@ -92,7 +98,9 @@ def test_other_strings_that_select_code_are_lookups(write_pipeline, tmp_path: Pa
     path = write_pipeline({"name": "demo", "data": {"path": "builtin:os.system"}})
     one_line_error(runner.invoke(app, ["check", str(path)]), 3, "unknown builtin table", "data.path")
     good = write_pipeline(quick_demo_config(), name="good.yaml")
-    result = runner.invoke(app, ["run", "-q", str(good), "--only", "synthpriv.cli:main", "-o", str(tmp_path / "out")])
+    result = runner.invoke(
+        app, ["run", "-q", str(good), "--only", "synthpriv.cli:main", "-o", str(tmp_path / "out")]
+    )
     one_line_error(result, 2, "--only", "unknown stage")
 
 
@@ -114,7 +122,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A pipeline file and a run folder whose train stage is complete (a tiny VAE)."""
     root = tmp_path_factory.mktemp("trained")
     config = quick_demo_config(synthesize={"rows": 50})
-    config["train"] = {"generator": "vae", "epochs": 1, "batch_size": 64, "params": {"hidden_dims": [8], "latent_dim": 2}}
+    config["train"] = {
+        "generator": "vae",
+        "epochs": 1,
+        "batch_size": 64,
+        "params": {"hidden_dims": [8], "latent_dim": 2},
+    }
     pipeline = root / "pipeline.yaml"
     pipeline.write_text(json.dumps(config))  # JSON is YAML
     run_dir = root / "run"
@@ -134,10 +147,19 @@ def _weights(payload: bytes):  # type: ignore[no-untyped-def]
 
 
 TAMPERING = {
-    "hyper-parameter": (GENERATOR_FILE, lambda m: _edit_json(m / GENERATOR_FILE, lambda d: d["params"].update(latent_dim=3))),
+    "hyper-parameter": (
+        GENERATOR_FILE,
+        lambda m: _edit_json(m / GENERATOR_FILE, lambda d: d["params"].update(latent_dim=3)),
+    ),
     "epochs": (GENERATOR_FILE, lambda m: _edit_json(m / GENERATOR_FILE, lambda d: d.update(epochs=999))),
-    "injected-key": (GENERATOR_FILE, lambda m: _edit_json(m / GENERATOR_FILE, lambda d: d.update(loader="pickle"))),
-    "transformer": (TRANSFORMER_FILE, lambda m: _edit_json(m / TRANSFORMER_FILE, lambda d: d.update(min_category_count=1))),
+    "injected-key": (
+        GENERATOR_FILE,
+        lambda m: _edit_json(m / GENERATOR_FILE, lambda d: d.update(loader="pickle")),
+    ),
+    "transformer": (
+        TRANSFORMER_FILE,
+        lambda m: _edit_json(m / TRANSFORMER_FILE, lambda d: d.update(min_category_count=1)),
+    ),
     "truncated-weights": (
         WEIGHTS_FILE,
         lambda m: (m / WEIGHTS_FILE).write_bytes((m / WEIGHTS_FILE).read_bytes()[:100]),
@@ -178,7 +200,9 @@ def test_an_untouched_run_folder_synthesizes(trained: tuple[Path, Path], tmp_pat
 
 
 @pytest.mark.parametrize("case", sorted(TAMPERING))
-def test_a_tampered_model_is_refused_in_one_line(trained: tuple[Path, Path], tmp_path: Path, case: str) -> None:
+def test_a_tampered_model_is_refused_in_one_line(
+    trained: tuple[Path, Path], tmp_path: Path, case: str
+) -> None:
     pipeline, run_dir = trained
     copy = _copy(run_dir, tmp_path)
     named, tamper = TAMPERING[case]
@@ -257,7 +281,9 @@ def test_yaml_is_only_read_with_the_safe_loader() -> None:
                 safe_loads += _dotted(node.func) == "yaml.safe_load"
                 for keyword in node.keywords:
                     if keyword.arg == "Loader":  # yaml.compose / yaml.parse: the safe loader only
-                        assert _dotted(keyword.value) in ("yaml.SafeLoader", "yaml.CSafeLoader"), _where(path, node)
+                        assert _dotted(keyword.value) in ("yaml.SafeLoader", "yaml.CSafeLoader"), _where(
+                            path, node
+                        )
     assert safe_loads >= 1  # the pipeline file is read somewhere, and through safe_load
 
 
@@ -267,10 +293,14 @@ def test_every_torch_load_passes_weights_only_true() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("torch"):
                 assert all(alias.name != "load" for alias in node.names), _where(path, node)
-            if isinstance(node, ast.Call) and _dotted(node.func).endswith(("torch.load", "jit.load", "hub.load")):
+            if isinstance(node, ast.Call) and _dotted(node.func).endswith(
+                ("torch.load", "jit.load", "hub.load")
+            ):
                 weights_only = [k.value for k in node.keywords if k.arg == "weights_only"]
                 assert _dotted(node.func) == "torch.load", _where(path, node)
-                assert len(weights_only) == 1 and isinstance(weights_only[0], ast.Constant), _where(path, node)
+                assert len(weights_only) == 1 and isinstance(weights_only[0], ast.Constant), _where(
+                    path, node
+                )
                 assert weights_only[0].value is True, _where(path, node)
                 calls.append(_where(path, node))
     text_calls = sum(path.read_text(encoding="utf-8").count("torch.load(") for path in SOURCES)
@@ -278,7 +308,17 @@ def test_every_torch_load_passes_weights_only_true() -> None:
 
 
 def test_no_pickle_anywhere_in_the_package() -> None:
-    unsafe_modules = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal", "torch.package"}
+    unsafe_modules = {
+        "pickle",
+        "cPickle",
+        "_pickle",
+        "dill",
+        "cloudpickle",
+        "joblib",
+        "shelve",
+        "marshal",
+        "torch.package",
+    }
     for path, tree in _trees():
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -298,8 +338,12 @@ def test_no_eval_exec_or_dynamic_import_of_user_strings() -> None:
             if not isinstance(node, ast.Call):
                 continue
             name = _dotted(node.func)
-            assert name not in ("eval", "exec", "compile", "__import__", "builtins.eval", "builtins.exec"), _where(path, node)
-            assert name not in ("register_generator", "registry.register_generator"), _where(path, node)  # API for users only
+            assert name not in ("eval", "exec", "compile", "__import__", "builtins.eval", "builtins.exec"), (
+                _where(path, node)
+            )
+            assert name not in ("register_generator", "registry.register_generator"), _where(
+                path, node
+            )  # API for users only
             if name in ("importlib.import_module", "import_module"):
                 importers.add(path.relative_to(PACKAGE).as_posix())
     # The only dynamic imports: lazy lookups in fixed tables of synthpriv's own modules.

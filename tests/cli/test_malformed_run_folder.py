@@ -68,26 +68,44 @@ SPOILED: dict[str, tuple[Callable[[Path], None], str]] = {
         _edit_manifest(lambda m: m["stages"]["train"].update(colour="red")),
         "the train record has an unknown key 'colour'",
     ),
-    "seconds as text": (_edit_manifest(lambda m: m["stages"]["train"].update(seconds="fast")), "train.seconds"),
+    "seconds as text": (
+        _edit_manifest(lambda m: m["stages"]["train"].update(seconds="fast")),
+        "train.seconds",
+    ),
     "status a number": (_edit_manifest(lambda m: m["stages"]["train"].update(status=3)), "train.status"),
-    "gates not a list": (_edit_manifest(lambda m: m["stages"]["train"].update(gates="all passed")), "train.gates"),
+    "gates not a list": (
+        _edit_manifest(lambda m: m["stages"]["train"].update(gates="all passed")),
+        "train.gates",
+    ),
     "a gate without passed": (
-        _edit_manifest(lambda m: m["stages"]["train"].update(gates=[{"name": "max_dcr_share", "value": 0.5, "bound": 0.6}])),
+        _edit_manifest(
+            lambda m: m["stages"]["train"].update(
+                gates=[{"name": "max_dcr_share", "value": 0.5, "bound": 0.6}]
+            )
+        ),
         "train.gates[0].passed",
     ),
     "a gate with a text value": (
         _edit_manifest(
-            lambda m: m["stages"]["train"].update(gates=[{"name": "min_quality", "value": "high", "bound": 0.6, "passed": True}])
+            lambda m: m["stages"]["train"].update(
+                gates=[{"name": "min_quality", "value": "high", "bound": 0.6, "passed": True}]
+            )
         ),
         "train.gates[0].value",
     ),
-    "record not a mapping": (_edit_manifest(lambda m: m["stages"].update(train="complete")), "the train record is not a mapping"),
+    "record not a mapping": (
+        _edit_manifest(lambda m: m["stages"].update(train="complete")),
+        "the train record is not a mapping",
+    ),
     "stages a list": (_edit_manifest(lambda m: m.update(stages=[])), "no stage records"),
     "manifest a list": (_write("manifest.json", '[{"name": "tiny", "stages": {}}]'), "no stage records"),
     "no run name": (_edit_manifest(lambda m: m.pop("name")), "no run name"),
     "run name a number": (_edit_manifest(lambda m: m.update(name=7)), "no run name"),
     "not JSON": (_write("manifest.json", "{not json"), "manifest.json cannot be read"),
-    "JSON nested 100,000 deep": (_write("manifest.json", "[" * 100_000 + "]" * 100_000), "manifest.json cannot be read"),
+    "JSON nested 100,000 deep": (
+        _write("manifest.json", "[" * 100_000 + "]" * 100_000),
+        "manifest.json cannot be read",
+    ),
 }
 
 
@@ -98,7 +116,9 @@ def _spoiled_copy(finished_run: Path, root: Path, case: str) -> Path:
 
 
 @pytest.mark.parametrize("case", sorted(SPOILED))
-def test_report_on_a_spoiled_manifest_is_one_line_naming_the_run(finished_run: Path, tmp_path: Path, case: str) -> None:
+def test_report_on_a_spoiled_manifest_is_one_line_naming_the_run(
+    finished_run: Path, tmp_path: Path, case: str
+) -> None:
     run = _spoiled_copy(finished_run, tmp_path, case)
     result = runner.invoke(app, ["report", str(run)])
     one_line_error(result, 7, str(run), SPOILED[case][1])
@@ -130,20 +150,28 @@ def test_a_summary_that_is_not_an_object_fails_report_in_one_line_and_runs_goes_
 ) -> None:
     run = Path(shutil.copytree(finished_run, tmp_path / "run"))
     (run / "train" / "summary.json").write_text("[1, 2, 3]")
-    one_line_error(runner.invoke(app, ["report", str(run)]), 7, str(run / "train"), "cannot render the train report")
+    one_line_error(
+        runner.invoke(app, ["report", str(run)]), 7, str(run / "train"), "cannot render the train report"
+    )
     result = runner.invoke(app, ["runs", str(tmp_path)])
     assert result.exit_code == 0, result.output
     line = result.stdout.splitlines()[1]
-    assert line.startswith("tiny ") and "Incomplete" in line  # the summary is left out, the record still judged
+    assert (
+        line.startswith("tiny ") and "Incomplete" in line
+    )  # the summary is left out, the record still judged
 
 
 @pytest.mark.parametrize("name", ["stage.json", "summary.json"])
-def test_stage_files_nested_too_deep_are_no_internal_error(finished_run: Path, tmp_path: Path, name: str) -> None:
+def test_stage_files_nested_too_deep_are_no_internal_error(
+    finished_run: Path, tmp_path: Path, name: str
+) -> None:
     run = Path(shutil.copytree(finished_run, tmp_path / "run"))
     (run / "train" / name).write_text("[" * 100_000 + "]" * 100_000)
     result = runner.invoke(app, ["report", str(run)])
     if name == "summary.json":
-        one_line_error(result, 7, str(run / "train"), "cannot render the train report from its summary (RecursionError)")
+        one_line_error(
+            result, 7, str(run / "train"), "cannot render the train report from its summary (RecursionError)"
+        )
     else:  # a stage without a readable marker is not rendered: the index says what the manifest says
         assert result.exit_code == 0, result.output
     listed = runner.invoke(app, ["runs", str(tmp_path)])

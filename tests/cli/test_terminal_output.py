@@ -41,7 +41,9 @@ def test_check_escapes_column_names(tmp_path: Path, demo_table: pd.DataFrame, wr
     assert len(result.stdout.strip().splitlines()) == 1
 
 
-def test_did_you_mean_error_stays_one_inert_line(tmp_path: Path, demo_table: pd.DataFrame, write_pipeline) -> None:
+def test_did_you_mean_error_stays_one_inert_line(
+    tmp_path: Path, demo_table: pd.DataFrame, write_pipeline
+) -> None:
     data = _hostile_table(tmp_path, demo_table)
     wrong = HOSTILE.replace("y", "z")
     path = write_pipeline({"name": "t", "data": {"path": str(data), "target": wrong}})

@@ -91,7 +91,10 @@ def test_missing_values_are_reproduced(fitted: Generator, table: pd.DataFrame) -
     synthetic_share = synthetic["salary"].isna().mean()
     assert 0.05 < synthetic_share < 0.7, (real_share, synthetic_share)
     # Missingness is learned jointly: unplaced students have no salary in the real table.
-    assert synthetic.loc[~synthetic["placed"], "salary"].isna().mean() > synthetic.loc[synthetic["placed"], "salary"].isna().mean()
+    assert (
+        synthetic.loc[~synthetic["placed"], "salary"].isna().mean()
+        > synthetic.loc[synthetic["placed"], "salary"].isna().mean()
+    )
 
 
 def test_numbers_stay_in_the_real_range(fitted: Generator, table: pd.DataFrame) -> None:

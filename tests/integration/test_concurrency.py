@@ -22,7 +22,13 @@ STAGES = ("train", "synthesize", "validate", "attack", "export")
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Path:
     config = quick_demo_config(
-        validate={"max_rows": 100, "model_rows": 100, "efficacy_rows": 100, "neighbour_rows": 100, "bootstrap": 0},
+        validate={
+            "max_rows": 100,
+            "model_rows": 100,
+            "efficacy_rows": 100,
+            "neighbour_rows": 100,
+            "bootstrap": 0,
+        },
         attack={"quasi_identifiers": ["gender", "degree_type"], "sensitive": "placed", "max_rows": 100},
     )
     path = tmp_path / "pipeline.yaml"
@@ -33,7 +39,9 @@ def pipeline(tmp_path: Path) -> Path:
 def assert_refused_by_the_lock(stderr: str, out: Path) -> None:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1, stderr
-    assert lines[0].startswith(f"error: {out / '.lock'}: output folder is locked by another synthpriv run"), lines[0]
+    assert lines[0].startswith(f"error: {out / '.lock'}: output folder is locked by another synthpriv run"), (
+        lines[0]
+    )
     assert "Traceback" not in stderr
 
 

@@ -32,7 +32,13 @@ def crash_config() -> dict:
     each on two cores) and the metrics cut down so that the whole file stays near a minute."""
     config = quick_demo_config(
         synthesize={"rows": 60_000, "batch_size": 5_000},
-        validate={"max_rows": 500, "model_rows": 500, "efficacy_rows": 500, "neighbour_rows": 500, "bootstrap": 20},
+        validate={
+            "max_rows": 500,
+            "model_rows": 500,
+            "efficacy_rows": 500,
+            "neighbour_rows": 500,
+            "bootstrap": 20,
+        },
         attack={
             "quasi_identifiers": ["gender", "degree_type"],
             "sensitive": "placed",
@@ -157,21 +163,37 @@ def test_last_run_exits_0_and_reuses_every_completed_stage(
     out, _, final = killed_five_times
     assert final.returncode == 0, final.stderr  # type: ignore[attr-defined]
     status = {
-        line.split()[0]: line.split()[1] for line in final.stderr.splitlines() if line.split()[:1] and line.split()[0] in STAGES  # type: ignore[attr-defined]
+        line.split()[0]: line.split()[1]
+        for line in final.stderr.splitlines()
+        if line.split()[:1] and line.split()[0] in STAGES  # type: ignore[attr-defined]
     }
-    assert status == {"train": "reused", "synthesize": "reused", "validate": "reused", "attack": "reused", "export": "ran"}
+    assert status == {
+        "train": "reused",
+        "synthesize": "reused",
+        "validate": "reused",
+        "attack": "reused",
+        "export": "ran",
+    }
     assert not (out / ".lock").exists()
     assert not (out / ".staging").exists() or not any((out / ".staging").iterdir())
     manifest = json.loads((out / "manifest.json").read_text())
     # The table says what this run did ("ran"); the manifest, that the stage is complete.
-    assert {name: record["status"] for name, record in manifest["stages"].items()} == {**status, "export": "complete"}
+    assert {name: record["status"] for name, record in manifest["stages"].items()} == {
+        **status,
+        "export": "complete",
+    }
 
 
 def test_outputs_are_those_of_an_uninterrupted_run(
     killed_five_times: tuple[Path, dict[str, dict], object], reference: Path
 ) -> None:
     out, _, _ = killed_five_times
-    for name in ("synthesize/synthetic.parquet", "export/synthetic.parquet", "export/synthetic.csv", "train/model/weights.pt"):
+    for name in (
+        "synthesize/synthetic.parquet",
+        "export/synthetic.parquet",
+        "export/synthetic.csv",
+        "train/model/weights.pt",
+    ):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
     for stage in STAGES:
         ours = json.loads((out / stage / MARKER).read_text())["outputs"]

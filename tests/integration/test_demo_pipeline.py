@@ -25,7 +25,20 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     import yaml
 
     pipeline = folder / "pipeline.yaml"
-    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.3, "min_validity": 0.9, "max_detection_auc": 1.0, "max_membership_auc": 1.0, "max_inference_risk": 1.0, "max_linkage_risk": 1.0})))
+    pipeline.write_text(
+        yaml.safe_dump(
+            quick_demo_config(
+                gates={
+                    "min_quality": 0.3,
+                    "min_validity": 0.9,
+                    "max_detection_auc": 1.0,
+                    "max_membership_auc": 1.0,
+                    "max_inference_risk": 1.0,
+                    "max_linkage_risk": 1.0,
+                }
+            )
+        )
+    )
     out = folder / "run"
     result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
     assert result.exit_code == 0, result.output
@@ -105,7 +118,9 @@ def test_from_stage_reruns_it_and_keeps_upstream(demo_run: tuple[Path, Path]) ->
     pipeline, out = demo_run
     weights = (out / "train" / "model" / "weights.pt").stat().st_mtime_ns
     synthetic = (out / "synthesize" / "synthetic.parquet").read_bytes()
-    result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out), "--from", "synthesize"])
+    result = runner.invoke(
+        app, ["run", "-q", str(pipeline), "--output-dir", str(out), "--from", "synthesize"]
+    )
     assert result.exit_code == 0, result.output
     assert (out / "train" / "model" / "weights.pt").stat().st_mtime_ns == weights
     # Same model, same seed: the same rows, byte for byte.
@@ -142,7 +157,12 @@ def test_validate_records_every_metric_with_its_reference(demo_run: tuple[Path, 
     for name in ("column_scores", "pair_scores", "validity_scores", "detection_importances", "coverage"):
         assert len(pd.read_parquet(out / "validate" / f"{name}.parquet")) > 0, name
     report = (out / "validate" / "report.html").read_text()
-    for heading in ("Usefulness", "Coverage and validity", "What gives synthetic rows away", "Association difference"):
+    for heading in (
+        "Usefulness",
+        "Coverage and validity",
+        "What gives synthetic rows away",
+        "Association difference",
+    ):
         assert heading in report
 
 

@@ -25,7 +25,12 @@ SYNTHETIC = ("synthesize/synthetic.parquet", "export/synthetic.parquet")
 
 #: Tiny settings per generator: a few epochs of small networks.
 TRAIN = {
-    "vae": {"generator": "vae", "epochs": 5, "batch_size": 64, "params": {"hidden_dims": [32], "latent_dim": 8}},
+    "vae": {
+        "generator": "vae",
+        "epochs": 5,
+        "batch_size": 64,
+        "params": {"hidden_dims": [32], "latent_dim": 8},
+    },
     "gan": {
         "generator": "gan",
         "epochs": 5,
@@ -47,7 +52,13 @@ def tiny_config(generator: str, seed: int) -> dict:
         train=TRAIN[generator],
         # Several row groups, so that batch seeding is part of what is compared.
         synthesize={"rows": 300, "batch_size": 100},
-        validate={"max_rows": 100, "model_rows": 100, "efficacy_rows": 100, "neighbour_rows": 100, "bootstrap": 0},
+        validate={
+            "max_rows": 100,
+            "model_rows": 100,
+            "efficacy_rows": 100,
+            "neighbour_rows": 100,
+            "bootstrap": 0,
+        },
         attack={
             "quasi_identifiers": ["gender", "degree_type"],
             "sensitive": "placed",
@@ -99,7 +110,9 @@ def test_from_synthesize_restart_gives_the_same_bytes(runs: dict) -> None:
     assert runs["restart"]["train/stage.json"] == runs["a"]["train/stage.json"]
     assert runs["restart"]["synthesize/stage.json"] != runs["a"]["synthesize/stage.json"]
     for name in SYNTHETIC:
-        assert runs["restart"][name] == runs["a"][name], f"{runs['generator']}: {name} differs after --from synthesize"
+        assert runs["restart"][name] == runs["a"][name], (
+            f"{runs['generator']}: {name} differs after --from synthesize"
+        )
 
 
 def test_another_seed_gives_other_data(runs: dict, tmp_path: Path) -> None:
@@ -111,4 +124,6 @@ def test_another_seed_gives_other_data(runs: dict, tmp_path: Path) -> None:
         path.write_bytes(runs[key]["synthesize/synthetic.parquet"])
         frames.append(pd.read_parquet(path))
     modelled = [c for c in frames[0].columns if c != "student_id"]  # ids are a running number either way
-    assert not frames[0][modelled].equals(frames[1][modelled]), f"{runs['generator']}: seed 1 gave seed 0's rows"
+    assert not frames[0][modelled].equals(frames[1][modelled]), (
+        f"{runs['generator']}: seed 1 gave seed 0's rows"
+    )

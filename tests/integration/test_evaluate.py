@@ -47,14 +47,22 @@ def _evaluate(parts: Path, synthetic: str, out: Path, *extra: str):
     return runner.invoke(
         app,
         [
-            "evaluate", "-q",
-            "--train", str(parts / "train.parquet"),
-            "--holdout", str(parts / "holdout.parquet"),
-            "--synthetic", str(parts / synthetic),
-            "--output-dir", str(out),
-            "--target", "placed",
-            "--quasi-identifiers", QUASI_IDENTIFIERS,
-            "--sensitive", "salary",
+            "evaluate",
+            "-q",
+            "--train",
+            str(parts / "train.parquet"),
+            "--holdout",
+            str(parts / "holdout.parquet"),
+            "--synthetic",
+            str(parts / synthetic),
+            "--output-dir",
+            str(out),
+            "--target",
+            "placed",
+            "--quasi-identifiers",
+            QUASI_IDENTIFIERS,
+            "--sensitive",
+            "salary",
             *extra,
         ],
     )
@@ -134,7 +142,10 @@ def test_failed_gates_exit_non_zero_with_one_line_each(parts: Path, tmp_path: Pa
     assert any("max_linkage_risk" in line for line in errors)
     assert "Traceback" not in result.output
     gates_run = _summary(tmp_path / "gated", "attack")["gates"]
-    assert {g["name"]: g["passed"] for g in gates_run} == {"max_membership_auc": False, "max_linkage_risk": False}
+    assert {g["name"]: g["passed"] for g in gates_run} == {
+        "max_membership_auc": False,
+        "max_linkage_risk": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -146,7 +157,9 @@ def test_failed_gates_exit_non_zero_with_one_line_each(parts: Path, tmp_path: Pa
         ({"target": "placd"}, 3, "--target"),
     ],
 )
-def test_bad_inputs_give_one_line_naming_the_option(parts: Path, tmp_path: Path, change: dict, code: int, needle: str) -> None:
+def test_bad_inputs_give_one_line_naming_the_option(
+    parts: Path, tmp_path: Path, change: dict, code: int, needle: str
+) -> None:
     args = {
         "train": str(parts / "train.parquet"),
         "holdout": str(parts / "holdout.parquet"),
@@ -158,8 +171,22 @@ def test_bad_inputs_give_one_line_naming_the_option(parts: Path, tmp_path: Path,
     out = tmp_path / "out"
     result = runner.invoke(
         app,
-        ["evaluate", "-q", "--train", args["train"], "--holdout", args["holdout"], "--synthetic", args["synthetic"],
-         "-o", str(out), "--quasi-identifiers", args["quasi"], "--target", args["target"]],
+        [
+            "evaluate",
+            "-q",
+            "--train",
+            args["train"],
+            "--holdout",
+            args["holdout"],
+            "--synthetic",
+            args["synthetic"],
+            "-o",
+            str(out),
+            "--quasi-identifiers",
+            args["quasi"],
+            "--target",
+            args["target"],
+        ],
     )
     assert result.exit_code == code, result.output
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -170,7 +197,10 @@ def test_bad_inputs_give_one_line_naming_the_option(parts: Path, tmp_path: Path,
 def test_synthetic_missing_a_column_is_refused(parts: Path, tmp_path: Path) -> None:
     pd.read_csv(parts / "copy.csv").drop(columns=["salary"]).to_csv(tmp_path / "short.csv", index=False)
     evaluation = Evaluation.from_files(
-        parts / "train.parquet", parts / "holdout.parquet", tmp_path / "short.csv", output_dir=tmp_path / "out"
+        parts / "train.parquet",
+        parts / "holdout.parquet",
+        tmp_path / "short.csv",
+        output_dir=tmp_path / "out",
     )
     with pytest.raises(DataError, match="salary"):
         evaluation.run()
@@ -207,8 +237,12 @@ def test_adult_third_sample_is_quiet_and_copy_is_caught(adult: pd.DataFrame, tmp
     results = {}
     for synthetic in ("third", "train"):
         evaluation = Evaluation.from_files(
-            tmp_path / "train.parquet", tmp_path / "holdout.parquet", tmp_path / f"{synthetic}.parquet",
-            output_dir=tmp_path / synthetic, quasi_identifiers=quasi, sensitive="income",
+            tmp_path / "train.parquet",
+            tmp_path / "holdout.parquet",
+            tmp_path / f"{synthetic}.parquet",
+            output_dir=tmp_path / synthetic,
+            quasi_identifiers=quasi,
+            sensitive="income",
         )
         evaluation.run()
         results[synthetic] = _summary(tmp_path / synthetic, "attack")

@@ -94,7 +94,9 @@ def test_csv_beside_the_parquet_holds_the_same_rows(exported: tuple[Path, Path, 
     assert [f["path"] for f in summary["files"]] == ["synthetic.parquet", "synthetic.csv"]
 
 
-def test_data_card_says_what_how_faithful_how_private_without_values(exported: tuple[Path, Path, Path]) -> None:
+def test_data_card_says_what_how_faithful_how_private_without_values(
+    exported: tuple[Path, Path, Path],
+) -> None:
     source, _, out = exported
     card = json.loads((out / "export" / "datacard.json").read_text())
     assert card["verdict"].startswith("exported: all 2 gate(s) passed")
@@ -105,7 +107,13 @@ def test_data_card_says_what_how_faithful_how_private_without_values(exported: t
     assert kinds == {"fidelity", "privacy"}
     assert all(h["reference"] for h in card["headlines"])
     markdown = (out / "export" / "datacard.md").read_text()
-    for heading in ("## What this is", "## What it was made from", "## How private", "## How faithful", "## Gates"):
+    for heading in (
+        "## What this is",
+        "## What it was made from",
+        "## How private",
+        "## How faithful",
+        "## Gates",
+    ):
         assert heading in markdown
     real = pd.read_parquet(source)
     unique = [str(v) for v in real["mba_perc"].value_counts().loc[lambda s: s == 1].index[:20]]

@@ -37,7 +37,9 @@ def run(*args: str):  # type: ignore[no-untyped-def]
     return runner.invoke(app, ["run", "-q", *args])
 
 
-def test_a_project_folder_holding_the_data_is_refused_as_dot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_project_folder_holding_the_data_is_refused_as_dot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The issue: `mkdir p && cd p && mkdir train && cp base.csv train/ && synthpriv run p.yaml -o .`."""
     project = tmp_path / "p"
     (project / "train").mkdir(parents=True)
@@ -55,7 +57,9 @@ def test_the_same_folder_with_the_data_elsewhere_is_refused_for_its_train_folder
     shutil.copy(builtin_table_path("student_placements"), project / "train" / "base.csv")
     pipeline = pipeline_file(tmp_path)
     before = snapshot(project)
-    one_line_error(run(str(pipeline), "-o", str(project)), 7, "'train'", "synthpriv did not write", "--output-dir")
+    one_line_error(
+        run(str(pipeline), "-o", str(project)), 7, "'train'", "synthpriv did not write", "--output-dir"
+    )
     assert snapshot(project) == before
 
 
@@ -81,7 +85,9 @@ def test_the_root_folder_is_refused(tmp_path: Path) -> None:
     assert sorted(os.listdir("/")) == before
 
 
-def test_the_home_folder_is_refused_as_itself_and_through_a_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_home_folder_is_refused_as_itself_and_through_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
     (home / ".bashrc").write_text("# mine")
@@ -114,7 +120,9 @@ def run_copy(trained: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("added", ["notes.txt", "train/notes.txt", "train/model/base.csv"])
-def test_a_run_folder_holding_a_file_of_the_user_s_is_refused(run_copy: tuple[Path, Path], added: str) -> None:
+def test_a_run_folder_holding_a_file_of_the_user_s_is_refused(
+    run_copy: tuple[Path, Path], added: str
+) -> None:
     pipeline, out = run_copy
     (out / added).write_text("mine")
     before = snapshot(out)
@@ -125,7 +133,9 @@ def test_a_run_folder_holding_a_file_of_the_user_s_is_refused(run_copy: tuple[Pa
     assert result.exit_code == 0, result.output
 
 
-def test_a_staging_link_to_another_folder_is_refused_and_its_target_untouched(run_copy: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_staging_link_to_another_folder_is_refused_and_its_target_untouched(
+    run_copy: tuple[Path, Path], tmp_path: Path
+) -> None:
     """The issue: `.staging` -> another folder made the run delete `<target>/train`."""
     pipeline, out = run_copy
     elsewhere = tmp_path / "elsewhere"
@@ -166,8 +176,16 @@ def evaluate(tables: Path, out: Path):  # type: ignore[no-untyped-def]
     return runner.invoke(
         app,
         [
-            "evaluate", "-q", "--train", str(tables / "train.csv"), "--holdout", str(tables / "holdout.csv"),
-            "--synthetic", str(tables / "synthetic.csv"), "-o", str(out),
+            "evaluate",
+            "-q",
+            "--train",
+            str(tables / "train.csv"),
+            "--holdout",
+            str(tables / "holdout.csv"),
+            "--synthetic",
+            str(tables / "synthetic.csv"),
+            "-o",
+            str(out),
         ],
     )
 

@@ -55,7 +55,12 @@ def pipeline_file(folder: Path, data: Path, **data_options: object) -> Path:
         "name": "sentinel",
         "seed": 0,
         "data": {"path": str(data), "holdout": 0.2, "target": "placed", **data_options},
-        "train": {"generator": "vae", "epochs": 5, "batch_size": 64, "params": {"hidden_dims": [64, 64], "latent_dim": 16}},
+        "train": {
+            "generator": "vae",
+            "epochs": 5,
+            "batch_size": 64,
+            "params": {"hidden_dims": [64, 64], "latent_dim": 16},
+        },
         "synthesize": {"rows": 300},
         "attack": {"quasi_identifiers": ["gender", "degree_type", "mba_spec"], "sensitive": "placed"},
         "export": {"formats": ["parquet", "csv"]},
@@ -68,7 +73,11 @@ def pipeline_file(folder: Path, data: Path, **data_options: object) -> Path:
 def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONWARNINGS": "default"}  # warnings are output too: let them through
     return subprocess.run(
-        [sys.executable, "-m", "synthpriv", "run", *args], capture_output=True, timeout=900, env=env, check=False
+        [sys.executable, "-m", "synthpriv", "run", *args],
+        capture_output=True,
+        timeout=900,
+        env=env,
+        check=False,
     )
 
 
@@ -97,7 +106,11 @@ def parquet_numbers(path: Path) -> np.ndarray:
     for field, column in zip(table.schema, table.columns, strict=True):
         kind = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
         if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_decimal(kind):
-            values = column.cast(kind).cast(pa.float64()) if pa.types.is_dictionary(field.type) else column.cast(pa.float64())
+            values = (
+                column.cast(kind).cast(pa.float64())
+                if pa.types.is_dictionary(field.type)
+                else column.cast(pa.float64())
+            )
             out.append(values.to_numpy(zero_copy_only=False))
     numbers = np.concatenate(out)
     return numbers[~np.isnan(numbers)]
@@ -145,7 +158,9 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFram
 
 
 @pytest.fixture(scope="module")
-def protected_run(planted: tuple[Path, pd.DataFrame], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
+def protected_run(
+    planted: tuple[Path, pd.DataFrame], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, bytes]:
     data, _ = planted
     folder = tmp_path_factory.mktemp("protected")
     out = folder / "run"
@@ -177,7 +192,11 @@ def test_the_sentinel_columns_are_exported_with_legitimate_values(
         for column in SENTINELS:
             assert column in table.columns, (form, column)
             legitimate = set(real[column].dropna()) | {OTHER_TOKEN}
-            assert set(table[column].dropna()) <= legitimate, (form, column, set(table[column].dropna()) - legitimate)
+            assert set(table[column].dropna()) <= legitimate, (
+                form,
+                column,
+                set(table[column].dropna()) - legitimate,
+            )
             assert table[column].notna().any(), (form, column)
 
 
@@ -188,7 +207,9 @@ def test_without_folding_the_search_finds_the_sentinel(
     the strings as categories, the salary as the quantile map's outermost knot."""
     data, _ = planted
     out = tmp_path / "run"
-    result = run_cli(str(pipeline_file(tmp_path, data, min_category_count=1)), "-o", str(out), "--only", "train", "-q")
+    result = run_cli(
+        str(pipeline_file(tmp_path, data, min_category_count=1)), "-o", str(out), "--only", "train", "-q"
+    )
     assert result.returncode == 0, (result.stdout + result.stderr).decode(errors="replace")[-4000:]
     found = hits(out)
     for needle in NEEDLES[: len(SENTINELS)]:

@@ -35,10 +35,19 @@ DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp.yaml"
 def tiny_config(**overrides: object) -> dict:
     config = quick_demo_config(
         data={"path": "students.csv", "holdout": 0.2, "target": "placed"},
-        validate={"max_rows": 100, "model_rows": 100, "efficacy_rows": 100, "neighbour_rows": 100, "bootstrap": 0},
+        validate={
+            "max_rows": 100,
+            "model_rows": 100,
+            "efficacy_rows": 100,
+            "neighbour_rows": 100,
+            "bootstrap": 0,
+        },
         attack={
-            "quasi_identifiers": ["gender", "degree_type"], "sensitive": "placed", "max_rows": 100,
-            "risk_targets": 20, "singling_out_queries": 10,
+            "quasi_identifiers": ["gender", "degree_type"],
+            "sensitive": "placed",
+            "max_rows": 100,
+            "risk_targets": 20,
+            "singling_out_queries": 10,
         },
         gates={"min_quality": 0.3},
     )
@@ -59,12 +68,19 @@ def run(pipeline: Path, out: Path, *extra: str):  # type: ignore[no-untyped-def]
 
 def table(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
     """The summary table the run printed: stage -> the rest of its line."""
-    rows = [line.split(None, 1) for line in result.stderr.splitlines() if line.split()[:1] and line.split()[0] in STAGES]
+    rows = [
+        line.split(None, 1)
+        for line in result.stderr.splitlines()
+        if line.split()[:1] and line.split()[0] in STAGES
+    ]
     return {name: rest for name, rest in rows}
 
 
 def outcome(result) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    return {name: rest.split()[0] if rest.split()[0] != "not" else "not run" for name, rest in table(result).items()}
+    return {
+        name: rest.split()[0] if rest.split()[0] != "not" else "not run"
+        for name, rest in table(result).items()
+    }
 
 
 def sha256(path: Path) -> str:
@@ -79,7 +95,9 @@ def files(folder: Path) -> dict[str, str]:
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder with the data (students.csv), the pipeline file and one complete run (run/)."""
     folder = tmp_path_factory.mktemp("upstream")
-    pd.read_csv(builtin_table_path("student_placements"))[COLUMNS].to_csv(folder / "students.csv", index=False)
+    pd.read_csv(builtin_table_path("student_placements"))[COLUMNS].to_csv(
+        folder / "students.csv", index=False
+    )
     pipeline = write_pipeline(folder, tiny_config())
     result = run(pipeline, folder / "run")
     assert result.exit_code == 0, result.output
@@ -100,12 +118,25 @@ def test_every_stage_records_the_sha256_of_each_file_it_read(project: Path) -> N
     inputs = {name: json.loads((out / name / "stage.json").read_text())["inputs"] for name in STAGES}
     paths = {name: {i["path"] for i in items} for name, items in inputs.items()}
     assert paths["train"] == {"data.path"}
-    assert paths["synthesize"] == {"train/model/generator.json", "train/model/transformer.json", "train/model/weights.pt"}
-    assert {"data.path", "train/split.parquet", "train/model/weights.pt", "synthesize/synthetic.parquet"} <= paths["validate"]
+    assert paths["synthesize"] == {
+        "train/model/generator.json",
+        "train/model/transformer.json",
+        "train/model/weights.pt",
+    }
+    assert {
+        "data.path",
+        "train/split.parquet",
+        "train/model/weights.pt",
+        "synthesize/synthetic.parquet",
+    } <= paths["validate"]
     assert {"data.path", "train/privacy.json", "synthesize/synthetic.parquet"} <= paths["attack"]
     assert {
-        "validate/summary.json", "attack/summary.json", "synthesize/synthetic.parquet", "train/summary.json",
-        "train/privacy.json", "synthesize/summary.json",
+        "validate/summary.json",
+        "attack/summary.json",
+        "synthesize/synthetic.parquet",
+        "train/summary.json",
+        "train/privacy.json",
+        "synthesize/summary.json",
     } <= paths["export"]
     for items in inputs.values():
         for item in items:
@@ -134,7 +165,9 @@ def test_an_edited_validate_summary_is_not_exported(copy: tuple[Path, Path]) -> 
     pass_every_gate(out / "validate" / "summary.json")
     before = files(out)
     for flag in ("--only", "--from"):
-        one_line_error(run(pipeline, out, flag, "export"), 7, "validate/summary.json", "changed", "--from validate")
+        one_line_error(
+            run(pipeline, out, flag, "export"), 7, "validate/summary.json", "changed", "--from validate"
+        )
     assert files(out) == before  # a refusal writes and deletes nothing
 
 
@@ -145,7 +178,13 @@ def test_a_plain_run_after_an_edit_redoes_the_stage_and_the_export(copy: tuple[P
     edited = sha256(out / "attack" / "summary.json")
     result = run(pipeline, out)
     assert result.exit_code == 0, result.output
-    assert outcome(result) == {"train": "reused", "synthesize": "reused", "validate": "reused", "attack": "ran", "export": "ran"}
+    assert outcome(result) == {
+        "train": "reused",
+        "synthesize": "reused",
+        "validate": "reused",
+        "attack": "ran",
+        "export": "ran",
+    }
     assert sha256(out / "attack" / "summary.json") != edited
 
 
@@ -154,7 +193,9 @@ def test_real_rows_in_place_of_the_synthetic_table_are_not_exported(copy: tuple[
     real = pd.read_csv(out.parent / "students.csv")
     real.to_parquet(out / "synthesize" / "synthetic.parquet")
     before = files(out / "export")
-    one_line_error(run(pipeline, out, "--from", "export"), 7, "synthesize/synthetic.parquet", "--from synthesize")
+    one_line_error(
+        run(pipeline, out, "--from", "export"), 7, "synthesize/synthetic.parquet", "--from synthesize"
+    )
     one_line_error(run(pipeline, out, "--only", "validate"), 7, "synthesize/synthetic.parquet")
     assert files(out / "export") == before
 
@@ -164,23 +205,39 @@ def test_a_changed_data_file_is_not_trusted_by_only(copy: tuple[Path, Path]) -> 
     data = out.parent / "students.csv"
     lines = data.read_text().splitlines(keepends=True)
     data.write_text("".join(lines + lines[1:2]))  # one row more
-    one_line_error(run(pipeline, out, "--only", "synthesize"), 7, "data.path", "since stage train read it", "--from train")
+    one_line_error(
+        run(pipeline, out, "--only", "synthesize"),
+        7,
+        "data.path",
+        "since stage train read it",
+        "--from train",
+    )
 
 
 def test_an_attack_gate_that_now_fails_removes_the_earlier_export(copy: tuple[Path, Path]) -> None:
     """`--only attack` with a gate that fails: the export made before cannot stay."""
     _, out = copy
-    strict = write_pipeline(out.parent, tiny_config(gates={"min_quality": 0.3, "max_dcr_share": 0.0}), "strict.yaml")
+    strict = write_pipeline(
+        out.parent, tiny_config(gates={"min_quality": 0.3, "max_dcr_share": 0.0}), "strict.yaml"
+    )
     result = run(strict, out, "--only", "attack")
     assert result.exit_code == 0, result.output  # gates are enforced by export, which did not run
-    assert outcome(result) == {"train": "kept", "synthesize": "kept", "validate": "kept", "attack": "ran", "export": "removed"}
+    assert outcome(result) == {
+        "train": "kept",
+        "synthesize": "kept",
+        "validate": "kept",
+        "attack": "ran",
+        "export": "removed",
+    }
     assert not (out / "export").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stages"]["export"]["status"] == "not run"
     assert "Export allowed" not in (out / "index.html").read_text()
 
 
-def test_a_failed_attack_removes_the_earlier_export(copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_attack_removes_the_earlier_export(
+    copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The attack stage's Parquet write meets a full disk (ENOSPC): exit 74 and no export left."""
     import errno
 
@@ -209,12 +266,24 @@ def test_only_train_lists_what_it_did_and_never_an_old_time(copy: tuple[Path, Pa
     rows = table(result)
     assert "complete" not in result.stderr
     assert rows["train"].startswith("ran") and rows["train"].endswith(" s")
-    assert outcome(result) == {"train": "ran", "synthesize": "kept", "validate": "kept", "attack": "kept", "export": "removed"}
+    assert outcome(result) == {
+        "train": "ran",
+        "synthesize": "kept",
+        "validate": "kept",
+        "attack": "kept",
+        "export": "removed",
+    }
     for name in ("synthesize", "validate", "attack", "export"):
         assert not rows[name].endswith(" s"), rows[name]
     again = run(pipeline, out)
     assert again.exit_code == 0, again.output
-    assert outcome(again) == {"train": "reused", "synthesize": "reused", "validate": "reused", "attack": "reused", "export": "ran"}
+    assert outcome(again) == {
+        "train": "reused",
+        "synthesize": "reused",
+        "validate": "reused",
+        "attack": "reused",
+        "export": "ran",
+    }
 
 
 def test_a_dp_retrain_removes_every_stage_made_from_the_old_model(copy: tuple[Path, Path]) -> None:
@@ -223,7 +292,9 @@ def test_a_dp_retrain_removes_every_stage_made_from_the_old_model(copy: tuple[Pa
     _, out = copy
     dp = yaml.safe_load(DEMO_DP.read_text())
     config = tiny_config()
-    config["data"]["columns"] = {name: dp["data"]["columns"][name] for name in COLUMNS if name in dp["data"]["columns"]}
+    config["data"]["columns"] = {
+        name: dp["data"]["columns"][name] for name in COLUMNS if name in dp["data"]["columns"]
+    }
     config["train"]["privacy"] = dp["train"]["privacy"]
     private = write_pipeline(out.parent, config, "dp.yaml")
     weights = sha256(out / "train" / "model" / "weights.pt")
@@ -234,4 +305,7 @@ def test_a_dp_retrain_removes_every_stage_made_from_the_old_model(copy: tuple[Pa
     assert outcome(result) == {"train": "ran", **dict.fromkeys(STAGES[1:], "removed")}
     assert [name for name in STAGES if (out / name).exists()] == ["train"]
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {name: r["status"] for name, r in manifest["stages"].items()} == {"train": "complete", **dict.fromkeys(STAGES[1:], "not run")}
+    assert {name: r["status"] for name, r in manifest["stages"].items()} == {
+        "train": "complete",
+        **dict.fromkeys(STAGES[1:], "not run"),
+    }

@@ -40,7 +40,11 @@ SETTINGS = settings(
     deadline=None,
     derandomize=True,
     database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 
 Column = Callable[[np.random.Generator, int], pa.Array]
@@ -52,7 +56,10 @@ def _with_nulls(values: list, arrow_type: pa.DataType, rng: np.random.Generator,
 
 
 def _day(base: dt.datetime, rng: np.random.Generator, n: int, spread_days: int) -> list[dt.datetime]:
-    return [base + dt.timedelta(days=int(d), seconds=int(s)) for d, s in zip(rng.integers(0, spread_days, n), rng.integers(0, 86_400, n))]
+    return [
+        base + dt.timedelta(days=int(d), seconds=int(s))
+        for d, s in zip(rng.integers(0, spread_days, n), rng.integers(0, 86_400, n))
+    ]
 
 
 #: Each type the README promises, with a way to fill a column of it (``share`` of nulls).
@@ -70,13 +77,20 @@ COLUMNS: dict[str, Callable[[np.random.Generator, int, float], pa.Array]] = {
     "bool": lambda r, n, s: _with_nulls((r.random(n) < 0.5).tolist(), pa.bool_(), r, s),
     "string": lambda r, n, s: _with_nulls(r.choice(["a", "b", "ü 性"], n).tolist(), pa.string(), r, s),
     "large_string": lambda r, n, s: _with_nulls(r.choice(["x", "y"], n).tolist(), pa.large_string(), r, s),
-    "dictionary": lambda r, n, s: _with_nulls(r.choice(["lo", "hi"], n).tolist(), pa.string(), r, s).dictionary_encode(),
+    "dictionary": lambda r, n, s: _with_nulls(
+        r.choice(["lo", "hi"], n).tolist(), pa.string(), r, s
+    ).dictionary_encode(),
     "decimal128(10, 2)": lambda r, n, s: _with_nulls(
         [decimal.Decimal(f"{x:.2f}") for x in r.normal(0, 1e7, n).clip(-99_999_999, 99_999_999)],
-        pa.decimal128(10, 2), r, s,
+        pa.decimal128(10, 2),
+        r,
+        s,
     ),
     "decimal128(38, 0)": lambda r, n, s: _with_nulls(
-        [decimal.Decimal(int(x)) * 10**20 for x in r.integers(-(10**17), 10**17, n)], pa.decimal128(38, 0), r, s
+        [decimal.Decimal(int(x)) * 10**20 for x in r.integers(-(10**17), 10**17, n)],
+        pa.decimal128(38, 0),
+        r,
+        s,
     ),
     "decimal256(40, 5)": lambda r, n, s: _with_nulls(
         [decimal.Decimal(f"{x:.5f}") for x in r.normal(size=n)], pa.decimal256(40, 5), r, s
@@ -84,16 +98,22 @@ COLUMNS: dict[str, Callable[[np.random.Generator, int, float], pa.Array]] = {
     "date32": lambda r, n, s: _with_nulls(
         [d.date() for d in _day(dt.datetime(2020, 1, 1), r, n, 900)], pa.date32(), r, s
     ),
-    "timestamp[ms] in year 1": lambda r, n, s: _with_nulls(_day(dt.datetime(1, 1, 1), r, n, 300), pa.timestamp("ms"), r, s),
+    "timestamp[ms] in year 1": lambda r, n, s: _with_nulls(
+        _day(dt.datetime(1, 1, 1), r, n, 300), pa.timestamp("ms"), r, s
+    ),
     "timestamp[us] in year 9999": lambda r, n, s: _with_nulls(
         _day(dt.datetime(9999, 1, 1), r, n, 300), pa.timestamp("us"), r, s
     ),
-    "timestamp[ns]": lambda r, n, s: _with_nulls(_day(dt.datetime(2000, 1, 1), r, n, 5000), pa.timestamp("ns"), r, s),
+    "timestamp[ns]": lambda r, n, s: _with_nulls(
+        _day(dt.datetime(2000, 1, 1), r, n, 5000), pa.timestamp("ns"), r, s
+    ),
     "timestamp[us, tz=UTC]": lambda r, n, s: _with_nulls(
         _day(dt.datetime(2000, 1, 1), r, n, 5000), pa.timestamp("us", tz="UTC"), r, s
     ),
     "duration[us]": lambda r, n, s: _with_nulls(r.integers(0, 10**12, n).tolist(), pa.duration("us"), r, s),
-    "duration[s]": lambda r, n, s: _with_nulls(r.integers(-(10**6), 10**6, n).tolist(), pa.duration("s"), r, s),
+    "duration[s]": lambda r, n, s: _with_nulls(
+        r.integers(-(10**6), 10**6, n).tolist(), pa.duration("s"), r, s
+    ),
 }
 #: Column shapes beside random values: constant (one value, every row) and null in every row.
 SHAPES = ("random", "constant", "all null")
@@ -105,7 +125,11 @@ def _column(kind: str, shape: str, rng: np.random.Generator, n: int, null_share:
         return pa.nulls(n, values.type)
     if shape == "constant":
         first = values.drop_null()[0] if values.null_count < n else values[0]
-        return pa.array([first.as_py()] * n, values.type) if not pa.types.is_dictionary(values.type) else values.take([0] * n)
+        return (
+            pa.array([first.as_py()] * n, values.type)
+            if not pa.types.is_dictionary(values.type)
+            else values.take([0] * n)
+        )
     return values
 
 
@@ -129,7 +153,9 @@ def _export(table: pa.Table, folder: Path) -> pa.Table:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         schema = infer_schema(frame)
-        model = get_generator("vae")({"latent_dim": 2, "hidden_dims": (8,)}, epochs=1, batch_size=16, seed=0, device="cpu")
+        model = get_generator("vae")(
+            {"latent_dim": 2, "hidden_dims": (8,)}, epochs=1, batch_size=16, seed=0, device="cpu"
+        )
         model.fit(frame, schema)
         synthetic = folder / "synthetic.parquet"
         write_parquet_batches(
@@ -154,7 +180,10 @@ def _check(table: pa.Table, source_schema: pa.Schema, exported: pa.Table) -> Non
             # Never wrapped around to small numbers: every value stays near 2**64 (float64 spacing there is 4096).
             assert all(v >= 2**64 - 2**14 for v in column.drop_null().to_pylist()), field.name
         if pa.types.is_date(field.type):
-            assert all(isinstance(v, dt.date) and not isinstance(v, dt.datetime) for v in column.drop_null().to_pylist())
+            assert all(
+                isinstance(v, dt.date) and not isinstance(v, dt.datetime)
+                for v in column.drop_null().to_pylist()
+            )
 
 
 def test_export_keeps_every_arrow_type(tmp_path_factory: pytest.TempPathFactory) -> None:

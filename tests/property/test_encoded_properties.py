@@ -32,7 +32,9 @@ def frames(draw: st.DrawFn) -> pd.DataFrame:
     n = draw(st.integers(1, 40))
     pool = draw(st.lists(st.one_of(st.none(), st.text(max_size=4)), min_size=1, max_size=30, unique=True))
     picks = st.lists(st.integers(0, len(pool) - 1), min_size=n, max_size=n)
-    floats = st.lists(st.one_of(st.just(math.nan), st.floats(-1e6, 1e6, allow_nan=False)), min_size=n, max_size=n)
+    floats = st.lists(
+        st.one_of(st.just(math.nan), st.floats(-1e6, 1e6, allow_nan=False)), min_size=n, max_size=n
+    )
     return pd.DataFrame(
         {
             "code": pd.Series([pool[i] for i in draw(picks)], dtype=object),

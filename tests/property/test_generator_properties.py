@@ -32,7 +32,11 @@ from synthpriv.generators.registry import available_generators, get_generator
 #: The smallest networks each generator builds, so an example fits in a fraction of a second.
 TINY: dict[str, dict[str, object]] = {
     "vae": {"latent_dim": 2, "hidden_dims": (8,)},
-    "gan": {"embedding_dim": 4, "generator_dims": (8,), "critic_dims": (8,)},  # default pac (10): more than some tables' rows
+    "gan": {
+        "embedding_dim": 4,
+        "generator_dims": (8,),
+        "critic_dims": (8,),
+    },  # default pac (10): more than some tables' rows
     "diffusion": {"timesteps": 4, "sampling_steps": 2, "hidden_dims": (8,), "embedding_dim": 4},
 }
 BATCH_SIZE = 16
@@ -94,7 +98,9 @@ def _pick(draw: st.DrawFn, pool: list, n: int) -> list:
 def float_column(draw: st.DrawFn, n: int) -> pd.Series:
     pool = draw(st.sampled_from([EDGE_FLOATS, EDGE_FLOATS[:3]]))
     if draw(st.booleans()):
-        values = draw(st.lists(st.one_of(st.sampled_from(pool), st.floats(-1e12, 1e12)), min_size=n, max_size=n))
+        values = draw(
+            st.lists(st.one_of(st.sampled_from(pool), st.floats(-1e12, 1e12)), min_size=n, max_size=n)
+        )
     else:
         values = _pick(draw, pool, n)
     return pd.Series(_with_nulls(draw, values, n, np.nan), dtype="float64")
@@ -102,8 +108,10 @@ def float_column(draw: st.DrawFn, n: int) -> pd.Series:
 
 @st.composite
 def int_column(draw: st.DrawFn, n: int) -> pd.Series:
-    values = _pick(draw, EDGE_INTS, n) if draw(st.booleans()) else draw(
-        st.lists(st.integers(-(10**12), 10**12), min_size=n, max_size=n)
+    values = (
+        _pick(draw, EDGE_INTS, n)
+        if draw(st.booleans())
+        else draw(st.lists(st.integers(-(10**12), 10**12), min_size=n, max_size=n))
     )
     if draw(st.booleans()):
         return pd.Series(_with_nulls(draw, values, n, pd.NA), dtype="Int64")
@@ -112,11 +120,15 @@ def int_column(draw: st.DrawFn, n: int) -> pd.Series:
 
 @st.composite
 def text_column(draw: st.DrawFn, n: int) -> pd.Series:
-    pool = draw(st.lists(st.one_of(st.sampled_from(TEXTS), st.text(max_size=5)), min_size=1, max_size=6, unique=True))
+    pool = draw(
+        st.lists(st.one_of(st.sampled_from(TEXTS), st.text(max_size=5)), min_size=1, max_size=6, unique=True)
+    )
     values = _with_nulls(draw, _pick(draw, pool, n), n, None)
     flavour = draw(st.sampled_from(["object", "category", "string"]))
     if flavour == "category":
-        extra = [draw(st.text(min_size=1, max_size=3))] if draw(st.booleans()) else []  # a category no row holds
+        extra = (
+            [draw(st.text(min_size=1, max_size=3))] if draw(st.booleans()) else []
+        )  # a category no row holds
         return pd.Series(pd.Categorical(values, categories=list(dict.fromkeys(pool + extra))))
     return pd.Series(values, dtype=flavour)
 
@@ -152,7 +164,9 @@ def id_column(draw: st.DrawFn, n: int) -> pd.Series:
 @st.composite
 def datetime_column(draw: st.DrawFn, n: int) -> pd.Series:
     seconds = st.integers(-2_000_000_000, 4_000_000_000)  # 1906 .. 2096
-    values = pd.to_datetime(pd.Series(_pick(draw, draw(st.lists(seconds, min_size=1, max_size=5)), n)), unit="s")
+    values = pd.to_datetime(
+        pd.Series(_pick(draw, draw(st.lists(seconds, min_size=1, max_size=5)), n)), unit="s"
+    )
     values = pd.Series(_with_nulls(draw, list(values), n, pd.NaT), dtype="datetime64[ns]")
     zone = draw(st.sampled_from([None, None, "UTC", "Europe/Berlin"]))
     return values.dt.tz_localize(zone) if zone else values
@@ -194,7 +208,9 @@ def _tiny(kind: str) -> Generator:
     return get_generator(kind)(TINY[kind], epochs=1, batch_size=BATCH_SIZE, seed=0, device="cpu")
 
 
-def _assert_same_schema(kind: str, generator: Generator, table: pd.DataFrame, synthetic: pd.DataFrame, rows: int) -> None:
+def _assert_same_schema(
+    kind: str, generator: Generator, table: pd.DataFrame, synthetic: pd.DataFrame, rows: int
+) -> None:
     assert list(synthetic.columns) == list(table.columns), kind
     assert len(synthetic) == rows
     assert generator.schema is not None

@@ -366,7 +366,9 @@ def test_unseen_values_map_to_a_defined_fallback(frame: pd.DataFrame, data: st.D
 
 @SETTINGS
 @given(frames(max_rows=40), st.integers(1, 6), st.integers(0, 2**32 - 1))
-def test_rare_categories_fold_and_frequent_ones_round_trip(frame: pd.DataFrame, min_count: int, seed: int) -> None:
+def test_rare_categories_fold_and_frequent_ones_round_trip(
+    frame: pd.DataFrame, min_count: int, seed: int
+) -> None:
     """With ``min_category_count``, whatever the model space holds decodes to a category with
     at least that many rows, `OTHER_TOKEN` (string columns) or the most frequent value (columns
     of numbers); rows of frequent categories, nulls and booleans come back exactly, numbers
@@ -407,7 +409,11 @@ def test_rare_categories_fold_and_frequent_ones_round_trip(frame: pd.DataFrame, 
         tokens = set(transformer.categorical[spec.name].categories) - {OneHotEncoder.NULL_TOKEN}
         assert tokens <= allowed(spec.name), spec.name
         if len(frequent[spec.name]) < len(counts[spec.name]):  # something folded: the fallback is first
-            event("folded a string column" if holds_strings(frame[spec.name].dtype) else "folded a column of numbers")
+            event(
+                "folded a string column"
+                if holds_strings(frame[spec.name].dtype)
+                else "folded a column of numbers"
+            )
             assert transformer.categorical[spec.name].categories[0] == folded_into(spec.name)
 
     back = restored.inverse_transform(transformer.transform(frame))
@@ -444,7 +450,9 @@ NUMERIC_KINDS = ("f", "i", "date", "stamp", "dt")
 
 @SETTINGS
 @given(frames(kinds=NUMERIC_KINDS), st.integers(2, 6), st.integers(0, 2**32 - 1))
-def test_decoded_numbers_and_dates_stay_within_the_tail_bounds(frame: pd.DataFrame, min_count: int, seed: int) -> None:
+def test_decoded_numbers_and_dates_stay_within_the_tail_bounds(
+    frame: pd.DataFrame, min_count: int, seed: int
+) -> None:
     """Fitted with ``min_count`` k > 1, any model output decodes inside [k-th smallest, k-th
     largest] of the fitted column (one value when it has fewer than 2k - 1 rows); a value
     within those bounds round-trips as before, one beyond comes back as the bound."""
@@ -637,7 +645,9 @@ def test_one_hot_encoder_round_trips_and_falls_back(values: list[str | None]) ->
 
 
 @SETTINGS
-@given(finite_arrays, st.integers(1, 6), n_quantiles, st.lists(st.floats(-50.0, 50.0), min_size=1, max_size=40))
+@given(
+    finite_arrays, st.integers(1, 6), n_quantiles, st.lists(st.floats(-50.0, 50.0), min_size=1, max_size=40)
+)
 def test_quantile_normalizer_keeps_to_its_tail_bounds(
     fit: np.ndarray, min_count: int, knots: int, z: list[float]
 ) -> None:

@@ -37,7 +37,12 @@ def test_params_are_validated_by_the_generator_model() -> None:
         (MINIMAL + "trian: {}\n", 4, "trian", "unknown key"),
         (MINIMAL + "train:\n  epochs: 0\n", 5, "train.epochs", "greater than or equal to 1"),
         (MINIMAL + "train:\n  params:\n    latent_dim: x\n", 6, "train.params.latent_dim", "valid integer"),
-        (MINIMAL + "attack:\n  quasi_identifiers: [a, 3.5]\n", 5, "attack.quasi_identifiers[1]", "valid string"),
+        (
+            MINIMAL + "attack:\n  quasi_identifiers: [a, 3.5]\n",
+            5,
+            "attack.quasi_identifiers[1]",
+            "valid string",
+        ),
         ("name: demo\n", 1, "data", "required key is missing"),
         ("name: 'bad name!'\ndata: {path: x}\n", 1, "name", "pattern"),
         (MINIMAL + "validate: {max_rows: 5}\n", 4, "validate.max_rows", "greater than or equal to 100"),
@@ -80,7 +85,9 @@ def test_data_paths_resolve_against_the_pipeline_folder(tmp_path: Path) -> None:
 
 
 def test_config_round_trips_through_yaml() -> None:
-    config = parse_config(MINIMAL + "train: {epochs: 3, params: {latent_dim: 4}}\ngates: {min_quality: 0.5}\n").config
+    config = parse_config(
+        MINIMAL + "train: {epochs: 3, params: {latent_dim: 4}}\ngates: {min_quality: 0.5}\n"
+    ).config
     dumped = yaml.safe_dump(config.model_dump(mode="json", by_alias=True))
     again = parse_config(dumped).config
     assert again == config
@@ -149,7 +156,9 @@ def test_column_declarations_accept_a_bare_kind_or_a_mapping() -> None:
         ("3", "", "a kind .* or a mapping"),
     ],
 )
-def test_bad_column_declarations_name_their_key(tmp_path: Path, declaration: str, key: str, message: str) -> None:
+def test_bad_column_declarations_name_their_key(
+    tmp_path: Path, declaration: str, key: str, message: str
+) -> None:
     path = tmp_path / "p.yaml"
     path.write_text(DECLARED + f"    age: {declaration}\n")
     with pytest.raises(ConfigError, match=message) as info:

@@ -41,10 +41,20 @@ def test_a_second_gates_block_is_refused_naming_both_lines(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("text", "position", "key", "first"),
     [
-        (MINIMAL + "train:\n  privacy:\n    epsilon: 3\n    epsilon: 30\n", "7:5", "train.privacy.epsilon", 6),
+        (
+            MINIMAL + "train:\n  privacy:\n    epsilon: 3\n    epsilon: 30\n",
+            "7:5",
+            "train.privacy.epsilon",
+            6,
+        ),
         ("name: demo\ndata:\n  path: a.csv\n  path: b.csv\n", "4:3", "data.path", 3),
         (MINIMAL + "gates: {min_quality: 0.5, min_quality: 0.1}\n", "4:27", "gates.min_quality", 4),
-        ("name: demo\ndata:\n  path: t.csv\n  columns:\n    age: numerical\n    age: categorical\n", "6:5", "data.columns.age", 5),
+        (
+            "name: demo\ndata:\n  path: t.csv\n  columns:\n    age: numerical\n    age: categorical\n",
+            "6:5",
+            "data.columns.age",
+            5,
+        ),
         (MINIMAL + "x:\n  - {a: 1, a: 2}\n", "5:12", "x[0].a", 5),
     ],
 )
@@ -88,7 +98,9 @@ def test_duplicate_key_through_the_cli_is_one_line_exit_2(tmp_path: Path) -> Non
         ("train:\n  privacy: {epsilon: 3, max_grad_norm: true}\n", 5, "train.privacy.max_grad_norm"),
     ],
 )
-def test_booleans_are_refused_where_numbers_are_expected(tmp_path: Path, extra: str, line: int, key: str) -> None:
+def test_booleans_are_refused_where_numbers_are_expected(
+    tmp_path: Path, extra: str, line: int, key: str
+) -> None:
     error = _error(MINIMAL + extra, tmp_path)
     assert error.where is not None and error.where.startswith(f"{tmp_path / 'pipeline.yaml'}:{line}:")
     assert error.where.endswith(f" {key}")
@@ -117,7 +129,10 @@ def test_numbers_are_still_read_as_before() -> None:
     assert config.gates.max_membership_auc == 1.0
     assert config.synthesize.conditions == {"flag": True, "level": 2}  # booleans are values here
     # PyYAML reads `1e-6` (no dot) as text; it is still read as the number it says.
-    assert parse_config(MINIMAL + "train:\n  privacy: {epsilon: 3, delta: 1e-6}\n").config.train.privacy.delta == 1e-6  # type: ignore[union-attr]
+    assert (
+        parse_config(MINIMAL + "train:\n  privacy: {epsilon: 3, delta: 1e-6}\n").config.train.privacy.delta
+        == 1e-6
+    )  # type: ignore[union-attr]
 
 
 def test_booleans_still_fill_boolean_fields() -> None:
@@ -158,7 +173,9 @@ def test_consistent_attack_settings_load() -> None:
 
 def test_attack_settings_are_refused_by_check_with_exit_2(tmp_path: Path) -> None:
     path = tmp_path / "pipeline.yaml"
-    path.write_text("name: demo\ndata:\n  path: builtin:student_placements\nattack:\n  quasi_identifiers: [gender, gender]\n")
+    path.write_text(
+        "name: demo\ndata:\n  path: builtin:student_placements\nattack:\n  quasi_identifiers: [gender, gender]\n"
+    )
     result = runner.invoke(app, ["check", str(path)])
     one_line_error(result, 2, "pipeline.yaml:5:22 attack.quasi_identifiers", "'gender' is listed twice")
 
@@ -187,7 +204,11 @@ def test_nesting_50000_deep_through_the_cli_is_one_line_exit_2(tmp_path: Path) -
 
 
 def _alias_bomb(levels: int) -> str:
-    lines = ["name: demo", "data: {path: t.csv}", "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines = [
+        "name: demo",
+        "data: {path: t.csv}",
+        "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]",
+    ]
     for level in range(1, levels):
         lines.append(f"l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 10) + "]")
     return "\n".join(lines) + "\n"

@@ -35,11 +35,30 @@ from synthpriv.data.schema import ColumnSpec, TableSchema, infer_schema, unlearn
 from synthpriv.errors import DataError
 
 TYPES = [
-    pa.int8(), pa.int64(), pa.uint8(), pa.uint64(), pa.float16(), pa.float32(), pa.float64(), pa.bool_(),
-    pa.string(), pa.large_string(), pa.null(), pa.date32(), pa.date64(),
-    pa.timestamp("s"), pa.timestamp("ns"), pa.timestamp("us", tz="UTC"), pa.timestamp("ms", tz="Europe/Paris"),
-    pa.duration("s"), pa.duration("ns"), pa.decimal128(10, 2), pa.decimal128(38, 0), pa.decimal256(40, 4),
-    pa.dictionary(pa.int32(), pa.string()), pa.dictionary(pa.int8(), pa.string(), ordered=True),
+    pa.int8(),
+    pa.int64(),
+    pa.uint8(),
+    pa.uint64(),
+    pa.float16(),
+    pa.float32(),
+    pa.float64(),
+    pa.bool_(),
+    pa.string(),
+    pa.large_string(),
+    pa.null(),
+    pa.date32(),
+    pa.date64(),
+    pa.timestamp("s"),
+    pa.timestamp("ns"),
+    pa.timestamp("us", tz="UTC"),
+    pa.timestamp("ms", tz="Europe/Paris"),
+    pa.duration("s"),
+    pa.duration("ns"),
+    pa.decimal128(10, 2),
+    pa.decimal128(38, 0),
+    pa.decimal256(40, 4),
+    pa.dictionary(pa.int32(), pa.string()),
+    pa.dictionary(pa.int8(), pa.string(), ordered=True),
 ]
 
 
@@ -68,7 +87,9 @@ def test_int64_beyond_its_range_is_clipped_not_wrapped() -> None:
 def test_decimal_keeps_its_scale_and_precision() -> None:
     numbers = np.array([1.005, 123.456, 1e12, -1e12, np.nan])
     fitted = fit_to_storage("decimal128(5, 2)", "float64", numbers)
-    table = cast_to_input_types(pa.table({"d": pa.array(fitted, from_pandas=True)}), {"d": "decimal128(5, 2)"})
+    table = cast_to_input_types(
+        pa.table({"d": pa.array(fitted, from_pandas=True)}), {"d": "decimal128(5, 2)"}
+    )
     assert table.schema.field("d").type == pa.decimal128(5, 2)
     values = table.column("d").to_pylist()
     assert values[1] == decimal.Decimal("123.46") and values[2] == decimal.Decimal("999.99")
@@ -111,12 +132,17 @@ def _parquet(tmp_path: Path, columns: dict[str, pa.Array], name: str = "t.parque
         (pa.array([b"ab", b"cd"] * 10, pa.binary(2)), "holds bytes (Arrow fixed_size_binary)"),
         (pa.array([[1], [2, 3]] * 10), "holds nested values (Arrow list)"),
         (pa.array([{"a": 1}, {"a": 2}] * 10), "holds nested values (Arrow struct)"),
-        (pa.array([[("k", 1)], [("j", 2)]] * 10, pa.map_(pa.string(), pa.int64())), "holds nested values (Arrow map)"),
+        (
+            pa.array([[("k", 1)], [("j", 2)]] * 10, pa.map_(pa.string(), pa.int64())),
+            "holds nested values (Arrow map)",
+        ),
         (pa.array([dt.time(1, 2), dt.time(3, 4)] * 10), "holds times of day (Arrow time)"),
     ],
     ids=["binary", "fixed_size_binary", "list", "struct", "map", "time"],
 )
-def test_unlearnable_types_are_refused_naming_the_column(tmp_path: Path, array: pa.Array, needle: str) -> None:
+def test_unlearnable_types_are_refused_naming_the_column(
+    tmp_path: Path, array: pa.Array, needle: str
+) -> None:
     frame = read_table(_parquet(tmp_path, {"x": pa.array(np.arange(20.0)), "odd": array}))
     with pytest.raises(DataError) as error:
         infer_schema(frame)
@@ -200,8 +226,10 @@ def test_parquet_folder_is_read_in_sorted_order(tmp_path: Path) -> None:
     (folder / "_SUCCESS").write_text("")
     (folder / ".part-0.parquet.crc").write_text("x")
     read = read_table(folder)
-    pd.testing.assert_frame_equal(read.sort_values(["age", "sex"]).reset_index(drop=True),
-                                  whole.sort_values(["age", "sex"]).reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        read.sort_values(["age", "sex"]).reset_index(drop=True),
+        whole.sort_values(["age", "sex"]).reset_index(drop=True),
+    )
     first = fingerprint_source(folder)
     assert first == fingerprint_source(folder)
     whole.iloc[:10].assign(age=99).to_parquet(folder / "part-0.parquet", index=False)
@@ -264,7 +292,15 @@ def _synthetic(**columns: object) -> pd.DataFrame:
         ({"f32": 1e300}, "f32", "do not fit the real column's type (float32) exactly"),
         ({"n": "seven"}, "n", "cannot be read as the real column's type (int64)"),
     ],
-    ids=["fraction", "1e30", "fraction as text", "negative into unsigned", "beyond uint8", "beyond float32", "text"],
+    ids=[
+        "fraction",
+        "1e30",
+        "fraction as text",
+        "negative into unsigned",
+        "beyond uint8",
+        "beyond float32",
+        "text",
+    ],
 )
 def test_evaluate_refuses_values_that_do_not_convert_exactly(change: dict, column: str, problem: str) -> None:
     real, schema = _real()
@@ -288,7 +324,9 @@ def test_evaluate_refuses_a_time_of_day_in_a_date_column(tmp_path: Path) -> None
     synthetic = pd.DataFrame({"d": [f"2020-01-0{1 + i % 9}" for i in range(30)], "x": np.arange(30.0)})
     assert (align_to_real(synthetic, real, schema, where="w")["d"] == pd.Timestamp("2020-01-01")).sum() == 4
     synthetic.loc[3, "d"] = "2020-01-04 10:30:00"
-    with pytest.raises(DataError, match="column 'd': 1 value\\(s\\) have a time of day; the real column holds dates"):
+    with pytest.raises(
+        DataError, match="column 'd': 1 value\\(s\\) have a time of day; the real column holds dates"
+    ):
         align_to_real(synthetic, real, schema, where="w")
 
 
@@ -304,7 +342,9 @@ def test_evaluate_reads_a_csv_round_trip_of_durations(tmp_path: Path) -> None:
 
 def test_evaluate_reads_year_one_and_9999_from_iso_text(tmp_path: Path) -> None:
     stamps = [dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59)] * 15
-    real = read_table(_parquet(tmp_path, {"t": pa.array(stamps, pa.timestamp("us")), "x": pa.array(np.arange(30.0))}))
+    real = read_table(
+        _parquet(tmp_path, {"t": pa.array(stamps, pa.timestamp("us")), "x": pa.array(np.arange(30.0))})
+    )
     schema = infer_schema(real)
     synthetic = pd.DataFrame({"t": ["0001-01-01 00:00:00", "9999-12-31 23:59:59"] * 15, "x": np.arange(30.0)})
     assert align_to_real(synthetic, real, schema, where="w")["t"].tolist() == real["t"].tolist()
@@ -313,4 +353,8 @@ def test_evaluate_reads_year_one_and_9999_from_iso_text(tmp_path: Path) -> None:
 def test_spec_without_arrow_type_still_loads() -> None:
     raw = {"name": "a", "kind": "numerical", "dtype": "float64", "nullable": False}
     spec = ColumnSpec.from_dict(raw)
-    assert spec.arrow_type is None and not spec.all_null and spec.to_dict() == {**raw, "integer": False, "datetime_format": None}
+    assert (
+        spec.arrow_type is None
+        and not spec.all_null
+        and spec.to_dict() == {**raw, "integer": False, "datetime_format": None}
+    )

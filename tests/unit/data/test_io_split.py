@@ -40,7 +40,9 @@ def test_csv_and_parquet_read_the_same(tmp_path: Path, demo_table: pd.DataFrame)
         ("dup.csv", "a,a\n1,2\n", "duplicate column"),
     ],
 )
-def test_unreadable_tables_raise_data_error(tmp_path: Path, name: str, content: str | None, message: str) -> None:
+def test_unreadable_tables_raise_data_error(
+    tmp_path: Path, name: str, content: str | None, message: str
+) -> None:
     path = tmp_path / name
     if content is not None:
         path.write_text(content)

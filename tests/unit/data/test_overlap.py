@@ -104,8 +104,14 @@ _NULL = object()
 
 def _python_rows(frame: pd.DataFrame) -> list[tuple[object, ...]]:
     """Each row as a tuple of Python values, every kind of null as one marker."""
+
     def plain(value: object) -> object:
-        if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        if (
+            value is None
+            or value is pd.NA
+            or value is pd.NaT
+            or (isinstance(value, float) and math.isnan(value))
+        ):
             return _NULL
         return value.item() if isinstance(value, np.generic) else value
 
@@ -136,7 +142,9 @@ def test_equal_values_in_other_dtypes_hash_alike() -> None:
         {
             "n": pd.Series([1, None, 3], dtype="Int64"),
             "c": pd.Series(["x", "y", None]).astype("category"),
-            "t": pd.Series(pd.to_datetime(["2020-01-01 12:00", "1950-01-01 00:00", None])).dt.tz_localize("UTC"),
+            "t": pd.Series(pd.to_datetime(["2020-01-01 12:00", "1950-01-01 00:00", None])).dt.tz_localize(
+                "UTC"
+            ),
             "u": pd.Series([1, 2, 2**64 - 1], dtype="uint64"),
         }
     )
@@ -153,10 +161,13 @@ def test_equal_values_in_other_dtypes_hash_alike() -> None:
     columns = ["n", "c", "t", "u"]
     assert row_hashes(parquet_like, columns).tolist() == row_hashes(csv_like, columns).tolist()
     # ... and values that only look alike do not.
-    assert row_hashes(pd.DataFrame({"s": ["", "None", "nan"]}), ["s"]).tolist() != row_hashes(
-        pd.DataFrame({"s": [None, None, None]}), ["s"]
-    ).tolist()
-    assert row_hashes(pd.DataFrame({"f": [2.0**53]}), ["f"]) != row_hashes(pd.DataFrame({"i": [2**53 + 1]}), ["i"])
+    assert (
+        row_hashes(pd.DataFrame({"s": ["", "None", "nan"]}), ["s"]).tolist()
+        != row_hashes(pd.DataFrame({"s": [None, None, None]}), ["s"]).tolist()
+    )
+    assert row_hashes(pd.DataFrame({"f": [2.0**53]}), ["f"]) != row_hashes(
+        pd.DataFrame({"i": [2**53 + 1]}), ["i"]
+    )
     far = pd.DataFrame({"d": np.array(["0001-01-01", "9999-12-31T23:59:59"], dtype="datetime64[s]")})
     assert len(set(row_hashes(far, ["d"]).tolist())) == 2  # no overflow at the ends of the calendar
 

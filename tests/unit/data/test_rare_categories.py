@@ -34,7 +34,9 @@ def schema_of(table: pd.DataFrame, **overrides: ColumnKind) -> TableSchema:
 
 
 def fitted(table: pd.DataFrame, min_count: int = 5, **overrides: ColumnKind) -> TabularTransformer:
-    return TabularTransformer(schema_of(table, **overrides).modelled(), min_category_count=min_count).fit(table)
+    return TabularTransformer(schema_of(table, **overrides).modelled(), min_category_count=min_count).fit(
+        table
+    )
 
 
 def one_hot_rows(transformer: TabularTransformer, column: str, tokens: list[str]) -> np.ndarray:
@@ -56,12 +58,19 @@ def test_string_column_folds_rare_values_into_other() -> None:
     assert encoder.categories == [OTHER_TOKEN, "a", "b"]  # the fallback first
     codes = encoder.codes(pd.Series(["c", "d", "never seen", "a", "b"], dtype=object))
     assert codes.tolist() == [0, 0, 0, 1, 2]  # folded and unseen values land in the same place
-    assert encoder.inverse_tokens(encoder.transform(series)).tolist() == ["a"] * 6 + ["b"] * 5 + [OTHER_TOKEN] * 3
+    assert (
+        encoder.inverse_tokens(encoder.transform(series)).tolist()
+        == ["a"] * 6 + ["b"] * 5 + [OTHER_TOKEN] * 3
+    )
 
 
 def test_min_count_one_keeps_every_category_as_before() -> None:
     series = pd.Series(LABELS, dtype=object)
-    assert OneHotEncoder().fit(series).categories == OneHotEncoder().fit(series, min_count=1).categories == ["a", "b", "d", "c"]
+    assert (
+        OneHotEncoder().fit(series).categories
+        == OneHotEncoder().fit(series, min_count=1).categories
+        == ["a", "b", "d", "c"]
+    )
     with pytest.raises(ValueError, match="min_count"):
         OneHotEncoder().fit(series, min_count=0)
 
@@ -166,7 +175,10 @@ def test_min_category_count_is_saved_and_old_files_read_as_one() -> None:
 def test_the_default_protects_and_matches_the_pipeline_file() -> None:
     assert DEFAULT_MIN_CATEGORY_COUNT == DataConfig(path="x.csv").min_category_count == 5
     table = pd.DataFrame({"label": pd.Series(LABELS, dtype=object)})
-    assert TabularTransformer(schema_of(table).modelled()).fit(table).categorical["label"].categories[0] == OTHER_TOKEN
+    assert (
+        TabularTransformer(schema_of(table).modelled()).fit(table).categorical["label"].categories[0]
+        == OTHER_TOKEN
+    )
     with pytest.raises(ValueError):
         DataConfig(path="x.csv", min_category_count=0)
 
@@ -186,7 +198,9 @@ def test_dp_declared_categories_are_untouched(demo_table: pd.DataFrame) -> None:
         warnings.simplefilter("ignore", UserWarning)
         schema = infer_schema(table, declarations)
     ledger = PrivacyLedger(epsilon=1.0, delta=1e-6)
-    transformer, releases = preprocessing.fit_private_transformer(table, schema, declarations, ledger, 0.1, rng_seed=0)
+    transformer, releases = preprocessing.fit_private_transformer(
+        table, schema, declarations, ledger, 0.1, rng_seed=0
+    )
     assert releases == []
     assert transformer.categorical["degree_type"].categories == [*declared, NULL]
     assert transformer.categorical["gender"].categories == ["M", "F", NULL]
@@ -205,7 +219,9 @@ def test_generator_protects_by_default(tmp_path, demo_table: pd.DataFrame, min_c
     table = demo_table[["gender", "degree_type", "mba_spec", "degree_perc"]].copy()
     table.loc[0, "mba_spec"] = "SENTINEL-unit"
     kwargs = {} if min_count is None else {"min_category_count": min_count}
-    vae = get_generator("vae")({"hidden_dims": [16], "latent_dim": 4}, epochs=1, batch_size=64, seed=0, **kwargs)
+    vae = get_generator("vae")(
+        {"hidden_dims": [16], "latent_dim": 4}, epochs=1, batch_size=64, seed=0, **kwargs
+    )
     vae.fit(table)
     vae.save(tmp_path / "model")
     stored = (tmp_path / "model" / "transformer.json").read_text()

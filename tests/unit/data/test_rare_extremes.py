@@ -72,7 +72,9 @@ def test_too_few_rows_for_two_bounds_give_the_median() -> None:
     assert np.all(normalizer.inverse(EMITTED) == 4.5)
 
 
-@pytest.mark.parametrize("values", [[3.0], [1.0, 2.0, 7.0, 9.0], [1.0, 2.0, 7.0, 9.0, 50.0, 51.0, 52.0, 60.0]])
+@pytest.mark.parametrize(
+    "values", [[3.0], [1.0, 2.0, 7.0, 9.0], [1.0, 2.0, 7.0, 9.0, 50.0, 51.0, 52.0, 60.0]]
+)
 def test_too_few_values_beside_nulls_are_not_learned(values: list[float]) -> None:
     """Fewer than 2k - 1 values: their median would be one row's value (or two rows' midpoint)."""
     normalizer = QuantileNormalizer().fit(np.array([*values, np.nan]), min_count=5)
@@ -172,7 +174,11 @@ def test_integers_stay_integers_within_their_bounds() -> None:
 def test_dates_keep_to_their_bounds(flavour: str) -> None:
     days = pd.date_range("2020-01-01", periods=40, freq="D")
     dates = pd.Series([pd.Timestamp("1901-02-03"), *days, pd.Timestamp("2199-12-31"), pd.NaT])
-    column = dates if flavour == "datetime64" else dates.dt.strftime("%Y-%m-%d").astype(object).where(dates.notna(), None)
+    column = (
+        dates
+        if flavour == "datetime64"
+        else dates.dt.strftime("%Y-%m-%d").astype(object).where(dates.notna(), None)
+    )
     table = pd.DataFrame({"d": column})
     transformer = fitted(table, d=ColumnKind.DATETIME)
     out = pd.to_datetime(emitted(transformer, "d"))

@@ -108,10 +108,16 @@ def test_text_dates_stay_categorical_unless_declared() -> None:
     ("values", "declaration", "message"),
     [
         (["1", "x"] * 10, ColumnDeclaration(kind="numerical", bounds=(0, 1)), "non-numeric"),
-        (["soon", "later"] * 10, ColumnDeclaration(kind="datetime", bounds=("2020-01-01", "2021-01-01")), "parse as dates"),
+        (
+            ["soon", "later"] * 10,
+            ColumnDeclaration(kind="datetime", bounds=("2020-01-01", "2021-01-01")),
+            "parse as dates",
+        ),
     ],
 )
-def test_a_wrong_declaration_is_refused(values: list[str], declaration: ColumnDeclaration, message: str) -> None:
+def test_a_wrong_declaration_is_refused(
+    values: list[str], declaration: ColumnDeclaration, message: str
+) -> None:
     table = pd.DataFrame({"c": values, "x": np.arange(len(values), dtype=float)})
     with pytest.raises(DataError, match=message):
         public_schema(table, {"c": declaration})

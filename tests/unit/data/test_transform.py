@@ -21,7 +21,9 @@ def schema_of(table: pd.DataFrame, **kwargs: object) -> TableSchema:
         return infer_schema(table, **kwargs)  # type: ignore[arg-type]
 
 
-def fit(table: pd.DataFrame, min_category_count: int = 1, **kwargs: object) -> tuple[TableSchema, TabularTransformer]:
+def fit(
+    table: pd.DataFrame, min_category_count: int = 1, **kwargs: object
+) -> tuple[TableSchema, TabularTransformer]:
     """Keeps every category by default: these tests are about exactness (folding of rare
     categories: test_rare_categories.py)."""
     schema = schema_of(table, **kwargs)

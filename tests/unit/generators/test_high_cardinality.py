@@ -58,7 +58,9 @@ def schema(table: pd.DataFrame) -> TableSchema:
     return infer_schema(table, overrides={"code": "categorical"})
 
 
-def test_encoded_categories_are_integer_codes_of_a_few_bytes_a_row(table: pd.DataFrame, schema: TableSchema) -> None:
+def test_encoded_categories_are_integer_codes_of_a_few_bytes_a_row(
+    table: pd.DataFrame, schema: TableSchema
+) -> None:
     transformer = TabularTransformer(schema.modelled(), min_category_count=1).fit(table)
     encoded = transformer.encode(table)
     assert len(transformer.categorical["code"].categories) == LEVELS
@@ -73,7 +75,9 @@ def test_encoded_categories_are_integer_codes_of_a_few_bytes_a_row(table: pd.Dat
 
 
 @pytest.mark.parametrize("kind", ["vae", "gan", "diffusion"])
-def test_fit_never_builds_the_rows_x_width_matrix(kind: str, table: pd.DataFrame, schema: TableSchema) -> None:
+def test_fit_never_builds_the_rows_x_width_matrix(
+    kind: str, table: pd.DataFrame, schema: TableSchema
+) -> None:
     """NumPy reports its allocations to tracemalloc: the whole fit (encoding, the GAN's row
     index of each category, the batches' source) stays far below the dense matrix's size."""
     make = get_generator(kind)
@@ -88,7 +92,9 @@ def test_fit_never_builds_the_rows_x_width_matrix(kind: str, table: pd.DataFrame
         tracemalloc.stop()
     assert generator.transformer is not None
     dense_bytes = ROWS * generator.transformer.width * 4  # 72 MB in float32
-    assert peak < dense_bytes / 8, f"{peak / 2**20:.1f} MiB traced, the dense matrix is {dense_bytes / 2**20:.0f}"
+    assert peak < dense_bytes / 8, (
+        f"{peak / 2**20:.1f} MiB traced, the dense matrix is {dense_bytes / 2**20:.0f}"
+    )
 
 
 @pytest.mark.parametrize("kind", ["vae", "gan", "diffusion"])
@@ -111,7 +117,9 @@ def test_every_generator_fits_samples_and_conditions_on_a_many_level_column(
     pd.testing.assert_frame_equal(Generator.load(tmp_path).sample(300, seed=3), generator.sample(300, seed=3))
 
 
-def test_sampling_decodes_codes_in_chunks_whatever_the_width(table: pd.DataFrame, schema: TableSchema) -> None:
+def test_sampling_decodes_codes_in_chunks_whatever_the_width(
+    table: pd.DataFrame, schema: TableSchema
+) -> None:
     """Sampled rows come back as codes; chunked generation (wide rows) honours conditions."""
     generator = get_generator("vae")(SMALL["vae"], epochs=1, batch_size=500, seed=0, min_category_count=1)
     generator.fit(table, schema)

@@ -56,7 +56,9 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "score": rng.normal(size=60),
         }
     )
-    generator = get_generator("vae")({"latent_dim": 2, "hidden_dims": (8,)}, epochs=1, batch_size=16, device="cpu")
+    generator = get_generator("vae")(
+        {"latent_dim": 2, "hidden_dims": (8,)}, epochs=1, batch_size=16, device="cpu"
+    )
     generator.fit(table)
     folder = tmp_path_factory.mktemp("saved") / "model"
     generator.save(folder)
@@ -195,7 +197,9 @@ def test_a_missing_file_is_named(model: Path, name: str) -> None:
     _refused(model, "model file missing", name)
 
 
-def test_a_forged_kind_is_looked_up_never_imported(model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_forged_kind_is_looked_up_never_imported(
+    model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``kind`` is a registry key: a module path in it is not imported, even with forged checksums."""
     marker = tmp_path / "imported"
     module = "synthpriv_test_evil_module"

@@ -19,7 +19,9 @@ SCHEMA = TableSchema(
 
 def table(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"amount": rng.uniform(0, 10, rows), "colour": rng.choice(["red", "green", "blue"], rows)})
+    return pd.DataFrame(
+        {"amount": rng.uniform(0, 10, rows), "colour": rng.choice(["red", "green", "blue"], rows)}
+    )
 
 
 def test_a_copy_is_perfectly_valid() -> None:
@@ -46,7 +48,9 @@ def test_values_outside_the_real_domain_lower_validity_by_their_share() -> None:
 
 
 def test_ids_are_left_out() -> None:
-    schema = TableSchema(columns=(ColumnSpec("row_id", ColumnKind.ID, "int64", False, integer=True), *SCHEMA.columns))
+    schema = TableSchema(
+        columns=(ColumnSpec("row_id", ColumnKind.ID, "int64", False, integer=True), *SCHEMA.columns)
+    )
     real = table(100, 0).assign(row_id=np.arange(100))
     result = evaluate_diagnostic(real, real.assign(row_id=-1), schema)
     assert [c.column for c in result.columns] == ["amount", "colour"]

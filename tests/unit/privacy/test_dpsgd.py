@@ -394,7 +394,9 @@ def test_a_pass_through_frozen_layers_is_not_a_private_step() -> None:
     hooks alone, so the critic's next step still sees exactly one pass of its own rows."""
     critic, generator = nn.Linear(2, 1), nn.Linear(3, 2)
     calibration = calibrate(BUDGET, rows=100, batch_size=10, steps=10)
-    private = PrivateTraining(calibration, {"critic": critic}, torch.optim.SGD(critic.parameters(), lr=0.1), seed=0)
+    private = PrivateTraining(
+        calibration, {"critic": critic}, torch.optim.SGD(critic.parameters(), lr=0.1), seed=0
+    )
     critic.requires_grad_(False)
     critic(generator(torch.randn(4, 3))).mean().backward()  # the generator's step
     critic.requires_grad_(True)

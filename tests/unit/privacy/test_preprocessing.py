@@ -29,7 +29,16 @@ from synthpriv.privacy.preprocessing import (
     stability_threshold,
 )
 
-NUMERICAL = ["second_perc", "high_perc", "degree_perc", "experience_years", "employability_perc", "mba_perc", "salary", "duration"]
+NUMERICAL = [
+    "second_perc",
+    "high_perc",
+    "degree_perc",
+    "experience_years",
+    "employability_perc",
+    "mba_perc",
+    "salary",
+    "duration",
+]
 DATES = ["start_date", "end_date"]
 CATEGORICAL = ["gender", "high_spec", "degree_type", "mba_spec"]
 BOOLEAN = ["work_experience", "placed"]
@@ -43,7 +52,9 @@ def bounds_declarations(table: pd.DataFrame) -> dict[str, ColumnDeclaration]:
     """Bounds for every numerical and datetime column (taken from the table here, standing
     in for a codebook: in a real pipeline they must be public knowledge)."""
     declarations = {
-        name: ColumnDeclaration(kind=ColumnKind.NUMERICAL, bounds=(float(table[name].min()) - 1, float(table[name].max()) + 1))
+        name: ColumnDeclaration(
+            kind=ColumnKind.NUMERICAL, bounds=(float(table[name].min()) - 1, float(table[name].max()) + 1)
+        )
         for name in NUMERICAL
     }
     for name in DATES:
@@ -53,10 +64,14 @@ def bounds_declarations(table: pd.DataFrame) -> dict[str, ColumnDeclaration]:
     return declarations
 
 
-def with_categories(table: pd.DataFrame, declarations: dict[str, ColumnDeclaration]) -> dict[str, ColumnDeclaration]:
+def with_categories(
+    table: pd.DataFrame, declarations: dict[str, ColumnDeclaration]
+) -> dict[str, ColumnDeclaration]:
     out = dict(declarations)
     for name in CATEGORICAL:
-        out[name] = ColumnDeclaration(kind=ColumnKind.CATEGORICAL, categories=sorted(table[name].dropna().unique()))
+        out[name] = ColumnDeclaration(
+            kind=ColumnKind.CATEGORICAL, categories=sorted(table[name].dropna().unique())
+        )
     return out
 
 
@@ -130,7 +145,9 @@ def test_released_knots_are_monotone_and_within_the_declared_bounds(
     values: list[float], bounds: tuple[float, float], epsilon: float, integer: bool, seed: int
 ) -> None:
     column = np.round(values) if integer else np.asarray(values, dtype=float)
-    normalizer = private_normalizer(column, bounds, epsilon, np.random.default_rng(seed), integer=integer, bins=64)
+    normalizer = private_normalizer(
+        column, bounds, epsilon, np.random.default_rng(seed), integer=integer, bins=64
+    )
     low, high = bounds
     assert (normalizer.quantiles >= low).all() and (normalizer.quantiles <= high).all()
     assert (np.diff(normalizer.quantiles) >= 0).all()
@@ -167,7 +184,9 @@ def test_a_spike_at_a_bound_is_kept_as_a_point() -> None:
 # -- the transformer on the demo table ----------------------------------------------------
 
 
-def test_with_huge_epsilon_the_private_transformer_matches_the_non_private_one(demo_table: pd.DataFrame) -> None:
+def test_with_huge_epsilon_the_private_transformer_matches_the_non_private_one(
+    demo_table: pd.DataFrame,
+) -> None:
     declarations = bounds_declarations(demo_table)
     schema = schema_of(demo_table, declarations)
     ledger = PrivacyLedger(epsilon=1e7, delta=1e-6)
@@ -190,8 +209,12 @@ def test_with_huge_epsilon_the_private_transformer_matches_the_non_private_one(d
     # The model-space marginals agree too: the DP quantile maps are the data's CDF.
     private_matrix, public_matrix = private.transform(demo_table), public.transform(demo_table)
     for name in NUMERICAL + DATES:
-        z_private = private_matrix[:, next(s.start for s in private.spans if s.column == name and s.role == "value")]
-        z_public = public_matrix[:, next(s.start for s in public.spans if s.column == name and s.role == "value")]
+        z_private = private_matrix[
+            :, next(s.start for s in private.spans if s.column == name and s.role == "value")
+        ]
+        z_public = public_matrix[
+            :, next(s.start for s in public.spans if s.column == name and s.role == "value")
+        ]
         assert np.abs(z_private - z_public).mean() < 0.1, name
 
 
@@ -217,7 +240,9 @@ def test_undeclared_categories_are_released_with_delta_from_the_ledger(demo_tabl
     declarations = bounds_declarations(demo_table)
     schema = schema_of(demo_table, declarations)
     ledger = PrivacyLedger(epsilon=10.0, delta=1e-5)
-    _, releases = fit_private_transformer(demo_table, schema, declarations, ledger, 2.0, rng_seed=2, delta_share=0.2)
+    _, releases = fit_private_transformer(
+        demo_table, schema, declarations, ledger, 2.0, rng_seed=2, delta_share=0.2
+    )
     stability = [r for r in releases if r.mechanism == "stability histogram"]
     assert len(stability) == len(CATEGORICAL)
     assert [r.delta for r in stability] == pytest.approx([0.2 * 1e-5 / len(CATEGORICAL)] * len(CATEGORICAL))
@@ -241,8 +266,12 @@ def test_a_value_held_by_one_row_never_becomes_a_category(demo_table: pd.DataFra
         assert back["degree_type"].tolist() == [OTHER_TOKEN]
 
 
-def test_a_category_column_of_numbers_folds_unreleased_values_into_a_released_one(demo_table: pd.DataFrame) -> None:
-    table = demo_table.assign(code=np.where(np.arange(len(demo_table)) == 0, 9, np.arange(len(demo_table)) % 2))
+def test_a_category_column_of_numbers_folds_unreleased_values_into_a_released_one(
+    demo_table: pd.DataFrame,
+) -> None:
+    table = demo_table.assign(
+        code=np.where(np.arange(len(demo_table)) == 0, 9, np.arange(len(demo_table)) % 2)
+    )
     declarations = {**bounds_declarations(table), "code": ColumnDeclaration(kind=ColumnKind.CATEGORICAL)}
     schema = schema_of(table, declarations)
     ledger = PrivacyLedger(epsilon=1e7, delta=1e-6)
@@ -289,7 +318,9 @@ def test_datetime_knots_lie_within_the_declared_dates(demo_table: pd.DataFrame) 
     knots = pd.to_datetime(transformer.numeric["start_date"].quantiles, unit="s")
     assert knots.min() == pd.Timestamp("2019-01-01") and knots.max() == pd.Timestamp("2021-12-31")
     width = transformer.width
-    decoded = transformer.inverse_transform(np.random.default_rng(0).standard_normal((500, width)).astype(np.float32))
+    decoded = transformer.inverse_transform(
+        np.random.default_rng(0).standard_normal((500, width)).astype(np.float32)
+    )
     dates = pd.to_datetime(decoded["start_date"].dropna())
     assert dates.min() >= pd.Timestamp("2019-01-01") and dates.max() <= pd.Timestamp("2021-12-31")
 
@@ -298,7 +329,9 @@ def test_datetime_knots_lie_within_the_declared_dates(demo_table: pd.DataFrame) 
 
 
 @pytest.mark.parametrize("column", ["salary", "start_date"])
-def test_a_column_without_bounds_fails_before_anything_is_charged(demo_table: pd.DataFrame, column: str) -> None:
+def test_a_column_without_bounds_fails_before_anything_is_charged(
+    demo_table: pd.DataFrame, column: str
+) -> None:
     declarations = bounds_declarations(demo_table)
     del declarations[column]
     schema = schema_of(demo_table, declarations)
@@ -324,7 +357,9 @@ def test_a_budget_too_small_is_refused_before_any_release(demo_table: pd.DataFra
     declarations = bounds_declarations(demo_table)
     schema = schema_of(demo_table, declarations)
     ledger = PrivacyLedger(epsilon=0.2, delta=1e-6)
-    with pytest.raises(PrivacyConfigError, match="DP preprocessing .* needs epsilon 0.3 but only 0.2") as info:
+    with pytest.raises(
+        PrivacyConfigError, match="DP preprocessing .* needs epsilon 0.3 but only 0.2"
+    ) as info:
         fit_private_transformer(demo_table, schema, declarations, ledger, 0.3, rng_seed=0)
     assert info.value.where == "train.privacy.epsilon"
     assert ledger.releases == []
@@ -346,4 +381,6 @@ def test_the_plan_reads_no_data_and_splits_epsilon_evenly(demo_table: pd.DataFra
     assert {p.column for p in plan} == set(NUMERICAL + DATES + CATEGORICAL)
     assert [p.epsilon for p in plan] == pytest.approx([0.1] * 14)
     fully_declared = with_categories(demo_table, declarations)
-    assert len(plan_private_preprocessing(schema, fully_declared, epsilon=1.4, delta=0.0)) == len(NUMERICAL + DATES)
+    assert len(plan_private_preprocessing(schema, fully_declared, epsilon=1.4, delta=0.0)) == len(
+        NUMERICAL + DATES
+    )

@@ -41,7 +41,9 @@ def test_second_lock_on_same_folder_is_refused_naming_the_lock_and_pid(tmp_path:
         with pytest.raises(StageError, match=expected) as caught, RunLock(tmp_path):
             pass
         assert caught.value.where == str(tmp_path / LOCK_FILE)
-        assert (tmp_path / LOCK_FILE).read_text() == str(holder.pid), "a refused lock must leave the holder's file alone"
+        assert (tmp_path / LOCK_FILE).read_text() == str(holder.pid), (
+            "a refused lock must leave the holder's file alone"
+        )
     finally:
         holder.kill()
         holder.wait()
@@ -102,7 +104,9 @@ def test_racing_for_a_stale_lock_gives_it_to_one_process_at_a_time(tmp_path: Pat
     (tmp_path / LOCK_FILE).write_text("999999999")  # a dead run's file
     start = time.time() + 1.5
     racers = [
-        subprocess.Popen([sys.executable, "-c", _RACER, str(tmp_path), str(start)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(tmp_path), str(start)], stdout=subprocess.PIPE, text=True
+        )
         for _ in range(4)
     ]
     outcomes = [r.communicate(timeout=60)[0].strip() for r in racers]

@@ -12,7 +12,9 @@ import pytest
 from synthpriv.runtime.logging import configure_logging
 
 
-@pytest.mark.parametrize("arg", [pd.DataFrame({"secret": [123456789]}), pd.Series([123456789]), np.array([123456789])])
+@pytest.mark.parametrize(
+    "arg", [pd.DataFrame({"secret": [123456789]}), pd.Series([123456789]), np.array([123456789])]
+)
 def test_records_with_rows_are_dropped(arg: object) -> None:
     stream = io.StringIO()
     handler = configure_logging(logging.INFO, stream=stream)

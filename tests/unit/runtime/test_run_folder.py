@@ -28,7 +28,9 @@ from tests.conftest import snapshot
 def marked_run(folder: Path, kind: str = "pipeline") -> Path:
     """A synthpriv run folder: its manifest, an index, and a train stage whose stage.json lists its files."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.json").write_text(json.dumps({"kind": kind, "synthpriv_version": __version__, "stages": {}}))
+    (folder / "manifest.json").write_text(
+        json.dumps({"kind": kind, "synthpriv_version": __version__, "stages": {}})
+    )
     (folder / "index.html").write_text("<html></html>")
     stage = folder / "train"
     (stage / "model").mkdir(parents=True)
@@ -78,9 +80,21 @@ def test_what_a_run_killed_before_its_manifest_leaves_is_accepted(tmp_path: Path
 
 @pytest.mark.parametrize(
     "entry",
-    ["train", "synthesize", "validate", "attack", "export", ".staging", "index.html", "manifest.json", "notes.txt"],
+    [
+        "train",
+        "synthesize",
+        "validate",
+        "attack",
+        "export",
+        ".staging",
+        "index.html",
+        "manifest.json",
+        "notes.txt",
+    ],
 )
-def test_a_folder_not_marked_as_a_run_is_refused_naming_the_first_foreign_entry(tmp_path: Path, entry: str) -> None:
+def test_a_folder_not_marked_as_a_run_is_refused_naming_the_first_foreign_entry(
+    tmp_path: Path, entry: str
+) -> None:
     """The issue's case: `mkdir train && cp base.csv train/`, then a run into that folder."""
     if entry.endswith((".html", ".json", ".txt")):
         (tmp_path / entry).write_text('{"the user": "wrote this"}')
@@ -130,12 +144,16 @@ def test_a_stage_folder_without_its_stage_json_is_not_synthpriv_s(tmp_path: Path
 
 def test_a_stage_json_that_lists_paths_outside_its_folder_does_not_make_them_ours(tmp_path: Path) -> None:
     run = marked_run(tmp_path / "run")
-    (run / "train" / "stage.json").write_text(json.dumps({"outputs": [{"path": "../notes.txt"}, {"path": "summary.json"}]}))
+    (run / "train" / "stage.json").write_text(
+        json.dumps({"outputs": [{"path": "../notes.txt"}, {"path": "summary.json"}]})
+    )
     (run / "notes.txt").write_text("mine")
     assert first_foreign_entry(run) == "notes.txt"
 
 
-@pytest.mark.parametrize("where", [".staging", "train", "index.html", "train/model/weights.pt", "train/extra"])
+@pytest.mark.parametrize(
+    "where", [".staging", "train", "index.html", "train/model/weights.pt", "train/extra"]
+)
 def test_a_symbolic_link_anywhere_in_a_run_folder_is_refused(tmp_path: Path, where: str) -> None:
     elsewhere = tmp_path / "elsewhere"
     (elsewhere / "train").mkdir(parents=True)
@@ -157,7 +175,9 @@ def test_the_root_folder_is_refused() -> None:
     refused(Path("/"), "root folder")
 
 
-def test_the_home_folder_is_refused_also_through_a_link(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_home_folder_is_refused_also_through_a_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -167,7 +187,9 @@ def test_the_home_folder_is_refused_also_through_a_link(tmp_path: Path, monkeypa
     refused(link, "home folder")
 
 
-def test_a_folder_holding_an_input_is_refused_however_it_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_folder_holding_an_input_is_refused_however_it_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = tmp_path / "p" / "train" / "base.csv"
     data.parent.mkdir(parents=True)
     data.write_text("a\n1\n")
