@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +47,7 @@ from pydantic import Field, PrivateAttr
 from synthpriv.config.base import StrictModel
 from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
+from synthpriv.metrics.distances import squared_distance_blocks
 from synthpriv.metrics.features import column_numbers
 
 _MISSING = "\x00missing"  # a category key no real label can collide with
@@ -55,8 +56,6 @@ _ONE_HOT = 1.0 / math.sqrt(2.0)
 _Z95 = 1.959963984540054
 #: NNDR below which a synthetic row counts as sitting next to one real row (`DCRResult.low_nndr_train`).
 LOW_NNDR = 0.5
-# Bounds the float32 distance block computed at once (elements): 64 MiB.
-_BLOCK_ELEMENTS = 1 << 24
 
 
 @dataclass(frozen=True)
@@ -357,32 +356,6 @@ def _nearest_both_ways(
     # The float32 search may order two near-equal neighbours wrongly; the exact distances decide.
     to_groups.sort(axis=2)
     return to_groups, _exact_distances(reference, queries, best_index)
-
-
-def squared_distance_blocks(
-    queries: np.ndarray, reference: np.ndarray, *, chunk: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Approximate (float32) squared distances of successive blocks of query rows to every reference row.
-
-    The block buffer is reused: consume each block before asking for the next.
-    """
-    if len(reference) == 0:
-        raise ValueError("the reference set is empty")
-    # Centring shrinks the norms, and so the float32 rounding of ||q||^2 + ||r||^2 - 2 q.r.
-    center = reference.mean(axis=0, dtype=np.float64)
-    ref = (reference - center).astype(np.float32)
-    # One augmented product gives the whole sum: [-2q, 1, ||q||^2] . [r, ||r||^2, 1].
-    ref_norms = np.einsum("ij,ij->i", ref, ref)[:, None]
-    ref_t = np.ascontiguousarray(np.hstack([ref, ref_norms, np.ones_like(ref_norms)]).T)
-    rows = max(1, min(chunk, _BLOCK_ELEMENTS // len(reference)))
-    buffer = np.empty((rows, len(reference)), dtype=np.float32)
-    for start in range(0, len(queries), rows):
-        part = (queries[start : start + rows] - center).astype(np.float32)
-        norms = np.einsum("ij,ij->i", part, part)[:, None]
-        augmented = np.hstack([-2.0 * part, np.ones_like(norms), norms])
-        block = buffer[: len(part)]
-        np.matmul(augmented, ref_t, out=block)
-        yield start, block
 
 
 def _exact_distances(queries: np.ndarray, reference: np.ndarray, index: np.ndarray) -> np.ndarray:

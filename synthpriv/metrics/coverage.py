@@ -39,11 +39,11 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from synthpriv.attacks.distance import squared_distance_blocks
 from synthpriv.config.base import StrictModel
 from synthpriv.data.sampling import sample_positions
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.errors import DataError
+from synthpriv.metrics.distances import squared_distance_blocks
 from synthpriv.metrics.features import CONTINUOUS, category_keys, column_numbers
 
 _ONE_HOT = 1.0 / math.sqrt(2.0)
