@@ -21,9 +21,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from synthpriv.config.generator_params import PARAMS_BY_KIND, GeneratorParams
 from synthpriv.config.model import BUILTIN_PREFIX, PipelineConfig
 from synthpriv.errors import ConfigError
-from synthpriv.generators.params import PARAMS_BY_KIND, GeneratorParams
 
 Loc = tuple[str | int, ...]
 

@@ -25,9 +25,9 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from synthpriv.config.base import StrictModel
+from synthpriv.config.generator_params import PARAMS_BY_KIND, GeneratorParams
+from synthpriv.config.kinds import ColumnKind
 from synthpriv.config.privacy import PrivacyConfig
-from synthpriv.data.schema import ColumnKind
-from synthpriv.generators.params import PARAMS_BY_KIND, GeneratorParams
 
 StageName = Literal["train", "synthesize", "validate", "attack", "export"]
 STAGES: tuple[StageName, ...] = ("train", "synthesize", "validate", "attack", "export")

@@ -10,29 +10,21 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 
+from synthpriv.config.kinds import ColumnKind  # also the data layer's name for it (re-exported)
 from synthpriv.data.dtypes import arrow_types_of, unsupported_reason_of_text
 from synthpriv.errors import DataError
-
-
-class ColumnKind(StrEnum):
-    NUMERICAL = "numerical"
-    CATEGORICAL = "categorical"
-    BOOLEAN = "boolean"
-    DATETIME = "datetime"
-    ID = "id"
 
 
 @runtime_checkable
 class KindDeclaration(Protocol):
     """Anything that declares a column's kind (the config's `ColumnDeclaration`).
 
-    A protocol rather than the config class itself: the config imports this module.
+    A protocol rather than the config class itself: the schema needs only the kind.
     """
 
     @property
