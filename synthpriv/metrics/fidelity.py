@@ -12,7 +12,7 @@ The holdout reference scores an independent real sample (holdout vs train) with 
 report: what an honest generator can at best hope for.
 
 Nothing here keeps a row: results are scores per column and per pair, and charts get shares
-per bin or category after k-suppression (`synthpriv.reports.redact`).
+per bin or category after k-suppression (`synthpriv.data.redact`).
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ from scipy.stats.contingency import association
 
 from synthpriv.config.base import StrictModel
 from synthpriv.data.dtypes import datetime_seconds
+from synthpriv.data.redact import DEFAULT_K, OTHER_LABEL, shared_categories, shared_histogram
 from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
-from synthpriv.reports.redact import DEFAULT_K, OTHER_LABEL, shared_categories, shared_histogram
 
 with warnings.catch_warnings():
     # The single-table report is deprecated in favour of the unified one; it is the one whose
@@ -416,7 +416,7 @@ def column_distributions(
 ) -> list[ColumnDistribution]:
     """Real and synthetic shares per bin (numbers, datetimes) or category, for real-vs-synthetic charts.
 
-    Bins come from the real values only (`synthpriv.reports.redact.shared_histogram`: robust
+    Bins come from the real values only (`synthpriv.data.redact.shared_histogram`: robust
     range, outliers clipped into the edge bins, adjacent bins merged until each non-empty one
     holds at least ``k`` real rows); categories with fewer than ``k`` real rows are merged
     into "other (suppressed)" (`shared_categories`). Missing values form a "(missing)" bucket,

@@ -5,7 +5,7 @@ here. Every piece of text in it (titles, labels, category and column names, seri
 may be data-derived, so all of it goes through `_esc` (``html.escape(..., quote=True)``
 after dropping characters XML cannot hold): the SVG is valid XML and can never carry live
 markup. Charts draw the aggregates they are given; making those aggregates safe to show
-is `reports.redact`'s job.
+is `data.redact`'s job, before they reach a summary.
 
 All charts share one drawing width (`WIDTH`, scaled to the container by ``viewBox`` and
 ``width="100%"``), one font and one palette: "real", "synthetic" and "holdout" always get
@@ -21,8 +21,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from synthpriv.data.redact import nice_step, truncate_label
 from synthpriv.reports.model import Chart
-from synthpriv.reports.redact import nice_step, truncate_label
 
 REAL_COLOUR = "#5b6b7f"
 SYNTHETIC_COLOUR = "#0f8b8d"

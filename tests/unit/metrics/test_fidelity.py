@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import sdmetrics
 
+from synthpriv.data.redact import OTHER_LABEL
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, infer_schema
 from synthpriv.errors import DataError
 from synthpriv.metrics.fidelity import (
@@ -19,7 +20,6 @@ from synthpriv.metrics.fidelity import (
     column_distributions,
     evaluate_fidelity,
 )
-from synthpriv.reports.redact import OTHER_LABEL
 
 DEMO = Path(sdmetrics.__file__).parent / "demos" / "single_table"
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from synthpriv.reports.redact import (
+from synthpriv.data.redact import (
     OTHER_LABEL,
     nice_step,
     safe_histogram,

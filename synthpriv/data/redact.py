@@ -1,5 +1,8 @@
 """Privacy guards for what a report shows: no single real row may be read off a chart.
 
+In the data layer, not in reports: the metrics that compute the shown aggregates apply them
+before anything is written, and the report package only draws what it is given.
+
 Every aggregate drawn from the real table goes through here first:
 
 - categories seen fewer than ``k`` times are merged into one "other (suppressed)" bucket,
