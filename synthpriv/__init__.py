@@ -8,8 +8,11 @@ The Python API mirrors the CLI::
 a synthetic table made elsewhere is judged with ``Evaluation.from_files(train, holdout,
 synthetic, output_dir=...).run()``, and generators stand alone::
 
-    from synthpriv import get_generator
-    vae = get_generator("vae")(epochs=50).fit(table)  # then .sample(1000, seed=1), .save(dir)
+    from synthpriv import get_generator, load_generator, save_generator
+    vae = get_generator("vae")(epochs=50)
+    vae.fit(table)
+    rows = vae.sample(1000, seed=1)
+    save_generator(vae, "model/")  # and back: vae = load_generator("model/")
 """
 
 from __future__ import annotations
@@ -33,11 +36,14 @@ __all__ = [
     "available_generators",
     "get_generator",
     "load_config",
+    "load_generator",
+    "save_generator",
 ]
 
 if TYPE_CHECKING:
     from synthpriv.config.loader import load_config
     from synthpriv.evaluate import Evaluation
+    from synthpriv.generators.model_files import load_generator, save_generator
     from synthpriv.generators.registry import available_generators, get_generator
     from synthpriv.pipeline import Pipeline, RunResult
 
@@ -48,6 +54,8 @@ _LAZY = {
     "load_config": "synthpriv.config.loader",
     "get_generator": "synthpriv.generators.registry",
     "available_generators": "synthpriv.generators.registry",
+    "load_generator": "synthpriv.generators.model_files",
+    "save_generator": "synthpriv.generators.model_files",
 }
 
 

@@ -1,21 +1,19 @@
-"""The Generator base class: ``fit`` / ``sample`` / ``save`` / ``load`` for every model.
+"""The Generator base class: ``fit`` / ``sample`` for every model.
 
 The public methods are template methods (as in SDV): they infer the schema, fit the shared
-`TabularTransformer`, seed everything, and persist without pickle. A subclass only builds
-its networks and says how to train on, and sample, the encoded rows (`EncodedTable`).
+`TabularTransformer`, seed everything, and decode sampled rows. A subclass only builds its
+networks and says how to train on, and sample, the encoded rows (`EncodedTable`).
+Conditions are encoded and honoured in `synthpriv.generators.conditions`; a fitted
+generator is saved and loaded by `synthpriv.generators.model_files`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -23,7 +21,8 @@ import pandas as pd
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema, unlearned_column
 from synthpriv.data.spans import EncodedTable, Span
 from synthpriv.data.transform import DEFAULT_MIN_CATEGORY_COUNT, TabularTransformer
-from synthpriv.errors import ConfigError, DataError, ModelFileError, PrivacyConfigError
+from synthpriv.errors import DataError, PrivacyConfigError
+from synthpriv.generators.conditions import FixedCategory, draw_seed, encode_conditions, sample_honouring
 from synthpriv.generators.params import DEFAULT_BATCH_SIZE, GeneratorParams, default_epochs
 from synthpriv.privacy.ledger import Release
 from synthpriv.runtime.progress import NullProgress, Progress
@@ -34,20 +33,6 @@ if TYPE_CHECKING:
 
     from synthpriv.privacy.dpsgd import DPSGDSettings, NoiseCalibration, PrivateTraining
     from synthpriv.training.loop import EncodedRows, TrainingPlan
-
-WEIGHTS_FILE = "weights.pt"
-GENERATOR_FILE = "generator.json"
-TRANSFORMER_FILE = "transformer.json"
-#: 2: generator.json records the sha256 of transformer.json and of its own content too.
-FORMAT_VERSION = 2
-#: The key under which generator.json records the sha256 of the rest of its content (`meta_sha256`).
-META_SHA256 = "generator_sha256"
-_AGAIN = "train the model again"  # what a user can do about a model folder that is refused
-_MAX_CONDITION_ATTEMPTS = 20
-_MAX_CONDITION_BATCH = 2_000_000
-
-#: A condition as the networks see it: a category span and the index of its fixed category.
-FixedCategory = tuple[Span, int]
 
 
 @dataclass
@@ -300,7 +285,7 @@ class Generator(ABC):
         for index, start in enumerate(range(0, n, batch_size)):
             count = min(batch_size, n - start)
             # One child seed per batch: the rows do not depend on how the caller batches.
-            encoded = self._sample_honouring(count, _batch_seed(seed, index), fixed)
+            encoded = self._sample_honouring(count, draw_seed(seed, index), fixed)
             frame = transformer.inverse_transform(encoded)
             yield _with_ids(frame, schema, offset=produced)
             produced += count
@@ -322,237 +307,48 @@ class Generator(ABC):
     def encode_conditions(self, conditions: Mapping[str, object]) -> tuple[FixedCategory, ...]:
         """Conditions as (category span, category index) pairs; ConfigError for any that cannot hold."""
         transformer, schema = self._fitted()
-        spans = {s.column: s for s in transformer.spans if s.role == "category"}
-        fixed: list[FixedCategory] = []
-        for column, value in conditions.items():
-            where = f"synthesize.conditions.{column}"
-            if column not in schema:
-                raise ConfigError(f"condition names column {column!r}, which is not in the data", where=where)
-            if column not in spans:
-                kind = schema[column].kind.value
-                raise ConfigError(
-                    f"conditions fix categorical or boolean columns; {column!r} is {kind}", where=where
-                )
-            encoder = transformer.categorical[column]
-            token = str(encoder.tokens(pd.Series([value], dtype=object))[0])
-            if token not in encoder.categories:
-                raise ConfigError(
-                    f"value {value!r} of {column!r} is not a category the generator learned", where=where
-                )
-            fixed.append((spans[column], encoder.categories.index(token)))
-        return tuple(fixed)
+        return encode_conditions(conditions, transformer, schema)
 
     def _sample_honouring(self, n: int, seed: int, fixed: tuple[FixedCategory, ...]) -> EncodedTable:
         """``n`` rows that honour ``fixed``: native conditioning where the model has it, then rejection."""
-        if not fixed:
-            return self._sample_encoded(n, seed=seed)
-        kept: list[EncodedTable] = []
-        have = drawn = 0
-        acceptance = 1.0
-        for attempt in range(_MAX_CONDITION_ATTEMPTS):
-            # Ask for exactly n first: native conditioning usually honours every row.
-            missing = n - have
-            want = (
-                missing
-                if attempt == 0
-                else int(min(max(1.2 * missing / max(acceptance, 1e-4), 256), _MAX_CONDITION_BATCH))
-            )
-            child = _batch_seed(seed, attempt)
-            rows = self._sample_conditional(want, seed=child, fixed=fixed)
-            if rows is None:
-                rows = self._sample_encoded(want, seed=child)
-            ok = honours(rows, fixed)
-            kept.append(rows.take(ok))
-            have += int(ok.sum())
-            drawn += want
-            acceptance = max(have / drawn, 1.0 / drawn)
-            if have >= n:
-                return EncodedTable.concatenate(kept, rows.spans).take(np.arange(n))
-        raise DataError(
-            f"the condition is too rare to reach: {have:,} of {drawn:,} generated rows honoured it; "
-            "relax the condition or train longer",
-            where="synthesize.conditions",
+        return sample_honouring(
+            n,
+            seed,
+            fixed,
+            draw=lambda count, child: self._sample_encoded(count, seed=child),
+            draw_conditional=lambda count, child, given: self._sample_conditional(
+                count, seed=child, fixed=given
+            ),
         )
 
-    def save(self, directory: str | Path) -> None:
-        """Write ``weights.pt`` (a state_dict), ``generator.json`` and ``transformer.json``."""
-        import torch
+    # -- what `model_files` persists and restores ------------------------------------------
 
-        transformer, schema = self._fitted()
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        from synthpriv.runtime.files import atomic_write_bytes, atomic_write_text
+    def state_dict(self) -> dict[str, Any]:
+        """The fitted networks' tensors (a flat ``name -> Tensor`` dict, loadable with weights_only)."""
+        self._fitted()
+        return self._state_dict()
 
-        buffer = io.BytesIO()
-        torch.save(self._state_dict(), buffer)
-        weights_bytes = buffer.getvalue()
-        atomic_write_bytes(directory / WEIGHTS_FILE, weights_bytes)
-        transformer_text = json.dumps(transformer.to_dict())
-        atomic_write_text(directory / TRANSFORMER_FILE, transformer_text)
-        meta = {
-            "format_version": FORMAT_VERSION,
-            "kind": self.kind,
-            "params": self.params.model_dump(mode="json"),
-            "epochs": self.epochs,
-            "batch_size": self.batch_size,
-            "seed": self.seed,
-            "train_rows": self.train_rows,
-            "schema": schema.to_dict(),
-            "weights_sha256": hashlib.sha256(weights_bytes).hexdigest(),
-            "transformer_sha256": hashlib.sha256(transformer_text.encode()).hexdigest(),
-            # Absent in files written before DP; None for a non-private fit.
-            "privacy": asdict(self.privacy) if self.privacy is not None else None,
-            "privacy_release": asdict(self.privacy_release) if self.privacy_release is not None else None,
-        }
-        meta[META_SHA256] = meta_sha256(meta)
-        atomic_write_text(directory / GENERATOR_FILE, json.dumps(meta, indent=2))
-
-    @classmethod
-    def load(cls, directory: str | Path, *, device: str = "auto") -> Self:
-        """Load a saved generator; refuses files that are missing, edited or not a state_dict.
-
-        Nothing read here can run code: the JSON files are parsed as data, the generator
-        class is looked up in the registry by name, and the weights are a state_dict of
-        tensors loaded with ``weights_only=True``. Each file is checked against the sha256
-        that `save` recorded in ``generator.json`` (``generator.json`` against the one of its
-        own content) before it is parsed, so an edited or swapped file is refused
-        (ModelFileError). The checksums are unkeyed: they catch edits and corruption, not a
-        forger who rewrites them too (what such a forger can write still runs no code).
-        """
-        import torch
-
+    def rebuild(self, transformer: TabularTransformer, schema: TableSchema, *, train_rows: int) -> None:
+        """Set the fitted parts read from a model folder and build the networks, untrained, on the
+        chosen device; `load_state_dict` then gives them their weights."""
         from synthpriv.runtime.device import resolve_device
 
-        directory = Path(directory)
-        files = (GENERATOR_FILE, TRANSFORMER_FILE, WEIGHTS_FILE)
-        meta_file, transformer_file, weights_file = (str(directory / name) for name in files)
-        try:
-            meta_bytes = (directory / GENERATOR_FILE).read_bytes()
-            transformer_bytes = (directory / TRANSFORMER_FILE).read_bytes()
-            weights_bytes = (directory / WEIGHTS_FILE).read_bytes()
-        except FileNotFoundError as exc:
-            raise ModelFileError(
-                f"model file missing: {Path(exc.filename).name}; train the model again", where=str(directory)
-            ) from None
-        try:
-            meta = json.loads(meta_bytes)
-        except ValueError:
-            raise ModelFileError("not valid JSON", where=meta_file) from None
-        if not isinstance(meta, dict):
-            raise ModelFileError("not a JSON object", where=meta_file)
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise ModelFileError(
-                f"unsupported model format version {meta.get('format_version')!r} (this synthpriv reads "
-                f"{FORMAT_VERSION}); train the model again",
-                where=meta_file,
-            )
-        if meta.get(META_SHA256) != meta_sha256(meta):
-            raise ModelFileError(
-                f"edited after it was saved: its content does not match its recorded sha256; {_AGAIN}",
-                where=meta_file,
-            )
-        if hashlib.sha256(transformer_bytes).hexdigest() != meta.get("transformer_sha256"):
-            raise ModelFileError(
-                f"edited after it was saved: not the sha256 generator.json records; {_AGAIN}",
-                where=transformer_file,
-            )
-        if hashlib.sha256(weights_bytes).hexdigest() != meta.get("weights_sha256"):
-            raise ModelFileError(
-                f"weights do not match their recorded checksum; {_AGAIN}", where=weights_file
-            )
-        try:
-            transformer = TabularTransformer.from_dict(json.loads(transformer_bytes))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ModelFileError(
-                f"not a valid transformer: {type(exc).__name__}", where=transformer_file
-            ) from None
-        if cls is Generator or getattr(cls, "kind", None) != meta.get("kind"):
-            from synthpriv.generators.registry import get_generator
+        self.transformer, self.schema, self.train_rows = transformer, schema, train_rows
+        self._build(transformer.spans, resolve_device(self.device_choice))
 
-            try:  # a name in the registry, never a module path to import
-                target = get_generator(str(meta.get("kind")))
-            except ConfigError:
-                raise ModelFileError(
-                    f"unknown generator kind {meta.get('kind')!r}", where=meta_file
-                ) from None
-        else:
-            target = cls
-        try:
-            privacy, release = _privacy_from_meta(meta)
-        except (ValueError, KeyError, TypeError, PrivacyConfigError) as exc:
-            raise ModelFileError(f"privacy record is not valid: {exc}", where=meta_file) from None
-        try:
-            generator = target(
-                meta["params"],
-                epochs=meta["epochs"],
-                batch_size=meta["batch_size"],
-                seed=meta["seed"],
-                device=device,
-                privacy=privacy,
-                min_category_count=transformer.min_category_count,
-            )
-            generator.schema = TableSchema.from_dict(meta["schema"])
-            generator.train_rows = int(meta.get("train_rows", 0))
-        except (
-            ValueError,
-            KeyError,
-            TypeError,
-            AttributeError,
-        ) as exc:  # pydantic's ValidationError is a ValueError
-            raise ModelFileError(
-                f"not a valid model description: {type(exc).__name__}", where=meta_file
-            ) from None
-        generator.privacy_release = release
-        generator.transformer = transformer
-        generator._build(transformer.spans, resolve_device(device))
-        try:
-            state = torch.load(io.BytesIO(weights_bytes), map_location="cpu", weights_only=True)
-            generator._load_state_dict(state)
-        except Exception as exc:  # noqa: BLE001 - torch raises several types for a bad or foreign file
-            raise ModelFileError(
-                f"weights cannot be loaded safely: {type(exc).__name__}", where=weights_file
-            ) from None
-        return generator  # type: ignore[return-value]
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put the tensors of `state_dict` (as saved) into the networks `rebuild` built."""
+        self._load_state_dict(state)
 
     def _fitted(self) -> tuple[TabularTransformer, TableSchema]:
         if self.transformer is None or self.schema is None:
-            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load() first")
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load_generator() first")
         return self.transformer, self.schema
-
-
-def meta_sha256(meta: Mapping[str, Any]) -> str:
-    """The sha256 ``generator.json`` records of itself: of every key but `META_SHA256`, as
-    canonical JSON (sorted keys, no spaces), so that indentation does not count but any value does."""
-    body = {key: value for key, value in meta.items() if key != META_SHA256}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
-def _privacy_from_meta(meta: Mapping[str, Any]) -> tuple[DPSGDSettings | None, Release | None]:
-    """The DP settings and release recorded in ``generator.json`` (None where absent)."""
-    from synthpriv.privacy.dpsgd import DPSGDSettings
-
-    settings, release = meta.get("privacy"), meta.get("privacy_release")
-    return (
-        DPSGDSettings(**settings) if settings is not None else None,
-        Release(**release) if release is not None else None,
-    )
 
 
 def child_seed(seed: int, stream: int) -> int:
     """An independent seed per random stream (batch order, training noise, DP noise) of one fit."""
     return int(np.random.SeedSequence([seed % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
-
-
-def honours(rows: EncodedTable, fixed: tuple[FixedCategory, ...]) -> np.ndarray:
-    """Which rows have the fixed category of every condition."""
-    ok = np.ones(len(rows), dtype=bool)
-    for span, index in fixed:
-        ok &= rows.block_codes(span) == index
-    return ok
-
-
-def _batch_seed(seed: int, index: int) -> int:
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
 def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataFrame:

@@ -39,7 +39,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_linear_bn_eval
 
 from synthpriv.data.spans import EncodedTable, Span, spans_width
-from synthpriv.generators.base import FixedCategory, Generator, child_seed
+from synthpriv.generators.base import Generator, child_seed
+from synthpriv.generators.conditions import FixedCategory
 from synthpriv.generators.params import GANParams, GeneratorParams
 from synthpriv.privacy.dpsgd import PrivateTraining, poisson_batches, steps_per_epoch
 from synthpriv.runtime.progress import Progress

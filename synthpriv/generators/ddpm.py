@@ -37,7 +37,8 @@ import torch
 from torch import nn
 
 from synthpriv.data.spans import EncodedTable, Span
-from synthpriv.generators.base import FixedCategory, Generator, child_seed
+from synthpriv.generators.base import Generator, child_seed
+from synthpriv.generators.conditions import FixedCategory
 from synthpriv.generators.heads import SpanHeads, _segment_argmax, _segment_logsumexp
 from synthpriv.generators.params import DiffusionParams, GeneratorParams
 from synthpriv.generators.tvae import _adam, mlp

@@ -10,7 +10,7 @@ import pandas as pd
 from synthpriv.data.io import read_table
 from synthpriv.data.schema import TableSchema
 from synthpriv.data.split import Split
-from synthpriv.generators.base import GENERATOR_FILE
+from synthpriv.generators.model_files import GENERATOR_FILE
 from synthpriv.stages.base import StageContext
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from synthpriv.config.model import SynthesizeConfig
 from synthpriv.data.io import write_parquet_batches
-from synthpriv.generators.base import Generator
+from synthpriv.generators.model_files import load_generator
 from synthpriv.reports import charts
 from synthpriv.reports.model import Figure, Report, Section
 from synthpriv.stages.base import Stage, StageContext, StageResult, read_summary
@@ -34,7 +34,7 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
     produces: ClassVar = frozenset({"synthetic", "sampling"})
 
     def run(self, ctx: StageContext) -> StageResult:
-        generator = Generator.load(ctx.artifact("model"))
+        generator = load_generator(ctx.artifact("model"))
         generator.encode_conditions(self.config.conditions)  # fail before any sampling
         rows = self.config.rows or generator.train_rows
         seed = self.config.seed if self.config.seed is not None else ctx.seed

@@ -14,6 +14,7 @@ from synthpriv.config.privacy import PrivacyConfig
 from synthpriv.data.io import write_parquet
 from synthpriv.data.schema import ColumnKind, TableSchema
 from synthpriv.errors import PrivacyConfigError
+from synthpriv.generators.model_files import save_generator
 from synthpriv.generators.registry import get_generator
 from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.reports import charts
@@ -101,7 +102,7 @@ class TrainStage(Stage[TrainConfig]):
         if ledger is not None:
             assert generator.privacy_release is not None
             ledger.charge(generator.privacy_release)
-        generator.save(ctx.stage_dir / "model")
+        save_generator(generator, ctx.stage_dir / "model")
         claim = (
             {"differential_privacy": False}
             if ledger is None

@@ -29,7 +29,13 @@ from typer.testing import CliRunner
 import synthpriv
 from synthpriv.cli import app
 from synthpriv.errors import ConfigError
-from synthpriv.generators.base import GENERATOR_FILE, META_SHA256, TRANSFORMER_FILE, WEIGHTS_FILE, meta_sha256
+from synthpriv.generators.model_files import (
+    GENERATOR_FILE,
+    META_SHA256,
+    TRANSFORMER_FILE,
+    WEIGHTS_FILE,
+    meta_sha256,
+)
 from synthpriv.generators.registry import get_generator
 from tests.conftest import one_line_error, quick_demo_config
 

@@ -23,13 +23,14 @@ import pandas as pd
 import pytest
 
 from synthpriv.errors import ModelFileError
-from synthpriv.generators.base import (
+from synthpriv.generators.model_files import (
     GENERATOR_FILE,
     META_SHA256,
     TRANSFORMER_FILE,
     WEIGHTS_FILE,
-    Generator,
+    load_generator,
     meta_sha256,
+    save_generator,
 )
 from synthpriv.generators.registry import get_generator
 
@@ -61,7 +62,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     generator.fit(table)
     folder = tmp_path_factory.mktemp("saved") / "model"
-    generator.save(folder)
+    save_generator(generator, folder)
     return folder
 
 
@@ -92,7 +93,7 @@ def _replace_weights(model: Path, payload: bytes, *, forge: bool) -> None:
 
 def _refused(model: Path, *needles: str) -> ModelFileError:
     with pytest.raises(ModelFileError) as caught:
-        Generator.load(model, device="cpu")
+        load_generator(model, device="cpu")
     assert caught.value.exit_code == 6
     text = str(caught.value)
     assert "\n" not in text
@@ -106,13 +107,13 @@ def test_an_untouched_folder_loads_and_records_every_checksum(model: Path) -> No
     assert meta["weights_sha256"] == hashlib.sha256((model / WEIGHTS_FILE).read_bytes()).hexdigest()
     assert meta["transformer_sha256"] == hashlib.sha256((model / TRANSFORMER_FILE).read_bytes()).hexdigest()
     assert meta[META_SHA256] == meta_sha256(meta)
-    assert len(Generator.load(model, device="cpu").sample(5, seed=0)) == 5
+    assert len(load_generator(model, device="cpu").sample(5, seed=0)) == 5
 
 
 def test_generator_json_may_be_reindented(model: Path) -> None:
     """The checksum is of the content, not the layout: reformatting is not tampering."""
     (model / GENERATOR_FILE).write_text(json.dumps(_meta(model), indent=None, sort_keys=True))
-    Generator.load(model, device="cpu")
+    load_generator(model, device="cpu")
 
 
 @pytest.mark.parametrize(
