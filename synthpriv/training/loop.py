@@ -4,15 +4,18 @@ A generator describes *what* one optimisation step is (a `TrainingPlan`); this m
 owns *how* the data is walked: seeded shuffling of the rows in memory (compact
 `EncodedRows`: each batch is expanded to the dense layout as it is drawn), mini-batches,
 per-epoch loss averages and progress reporting. Differential privacy plugs in without a
-second loop: Poisson sampling through the ``sampler`` argument, and a DP plan's
-`TrainingPlan.keeps_empty_batches` and `TrainingPlan.should_stop` (see
-`synthpriv.privacy.dpsgd`).
+second loop: a trainer (`synthpriv.training.seam.Trainer`, or its private version in
+`synthpriv.privacy.attach`) runs this loop with the sampler of the plan's real-row part
+(`TrainingPlan.real_rows`), and a private one adds ``keep_empty_batches`` (each batch
+drawn is a step its accountant counts) and ``should_stop`` (the budget).
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -20,6 +23,9 @@ from torch import nn
 
 from synthpriv.data.spans import EncodedTable, softmax_spans, value_spans
 from synthpriv.runtime.progress import NullProgress, Progress
+
+if TYPE_CHECKING:
+    from synthpriv.training.seam import RowStep
 
 #: ``(rows, batch_size, generator) -> index tensors``, one per optimisation step of an epoch.
 BatchSampler = Callable[[int, int, torch.Generator], Iterator[torch.Tensor]]
@@ -41,16 +47,8 @@ class TrainingPlan(ABC):
     min_batch_size: int = 1
     #: Optimisation steps between two `housekeeping` calls (0 turns it off).
     housekeeping_every: int = 50
-    #: DP-SGD: every batch the sampler draws reaches `step`, empty and small ones included
-    #: (`min_batch_size` is ignored): each is a step the privacy accountant counts.
-    keeps_empty_batches: bool = False
-    #: Whether the loop asks `should_stop` before each step (off: the question costs nothing).
-    stops_early: bool = False
-
-    def should_stop(self) -> bool:
-        """Asked before each step when `stops_early`: True ends training there (e.g. the next
-        DP-SGD step would exceed the privacy budget)."""
-        return False
+    #: The part that trains on real rows, as the trainer attached it (`Trainer.attach`).
+    real_rows: RowStep
 
     @property
     @abstractmethod
@@ -149,9 +147,16 @@ def train(
     generator: torch.Generator,
     progress: Progress | None = None,
     sampler: BatchSampler = shuffled_batches,
+    keep_empty_batches: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[dict[str, float]]:
     """Run ``epochs`` passes of ``plan.step`` over the rows of ``data`` (a dense tensor, or
     `EncodedRows`, which builds each batch when it is drawn).
+
+    Batches smaller than ``plan.min_batch_size`` (empty ones included) are skipped, unless
+    ``keep_empty_batches``: then every batch ``sampler`` draws reaches ``plan.step`` (DP-SGD:
+    each is a step the accountant counts). ``should_stop``, asked before each step, ends
+    training when it returns True (DP-SGD: the next step would exceed the budget).
 
     ``generator`` (a CPU generator) drives the batch order, so a seeded generator gives
     the same batches on every run. Returns one dict per epoch: ``{"epoch": i, <loss
@@ -164,6 +169,11 @@ def train(
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     progress = progress or NullProgress()
+    # Transitional: plans that still state these themselves (removed once every generator
+    # trains through a `Trainer`).
+    keep_empty_batches = keep_empty_batches or getattr(plan, "keeps_empty_batches", False)
+    if should_stop is None and getattr(plan, "stops_early", False):
+        should_stop = plan.should_stop  # type: ignore[attr-defined]  # transitional, see above
     for module in plan.modules.values():
         module.train()
     history: list[dict[str, float]] = []
@@ -172,7 +182,8 @@ def train(
     try:
         for epoch in range(epochs):
             before = steps
-            losses, steps, stopped = _run_epoch(plan, data, batch_size, generator, sampler, steps)
+            walk = _Walk(sampler, keep_empty_batches, should_stop)
+            losses, steps, stopped = _run_epoch(plan, data, batch_size, generator, walk, steps)
             if stopped and steps == before:
                 break
             record = {"epoch": float(epoch), **losses}
@@ -185,26 +196,34 @@ def train(
     return history
 
 
+@dataclass(frozen=True)
+class _Walk:
+    """How `train` walks the rows: the sampler, whether empty batches are steps, when to stop."""
+
+    sampler: BatchSampler
+    keep_empty_batches: bool
+    should_stop: Callable[[], bool] | None
+
+
 def _run_epoch(
     plan: TrainingPlan,
     data: torch.Tensor | EncodedRows,
     batch_size: int,
     generator: torch.Generator,
-    sampler: BatchSampler,
+    walk: _Walk,
     steps: int,
 ) -> tuple[dict[str, float], int, bool]:
     """One pass over ``data``: the size-weighted mean of each loss component, the number
-    of optimisation steps taken so far (``steps`` before this epoch), and whether the plan
-    asked to stop."""
+    of optimisation steps taken so far (``steps`` before this epoch), and whether
+    ``walk.should_stop`` asked to stop."""
     totals = _LossTotals()
     # DP plans take every batch; others skip empty ones and those below min_batch_size.
-    smallest = 0 if plan.keeps_empty_batches else max(1, min(plan.min_batch_size, len(data)))
-    stops_early = plan.stops_early
-    for index in sampler(len(data), batch_size, generator):
+    smallest = 0 if walk.keep_empty_batches else max(1, min(plan.min_batch_size, len(data)))
+    for index in walk.sampler(len(data), batch_size, generator):
         size = len(index)
         if size < smallest:
             continue
-        if stops_early and plan.should_stop():
+        if walk.should_stop is not None and walk.should_stop():
             return totals.means(), steps, True
         losses = plan.step(data[index.to(data.device)])
         if size:
