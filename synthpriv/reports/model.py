@@ -8,9 +8,10 @@ self-contained HTML file. Nothing here may hold a real row: tables are aggregate
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
-Tone = Literal["neutral", "good", "warn", "bad"]
+from synthpriv.reports.verdicts import Tone
+
+__all__ = ["Chart", "Figure", "Link", "Report", "Section", "Table", "Tone"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Figure:
     """A relative link to the report that explains the figure."""
     details: tuple[str, ...] = ()
     """Lines under the note (a verdict's reasons: one per failed gate)."""
+    kind: str = ""
+    """The `reports.verdicts.Kind` whose rule set the tone: the page's legend explains it."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,8 @@ class Link:
     href: str
     note: str = ""
     tone: Tone = "neutral"
+    kind: str = ""
+    """The `reports.verdicts.Kind` whose rule set the tone."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,8 @@ class Table:
     headers: tuple[str, ...]
     rows: tuple[tuple[str, ...], ...]
     caption: str = ""
+    kind: str = ""
+    """The `reports.verdicts.Kind` of the passed / FAILED cells it colours (``gate``), if any."""
 
 
 @dataclass(frozen=True)

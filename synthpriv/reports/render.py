@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from synthpriv.reports.model import Chart, Report, Table
+from synthpriv.reports.verdicts import COLOUR, KindLegend, legend_for
 from synthpriv.runtime.files import atomic_write_text
 
 PRODUCT = "synthpriv"
@@ -80,10 +81,30 @@ ENV.filters["trusted_svg"] = trusted_svg
 ENV.filters["numeric_columns"] = numeric_columns
 
 
+def page_kinds(report: Report) -> list[str]:
+    """The verdict-table kinds of every coloured thing on the page, in page order."""
+    kinds = [report.verdict.kind] if report.verdict is not None else []
+    for section in report.sections:
+        kinds += [f.kind for f in section.figures] + [link.kind for link in section.links]
+        kinds += [t.kind for t in section.tables]
+    return [k for k in kinds if k]
+
+
+def page_legend(report: Report) -> tuple[KindLegend, ...]:
+    """What the page's colours mean: the verdict table's legend for the kinds the page shows."""
+    return legend_for(page_kinds(report))
+
+
 def render_string(report: Report, nav: NavLinks | None = None) -> str:
     """The report's HTML page; ``nav`` links as in `render_report`."""
     template = ENV.get_template(TEMPLATE)
-    return template.render(report=report, nav=_nav_items(report, nav or []), product=PRODUCT)
+    return template.render(
+        report=report,
+        nav=_nav_items(report, nav or []),
+        product=PRODUCT,
+        legend=page_legend(report),
+        colour=COLOUR,
+    )
 
 
 def render_report(report: Report, path: Path, *, nav: NavLinks | None = None) -> None:

@@ -260,6 +260,25 @@ def tone_gate(passed: bool) -> Tone:
     return "good" if passed else "bad"
 
 
+def tone_verdict(failed: bool, caveat: bool = False) -> Tone:
+    """A page's or the run's verdict: bad when a gate or a stage failed, warn with a caveat, else good.
+
+    The caveat is one the verdict's note names: no gates were set (nothing was checked), the
+    export went ahead only by force, not every stage ran, a figure no gate checks is bad, or
+    the fidelity is more than 0.05 below the real holdout's. Why: good must mean checked and fine.
+    """
+    if failed:
+        return "bad"
+    return "warn" if caveat else "good"
+
+
+def tone_stage(status: str, failed_gates: int) -> Tone:
+    """A stage's card on the index: bad when it failed or failed a gate, good when it ran, else neutral."""
+    if status == "failed" or failed_gates:
+        return "bad"
+    return "good" if status in ("complete", "reused") else "neutral"
+
+
 @dataclass(frozen=True)
 class KindLegend:
     """What each colour means for one kind of figure, in words."""
@@ -373,8 +392,11 @@ LEGEND: dict[Kind, KindLegend] = {
         _entry(
             "verdict",
             "verdict",
-            good="export allowed (or evaluated) with every gate passing",
-            warn="incomplete, ungated, exported despite failed gates, or a figure no gate checks is red",
+            good="every gate passed and nothing below needs a second look",
+            warn=(
+                "no gates were set, the export was forced past failed gates, not every stage ran, a figure "
+                "no gate checks is red, or the fidelity is more than 0.05 below the real holdout's"
+            ),
             bad="a gate failed or a stage failed",
         ),
         _entry(

@@ -1,0 +1,354 @@
+"""The validate page: is the synthetic table faithful to the real one, beside the real holdout?
+
+Rendered from `ValidateMeasures` (validate's ``measures.json``) and the recorded gates; every
+tone comes from `reports.verdicts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from synthpriv.data.schema import ColumnKind
+from synthpriv.metrics.fidelity import ColumnDistribution, ColumnScore, FidelityResult, PairScore
+from synthpriv.reports import charts
+from synthpriv.reports.formatting import number
+from synthpriv.reports.model import Chart, Figure, Report, Section, Table
+from synthpriv.reports.summaries import GateLike, ValidateMeasures
+from synthpriv.reports.verdicts import (
+    tone_closeness,
+    tone_coverage,
+    tone_detection_auc,
+    tone_ml_efficacy,
+    tone_verdict,
+)
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    return "" if ci is None else f"95 % interval {ci[0]:.3f} to {ci[1]:.3f}"
+
+
+def _verdict(measures: ValidateMeasures, gates: Sequence[GateLike]) -> Figure:
+    failed = [g for g in gates if not g.passed]
+    if failed:
+        note = "; ".join(g.describe() for g in failed)
+        return Figure("verdict", "gates failed", note=note, tone=tone_verdict(True), kind="verdict")
+    fidelity = measures.fidelity
+    close = tone_closeness(fidelity.quality, fidelity.holdout_quality) == "good"
+    note = (
+        f"quality {number(fidelity.quality)} against a holdout reference of {number(fidelity.holdout_quality)}; "
+        f"a detector tells synthetic from real rows with AUC {number(measures.detection.auc)} (0.5 = not at all)"
+    )
+    if gates:
+        note = f"all {len(gates)} gate(s) passed; " + note
+    return Figure(
+        "verdict",
+        "close to real" if close else "usable with care",
+        note=note,
+        tone=tone_verdict(False, caveat=not close),
+        kind="verdict",
+    )
+
+
+def _closeness_figure(label: str, value: float | None, reference: float | None) -> Figure:
+    return Figure(
+        label,
+        number(value),
+        note=f"holdout reference {number(reference)}",
+        tone=tone_closeness(value, reference),
+        kind="fidelity",
+    )
+
+
+def _fidelity_section(result: FidelityResult) -> Section:
+    return Section(
+        title="Fidelity",
+        text=(
+            "sdmetrics scores in [0, 1], 1 = identical. Each is shown beside the same score of the real "
+            "holdout rows against the training rows: an independent real sample, the best a generator can "
+            "honestly reach. Quality here uses all column pairs; sdmetrics' default skips weakly related pairs."
+        ),
+        figures=(
+            _closeness_figure("quality (all pairs)", result.quality, result.holdout_quality),
+            _closeness_figure("column shapes", result.column_shapes, result.holdout_column_shapes),
+            _closeness_figure(
+                "column pair trends", result.column_pair_trends, result.holdout_column_pair_trends
+            ),
+            Figure(
+                "quality (sdmetrics default)",
+                number(result.quality_default_thresholds),
+                note="weak pairs skipped",
+            ),
+        ),
+    )
+
+
+def _columns_sections(measures: ValidateMeasures) -> list[Section]:
+    """Per column and per pair: scores worst first, heatmaps, and each column's distribution."""
+    result, k = measures.fidelity, measures.min_count
+    columns = sorted(result.column_scores, key=lambda s: np.nan_to_num(s.score, nan=-1.0))
+    shape_chart = charts.score_bars(
+        "Column shapes, worst first",
+        [s.column for s in columns],
+        [float(np.nan_to_num(s.score)) for s in columns],
+        reference=[
+            float(np.nan_to_num(s.holdout_score)) if s.holdout_score is not None else 0.0 for s in columns
+        ],
+        caption="Bar: synthetic vs real. Tick: real holdout vs real train.",
+        value_label="synthetic vs real",
+        reference_label="holdout vs train",
+    )
+    names = [s.column for s in result.column_scores]
+    worst_pairs = sorted(result.pair_scores, key=lambda p: np.nan_to_num(p.score, nan=-1.0))[:10]
+    pair_table = Table(
+        headers=("column 1", "column 2", "metric", "score", "holdout reference"),
+        rows=tuple(
+            (p.column_1, p.column_2, p.metric, number(p.score), number(p.holdout_score)) for p in worst_pairs
+        ),
+        caption="The ten column pairs whose relationship the synthetic rows reproduce worst.",
+    )
+    return [
+        Section(title="Columns", charts=(shape_chart,)),
+        Section(
+            title="Column pairs",
+            charts=(_pair_heatmap(result, names), _difference_heatmap(result, names)),
+            tables=(pair_table,),
+        ),
+        Section(
+            title="Distributions, real against synthetic",
+            text=f"Bins and categories with fewer than {k} real rows are merged, so no single real row can be read off a chart.",
+            charts=tuple(_distribution_chart(d) for d in _worst_first(measures.distributions, columns)),
+        ),
+    ]
+
+
+def _sizes_section(measures: ValidateMeasures) -> Section:
+    result, detection = measures.fidelity, measures.detection
+    return Section(
+        title="Sample sizes",
+        figures=(
+            Figure("real rows compared", f"{result.rows_real:,}"),
+            Figure("synthetic rows compared", f"{result.rows_synthetic:,}"),
+            Figure(
+                "detector rows",
+                f"{detection.rows_real:,} + {detection.rows_synthetic:,}",
+                note=f"{detection.folds}-fold",
+            ),
+            Figure("time", f"{measures.seconds:.1f} s", note=f"sdmetrics {result.sdmetrics_seconds:.1f} s"),
+        ),
+    )
+
+
+def validate_report(run_name: str, measures: ValidateMeasures, gates: Sequence[GateLike]) -> Report:
+    """The validate stage's page."""
+    sections = [
+        _fidelity_section(measures.fidelity),
+        _usefulness_section(measures),
+        _coverage_section(measures),
+        *_columns_sections(measures),
+        _sizes_section(measures),
+    ]
+    return Report(
+        stage="validate",
+        title="Validate",
+        run_name=run_name,
+        subtitle="Is the synthetic table faithful to the real one?",
+        verdict=_verdict(measures, gates),
+        sections=tuple(sections),
+    )
+
+
+def _usefulness_section(measures: ValidateMeasures) -> Section:
+    detector, reference = measures.detection, measures.detection_reference
+    figures = [
+        Figure(
+            "detection AUC",
+            number(detector.auc),
+            note=f"{_interval(detector.auc_ci)}; real holdout vs train {number(reference.auc)}; ideal 0.5",
+            tone=tone_detection_auc(detector.auc),
+            kind="detection_auc",
+        )
+    ]
+    efficacy = measures.efficacy
+    if efficacy is not None:
+        metric = "ROC AUC" if efficacy.headline_metric == "roc_auc" else "R²"
+        synthetic_score = (
+            efficacy.synthetic_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.synthetic_r2
+        )
+        real_score = efficacy.real_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.real_r2
+        synthetic_ci = (
+            efficacy.synthetic_roc_auc_ci
+            if efficacy.headline_metric == "roc_auc"
+            else efficacy.synthetic_r2_ci
+        )
+        figures += [
+            Figure(
+                f"ML efficacy: {metric} trained on synthetic",
+                number(synthetic_score),
+                note=f"{_interval(synthetic_ci)}; trained on real {number(real_score)}",
+            ),
+            Figure(
+                "efficacy ratio",
+                number(efficacy.ratio),
+                note=f"synthetic / real; {_interval(efficacy.ratio_ci)}; ideal 1",
+                tone=tone_ml_efficacy(efficacy.ratio),
+                kind="ml_efficacy",
+            ),
+        ]
+        if efficacy.synthetic_f1_macro is not None:
+            figures.append(
+                Figure(
+                    "macro F1 trained on synthetic",
+                    number(efficacy.synthetic_f1_macro),
+                    note=f"trained on real {number(efficacy.real_f1_macro)}",
+                )
+            )
+    top = detector.importances[:10]
+    importance_chart = charts.score_bars(
+        "What gives synthetic rows away",
+        [i.column for i in top],
+        [max(0.0, i.auc_drop) for i in top],
+        caption="Drop of the detector's AUC when the column is shuffled; longer = a stronger giveaway.",
+        value_label="AUC drop",
+    )
+    notes = " ".join(efficacy.notes) if efficacy is not None else ""
+    text = (
+        "A gradient-boosting classifier tries to tell real training rows from synthetic ones "
+        "(cross-validated; 0.5 means it cannot). Machine-learning efficacy trains the same kind of model "
+        "on synthetic rows and on real rows and scores both on the real holdout."
+    )
+    return Section(
+        title="Usefulness", text=f"{text} {notes}".strip(), figures=tuple(figures), charts=(importance_chart,)
+    )
+
+
+def _coverage_section(measures: ValidateMeasures) -> Section:
+    covered, diagnostic = measures.coverage, measures.diagnostic
+    figures = (
+        Figure(
+            "precision",
+            number(covered.precision),
+            note=f"synthetic rows that look real; holdout reference {number(covered.holdout_precision)}",
+            tone=tone_coverage(covered.precision, covered.holdout_precision),
+            kind="coverage",
+        ),
+        Figure(
+            "recall",
+            number(covered.recall),
+            note=f"real rows the synthetic data covers; holdout reference {number(covered.holdout_recall)}",
+            tone=tone_coverage(covered.recall, covered.holdout_recall),
+            kind="coverage",
+        ),
+        Figure(
+            "validity",
+            number(diagnostic.validity),
+            note=f"values inside the real domain; holdout reference {number(diagnostic.holdout_validity)}",
+            tone=tone_coverage(diagnostic.validity, diagnostic.holdout_validity),
+            kind="coverage",
+        ),
+        Figure(
+            "categories missed / invented",
+            f"{covered.missed_categories} / {covered.invented_categories}",
+            note="ideal 0 / 0",
+        ),
+    )
+    rows = tuple(
+        (
+            c.column,
+            c.kind.value,
+            "–"
+            if c.missed_categories is None
+            else f"{c.missed_categories} of {c.real_categories} ({c.missed_real_share:.1%} of real rows)",
+            "–"
+            if c.invented_categories is None
+            else f"{c.invented_categories} ({c.invented_synthetic_share:.1%} of synthetic rows)",
+            "–" if c.out_of_range_share is None else f"{c.out_of_range_share:.1%}",
+        )
+        for c in covered.columns
+    )
+    table = Table(
+        headers=("column", "kind", "real categories missed", "categories invented", "outside the real range"),
+        rows=rows,
+        caption="Counts and shares only; the categories themselves are not shown.",
+    )
+    text = (
+        f"Precision and recall in the k-nearest-neighbour form (k = {covered.k}, Kynkäänniemi et al. 2019) on "
+        f"{covered.rows_real:,} rows a side: precision separates realistic from implausible rows, recall diverse "
+        "from collapsed ones."
+    )
+    return Section(title="Coverage and validity", text=text, figures=figures, tables=(table,))
+
+
+def _pair_matrix(
+    result: FidelityResult, names: list[str], value: Callable[[PairScore], float], diagonal: float
+) -> list[list[float | None]]:
+    """A symmetric matrix of ``value`` per column pair (None where a pair has no finite value)."""
+    position = {name: i for i, name in enumerate(names)}
+    matrix: list[list[float | None]] = [[None] * len(names) for _ in names]
+    for i in range(len(names)):
+        matrix[i][i] = diagonal
+    for pair in result.pair_scores:
+        number = value(pair)
+        if pair.column_1 in position and pair.column_2 in position and np.isfinite(number):
+            i, j = position[pair.column_1], position[pair.column_2]
+            matrix[i][j] = matrix[j][i] = float(number)
+    return matrix
+
+
+def _pair_heatmap(result: FidelityResult, names: list[str]) -> Chart:
+    return charts.heatmap(
+        "Pair trend scores (1 = relationship reproduced)",
+        names,
+        _pair_matrix(result, names, lambda pair: pair.score, diagonal=1.0),
+        vmin=0.0,
+        vmax=1.0,
+        caption="Correlation similarity for two numerical columns, contingency similarity otherwise.",
+    )
+
+
+def _difference_heatmap(result: FidelityResult, names: list[str]) -> Chart:
+    return charts.heatmap(
+        "Association difference |synthetic − real| (0 = same strength)",
+        names,
+        _pair_matrix(result, names, lambda pair: abs(pair.synthetic_value - pair.real_value), diagonal=0.0),
+        vmin=0.0,
+        vmax=0.5,
+        caption="Pearson correlation for two numerical columns, Cramér's V otherwise; 0.5 and above share one colour.",
+    )
+
+
+def _worst_first(
+    distributions: list[ColumnDistribution], ordered: list[ColumnScore]
+) -> list[ColumnDistribution]:
+    rank = {score.column: i for i, score in enumerate(ordered)}
+    return sorted(distributions, key=lambda d: rank.get(d.column, len(rank)))
+
+
+def _distribution_chart(distribution: ColumnDistribution) -> Chart:
+    """Numbers as overlaid histograms on one axis, everything else as grouped bars."""
+    edges = distribution.edges
+    if edges is not None and distribution.kind is ColumnKind.NUMERICAL and len(edges) >= 2:
+        bins = len(edges) - 1
+        series = {"real": distribution.real_share[:bins], "synthetic": distribution.synthetic_share[:bins]}
+        rest = [
+            f"{label}: real {r:.0%}, synthetic {q:.0%}"
+            for label, r, q in zip(
+                distribution.labels[bins:],
+                distribution.real_share[bins:],
+                distribution.synthetic_share[bins:],
+                strict=True,
+            )
+        ]
+        caption = "numerical: share of rows per bin (real filled, synthetic outlined)"
+        return charts.histogram_chart(
+            distribution.column, list(edges), series, caption="; ".join([caption, *rest])
+        )
+    series = {"real": distribution.real_share, "synthetic": distribution.synthetic_share}
+    unit = "category" if edges is None else "bin"
+    return charts.bar_chart(
+        distribution.column,
+        distribution.labels,
+        series,
+        caption=f"{distribution.kind}: share of rows per {unit}",
+    )

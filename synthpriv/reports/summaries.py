@@ -1,0 +1,130 @@
+"""What the train, synthesize, validate and export stages write, as typed models the pages read.
+
+A stage computes these and writes them (``summary.json``, validate's ``measures.json``); the
+pages in `reports.pages` render them, and `synthpriv report` validates them back from disk.
+They live here, below the stages, so that the report package never imports a stage. The
+attack stage's summary belongs to the attack interface (`reports.pages.attack`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from synthpriv.metrics.coverage import CoverageResult
+from synthpriv.metrics.detection import DetectionResult
+from synthpriv.metrics.diagnostic import DiagnosticResult
+from synthpriv.metrics.efficacy import EfficacyResult
+from synthpriv.metrics.fidelity import ColumnDistribution, FidelityResult
+
+#: Synthetic rows the train stage samples to measure category coverage.
+COVERAGE_ROWS = 10_000
+
+
+class GateLike(Protocol):
+    """One evaluated gate, as the stages record it (`stages.base.GateOutcome`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> float: ...
+    @property
+    def bound(self) -> float: ...
+    @property
+    def passed(self) -> bool: ...
+    def describe(self) -> str: ...
+
+
+class ColumnSummary(BaseModel):
+    name: str
+    kind: str
+    nullable: bool
+
+
+class TrainSummary(BaseModel):
+    generator: str
+    params: dict[str, Any]
+    epochs: int
+    batch_size: int
+    train_rows: int
+    holdout_rows: int
+    holdout_source: str  # "split" or "file"
+    columns: list[ColumnSummary]
+    fit_seconds: float
+    device: str
+    final_loss: float | None
+    category_coverage: dict[str, float]
+    """Per categorical column: share of its real categories the samples reproduce."""
+    warnings: list[str]
+    privacy: dict[str, Any] | None = None
+    """The privacy ledger (`PrivacyLedger.to_dict`) when trained with DP."""
+
+
+class SynthesizeSummary(BaseModel):
+    rows: int
+    seed: int
+    batch_size: int
+    seconds: float
+    rows_per_second: float
+    missing_share: dict[str, float]  # of the synthetic rows, per column
+    conditions: dict[str, str | bool | int | float]
+
+
+class ValidateSummary(BaseModel):
+    quality: float | None
+    quality_default_thresholds: float | None
+    column_shapes: float | None
+    column_pair_trends: float | None
+    holdout_quality: float | None
+    holdout_column_shapes: float | None
+    holdout_column_pair_trends: float | None
+    validity: float | None
+    holdout_validity: float | None
+    structure: float | None
+    detection_auc: float
+    detection_auc_ci: tuple[float, float]
+    holdout_detection_auc: float | None
+    efficacy: EfficacyResult | None
+    coverage: CoverageResult
+    rows_real: int
+    rows_synthetic: int
+    rows_holdout: int | None
+    seconds: float
+    sdmetrics_seconds: float
+    seconds_by_metric: dict[str, float]
+
+
+#: validate's file of every aggregate its report shows, kept so that ``synthpriv report`` can render it again.
+VALIDATE_MEASURES = "measures.json"
+
+
+class ValidateMeasures(BaseModel):
+    """Every aggregate the validate page shows (more than its summary: per column and pair)."""
+
+    fidelity: FidelityResult
+    diagnostic: DiagnosticResult
+    detection: DetectionResult
+    detection_reference: DetectionResult
+    efficacy: EfficacyResult | None
+    coverage: CoverageResult
+    distributions: list[ColumnDistribution]
+    """Shares per bin or category, every one holding at least ``min_count`` real rows."""
+    min_count: int
+    seconds: float
+
+
+class ExportSummary(BaseModel):
+    rows: int
+    files: list[dict[str, Any]]
+    """Each exported file: path, rows, bytes, sha256."""
+    gate_results: list[dict[str, Any]]
+    """The validate and attack gates this export was decided on."""
+    gates_forced: bool
+    """Whether a gate failed and the export went ahead with --allow-failed-gates."""
+    allow_failed_gates: bool
+    synthetic_sha256: str
+    """The synthesize stage's Parquet the export was copied from."""
+    provenance: dict[str, Any]
+    """What the exported Parquet's metadata says (version, generator, seed, config hash, DP, gates)."""
+    differential_privacy: dict[str, Any] | str = "none"
