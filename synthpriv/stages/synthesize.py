@@ -8,24 +8,14 @@ from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
-from pydantic import BaseModel
 
 from synthpriv.config.model import SynthesizeConfig
 from synthpriv.data.io import write_parquet_batches
 from synthpriv.generators.model_files import load_generator
-from synthpriv.reports import charts
-from synthpriv.reports.model import Figure, Report, Section
+from synthpriv.reports.model import Report
+from synthpriv.reports.pages.synthesize import synthesize_report
+from synthpriv.reports.summaries import SynthesizeSummary
 from synthpriv.stages.base import Stage, StageContext, StageResult, read_summary
-
-
-class SynthesizeSummary(BaseModel):
-    rows: int
-    seed: int
-    batch_size: int
-    seconds: float
-    rows_per_second: float
-    missing_share: dict[str, float]  # of the synthetic rows, per column
-    conditions: dict[str, str | bool | int | float]
 
 
 class SynthesizeStage(Stage[SynthesizeConfig]):
@@ -78,42 +68,4 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
 
     @classmethod
     def build_report(cls, run_name: str, stage_dir: Path) -> Report:
-        return _report(run_name, SynthesizeSummary.model_validate(read_summary(stage_dir)))
-
-
-def _report(run_name: str, summary: SynthesizeSummary) -> Report:
-    names = list(summary.missing_share)
-    chart = charts.score_bars(
-        "Missing values per column (synthetic)",
-        names,
-        [summary.missing_share[n] for n in names],
-        caption="Share of synthetic rows with a missing value; missingness is learned, not filled in.",
-        value_label="share missing",
-    )
-    section = Section(
-        title="Sampling",
-        figures=(
-            Figure("rows", f"{summary.rows:,}"),
-            Figure("seed", str(summary.seed)),
-            Figure("time", f"{summary.seconds:.2f} s", note=f"{summary.rows_per_second:,.0f} rows/s"),
-            Figure(
-                "batches",
-                str(-(-summary.rows // summary.batch_size)),
-                note=f"{summary.batch_size:,} rows each",
-            ),
-            Figure(
-                "conditions",
-                ", ".join(f"{k} = {v}" for k, v in summary.conditions.items()) or "none",
-                note="every row honours them" if summary.conditions else "unconditional sampling",
-            ),
-        ),
-        charts=(chart,),
-    )
-    return Report(
-        stage="synthesize",
-        title="Synthesize",
-        run_name=run_name,
-        subtitle="Sample synthetic rows from the trained model",
-        sections=(section,),
-        audience="Synthetic rows only; the real table is not read in this stage.",
-    )
+        return synthesize_report(run_name, SynthesizeSummary.model_validate(read_summary(stage_dir)))
