@@ -17,6 +17,7 @@ from synthpriv.metrics.detection import DetectionResult
 from synthpriv.metrics.diagnostic import DiagnosticResult
 from synthpriv.metrics.efficacy import EfficacyResult
 from synthpriv.metrics.fidelity import ColumnDistribution, FidelityResult
+from synthpriv.privacy.ledger import LedgerField
 
 #: Synthetic rows the train stage samples to measure category coverage.
 COVERAGE_ROWS = 10_000
@@ -57,8 +58,8 @@ class TrainSummary(BaseModel):
     category_coverage: dict[str, float]
     """Per categorical column: share of its real categories the samples reproduce."""
     warnings: list[str]
-    privacy: dict[str, Any] | None = None
-    """The privacy ledger (`PrivacyLedger.to_dict`) when trained with DP."""
+    privacy: LedgerField | None = None
+    """The privacy ledger when trained with DP (written as `PrivacyLedger.to_dict`, read through `from_dict`)."""
 
 
 class SynthesizeSummary(BaseModel):

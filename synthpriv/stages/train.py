@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
-from pydantic import BaseModel
 
 from synthpriv.config.model import TrainConfig
 from synthpriv.config.privacy import PrivacyConfig
@@ -17,42 +16,15 @@ from synthpriv.errors import PrivacyConfigError
 from synthpriv.generators.model_files import save_generator
 from synthpriv.generators.registry import get_generator
 from synthpriv.privacy.ledger import PrivacyLedger
-from synthpriv.reports import charts
-from synthpriv.reports.model import Figure, Report, Section, Table
+from synthpriv.reports.model import Report
+from synthpriv.reports.pages.train import train_report
+from synthpriv.reports.summaries import COVERAGE_ROWS, ColumnSummary, TrainSummary
 from synthpriv.runtime.files import atomic_write_text
 from synthpriv.stages.base import Stage, StageContext, StageResult, read_summary
 
 if TYPE_CHECKING:  # torch and opacus load only when a DP fit runs
     from synthpriv.data.transform import TabularTransformer
     from synthpriv.privacy.dpsgd import DPSGDSettings
-
-
-class ColumnSummary(BaseModel):
-    name: str
-    kind: str
-    nullable: bool
-
-
-class TrainSummary(BaseModel):
-    generator: str
-    params: dict[str, Any]
-    epochs: int
-    batch_size: int
-    train_rows: int
-    holdout_rows: int
-    holdout_source: str  # "split" or "file"
-    columns: list[ColumnSummary]
-    fit_seconds: float
-    device: str
-    final_loss: float | None
-    category_coverage: dict[
-        str, float
-    ]  # per categorical column: share of its real categories the samples reproduce
-    warnings: list[str]
-    privacy: dict[str, Any] | None = None  # the privacy ledger (PrivacyLedger.to_dict) when trained with DP
-
-
-_COVERAGE_ROWS = 10_000
 
 
 def category_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, schema: TableSchema) -> dict[str, float]:
@@ -78,7 +50,7 @@ class TrainStage(Stage[TrainConfig]):
 
     def run(self, ctx: StageContext) -> StageResult:
         schema = ctx.real.schema()
-        split = ctx.real.make_split(ctx.seed)
+        split = ctx.real.make_split(ctx.seed)  # drawn once, here, and stored: later stages read the file
         write_parquet(split.to_frame(), ctx.stage_dir / "split.parquet")
         train_table = ctx.real.train(split)
         holdout_rows = len(ctx.real.holdout(split))
@@ -93,7 +65,7 @@ class TrainStage(Stage[TrainConfig]):
             self.config.params,
             epochs=self.config.epochs,
             batch_size=self.config.batch_size,
-            seed=ctx.seed,
+            seed=ctx.stream_seed("train", "fit"),
             device=self.config.device,
             privacy=dp_settings,
             min_category_count=ctx.real.config.min_category_count,  # used only when no DP transformer is given
@@ -109,7 +81,8 @@ class TrainStage(Stage[TrainConfig]):
             else {"differential_privacy": True, **ledger.to_dict()}
         )
         atomic_write_text(ctx.stage_dir / "privacy.json", json.dumps(claim, indent=2))
-        coverage = category_coverage(train_table, generator.sample(_COVERAGE_ROWS, seed=ctx.seed), schema)
+        sampled = generator.sample(COVERAGE_ROWS, seed=ctx.stream_seed("train", "coverage"))
+        coverage = category_coverage(train_table, sampled, schema)
         history = pd.DataFrame(fit.history)
         write_parquet(history, ctx.stage_dir / "loss.parquet")
 
@@ -136,7 +109,7 @@ class TrainStage(Stage[TrainConfig]):
     @classmethod
     def build_report(cls, run_name: str, stage_dir: Path) -> Report:
         summary = TrainSummary.model_validate(read_summary(stage_dir))
-        return _report(run_name, summary, pd.read_parquet(stage_dir / "loss.parquet"))
+        return train_report(run_name, summary, pd.read_parquet(stage_dir / "loss.parquet"))
 
 
 def check_privacy_budget(privacy: PrivacyConfig, rows: int) -> float:
@@ -175,99 +148,3 @@ def private_preprocessing(
         total_epsilon=privacy.epsilon,
     )
     return ledger, transformer, settings
-
-
-def _privacy_section(ledger: dict[str, Any]) -> Section:
-    spent, budget = ledger["spent"], ledger["budget"]
-    rows = tuple(
-        (
-            r["what"],
-            r["mechanism"],
-            f"{r['epsilon']:.4g}",
-            f"{r['delta']:.3g}",
-            "–" if r.get("noise") is None else f"{r['noise']:.4g}",
-            "–" if r.get("steps") is None else f"{r['steps']:,} steps at rate {r['sample_rate']:.4g}",
-        )
-        for r in ledger["releases"]
-    )
-    return Section(
-        title="Differential privacy ledger",
-        text=(
-            "Every computation that read the real table, with what it cost. The total is their sequential "
-            "composition (epsilons add up, deltas add up), which holds for any mix of mechanisms. DP-SGD's "
-            "epsilon is the accountant's value after training, for the steps actually taken."
-        ),
-        figures=(
-            Figure(
-                "epsilon spent",
-                f"{spent['epsilon']:.4g}",
-                note=f"budget {budget['epsilon']:.4g}",
-                tone="good",
-            ),
-            Figure("delta spent", f"{spent['delta']:.3g}", note=f"budget {budget['delta']:.3g}"),
-        ),
-        tables=(Table(headers=("release", "mechanism", "epsilon", "delta", "noise", "sampling"), rows=rows),),
-    )
-
-
-def _report(run_name: str, summary: TrainSummary, history: pd.DataFrame) -> Report:
-    epochs = history["epoch"].tolist() if "epoch" in history else list(range(1, len(history) + 1))
-    # One chart per loss term: they live on different scales (a KL near 0 beside a loss near 1000).
-    loss_charts = tuple(
-        charts.line_chart(
-            "Training loss per epoch" if column == "loss" else f"{column} per epoch",
-            epochs,
-            {column: history[column].tolist()},
-            x_label="epoch",
-            y_label="mean per row",
-            caption="Aggregate over all training rows in each epoch." if column == "loss" else "",
-        )
-        for column in history.columns
-        if column != "epoch"
-    )
-    coverage_chart = charts.score_bars(
-        "Categories the samples reproduce, per column",
-        list(summary.category_coverage),
-        list(summary.category_coverage.values()),
-        caption=f"Share of each column's real categories found in {_COVERAGE_ROWS:,} sampled rows; below 1 means categories were dropped (mode collapse).",
-    )
-    kinds = pd.Series([c.kind for c in summary.columns]).value_counts()
-    kind_chart = charts.bar_chart(
-        "Columns by kind",
-        kinds.index.tolist(),
-        {"columns": kinds.astype(float).tolist()},
-        value_format="{:.0f}",
-    )
-    overview = Section(
-        title="Training",
-        figures=(
-            Figure("generator", summary.generator),
-            Figure("epochs", str(summary.epochs), note=f"batch size {summary.batch_size}"),
-            Figure("fit time", f"{summary.fit_seconds:.1f} s", note=f"on {summary.device}"),
-            Figure(
-                "training rows",
-                f"{summary.train_rows:,}",
-                note=f"holdout {summary.holdout_rows:,} ({summary.holdout_source})",
-            ),
-        ),
-        charts=(*loss_charts, coverage_chart, kind_chart),
-    )
-    schema_table = Table(
-        headers=("column", "kind", "has missing values"),
-        rows=tuple((c.name, c.kind, "yes" if c.nullable else "no") for c in summary.columns),
-        caption="Column names and kinds only; no values of the real table are shown.",
-    )
-    sections = [overview, Section(title="Schema", tables=(schema_table,))]
-    if summary.privacy is not None:
-        sections.insert(1, _privacy_section(summary.privacy))
-    if summary.warnings:
-        sections.append(Section(title="Warnings", text="\n".join(summary.warnings)))
-    params = Table(headers=("setting", "value"), rows=tuple((k, str(v)) for k, v in summary.params.items()))
-    sections.append(Section(title="Generator settings", tables=(params,)))
-    return Report(
-        stage="train",
-        title="Train",
-        run_name=run_name,
-        subtitle="Fit the generator on the real training rows",
-        sections=tuple(sections),
-    )

@@ -101,7 +101,7 @@ def train_report(run_name: str, summary: TrainSummary, history: pd.DataFrame) ->
     )
     sections = [_overview(summary, history), Section(title="Schema", tables=(schema_table,))]
     if summary.privacy is not None:
-        sections.insert(1, _privacy_section(PrivacyLedger.from_dict(summary.privacy)))
+        sections.insert(1, _privacy_section(summary.privacy))
     if summary.warnings:
         sections.append(Section(title="Warnings", text="\n".join(summary.warnings)))
     params = Table(headers=("setting", "value"), rows=tuple((k, str(v)) for k, v in summary.params.items()))
