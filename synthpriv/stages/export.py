@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow.parquet as pq
-from pydantic import BaseModel
 
 from synthpriv import __version__
 from synthpriv.config.model import ExportConfig, GatesConfig
 from synthpriv.errors import GateFailedError
-from synthpriv.reports import charts
 from synthpriv.reports.datacard import DATACARD_JSON, DATACARD_MD, build_datacard, render_markdown
-from synthpriv.reports.headline import gate_table, guarantee
-from synthpriv.reports.model import Figure, Link, Report, Section, Table
+from synthpriv.reports.headline import guarantee
+from synthpriv.reports.model import Report
+from synthpriv.reports.pages.export import export_report
+from synthpriv.reports.summaries import ExportSummary
 from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.stages.base import GateOutcome, Stage, StageContext, StageResult, read_summary
 
@@ -29,22 +29,6 @@ from synthpriv.stages.base import GateOutcome, Stage, StageContext, StageResult,
 METADATA_KEY = b"synthpriv"
 #: Rows converted to CSV at a time: bounded memory whatever the table's size.
 CSV_BATCH_ROWS = 50_000
-
-
-class ExportSummary(BaseModel):
-    rows: int
-    files: list[dict[str, Any]]
-    """Each exported file: path, rows, bytes, sha256."""
-    gate_results: list[dict[str, Any]]
-    """The validate and attack gates this export was decided on."""
-    gates_forced: bool
-    """Whether a gate failed and the export went ahead with --allow-failed-gates."""
-    allow_failed_gates: bool
-    synthetic_sha256: str
-    """The synthesize stage's Parquet the export was copied from."""
-    provenance: dict[str, Any]
-    """What the exported Parquet's metadata says (version, generator, seed, config hash, DP, gates)."""
-    differential_privacy: dict[str, Any] | str = "none"
 
 
 class ExportStage(Stage[ExportConfig]):
@@ -113,7 +97,7 @@ class ExportStage(Stage[ExportConfig]):
     @classmethod
     def build_report(cls, run_name: str, stage_dir: Path) -> Report:
         summary = ExportSummary.model_validate(read_summary(stage_dir))
-        return _report(run_name, summary, [GateOutcome(**g) for g in summary.gate_results])
+        return export_report(run_name, summary, [GateOutcome(**g) for g in summary.gate_results])
 
 
 def _copy_out(
@@ -151,88 +135,3 @@ def _copy_out(
 def _partial(path: Path) -> Path:
     """The temporary name ``path`` is written under before it is renamed into place."""
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-def _report(run_name: str, summary: ExportSummary, outcomes: list[GateOutcome]) -> Report:
-    gates = gate_table(
-        [g.__dict__ for g in outcomes],
-        "Gates come from the pipeline file's gates section."
-        if outcomes
-        else "No gates are set in the pipeline file.",
-    )
-    charts_ = ()
-    if outcomes:
-        charts_ = (
-            charts.score_bars(
-                "Gate figures against their bounds",
-                [g.name for g in outcomes],
-                [g.value for g in outcomes],
-                reference=[g.bound for g in outcomes],
-                caption="The tick on each bar marks the gate's bound (min_ gates: at least; max_ gates: at most).",
-                reference_label="bound",
-            ),
-        )
-    if summary.gates_forced:
-        failed = sum(not g.passed for g in outcomes)
-        verdict = Figure(
-            "export",
-            "exported despite failed gates",
-            note=f"{failed} gate(s) failed; forced with --allow-failed-gates",
-            tone="warn",
-        )
-    else:
-        verdict = Figure(
-            "export", "exported", note="every gate passed" if outcomes else "no gates were set", tone="good"
-        )
-    dp = summary.differential_privacy
-    files = Table(
-        headers=("file", "rows", "size", "sha256"),
-        rows=tuple(
-            (f["path"], f"{f['rows']:,}", f"{f['bytes'] / 1e6:.2f} MB", f["sha256"][:16] + "…")
-            for f in summary.files
-        ),
-        caption="In this folder. The Parquet keeps the input's column names, order and dtypes; its key-value "
-        "metadata ('synthpriv') holds the provenance below.",
-    )
-    provenance = Table(
-        headers=("key", "value"),
-        rows=tuple(
-            (key, str(value))
-            for key, value in summary.provenance.items()
-            if key not in ("gates", "differential_privacy")
-        ),
-    )
-    section = Section(
-        title="What was exported",
-        figures=(
-            Figure("rows", f"{summary.rows:,}"),
-            Figure(
-                "differential privacy",
-                "none" if dp == "none" else f"epsilon {dp['epsilon']:.3g}",  # type: ignore[index]
-                note="trained without DP" if dp == "none" else f"delta {dp['delta']:.2g}",  # type: ignore[index]
-                tone="neutral" if dp == "none" else "good",
-            ),
-        ),
-        tables=(files,),
-        links=(
-            Link(
-                DATACARD_MD,
-                DATACARD_MD,
-                note="the data card: what was generated, how faithful, how private; read it first",
-            ),
-            Link(DATACARD_JSON, DATACARD_JSON, note="the same, for programs"),
-        ),
-    )
-    return Report(
-        stage="export",
-        title="Export",
-        run_name=run_name,
-        subtitle="The synthetic table, exported only when every gate passed",
-        verdict=verdict,
-        sections=(
-            section,
-            Section(title="Gates", charts=charts_, tables=(gates,)),
-            Section(title="Provenance", tables=(provenance,)),
-        ),
-        audience="Synthetic rows and gate results only.",
-    )
