@@ -13,7 +13,7 @@ from synthpriv.data.align import align_to_real
 from synthpriv.data.io import fingerprint_source, read_table
 from synthpriv.data.overlap import HoldoutOverlap, dtype_family, holdout_overlap
 from synthpriv.data.schema import TableSchema, infer_schema
-from synthpriv.data.split import MIN_HOLDOUT_ROWS, Split, all_rows, split_rows
+from synthpriv.data.split import MIN_HOLDOUT_ROWS, Split, all_rows, split_rows, split_sizes
 from synthpriv.errors import DataError
 
 
@@ -56,11 +56,20 @@ class RealData:
         return self.config.declarations()
 
     def make_split(self, seed: int) -> Split:
+        """Draw the run's split (the train stage does, once, and stores it; later stages read that file)."""
         n_rows = len(self.source())
         if self.holdout_path is not None:
             return all_rows(n_rows)
         assert isinstance(self.config.holdout, float)
         return split_rows(n_rows, self.config.holdout, seed)
+
+    def train_rows(self) -> int:
+        """How many rows the split will train on, known without drawing it; DataError if it cannot be made."""
+        n_rows = len(self.source())
+        if self.holdout_path is not None:
+            return len(all_rows(n_rows).train)
+        assert isinstance(self.config.holdout, float)
+        return split_sizes(n_rows, self.config.holdout)[0]
 
     def train(self, split: Split) -> pd.DataFrame:
         return self._modelled(self.source().iloc[split.train])

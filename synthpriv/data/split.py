@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from synthpriv.errors import DataError
+from synthpriv.runtime.seeding import stream_rng
 
 MIN_TRAIN_ROWS = 10
 #: Validate's k-NN coverage compares held-out rows with their 5 nearest neighbours (it needs
@@ -35,8 +36,11 @@ class Split:
         return cls(train=rows[member], holdout=rows[~member])
 
 
-def split_rows(n_rows: int, holdout_fraction: float, seed: int) -> Split:
-    """A seeded random split of ``n_rows`` rows; DataError when either part would be too small."""
+def split_sizes(n_rows: int, holdout_fraction: float) -> tuple[int, int]:
+    """(training rows, holdout rows) of a split of ``n_rows``; DataError when either part would be too small.
+
+    Counts only: `synthpriv check` knows whether a table can be split without drawing the split.
+    """
     n_holdout = round(n_rows * holdout_fraction)
     n_train = n_rows - n_holdout
     if n_train < MIN_TRAIN_ROWS or n_holdout < MIN_HOLDOUT_ROWS:
@@ -46,7 +50,17 @@ def split_rows(n_rows: int, holdout_fraction: float, seed: int) -> Split:
             "compare with held-out rows); use a larger table or change data.holdout",
             where="data.holdout",
         )
-    permutation = np.random.default_rng(seed).permutation(n_rows)
+    return n_train, n_holdout
+
+
+def split_rows(n_rows: int, holdout_fraction: float, seed: int) -> Split:
+    """The run's random split of ``n_rows`` rows, drawn from its ``split`` seed stream.
+
+    Drawn once, by the train stage, which stores it (``train/split.parquet``); every later
+    reader loads that file.
+    """
+    n_train, _ = split_sizes(n_rows, holdout_fraction)
+    permutation = stream_rng(seed, "train", "split").permutation(n_rows)
     return Split(train=np.sort(permutation[:n_train]), holdout=np.sort(permutation[n_train:]))
 
 

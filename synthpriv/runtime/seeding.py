@@ -30,9 +30,14 @@ def stream_rng(root: int, *names: str) -> np.random.Generator:
     return np.random.default_rng(seed_sequence(root, *names))
 
 
-def stream_seed(root: int, *names: str) -> int:
-    """A non-negative 63-bit integer seed for the stream (torch, scikit-learn, a child API)."""
-    return int(seed_sequence(root, *names).generate_state(1, dtype=np.uint64)[0] >> 1)
+def stream_seed(root: int, *names: str, bits: int = 63) -> int:
+    """A non-negative integer seed of ``bits`` bits (1 to 64) for the stream (torch, a child API).
+
+    ``bits=32`` gives a seed every library takes (scikit-learn's ``random_state`` is below 2**32).
+    """
+    if not 1 <= bits <= 64:
+        raise ValueError(f"a seed has 1 to 64 bits, not {bits}")
+    return int(seed_sequence(root, *names).generate_state(1, dtype=np.uint64)[0] >> (64 - bits))
 
 
 def seed_everything(seed: int) -> None:

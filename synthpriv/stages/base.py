@@ -13,17 +13,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-import numpy as np
 from pydantic import BaseModel
 
 from synthpriv.config.model import GatesConfig, StageName
 from synthpriv.reports.headline import gate_relation
 from synthpriv.reports.model import Report
 from synthpriv.runtime.progress import NullProgress, Progress
+from synthpriv.runtime.seeding import stream_rng, stream_seed
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
     from synthpriv.data.real import RealData
-    from synthpriv.stages.common import EvaluationTables
+    from synthpriv.data.schema import TableSchema
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -70,6 +73,20 @@ def check_gate(name: str, value: float, bound: float | None) -> list[GateOutcome
     return [GateOutcome(name=name, value=float(value), bound=float(bound), passed=bool(passed))]
 
 
+@dataclass(frozen=True)
+class EvaluationTables:
+    """Real train rows, real holdout rows (the control), synthetic rows, and the schema they share.
+
+    What validate and attack judge: read from a run's artifacts (`stages.common.evaluation_tables`)
+    or given from outside (`synthpriv evaluate`, whose train and synthesize are inputs, not stages).
+    """
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    synthetic: pd.DataFrame
+    schema: TableSchema
+
+
 @dataclass
 class StageContext:
     """What a stage may use: its staging folder, the finished run, the real data, a seed."""
@@ -89,9 +106,16 @@ class StageContext:
     def artifact(self, name: str) -> Path:
         return self.run_dir / ARTIFACTS[name]
 
-    def rng(self, stage: str) -> np.random.Generator:
-        """A generator seeded by the run seed and the stage name: stages don't share streams."""
-        return np.random.default_rng([self.seed, sum(map(ord, stage))])
+    def rng(self, *names: str) -> np.random.Generator:
+        """The NumPy generator of the run's seed stream ``names`` (stage, purpose): a stage's one source of random draws."""
+        return stream_rng(self.seed, *names)
+
+    def stream_seed(self, *names: str) -> int:
+        """The integer seed of the run's stream ``names``, for an API that takes a seed (a generator, a metric).
+
+        32 bits, so that every library takes it (scikit-learn's ``random_state`` must be below 2**32).
+        """
+        return stream_seed(self.seed, *names, bits=32)
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""What validate and attack share: the real train and holdout rows of a run, and its synthetic table."""
+"""What validate and attack share: the real train and holdout rows of a run, and its synthetic table.
+
+The split is read from ``train/split.parquet``, where the train stage stored the one it drew.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import pandas as pd
 
@@ -11,17 +13,9 @@ from synthpriv.data.io import read_table
 from synthpriv.data.schema import TableSchema
 from synthpriv.data.split import Split
 from synthpriv.generators.model_files import GENERATOR_FILE
-from synthpriv.stages.base import StageContext
+from synthpriv.stages.base import EvaluationTables, StageContext
 
-
-@dataclass(frozen=True)
-class EvaluationTables:
-    """Real train rows, real holdout rows (the control), synthetic rows, and the schema they share."""
-
-    train: pd.DataFrame
-    holdout: pd.DataFrame
-    synthetic: pd.DataFrame
-    schema: TableSchema
+__all__ = ["EvaluationTables", "evaluation_tables"]
 
 
 def evaluation_tables(ctx: StageContext) -> EvaluationTables:

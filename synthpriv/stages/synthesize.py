@@ -27,7 +27,8 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
         generator = load_generator(ctx.artifact("model"))
         generator.encode_conditions(self.config.conditions)  # fail before any sampling
         rows = self.config.rows or generator.train_rows
-        seed = self.config.seed if self.config.seed is not None else ctx.seed
+        # A seed set in the file is the user's; otherwise the run's stream for the rows.
+        seed = self.config.seed if self.config.seed is not None else ctx.stream_seed("synthesize", "rows")
         batch_size = min(self.config.batch_size, rows)
         n_batches = -(-rows // batch_size)
         missing_counts: pd.Series | None = None

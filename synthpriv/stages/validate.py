@@ -38,22 +38,33 @@ class ValidateStage(Stage[ValidateConfig]):
 
     def run(self, ctx: StageContext) -> StageResult:
         started = time.perf_counter()
-        config, seed = self.config, ctx.seed
+        config = self.config
+
+        def seed(purpose: str) -> int:  # each metric draws from its own stream of the run's seed
+            return ctx.stream_seed("validate", purpose)
+
         tables = evaluation_tables(ctx)
         train, synthetic, holdout, schema = tables.train, tables.synthetic, tables.holdout, tables.schema
         target = ctx.real.config.target
         ctx.progress.start("validate", 6 if target else 5)
         fidelity = evaluate_fidelity(
-            train, synthetic, schema, holdout=holdout, max_rows=config.max_rows, seed=seed
+            train, synthetic, schema, holdout=holdout, max_rows=config.max_rows, seed=seed("fidelity")
         )
         ctx.progress.advance(1)
         diagnostic = evaluate_diagnostic(train, synthetic, schema, holdout=holdout)
         ctx.progress.advance(1)
         detector = detection(
-            train, synthetic, schema, seed=seed, max_rows=config.model_rows, n_bootstrap=config.bootstrap
+            train,
+            synthetic,
+            schema,
+            seed=seed("detection"),
+            max_rows=config.model_rows,
+            n_bootstrap=config.bootstrap,
         )
         # The same detector on two real samples: how distinguishable independent real rows are.
-        reference = detection(train, holdout, schema, seed=seed, max_rows=config.model_rows, n_bootstrap=0)
+        reference = detection(
+            train, holdout, schema, seed=seed("detection"), max_rows=config.model_rows, n_bootstrap=0
+        )
         ctx.progress.advance(1)
         efficacy = None
         if target:
@@ -63,13 +74,13 @@ class ValidateStage(Stage[ValidateConfig]):
                 holdout,
                 schema,
                 target,
-                seed=seed,
+                seed=seed("efficacy"),
                 n_bootstrap=config.bootstrap,
                 max_rows=config.efficacy_rows,
             )
             ctx.progress.advance(1)
         covered = coverage(
-            train, synthetic, schema, seed=seed, max_rows=config.neighbour_rows, holdout=holdout
+            train, synthetic, schema, seed=seed("coverage"), max_rows=config.neighbour_rows, holdout=holdout
         )
         ctx.progress.advance(1)
         distributions = column_distributions(train, synthetic, schema, k=config.min_count)

@@ -37,3 +37,12 @@ def test_streams_do_not_depend_on_the_process() -> None:
 def test_a_stream_needs_a_name() -> None:
     with pytest.raises(ValueError):
         seed_sequence(0)
+
+
+def test_a_narrower_seed_is_the_same_stream_s_top_bits() -> None:
+    wide = stream_seed(3, "validate", "detection", bits=64)
+    assert stream_seed(3, "validate", "detection") == wide >> 1
+    narrow = stream_seed(3, "validate", "detection", bits=32)
+    assert narrow == wide >> 32 and 0 <= narrow < 2**32
+    with pytest.raises(ValueError, match="1 to 64 bits"):
+        stream_seed(3, "x", bits=65)
