@@ -41,6 +41,7 @@ from torch.nn.utils.fusion import fuse_linear_bn_eval
 from synthpriv.data.spans import EncodedTable, Span, spans_width
 from synthpriv.generators.base import Generator, child_seed
 from synthpriv.generators.conditions import FixedCategory
+from synthpriv.generators.layers import adam
 from synthpriv.generators.params import GANParams, GeneratorParams
 from synthpriv.privacy.dpsgd import PrivateTraining, poisson_batches, steps_per_epoch
 from synthpriv.runtime.progress import Progress
@@ -400,16 +401,8 @@ class _GANPlan(TrainingPlan):
 
 
 def _adam(parameters: list[nn.Parameter], params: GANParams) -> torch.optim.Adam:
-    """Adam with CTGAN's moments, fused where this torch has the kernel."""
-    options: dict[str, Any] = {
-        "lr": params.learning_rate,
-        "betas": ADAM_BETAS,
-        "weight_decay": params.weight_decay,
-    }
-    try:
-        return torch.optim.Adam(parameters, fused=True, **options)
-    except (RuntimeError, ValueError):
-        return torch.optim.Adam(parameters, **options)
+    """Adam with CTGAN's moments (`layers.adam`)."""
+    return adam(parameters, lr=params.learning_rate, weight_decay=params.weight_decay, betas=ADAM_BETAS)
 
 
 # -- differential privacy -----------------------------------------------------------------

@@ -39,9 +39,9 @@ from torch import nn
 from synthpriv.data.spans import EncodedTable, Span
 from synthpriv.generators.base import Generator, child_seed
 from synthpriv.generators.conditions import FixedCategory
-from synthpriv.generators.heads import SpanHeads, _segment_argmax, _segment_logsumexp
+from synthpriv.generators.heads import SpanHeads
+from synthpriv.generators.layers import adam, mlp, segment_argmax, segment_logsumexp
 from synthpriv.generators.params import DiffusionParams, GeneratorParams
-from synthpriv.generators.tvae import _adam, mlp
 from synthpriv.privacy.dpsgd import PrivateTraining
 from synthpriv.runtime.progress import Progress
 from synthpriv.training.loop import EncodedRows, TrainingPlan
@@ -156,12 +156,12 @@ class Blocks:
 
     def softmax(self, logits: torch.Tensor) -> torch.Tensor:
         """Per-block softmax of ``[n, S]`` logits."""
-        return torch.exp(logits - self.spread(_segment_logsumexp(logits, self.block, self.n_blocks)))
+        return torch.exp(logits - self.spread(segment_logsumexp(logits, self.block, self.n_blocks)))
 
     def sample(self, probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
         """One-hot draws from per-block probabilities (Gumbel-max with the given uniforms)."""
         gumbel = -torch.log(-torch.log(uniform.clamp(1e-10, 1.0 - 1e-7)))
-        chosen = _segment_argmax(probs.clamp_min(_TINY).log() + gumbel, self.block, self.n_blocks)
+        chosen = segment_argmax(probs.clamp_min(_TINY).log() + gumbel, self.block, self.n_blocks)
         return torch.zeros_like(probs).scatter_(1, chosen, 1.0)
 
     def forward_probs(self, x0: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
@@ -242,7 +242,7 @@ class _DiffusionPlan(TrainingPlan):
         self.total_steps = max(total_steps, 1)
         self.done = 0
         params = model.diffusion_params
-        self.optimizer: torch.optim.Optimizer = _adam(
+        self.optimizer: torch.optim.Optimizer = adam(
             list(model.denoiser.parameters()), lr=params.learning_rate, weight_decay=params.weight_decay
         )
         self.private: PrivateTraining | None = None
@@ -472,7 +472,7 @@ class TabDDPM(Generator):
                     blocks.posterior(categories, p0, abar_t, abar_s), draw(n, width, normal=False)
                 )
             categories = torch.where(known_columns, known_values, categories)
-            chosen = _segment_argmax(categories, blocks.block, blocks.n_blocks)
+            chosen = segment_argmax(categories, blocks.block, blocks.n_blocks)
         return values, chosen - heads.block_offset
 
     def _clamps(self, fixed: tuple[FixedCategory, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -5,8 +5,8 @@
   ``(x - mu)^2 / (2 sigma^2) + log sigma``.
 - ``softmax`` spans (``category`` and ``missing``): cross-entropy against the one-hot target.
 
-Every softmax block is handled at once with segment reductions over one gathered tensor, so
-the cost per batch does not grow with a Python loop over columns.
+Every softmax block is handled at once with segment reductions (`synthpriv.generators.layers`)
+over one gathered tensor, so the cost per batch does not grow with a Python loop over columns.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ import numpy as np
 import torch
 
 from synthpriv.data.spans import Span, spans_width
+from synthpriv.generators.layers import segment_inverse_cdf, segment_logsumexp
 
 #: TVAE keeps each column's sigma in [0.01, 1]: a floor stops the likelihood diverging on
 #: spiky columns, the ceiling keeps sampling noise below the scale of the normalised data.
 LOG_SIGMA_MIN = float(torch.tensor(0.01).log())
 LOG_SIGMA_MAX = 0.0
-
-_LOGIT_FLOOR = -60.0
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class SpanHeads:
         logits = raw.index_select(1, self.softmax_index)
         onehot = target.index_select(1, self.softmax_index)
         # With one-hot targets, the summed CE of all blocks is sum(logsumexp) - sum(target * logit).
-        return _segment_logsumexp(logits, self.softmax_block, self.n_blocks).sum() - (logits * onehot).sum()
+        return segment_logsumexp(logits, self.softmax_block, self.n_blocks).sum() - (logits * onehot).sum()
 
     def sample(self, raw: torch.Tensor, log_sigma: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Rows in the transformer's dense layout: values ``mu + sigma * eps``, blocks one-hot
@@ -133,59 +132,3 @@ class SpanHeads:
             chosen = segment_inverse_cdf(logits, self.softmax_block, self.n_blocks, uniform)
             codes = chosen - self.block_offset
         return values, codes
-
-
-def segment_inverse_cdf(
-    logits: torch.Tensor, segment: torch.Tensor, n_segments: int, uniform: torch.Tensor
-) -> torch.Tensor:
-    """``[rows, n_segments]``: one draw per segment from ``softmax(logits)`` within it, as the
-    column (into ``logits``) of the category drawn; ``uniform`` is ``[rows, n_segments]``.
-
-    Inverse-CDF sampling needs one uniform per segment where the Gumbel-max trick needs one
-    per category (drawing those was a quarter of a VAE's sampling time). ``segment`` must
-    list each segment's columns contiguously and in order, as `SpanHeads` lays them out.
-    """
-    index = segment.expand_as(logits)
-    weights = torch.exp(logits - _segment_max(logits, segment, n_segments).gather(1, index))
-    # float64: a float32 running sum over all segments would blur probabilities below ~1e-6.
-    cdf = _pad_left(weights.double().cumsum(1))
-    bounds = torch.searchsorted(segment, torch.arange(n_segments + 1, device=segment.device))
-    before, after = cdf[:, bounds[:-1]], cdf[:, bounds[1:]]
-    threshold = before + uniform.double() * (after - before)
-    below = (cdf[:, 1:] < threshold.gather(1, index)).to(logits.dtype)
-    count = below.new_zeros((logits.shape[0], n_segments)).scatter_add_(1, index, below).long()
-    return torch.minimum(bounds[:-1] + count, bounds[1:] - 1)
-
-
-def _pad_left(x: torch.Tensor) -> torch.Tensor:
-    """``x`` with a column of zeros in front."""
-    return torch.nn.functional.pad(x, (1, 0))
-
-
-def _segment_max(x: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
-    """``[rows, n_segments]``: the maximum of ``x`` over the columns of each segment."""
-    index = segment.expand_as(x)
-    empty = x.new_full((x.shape[0], n_segments), float("-inf"))
-    return empty.scatter_reduce(1, index, x, reduce="amax", include_self=True)
-
-
-def _segment_logsumexp(x: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
-    """``[rows, n_segments]``: a numerically stable logsumexp of ``x`` within each segment."""
-    shift = _segment_max(x.detach(), segment, n_segments)
-    index = segment.expand_as(x)
-    # Flooring the shifted logits keeps exp() and its gradient out of the subnormal range,
-    # which x86 CPUs compute orders of magnitude slower; such entries have probability
-    # below 1e-26 and contribute nothing measurable to the loss.
-    exp = torch.exp((x - shift.gather(1, index)).clamp(min=_LOGIT_FLOOR))
-    total = x.new_zeros((x.shape[0], n_segments)).scatter_add(1, index, exp)
-    return total.log() + shift
-
-
-def _segment_argmax(x: torch.Tensor, segment: torch.Tensor, n_segments: int) -> torch.Tensor:
-    """``[rows, n_segments]``: the column (into ``x``) of each segment's first maximum."""
-    index = segment.expand_as(x)
-    top = _segment_max(x, segment, n_segments).gather(1, index)
-    position = torch.arange(x.shape[1], device=x.device).expand_as(x)
-    candidates = torch.where(x == top, position, x.shape[1])
-    first = torch.full((x.shape[0], n_segments), x.shape[1], dtype=torch.long, device=x.device)
-    return first.scatter_reduce(1, index, candidates, reduce="amin", include_self=True)

@@ -10,8 +10,7 @@ gradient in every one of them (`synthpriv.privacy.dpsgd`). With ``privacy`` the 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
-from itertools import pairwise
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -21,6 +20,7 @@ from torch import nn
 from synthpriv.data.spans import EncodedTable, Span
 from synthpriv.generators.base import Generator, child_seed
 from synthpriv.generators.heads import LOG_SIGMA_MAX, LOG_SIGMA_MIN, SpanHeads
+from synthpriv.generators.layers import adam, mlp
 from synthpriv.generators.params import GeneratorParams, VAEParams
 from synthpriv.privacy.dpsgd import PrivateTraining
 from synthpriv.runtime.progress import Progress
@@ -36,15 +36,6 @@ SAMPLE_CHUNK_CELLS = 2**22
 def sample_chunk(width: int, rows: int = SAMPLE_CHUNK, cells: int = SAMPLE_CHUNK_CELLS) -> int:
     """Rows per chunk for outputs ``width`` wide: ``rows``, or fewer (at least 16) when wide."""
     return max(16, min(rows, cells // max(width, 1)))
-
-
-def mlp(widths: Sequence[int], out_features: int) -> nn.Sequential:
-    """``Linear + ReLU`` for each consecutive pair of ``widths``, then a final ``Linear``."""
-    layers: list[nn.Module] = []
-    for fan_in, fan_out in pairwise(widths):
-        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-    layers.append(nn.Linear(widths[-1], out_features))
-    return nn.Sequential(*layers)
 
 
 class LogSigma(nn.Module):
@@ -95,7 +86,7 @@ class _VAEPlan(TrainingPlan):
         trained = {"encoder": model.encoder, "decoder": model.decoder, "log_sigma": model.sigma}
         self._modules = trained
         parameters = [p for module in trained.values() for p in module.parameters()]
-        self.optimizer: torch.optim.Optimizer = _adam(
+        self.optimizer: torch.optim.Optimizer = adam(
             parameters, lr=params.learning_rate, weight_decay=params.weight_decay
         )
         self.private: PrivateTraining | None = None
@@ -132,15 +123,6 @@ class _VAEPlan(TrainingPlan):
         self.optimizer.step()
         model.clamp_log_sigma()
         return {name: value.detach() for name, value in losses.items()}
-
-
-def _adam(params: list[nn.Parameter], *, lr: float, weight_decay: float) -> torch.optim.Adam:
-    """Adam with the fused kernel where this torch has one for the device (one op per step
-    instead of several per parameter); the plain implementation otherwise."""
-    try:
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
-    except (RuntimeError, ValueError):
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 class TVAE(Generator):

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synthpriv.data.spans import Span
-from synthpriv.generators.heads import SpanHeads, segment_inverse_cdf
+from synthpriv.generators.heads import SpanHeads
+from synthpriv.generators.layers import segment_inverse_cdf
 
 
 def _segments(widths: list[int]) -> torch.Tensor:
