@@ -3,6 +3,9 @@
 The public methods are template methods (as in SDV): they infer the schema, fit the shared
 `TabularTransformer`, seed everything, and decode sampled rows. A subclass only builds its
 networks and says how to train on, and sample, the encoded rows (`EncodedTable`).
+How the rows are trained on is the `Trainer`'s that the caller of `fit` passes
+(`synthpriv.training.seam`): a subclass's plan attaches its real-row modules and optimizer
+through it and never knows whether training is private (DP attaches in `synthpriv.privacy`).
 Conditions are encoded and honoured in `synthpriv.generators.conditions`; a fitted
 generator is saved and loaded by `synthpriv.generators.model_files`.
 """
@@ -21,18 +24,16 @@ import pandas as pd
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema, unlearned_column
 from synthpriv.data.spans import EncodedTable, Span
 from synthpriv.data.transform import DEFAULT_MIN_CATEGORY_COUNT, TabularTransformer
-from synthpriv.errors import DataError, PrivacyConfigError
+from synthpriv.errors import DataError
 from synthpriv.generators.conditions import FixedCategory, draw_seed, encode_conditions, sample_honouring
 from synthpriv.generators.params import DEFAULT_BATCH_SIZE, GeneratorParams, default_epochs
-from synthpriv.privacy.ledger import Release
 from synthpriv.runtime.progress import NullProgress, Progress
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch loads when a generator trains or samples, not when it is named
     import torch
-    from torch import nn
 
-    from synthpriv.privacy.dpsgd import DPSGDSettings, NoiseCalibration, PrivateTraining
     from synthpriv.training.loop import EncodedRows, TrainingPlan
+    from synthpriv.training.seam import FitShape, Trainer
 
 
 @dataclass
@@ -55,15 +56,16 @@ class Generator(ABC):
     of numbers) by the transformer `fit` builds, so the model never learns it and cannot
     emit it; numbers and dates are clipped to their ``min_category_count``-th smallest and
     largest values, so no single row's extreme is emitted (see `TabularTransformer`). It
-    sits beside ``seed`` and ``privacy`` rather than in ``params`` because it is about the
-    data, not the network; a transformer passed to `fit` (DP preprocessing) has already
-    decided its domains and is used as it is.
+    sits beside ``seed`` rather than in ``params`` because it is about the data, not the
+    network; a transformer passed to `fit` (DP preprocessing) has already decided its
+    domains and is used as it is.
     """
 
     kind: ClassVar[str]
     params_model: ClassVar[type[GeneratorParams]]
-    #: Whether `fit` can train with DP-SGD (``privacy``); one that cannot refuses it.
-    supports_privacy: ClassVar[bool] = False
+    #: Whether the generator has a recipe whose real-row losses are per-row separable, as a
+    #: trainer with `Trainer.per_row_losses` requires (DP-SGD's); one without is refused by it.
+    supports_per_row_losses: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -73,7 +75,6 @@ class Generator(ABC):
         batch_size: int | None = None,
         seed: int = 0,
         device: str = "auto",
-        privacy: DPSGDSettings | None = None,
         min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT,
     ) -> None:
         if min_category_count < 1:
@@ -93,12 +94,14 @@ class Generator(ABC):
         self.schema: TableSchema | None = None
         self.transformer: TabularTransformer | None = None
         self.train_rows = 0
-        #: DP-SGD settings; None trains without differential privacy.
-        self.privacy = privacy
-        #: What the DP-SGD fit released: the accountant's epsilon after training, noise, steps.
-        self.privacy_release: Release | None = None
-        #: The noise of a DP fit, chosen by `fit` before any training (for `_fit_encoded`).
-        self._calibration: NoiseCalibration | None = None
+        #: How the last fit trained, as its trainer records it (`Trainer.settings` and
+        #: `Trainer.release`: DP-SGD's settings and release, None for plain training); saved
+        #: with the model, never read to decide how to train.
+        self.privacy: object | None = None
+        self.privacy_release: object | None = None
+        #: Whether the fit's trainer requires per-row separable losses (`Trainer.per_row_losses`):
+        #: set by `fit` before the networks are built, for subclasses whose recipe differs then.
+        self.per_row_losses = False
 
     # -- the subclass's part --------------------------------------------------------------
 
@@ -107,11 +110,15 @@ class Generator(ABC):
         """Create the networks for encoded rows described by ``spans``."""
 
     @abstractmethod
-    def _fit_encoded(self, data: EncodedTable, *, progress: Progress) -> list[dict[str, float]]:
-        """Train on the encoded rows; return one dict of aggregate losses per epoch.
+    def _fit_encoded(
+        self, data: EncodedTable, *, trainer: Trainer, progress: Progress
+    ) -> list[dict[str, float]]:
+        """Train on the encoded rows through ``trainer``; return one dict of aggregate losses per epoch.
 
         ``data`` is compact (an integer code per category block): a subclass expands one
-        batch at a time (`synthpriv.training.loop.EncodedRows`), never the whole table.
+        batch at a time (`synthpriv.training.loop.EncodedRows`), never the whole table. Its
+        plan attaches its real-row modules and optimizer with `Trainer.attach`, and
+        `_run_plan` runs it.
         """
 
     @abstractmethod
@@ -128,59 +135,52 @@ class Generator(ABC):
         """
         return None
 
-    def _private_steps(self, rows: int) -> int:
-        """The optimizer steps a DP fit of ``rows`` rows takes: one per Poisson batch.
+    @property
+    def steps_per_batch(self) -> int:
+        """Real-row optimizer steps a loop step takes, each on a batch of its own (a GAN's
+        critic steps under per-row losses); what a private trainer counts and calibrates for."""
+        return 1
 
-        A model whose private optimizer steps several times per batch overrides this; the
-        noise is calibrated so that exactly these steps spend the budget.
-        """
-        from synthpriv.privacy.dpsgd import steps_per_epoch
+    def fit_shape(self, rows: int, *, fixed_budget: bool, transformer_given: bool) -> FitShape:
+        """What a fit of ``rows`` rows will do, before it reads one (`synthpriv.privacy.plan`
+        plans the same shape the fit then checks). ``fixed_budget``: the trainer's
+        `Trainer.fixed_budget`, which makes the default epochs fewer."""
+        from synthpriv.training.seam import FitShape
 
-        return self.epochs * steps_per_epoch(rows, self.batch_size)
-
-    def private_training(
-        self, modules: Mapping[str, nn.Module], optimizer: torch.optim.Optimizer, *, seed: int
-    ) -> PrivateTraining:
-        """DP-SGD for ``modules``, trained by ``optimizer``, with the noise `fit` calibrated
-        (for a subclass's `_fit_encoded`; it must call `PrivateTraining.finish` after training
-        and keep the release in `privacy_release`)."""
-        from synthpriv.privacy.dpsgd import PrivateTraining
-
-        if self._calibration is None:
-            raise RuntimeError("private_training is only available inside a fit with privacy")
-        return PrivateTraining(self._calibration, modules, optimizer, seed=seed)
+        epochs = self.requested_epochs
+        if epochs is None:
+            epochs = default_epochs(self.kind, rows, self.batch_size, private=fixed_budget)
+        return FitShape(
+            kind=self.kind,
+            rows=rows,
+            batch_size=self.batch_size,
+            epochs=epochs,
+            steps_per_batch=self.steps_per_batch,
+            per_row_capable=self.supports_per_row_losses,
+            transformer_given=transformer_given,
+        )
 
     def _run_plan(
         self,
         plan: TrainingPlan,
         data: torch.Tensor | EncodedRows,
         *,
-        private: PrivateTraining | None,
+        trainer: Trainer,
         progress: Progress,
         released: str,
+        batch_size: int | None = None,
     ) -> list[dict[str, float]]:
-        """Train ``plan`` on ``data`` for the fit's epochs, in the fit's seeded batch order.
-
-        A private plan (``private`` set) gets Poisson-sampled batches, as its accountant
-        assumes, and its release (named ``released``) is kept in `privacy_release`.
-        """
-        import torch
-
-        from synthpriv.privacy.dpsgd import poisson_batches
-        from synthpriv.training.loop import shuffled_batches, train
-
-        order = torch.Generator().manual_seed(child_seed(self.seed, 0))
-        history = train(
+        """Train ``plan`` on ``data`` for the fit's epochs through ``trainer`` (the one loop),
+        then let the trainer record what training released (named ``released``)."""
+        history = trainer.run(
             plan,
             data,
             epochs=self.epochs,
-            batch_size=self.batch_size,
-            generator=order,
+            batch_size=batch_size or self.batch_size,
+            seed=self.seed,
             progress=progress,
-            sampler=shuffled_batches if private is None else poisson_batches,
         )
-        if private is not None:
-            self.privacy_release = private.finish(released)
+        trainer.finish(released)
         return history
 
     @abstractmethod
@@ -199,17 +199,21 @@ class Generator(ABC):
         *,
         progress: Progress | None = None,
         transformer: TabularTransformer | None = None,
+        trainer: Trainer | None = None,
     ) -> FitReport:
         """Fit the transformer and the networks on ``table`` (the real training rows).
 
         ``transformer``, when given, is used as fitted (not refitted): a DP pipeline fits it
-        with DP mechanisms elsewhere, and a fit with ``privacy`` requires one, since fitting
-        it here would read the real table without privacy. The noise of a DP fit is
-        calibrated before anything is fitted, so a budget that cannot train fails first.
+        with DP mechanisms elsewhere. ``trainer`` decides how the rows are trained on (plain
+        `Trainer` by default; `synthpriv.privacy.attach.PrivateTrainer` for DP-SGD, which
+        requires that transformer). The trainer checks the fit's shape before anything is
+        fitted, so a budget that cannot train fails first.
         """
         from synthpriv.runtime.device import resolve_device
         from synthpriv.runtime.seeding import seed_everything
+        from synthpriv.training.seam import Trainer
 
+        trainer = trainer or Trainer()
         if len(table) == 0:
             raise DataError("the training table is empty", where="data")
         started = time.perf_counter()
@@ -217,12 +221,12 @@ class Generator(ABC):
         missing = [c.name for c in self.schema.modelled() if c.name not in table.columns]
         if missing:
             raise DataError(f"columns {missing} of the schema are not in the table", where="data")
-        if self.requested_epochs is None:
-            self.epochs = default_epochs(
-                self.kind, len(table), self.batch_size, private=self.privacy is not None
-            )
-        self.privacy_release = None
-        self._calibration = self._calibrate(len(table), transformer) if self.privacy is not None else None
+        shape = self.fit_shape(
+            len(table), fixed_budget=trainer.fixed_budget, transformer_given=transformer is not None
+        )
+        self.epochs = shape.epochs
+        trainer.prepare(shape)
+        self.per_row_losses = trainer.per_row_losses
         seed_everything(self.seed)
         if transformer is None:
             transformer = TabularTransformer(
@@ -236,35 +240,17 @@ class Generator(ABC):
         device = resolve_device(self.device_choice)
         self._build(self.transformer.spans, device)
         public_seed = self.seed
-        if self.privacy is not None:
-            # Batch sampling and DP noise derive from the fit's seed; a DP fit must not use
-            # the public one (see DPSGDSettings.training_seed). Sampling keeps its own seeds.
-            self.seed = self.privacy.secret_seed()
+        # Batch order and training noise derive from the fit's seed, which a trainer may
+        # replace by a secret one (DP-SGD); sampling keeps the public seed.
+        self.seed = trainer.training_seed(public_seed)
         try:
-            history = self._fit_encoded(encoded, progress=progress or NullProgress())
+            history = self._fit_encoded(encoded, trainer=trainer, progress=progress or NullProgress())
         finally:
             self.seed = public_seed
+        self.privacy, self.privacy_release = trainer.settings, trainer.release
         return FitReport(
             epochs=len(history), seconds=time.perf_counter() - started, history=history, device=device
         )
-
-    def _calibrate(self, rows: int, transformer: TabularTransformer | None) -> NoiseCalibration:
-        """The DP-SGD noise for this fit; PrivacyConfigError when the fit cannot be private."""
-        from synthpriv.privacy.dpsgd import calibrate
-
-        assert self.privacy is not None
-        if not self.supports_privacy:
-            raise PrivacyConfigError(
-                f"differential privacy is not available for the {self.kind} generator yet",
-                where="train.privacy",
-            )
-        if transformer is None:
-            raise PrivacyConfigError(
-                "a private fit needs a transformer fitted with differential privacy; fitting one here would "
-                "read the real table without it",
-                where="train.privacy",
-            )
-        return calibrate(self.privacy, rows=rows, batch_size=self.batch_size, steps=self._private_steps(rows))
 
     def sample_batches(
         self,
@@ -344,11 +330,6 @@ class Generator(ABC):
         if self.transformer is None or self.schema is None:
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load_generator() first")
         return self.transformer, self.schema
-
-
-def child_seed(seed: int, stream: int) -> int:
-    """An independent seed per random stream (batch order, training noise, DP noise) of one fit."""
-    return int(np.random.SeedSequence([seed % 2**63, stream]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataFrame:

@@ -14,15 +14,17 @@
 Everything per column is done with index tensors, so a step costs the same few tensor ops
 however many columns the table has.
 
-Differential privacy (``privacy``): only the critic reads real rows, so only the critic is
-trained with DP-SGD; the generator learns from the private critic alone and its updates are
-post-processing (plain Adam). Three parts of CTGAN break DP-SGD's per-row sensitivity and are
-replaced in DP mode (see `_PrivateGANPlan` for each choice and its reason): training by
-sampling (real rows are Poisson-sampled, each conditioned on its own category, and the
+Per-row losses (what a DP-SGD trainer requires, `Trainer.per_row_losses`): only the critic
+reads real rows, so the critic is the plan's real-row part; the generator learns from the
+critic alone and its updates are post-processing (plain Adam). Three parts of CTGAN make a
+row's gradient depend on other rows and are replaced when the trainer requires per-row
+losses (see `_RowSeparableGANPlan` for each choice and its reason): training by sampling
+(real rows are drawn by the trainer's sampler, each conditioned on its own category, and the
 generator's conditions are estimated from its own rows, `GeneratedConditions`), PacGAN
 packing (``pac`` is 1), and the gradient penalty (the critic's weights are clamped instead,
-`clip_critic_weights`). The generator released is the moving average of its weights
-(`GeneratorAverage`). A fit without ``privacy`` is exactly the non-private CTGAN above.
+`clip_critic_weights`). The generator kept is the moving average of its weights
+(`GeneratorAverage`). A fit whose trainer does not require per-row losses is exactly the
+CTGAN above. The generator reads only that requirement, never whether the fit is private.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from itertools import chain, pairwise
+from itertools import pairwise
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,27 +41,27 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_linear_bn_eval
 
 from synthpriv.data.spans import EncodedTable, Span, spans_width
-from synthpriv.generators.base import Generator, child_seed
+from synthpriv.generators.base import Generator
 from synthpriv.generators.conditions import FixedCategory
 from synthpriv.generators.layers import adam
 from synthpriv.generators.params import GANParams, GeneratorParams
-from synthpriv.privacy.dpsgd import PrivateTraining, poisson_batches, steps_per_epoch
 from synthpriv.runtime.progress import Progress
-from synthpriv.training.loop import EncodedRows, TrainingPlan, train
+from synthpriv.training.loop import EncodedRows, TrainingPlan
+from synthpriv.training.seam import Trainer, child_seed
 
 #: Gumbel-softmax temperature of CTGAN: near one-hot outputs that still pass gradients.
 GUMBEL_TAU = 0.2
 #: Adam moments of WGAN-GP (Gulrajani et al., 2017), kept by CTGAN.
 ADAM_BETAS = (0.5, 0.9)
-#: DP mode: how far each generator step moves the condition weights towards the frequencies
+#: Per-row losses: how far each generator step moves the condition weights towards the frequencies
 #: seen in its own rows (an exponential moving average over about 1 / rate steps).
 CONDITION_RATE = 0.05
-#: DP mode: the bound on the critic's weights (`clip_critic_weights`), the original WGAN's.
+#: Per-row losses: the bound on the critic's weights (`clip_critic_weights`), the original WGAN's.
 CRITIC_WEIGHT_CLIP = 0.01
-#: DP mode: the decay of the generator's weight average (`GeneratorAverage`): the last few
+#: Per-row losses: the decay of the generator's weight average (`GeneratorAverage`): the last few
 #: hundred generator steps count.
 GENERATOR_AVERAGE_DECAY = 0.995
-#: DP mode: batches of generated rows that refit the averaged generator's BatchNorm
+#: Per-row losses: batches of generated rows that refit the averaged generator's BatchNorm
 #: statistics and condition weights after training.
 AVERAGE_CALIBRATION_BATCHES = 20
 #: Sampling: the most entries (width x rows) of one pass's raw output, 64 MB of float32. Up to
@@ -320,11 +322,16 @@ class _GANPlan(TrainingPlan):
 
     kind = "gan"
 
-    def __init__(self, model: CTGAN, sampler: ConditionSampler, noise: torch.Generator) -> None:
+    def __init__(
+        self, model: CTGAN, sampler: ConditionSampler, noise: torch.Generator, trainer: Trainer
+    ) -> None:
         self.model, self.sampler, self.noise = model, sampler, noise
         params = model.gan_params
         self.g_optimizer = _adam(list(model.generator_net.parameters()), params)
-        self.c_optimizer = _adam(list(model.critic.parameters()), params)
+        critic_optimizer = _adam(list(model.critic.parameters()), params)
+        # The critic reads the real rows, drawn by training by sampling.
+        self.real_rows = trainer.attach({"critic": model.critic}, critic_optimizer, sampler=sampler)
+        self.c_optimizer = self.real_rows.optimizer
 
     @property
     def modules(self) -> dict[str, nn.Module]:
@@ -379,7 +386,7 @@ class _GANPlan(TrainingPlan):
         distance = real_score.mean() - fake_score.mean()
         loss = -distance + penalty
         self.c_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        self.real_rows.backward(loss)
         self.c_optimizer.step()
         return loss.detach(), penalty.detach(), distance.detach()
 
@@ -405,7 +412,7 @@ def _adam(parameters: list[nn.Parameter], params: GANParams) -> torch.optim.Adam
     return adam(parameters, lr=params.learning_rate, weight_decay=params.weight_decay, betas=ADAM_BETAS)
 
 
-# -- differential privacy -----------------------------------------------------------------
+# -- per-row losses (DP-SGD) ------------------------------------------------------------
 
 
 def own_conditions(layout: GANLayout, rows: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -430,7 +437,7 @@ def own_conditions(layout: GANLayout, rows: torch.Tensor, generator: torch.Gener
 
 
 class GeneratedConditions:
-    """The generator's condition distribution in DP mode, estimated from its own rows.
+    """The generator's condition distribution under per-row losses, estimated from its own rows.
 
     Non-private CTGAN draws the generator's conditions (while training and when sampling)
     from the category frequencies of the real table; under DP nothing may read them. So the
@@ -511,7 +518,7 @@ def clip_critic_weights(critic: nn.Module, bound: float = CRITIC_WEIGHT_CLIP) ->
 
 
 class GeneratorAverage:
-    """An exponential moving average of the generator's weights, released in DP mode.
+    """An exponential moving average of the generator's weights, kept under per-row losses.
 
     The private critic's noise reaches the generator as a gradient that changes direction
     from step to step, so the generator's weights wander around where the critic's signal
@@ -556,30 +563,6 @@ class GeneratorAverage:
             m.momentum = momentum
 
 
-class PoissonGroups:
-    """DP batches for `train`: one loop step per generator step, holding the Poisson batches
-    of its ``critic_steps`` critic steps, concatenated.
-
-    Every critic step is a DP-SGD step and gets a Poisson batch of its own (the accountant
-    assumes each step samples afresh). An epoch has `steps_per_epoch` generator steps, as a
-    non-private epoch has one per batch. The sizes of the batch being yielded are in `sizes`
-    while its step runs (the loop's sampler yields row indices only).
-    """
-
-    def __init__(self, critic_steps: int) -> None:
-        self.critic_steps = critic_steps
-        self.sizes: list[int] = []
-
-    def __call__(self, rows: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-        batches = chain.from_iterable(
-            poisson_batches(rows, batch_size, generator) for _ in range(self.critic_steps)
-        )
-        for _ in range(steps_per_epoch(rows, batch_size)):
-            group = [next(batches) for _ in range(self.critic_steps)]
-            self.sizes = [len(b) for b in group]
-            yield torch.cat(group)
-
-
 def critic_rows(
     layout: GANLayout,
     real: torch.Tensor,
@@ -587,7 +570,7 @@ def critic_rows(
     fake: torch.Tensor,
     fake_cond: torch.Tensor,
 ) -> torch.Tensor:
-    """The critic's input in DP mode: one row per real and per fake row (no packing), real first."""
+    """The critic's input under per-row losses: one row per real and per fake row (no packing), real first."""
     return torch.cat(
         [
             torch.cat([real, layout.cond_one_hot(real_cond)], 1),
@@ -612,14 +595,18 @@ def _frozen(critic: nn.Module) -> Iterator[None]:
         critic.requires_grad_(True)
 
 
-class _PrivateGANPlan(TrainingPlan):
-    """One DP CTGAN step: ``critic_steps`` DP-SGD critic steps, then one generator step.
+class _RowSeparableGANPlan(TrainingPlan):
+    """One CTGAN step with per-row losses: ``critic_steps`` critic steps, each on a batch of
+    its own, then one generator step. What a DP-SGD trainer requires (its real-row part
+    clips each row's gradient, draws Poisson batches and adds the noise; see
+    `synthpriv.privacy.attach`); this plan states only the algorithm.
 
     What changes from `_GANPlan`, and why:
 
-    - Real rows are Poisson samples (`PoissonGroups`), one per critic step, conditioned on
-      their own categories (`own_conditions`); the generator's conditions come from
-      `GeneratedConditions`. Nothing reads the real table's category frequencies.
+    - Real rows are the trainer's batches (Poisson samples under DP-SGD), one per critic
+      step, conditioned on their own categories (`own_conditions`); the generator's
+      conditions come from `GeneratedConditions`. Nothing reads the real table's category
+      frequencies.
     - No packing (``pac`` is 1): a pack of ``pac`` real rows is one critic input, so one
       row's gradient would be mixed with its pack-mates' before clipping.
     - No gradient penalty: the critic's weights are clamped instead (`clip_critic_weights`).
@@ -627,7 +614,7 @@ class _PrivateGANPlan(TrainingPlan):
       per step), and the loss is the mean over all its rows of per-row WGAN losses
       (`critic_row_losses`). DP-SGD clips every row's gradient, fake rows' too, and divides
       the clipped sum by the *expected* real batch size. The fake rows do not depend on the
-      real rows: there are always that expected size of them (a count equal to the drawn
+      real rows: there are always that expected size of them (``expected_rows``; a count equal to the drawn
       real batch would reveal it), drawn from the generator and conditions that are
       post-processing of earlier private steps. So adding or removing one real row changes
       the clipped sum by at most ``max_grad_norm``: the sensitivity DP-SGD's noise is
@@ -639,22 +626,26 @@ class _PrivateGANPlan(TrainingPlan):
     """
 
     kind = "gan"
-    keeps_empty_batches = True
-    stops_early = True
 
     def __init__(
-        self, model: CTGAN, sampler: PoissonGroups, noise: torch.Generator, pointers: torch.Generator
+        self,
+        model: CTGAN,
+        noise: torch.Generator,
+        pointers: torch.Generator,
+        trainer: Trainer,
+        expected_rows: int,
     ) -> None:
-        self.model, self.sampler, self.noise, self.pointers = model, sampler, noise, pointers
+        self.model, self.noise, self.pointers = model, noise, pointers
         params = model.gan_params
         self.g_optimizer = _adam(list(model.generator_net.parameters()), params)
-        self.private: PrivateTraining = model.private_training(
+        self.real_rows = trainer.attach(
             {"critic": model.critic},
             _adam(list(model.critic.parameters()), params),
-            seed=child_seed(model.seed, 2),
+            steps_per_batch=params.critic_steps,
+            seed=model.seed,
         )
-        self.c_optimizer = self.private.optimizer
-        self.fake_rows = self.private.calibration.expected_batch_size
+        self.c_optimizer = self.real_rows.optimizer
+        self.fake_rows = expected_rows
         self.conditions = GeneratedConditions(model.layout)
         self.average = GeneratorAverage(model.generator_net)
         clip_critic_weights(model.critic)
@@ -667,15 +658,12 @@ class _PrivateGANPlan(TrainingPlan):
     def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
         return (self.g_optimizer, self.c_optimizer)
 
-    def should_stop(self) -> bool:
-        return self.private.would_exceed_budget()
-
     def step(self, batch: torch.Tensor) -> Mapping[str, torch.Tensor]:
         model = self.model
-        reals = batch.split(self.sampler.sizes)
+        reals = batch.split(self.real_rows.group_sizes(len(batch)))
         last = len(reals) - 1
         for i, real in enumerate(reals):
-            if i and self.private.would_exceed_budget():
+            if i and self.real_rows.exhausted():
                 return {}
             index = self.conditions.draw(self.fake_rows, self.noise).to(batch.device)
             if i < last:
@@ -703,7 +691,7 @@ class _PrivateGANPlan(TrainingPlan):
         critic = self.model.critic
         scores = critic(critic_rows(self.model.layout, real, real_cond, fake, fake_cond)).squeeze(1)
         self.c_optimizer.zero_grad(set_to_none=True)
-        self.private.backward(critic_row_losses(scores, len(real)).mean())
+        self.real_rows.backward(critic_row_losses(scores, len(real)).mean())
         self.c_optimizer.step()
         clip_critic_weights(critic)
         return scores[: len(real)].detach(), scores[len(real) :].detach()
@@ -743,13 +731,13 @@ class CTGAN(Generator):
 
     kind: ClassVar[str] = "gan"
     params_model: ClassVar[type[GeneratorParams]] = GANParams
-    supports_privacy: ClassVar[bool] = True
+    supports_per_row_losses: ClassVar[bool] = True
 
     layout: GANLayout
     generator_net: CondGenerator
     critic: nn.Sequential
     #: [C] weights of the conditions drawn for unconditional sampling: the training rows per
-    #: category, or in DP mode the frequencies the generator learned (`GeneratedConditions`).
+    #: category, or under per-row losses the frequencies the generator learned (`GeneratedConditions`).
     category_counts: torch.Tensor
     spans: tuple[Span, ...]
     device: str
@@ -761,12 +749,13 @@ class CTGAN(Generator):
 
     @property
     def pac(self) -> int:
-        """Rows per critic input: ``params.pac``, or 1 in DP mode (see `_PrivateGANPlan`)."""
-        return 1 if self.privacy is not None else self.gan_params.pac
+        """Rows per critic input: ``params.pac``, or 1 under per-row losses (see `_RowSeparableGANPlan`)."""
+        return 1 if self.per_row_losses else self.gan_params.pac
 
-    def _private_steps(self, rows: int) -> int:
-        """DP-SGD steps of a fit: ``critic_steps`` critic steps per generator step (`PoissonGroups`)."""
-        return self.epochs * steps_per_epoch(rows, self.batch_size) * self.gan_params.critic_steps
+    @property
+    def steps_per_batch(self) -> int:
+        """Under per-row losses each critic step has a batch of its own: ``critic_steps`` a loop step."""
+        return self.gan_params.critic_steps
 
     def _build(self, spans: tuple[Span, ...], device: str) -> None:
         params = self.gan_params
@@ -782,9 +771,11 @@ class CTGAN(Generator):
         ).to(device)
         self.category_counts = torch.zeros(cond_width)
 
-    def _fit_encoded(self, data: EncodedTable, *, progress: Progress) -> list[dict[str, float]]:
-        if self.privacy is not None:
-            return self._fit_private(data, progress=progress)
+    def _fit_encoded(
+        self, data: EncodedTable, *, trainer: Trainer, progress: Progress
+    ) -> list[dict[str, float]]:
+        if self.per_row_losses:
+            return self._fit_row_separable(data, trainer=trainer, progress=progress)
         params = self.gan_params
         # Every critic batch must split into whole packs.
         batch = max(params.pac, self.batch_size // params.pac * params.pac)
@@ -792,40 +783,38 @@ class CTGAN(Generator):
         sampler = ConditionSampler(data, self.layout, steps)
         self.category_counts = sampler.counts.float()
         rows = EncodedRows(data, self.device)
-        order = torch.Generator().manual_seed(child_seed(self.seed, 0))
         noise = torch.Generator().manual_seed(child_seed(self.seed, 1))
-        plan = _GANPlan(self, sampler, noise)
-        history = train(
+        plan = _GANPlan(self, sampler, noise, trainer)
+        history = self._run_plan(
             plan,
             rows,
-            epochs=self.epochs,
-            batch_size=batch * params.critic_steps,
-            generator=order,
+            trainer=trainer,
             progress=progress,
-            sampler=sampler,
+            released="GAN generator, trained through its critic",
+            batch_size=batch * params.critic_steps,
         )
         self.generator_net.eval()
         self.critic.eval()
         return history
 
-    def _fit_private(self, data: EncodedTable, *, progress: Progress) -> list[dict[str, float]]:
-        """DP-SGD on the critic (`_PrivateGANPlan`); the release is the generator's weights."""
+    def _fit_row_separable(
+        self, data: EncodedTable, *, trainer: Trainer, progress: Progress
+    ) -> list[dict[str, float]]:
+        """The critic with per-row losses (`_RowSeparableGANPlan`); what is kept is the generator's
+        averaged weights."""
         rows = EncodedRows(data, self.device)
-        order = torch.Generator().manual_seed(child_seed(self.seed, 0))
         noise = torch.Generator().manual_seed(child_seed(self.seed, 1))
         pointers = torch.Generator().manual_seed(child_seed(self.seed, 3))
-        sampler = PoissonGroups(self.gan_params.critic_steps)
-        plan = _PrivateGANPlan(self, sampler, noise, pointers)
-        history = train(
+        # As many fake rows a critic step as real rows are expected (never the drawn count).
+        expected = max(1, round(min(1.0, self.batch_size / len(data)) * len(data)))
+        plan = _RowSeparableGANPlan(self, noise, pointers, trainer, expected)
+        history = self._run_plan(
             plan,
             rows,
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            generator=order,
+            trainer=trainer,
             progress=progress,
-            sampler=sampler,
+            released="GAN generator, trained through its critic",
         )
-        self.privacy_release = plan.private.finish("GAN generator, trained through a DP-SGD critic")
         plan.finish()
         self.category_counts = plan.conditions.weights.float()
         self.generator_net.eval()
@@ -895,7 +884,7 @@ class CTGAN(Generator):
         generator = torch.Generator().manual_seed(seed % 2**63)
         if not self.layout.cond_spans:
             return self._generate(torch.zeros(n, dtype=torch.long), generator)
-        # As CTGAN samples: the condition follows the training frequencies (in DP mode, the
+        # As CTGAN samples: the condition follows the training frequencies (under per-row losses, the
         # frequencies the generator learned: `GeneratedConditions`).
         cumulative = stacked_cumulative(self.layout, self.category_counts)
         return self._generate(draw_conditions(self.layout, cumulative, n, generator), generator)

@@ -17,10 +17,11 @@ and flagged as known (no loss on them), as classifier-free guidance drops its co
 one network thus learns ``p(rest | fixed categories)`` besides the unconditional model, and
 sampling feeds the fixed blocks clean with their flag at every reverse step (guidance scale 1).
 
-Differential privacy: with ``privacy`` the denoiser, the only part that reads real rows, is
-trained with DP-SGD. Each row's timestep, noise and known-block draws are its own, and the
-losses are means over rows of per-row terms, so per-row gradients are exact. The EMA
-copy that samples is a function of the private weights only (post-processing).
+Per-row losses (what DP-SGD requires, `synthpriv.privacy.attach`): the denoiser is the only
+part that reads real rows, so it is the plan's real-row part. Each row's timestep, noise and
+known-block draws are its own, and the losses are means over rows of per-row terms, so
+per-row gradients are exact. The EMA copy that samples is a function of the trained weights
+only (post-processing).
 """
 
 from __future__ import annotations
@@ -37,14 +38,14 @@ import torch
 from torch import nn
 
 from synthpriv.data.spans import EncodedTable, Span
-from synthpriv.generators.base import Generator, child_seed
+from synthpriv.generators.base import Generator
 from synthpriv.generators.conditions import FixedCategory
 from synthpriv.generators.heads import SpanHeads
 from synthpriv.generators.layers import adam, mlp, segment_argmax, segment_logsumexp
 from synthpriv.generators.params import DiffusionParams, GeneratorParams
-from synthpriv.privacy.dpsgd import PrivateTraining
 from synthpriv.runtime.progress import Progress
 from synthpriv.training.loop import EncodedRows, TrainingPlan
+from synthpriv.training.seam import Trainer, child_seed
 
 _TINY = 1e-30
 #: The transformer's normal scores lie within about +-4.75 (quantiles 1e-6 and 1 - 1e-6).
@@ -230,28 +231,22 @@ class TrainingDraws:
 class _DiffusionPlan(TrainingPlan):
     """One TabDDPM step: a timestep per row, noise MSE plus the multinomial ELBO term.
 
-    With ``model.privacy`` the step is DP-SGD on the denoiser: Poisson batches, a noise-only
-    step for an empty one, and a stop before a step would exceed the budget.
+    The denoiser is the real-row part the trainer attaches; a batch without rows (a private
+    trainer's Poisson sampler draws them) is the trainer's step without rows.
     """
 
     kind = "diffusion"
 
-    def __init__(self, model: TabDDPM, noise: torch.Generator, total_steps: int) -> None:
+    def __init__(self, model: TabDDPM, noise: torch.Generator, total_steps: int, trainer: Trainer) -> None:
         self.model = model
         self.noise = noise
         self.total_steps = max(total_steps, 1)
         self.done = 0
         params = model.diffusion_params
-        self.optimizer: torch.optim.Optimizer = adam(
+        optimizer = adam(
             list(model.denoiser.parameters()), lr=params.learning_rate, weight_decay=params.weight_decay
         )
-        self.private: PrivateTraining | None = None
-        if model.privacy is not None:
-            self.private = model.private_training(
-                {"denoiser": model.denoiser}, self.optimizer, seed=child_seed(model.seed, 2)
-            )
-            self.optimizer = self.private.optimizer
-            self.keeps_empty_batches = self.stops_early = True
+        self.real_rows = trainer.attach({"denoiser": model.denoiser}, optimizer, seed=model.seed)
 
     @property
     def modules(self) -> dict[str, nn.Module]:
@@ -259,28 +254,22 @@ class _DiffusionPlan(TrainingPlan):
 
     @property
     def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
-        return (self.optimizer,)
-
-    def should_stop(self) -> bool:
-        return self.private is not None and self.private.would_exceed_budget()
+        return (self.real_rows.optimizer,)
 
     def step(self, batch: torch.Tensor) -> Mapping[str, torch.Tensor]:
-        model, params = self.model, self.model.diffusion_params
+        model, params, real = self.model, self.model.diffusion_params, self.real_rows
         # TabDDPM anneals the learning rate linearly to zero over training.
-        for group in self.optimizer.param_groups:
+        for group in real.optimizer.param_groups:
             group["lr"] = params.learning_rate * (1.0 - self.done / self.total_steps)
         losses: dict[str, torch.Tensor] = {}
-        if self.private is not None and not len(batch):
-            self.private.step_without_rows()
+        if not len(batch):
+            real.step_without_rows()
         else:
             gaussian, multinomial = model.losses(batch, self.noise)
             loss = gaussian + multinomial
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.private is None:
-                loss.backward()
-            else:
-                self.private.backward(loss)
-            self.optimizer.step()
+            real.optimizer.zero_grad(set_to_none=True)
+            real.backward(loss)
+            real.optimizer.step()
             losses = {
                 "loss": loss.detach(),
                 "gaussian": gaussian.detach(),
@@ -299,7 +288,7 @@ class TabDDPM(Generator):
 
     kind: ClassVar[str] = "diffusion"
     params_model: ClassVar[type[GeneratorParams]] = DiffusionParams
-    supports_privacy: ClassVar[bool] = True
+    supports_per_row_losses: ClassVar[bool] = True
 
     denoiser: Denoiser
     ema: Denoiser
@@ -387,16 +376,15 @@ class TabDDPM(Generator):
             source: list[torch.Tensor] = list(self.denoiser.parameters())
             torch._foreach_lerp_(target, source, 1.0 - decay)
 
-    def _fit_encoded(self, data: EncodedTable, *, progress: Progress) -> list[dict[str, float]]:
+    def _fit_encoded(
+        self, data: EncodedTable, *, trainer: Trainer, progress: Progress
+    ) -> list[dict[str, float]]:
         rows = EncodedRows(data, self.device)
         noise = torch.Generator(device=self.device).manual_seed(child_seed(self.seed, 1))
-        if self._calibration is None:
-            total_steps = self.epochs * math.ceil(len(data) / self.batch_size)
-        else:
-            total_steps = self._calibration.steps
-        plan = _DiffusionPlan(self, noise, total_steps)
-        released = "diffusion denoiser weights (DP-SGD)"
-        history = self._run_plan(plan, rows, private=plan.private, progress=progress, released=released)
+        total_steps = trainer.loop_steps(len(data), self.batch_size, self.epochs)
+        plan = _DiffusionPlan(self, noise, total_steps, trainer)
+        released = "diffusion denoiser weights"
+        history = self._run_plan(plan, rows, trainer=trainer, progress=progress, released=released)
         self.denoiser.eval()
         self.ema.eval()
         return history

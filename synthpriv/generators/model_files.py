@@ -197,7 +197,6 @@ def _described_generator(
             batch_size=meta["batch_size"],
             seed=meta["seed"],
             device=device,
-            privacy=privacy,
             min_category_count=transformer.min_category_count,
         )
         schema = TableSchema.from_dict(meta["schema"])
@@ -209,7 +208,7 @@ def _described_generator(
         AttributeError,
     ) as exc:  # pydantic's ValidationError is a ValueError
         raise ModelFileError(f"not a valid model description: {type(exc).__name__}", where=where) from None
-    generator.privacy_release = release
+    generator.privacy, generator.privacy_release = privacy, release
     generator.rebuild(transformer, schema, train_rows=train_rows)
     return generator
 

@@ -2,9 +2,10 @@
 
 The encoder maps an encoded row to a Gaussian posterior over a latent code; the decoder maps
 a code back to raw outputs that `SpanHeads` turns into a likelihood (training) or a sampled
-row (generation). Only plain Linear + ReLU layers are used, so DP-SGD can clip each row's
-gradient in every one of them (`synthpriv.privacy.dpsgd`). With ``privacy`` the whole model
-(encoder, decoder and the value heads' log-sigma) is trained with DP-SGD: each reads real rows.
+row (generation). Only plain Linear + ReLU layers are used and every loss is a mean of
+per-row terms, so a trainer that requires per-row losses (DP-SGD, `synthpriv.privacy.attach`)
+can clip each row's gradient in every one of them. The whole model (encoder, decoder and the
+value heads' log-sigma) reads real rows, so all of it is the plan's real-row part.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import torch
 from torch import nn
 
 from synthpriv.data.spans import EncodedTable, Span
-from synthpriv.generators.base import Generator, child_seed
+from synthpriv.generators.base import Generator
 from synthpriv.generators.heads import LOG_SIGMA_MAX, LOG_SIGMA_MIN, SpanHeads
 from synthpriv.generators.layers import adam, mlp
 from synthpriv.generators.params import GeneratorParams, VAEParams
-from synthpriv.privacy.dpsgd import PrivateTraining
 from synthpriv.runtime.progress import Progress
 from synthpriv.training.loop import EncodedRows, TrainingPlan
+from synthpriv.training.seam import Trainer, child_seed
 
 #: Rows per forward pass when sampling (fewer for wide rows: see `sample_chunk`).
 SAMPLE_CHUNK = 4096
@@ -41,11 +42,11 @@ def sample_chunk(width: int, rows: int = SAMPLE_CHUNK, cells: int = SAMPLE_CHUNK
 class LogSigma(nn.Module):
     """The per-column log-sigma of the value heads, as a layer with one output row per input row.
 
-    A bare ``nn.Parameter`` would do without DP, but DP-SGD clips each row's gradient, and
-    per-row gradients come from layers whose rows are the batch's rows (their inputs and
-    output gradients; Opacus likewise supports only known layer types). A bias-free
-    ``Linear(1, V)`` fed a column of ones outputs its weight on every row, so its per-row
-    gradient is exactly that row's gradient of log-sigma. Without DP the weight is read
+    A bare ``nn.Parameter`` would do for plain training, but per-row clipping (DP-SGD) takes
+    per-row gradients from layers whose rows are the batch's rows (their inputs and output
+    gradients; Opacus likewise supports only known layer types). A bias-free ``Linear(1, V)``
+    fed a column of ones outputs its weight on every row, so its per-row gradient is exactly
+    that row's gradient of log-sigma. When per-row losses are not required the weight is read
     directly (`value`): the same numbers as the bare parameter, with no matrix product.
     """
 
@@ -72,28 +73,22 @@ class LogSigma(nn.Module):
 class _VAEPlan(TrainingPlan):
     """One TVAE step: ELBO with the reconstruction term weighted by ``loss_factor``.
 
-    With ``model.privacy`` the step is DP-SGD: every trained parameter (log-sigma's layer
-    too) is in the private optimizer, batches are Poisson samples, an empty one is a
-    noise-only step, and training stops before a step would exceed the budget.
+    Every trained parameter (log-sigma's layer too) reads real rows: all of them are the
+    real-row part the trainer attaches. A batch without rows (a private trainer's Poisson
+    sampler draws them) is the trainer's step without rows.
     """
 
     kind = "vae"
 
-    def __init__(self, model: TVAE, noise: torch.Generator) -> None:
+    def __init__(self, model: TVAE, noise: torch.Generator, trainer: Trainer) -> None:
         self.model = model
         self.noise = noise
         params = model.vae_params
         trained = {"encoder": model.encoder, "decoder": model.decoder, "log_sigma": model.sigma}
         self._modules = trained
         parameters = [p for module in trained.values() for p in module.parameters()]
-        self.optimizer: torch.optim.Optimizer = adam(
-            parameters, lr=params.learning_rate, weight_decay=params.weight_decay
-        )
-        self.private: PrivateTraining | None = None
-        if model.privacy is not None:
-            self.private = model.private_training(trained, self.optimizer, seed=child_seed(model.seed, 2))
-            self.optimizer = self.private.optimizer
-            self.keeps_empty_batches = self.stops_early = True
+        optimizer = adam(parameters, lr=params.learning_rate, weight_decay=params.weight_decay)
+        self.real_rows = trainer.attach(trained, optimizer, seed=model.seed)
 
     @property
     def modules(self) -> dict[str, nn.Module]:
@@ -101,26 +96,20 @@ class _VAEPlan(TrainingPlan):
 
     @property
     def optimizers(self) -> tuple[torch.optim.Optimizer, ...]:
-        return (self.optimizer,)
-
-    def should_stop(self) -> bool:
-        return self.private is not None and self.private.would_exceed_budget()
+        return (self.real_rows.optimizer,)
 
     def step(self, batch: torch.Tensor) -> Mapping[str, torch.Tensor]:
-        model = self.model
-        if self.private is not None and not len(batch):
-            self.private.step_without_rows()
+        model, real = self.model, self.real_rows
+        if not len(batch):
+            real.step_without_rows()
             model.clamp_log_sigma()
             return {}
         shape = (batch.shape[0], model.vae_params.latent_dim)
         eps = torch.randn(shape, generator=self.noise, device=batch.device, dtype=batch.dtype)
         losses = model.losses(batch, eps)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.private is None:
-            losses["loss"].backward()
-        else:
-            self.private.backward(losses["loss"])
-        self.optimizer.step()
+        real.optimizer.zero_grad(set_to_none=True)
+        real.backward(losses["loss"])
+        real.optimizer.step()
         model.clamp_log_sigma()
         return {name: value.detach() for name, value in losses.items()}
 
@@ -131,7 +120,7 @@ class TVAE(Generator):
     kind: ClassVar[str] = "vae"
     params_model: ClassVar[type[GeneratorParams]] = VAEParams
 
-    supports_privacy: ClassVar[bool] = True
+    supports_per_row_losses: ClassVar[bool] = True
 
     encoder: nn.Sequential
     decoder: nn.Sequential
@@ -168,14 +157,14 @@ class TVAE(Generator):
     def losses(self, batch: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
         """The ELBO terms of ``batch`` with latent noise ``eps``, each a mean over rows.
 
-        A mean of per-row terms, as DP-SGD's per-row clipping needs. With privacy, log-sigma
-        comes through its layer (one row per batch row) so that each row's gradient of it is
-        seen; without, it is read directly (same values, less work).
+        A mean of per-row terms, as DP-SGD's per-row clipping needs. When the trainer requires
+        per-row losses, log-sigma comes through its layer (one row per batch row) so that each
+        row's gradient of it is seen; otherwise it is read directly (same values, less work).
         """
         mu, logvar = self.encoder(batch).chunk(2, dim=1)
         std = torch.exp(0.5 * logvar)
         raw = self.decoder(mu + eps * std)
-        log_sigma = self.sigma(batch) if self.privacy is not None else self.log_sigma
+        log_sigma = self.sigma(batch) if self.per_row_losses else self.log_sigma
         value_nll, category_ce = self.heads.losses(raw, batch, log_sigma)
         kl = -0.5 * (1.0 + logvar - mu.square() - std.square()).sum() / batch.shape[0]
         reconstruction = value_nll + category_ce
@@ -187,12 +176,13 @@ class TVAE(Generator):
             "kl": kl,
         }
 
-    def _fit_encoded(self, data: EncodedTable, *, progress: Progress) -> list[dict[str, float]]:
+    def _fit_encoded(
+        self, data: EncodedTable, *, trainer: Trainer, progress: Progress
+    ) -> list[dict[str, float]]:
         rows = EncodedRows(data, self.device)
         noise = torch.Generator(device=self.device).manual_seed(child_seed(self.seed, 1))
-        plan = _VAEPlan(self, noise)
-        released = "VAE weights (DP-SGD)"
-        history = self._run_plan(plan, rows, private=plan.private, progress=progress, released=released)
+        plan = _VAEPlan(self, noise, trainer)
+        history = self._run_plan(plan, rows, trainer=trainer, progress=progress, released="VAE weights")
         self.encoder.eval()
         self.decoder.eval()
         return history

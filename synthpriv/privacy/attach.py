@@ -137,6 +137,10 @@ class PrivateTrainer(Trainer):
         # Batches and noise must not follow the public seed (see DPSGDSettings.training_seed).
         return self.settings.secret_seed()
 
+    def loop_steps(self, rows: int, batch_size: int, epochs: int) -> int:
+        # Poisson sampling: round(1 / q) batches an epoch (the steps calibrated, up to the budget stop).
+        return epochs * steps_per_epoch(rows, batch_size)
+
     def attach(
         self,
         modules: Mapping[str, nn.Module],
@@ -187,4 +191,4 @@ class PrivateTrainer(Trainer):
     def finish(self, what: str) -> None:
         if self._step is None:
             raise RuntimeError("no private training ran")
-        self.release = self._step.private.finish(what)
+        self.release = self._step.private.finish(f"{what} (DP-SGD)")

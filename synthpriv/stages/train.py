@@ -1,18 +1,23 @@
-"""Stage 1, train: split the real table, fit the generator, save the model."""
+"""Stage 1, train: split the real table, fit the generator, save the model.
+
+With ``train.privacy`` the fit executes the run's privacy plan (`privacy_plan`, the same
+function ``synthpriv check`` prints it with): the planned preprocessing releases, then
+DP-SGD with the planned noise, each release charged to the ledger.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import pandas as pd
 
-from synthpriv.config.model import TrainConfig
-from synthpriv.config.privacy import PrivacyConfig
+from synthpriv.config.model import ColumnDeclaration, TrainConfig
 from synthpriv.data.io import write_parquet
 from synthpriv.data.schema import ColumnKind, TableSchema
-from synthpriv.errors import PrivacyConfigError
+from synthpriv.generators.base import FitReport, Generator
 from synthpriv.generators.model_files import save_generator
 from synthpriv.generators.registry import get_generator
 from synthpriv.privacy.ledger import PrivacyLedger
@@ -20,11 +25,11 @@ from synthpriv.reports.model import Report
 from synthpriv.reports.pages.train import train_report
 from synthpriv.reports.summaries import COVERAGE_ROWS, ColumnSummary, TrainSummary
 from synthpriv.runtime.files import atomic_write_text
+from synthpriv.runtime.progress import Progress
 from synthpriv.stages.base import Stage, StageContext, StageResult, read_summary
 
-if TYPE_CHECKING:  # torch and opacus load only when a DP fit runs
-    from synthpriv.data.transform import TabularTransformer
-    from synthpriv.privacy.dpsgd import DPSGDSettings
+if TYPE_CHECKING:  # opacus loads only when a DP fit runs
+    from synthpriv.privacy.plan import PrivacyPlan
 
 
 def category_coverage(real: pd.DataFrame, synthetic: pd.DataFrame, schema: TableSchema) -> dict[str, float]:
@@ -55,31 +60,16 @@ class TrainStage(Stage[TrainConfig]):
         train_table = ctx.real.train(split)
         holdout_rows = len(ctx.real.holdout(split))
 
-        generator_class = get_generator(self.config.generator)
-        ledger, transformer, dp_settings = None, None, None
-        if self.config.privacy is not None:
-            ledger, transformer, dp_settings = private_preprocessing(
-                self.config.privacy, train_table, schema, ctx.real.declarations()
-            )
-        generator = generator_class(
-            self.config.params,
-            epochs=self.config.epochs,
-            batch_size=self.config.batch_size,
+        generator = build_generator(
+            self.config,
             seed=ctx.stream_seed("train", "fit"),
-            device=self.config.device,
-            privacy=dp_settings,
             min_category_count=ctx.real.config.min_category_count,  # used only when no DP transformer is given
         )
-        fit = generator.fit(train_table, schema, transformer=transformer, progress=ctx.progress)
-        if ledger is not None:
-            assert generator.privacy_release is not None
-            ledger.charge(generator.privacy_release)
+        declarations = ctx.real.declarations()
+        plan = privacy_plan(self.config, generator, schema, declarations, len(train_table))
+        fit, ledger = fit_generator(generator, train_table, schema, plan, declarations, ctx.progress)
         save_generator(generator, ctx.stage_dir / "model")
-        claim = (
-            {"differential_privacy": False}
-            if ledger is None
-            else {"differential_privacy": True, **ledger.to_dict()}
-        )
+        claim = {"differential_privacy": False} if ledger is None else ledger.to_claim()
         atomic_write_text(ctx.stage_dir / "privacy.json", json.dumps(claim, indent=2))
         sampled = generator.sample(COVERAGE_ROWS, seed=ctx.stream_seed("train", "coverage"))
         coverage = category_coverage(train_table, sampled, schema)
@@ -102,7 +92,7 @@ class TrainStage(Stage[TrainConfig]):
             final_loss=float(history["loss"].iloc[-1]) if "loss" in history and len(history) else None,
             category_coverage=coverage,
             warnings=list(getattr(ctx.real, "warnings", [])),
-            privacy=ledger.to_dict() if ledger is not None else None,
+            privacy=ledger,
         )
         return StageResult(summary=summary)
 
@@ -112,39 +102,55 @@ class TrainStage(Stage[TrainConfig]):
         return train_report(run_name, summary, pd.read_parquet(stage_dir / "loss.parquet"))
 
 
-def check_privacy_budget(privacy: PrivacyConfig, rows: int) -> float:
-    """The delta a DP fit of ``rows`` rows uses; PrivacyConfigError when it is not below 1 / n."""
-    delta = privacy.resolved_delta(rows)
-    if delta >= 1.0 / rows:
-        raise PrivacyConfigError(
-            f"delta {delta:.3g} must be below 1/n = {1.0 / rows:.3g} for {rows:,} training rows "
-            "(a larger delta allows releasing a whole row)",
-            where="train.privacy.delta",
-        )
-    return delta
-
-
-def private_preprocessing(
-    privacy: PrivacyConfig, table: pd.DataFrame, schema: TableSchema, declarations: dict[str, Any]
-) -> tuple[PrivacyLedger, TabularTransformer, DPSGDSettings]:
-    """The ledger, the privately fitted transformer, and what DP-SGD may spend after it.
-
-    Noise is drawn from fresh OS entropy, not the pipeline's seed: the seed is printed in the
-    manifest, and noise an adversary can regenerate protects nothing. DP runs are therefore
-    not bit-reproducible.
-    """
-    from synthpriv.privacy.dpsgd import DPSGDSettings
-    from synthpriv.privacy.preprocessing import fit_private_transformer
-
-    ledger = PrivacyLedger(epsilon=privacy.epsilon, delta=check_privacy_budget(privacy, len(table)))
-    transformer, _ = fit_private_transformer(
-        table, schema, declarations, ledger, privacy.preprocessing_share * privacy.epsilon, rng_seed=None
+def build_generator(config: TrainConfig, *, seed: int, min_category_count: int) -> Generator:
+    """The generator ``train`` configures, unfitted."""
+    return get_generator(config.generator)(
+        config.params,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=seed,
+        device=config.device,
+        min_category_count=min_category_count,
     )
-    settings = DPSGDSettings(
-        epsilon=ledger.remaining_epsilon,
-        delta=ledger.remaining_delta,
-        max_grad_norm=privacy.max_grad_norm,
-        accountant=privacy.accountant,
-        total_epsilon=privacy.epsilon,
-    )
-    return ledger, transformer, settings
+
+
+def privacy_plan(
+    config: TrainConfig,
+    generator: Generator,
+    schema: TableSchema,
+    declarations: Mapping[str, ColumnDeclaration],
+    rows: int,
+) -> PrivacyPlan | None:
+    """The privacy plan of a DP fit of ``generator`` on ``rows`` training rows; None without
+    ``train.privacy``. ``synthpriv check`` prints it and the train stage executes it: one
+    function, so the noise checked is the noise trained. PrivacyConfigError when the run
+    cannot keep its promise; reads no value of the table."""
+    if config.privacy is None:
+        return None
+    from synthpriv.privacy.attach import PrivateTrainer
+    from synthpriv.privacy.plan import PrivacyPlan
+
+    shape = generator.fit_shape(rows, fixed_budget=PrivateTrainer.fixed_budget, transformer_given=True)
+    return PrivacyPlan.build(config.privacy, schema, declarations, shape)
+
+
+def fit_generator(
+    generator: Generator,
+    table: pd.DataFrame,
+    schema: TableSchema,
+    plan: PrivacyPlan | None,
+    declarations: Mapping[str, ColumnDeclaration],
+    progress: Progress | None = None,
+) -> tuple[FitReport, PrivacyLedger | None]:
+    """Fit ``generator`` on ``table``; with a privacy ``plan``, execute it: its preprocessing
+    releases fit the transformer, its trainer trains with its noise, and the ledger returned
+    holds every release (None without a plan)."""
+    if plan is None:
+        return generator.fit(table, schema, progress=progress), None
+    ledger, transformer = plan.fit_preprocessing(table, schema, declarations)
+    trainer = plan.trainer()
+    fit = generator.fit(table, schema, transformer=transformer, trainer=trainer, progress=progress)
+    if trainer.release is None:
+        raise RuntimeError("the private fit recorded no release")
+    ledger.charge(trainer.release)
+    return fit, ledger

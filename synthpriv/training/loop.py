@@ -169,11 +169,6 @@ def train(
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
     progress = progress or NullProgress()
-    # Transitional: plans that still state these themselves (removed once every generator
-    # trains through a `Trainer`).
-    keep_empty_batches = keep_empty_batches or getattr(plan, "keeps_empty_batches", False)
-    if should_stop is None and getattr(plan, "stops_early", False):
-        should_stop = plan.should_stop  # type: ignore[attr-defined]  # transitional, see above
     for module in plan.modules.values():
         module.train()
     history: list[dict[str, float]] = []

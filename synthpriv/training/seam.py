@@ -145,6 +145,11 @@ class Trainer:
         """The seed of the batch order and training noise: the public one for plain training."""
         return public_seed
 
+    def loop_steps(self, rows: int, batch_size: int, epochs: int) -> int:
+        """The loop steps ``epochs`` epochs take (for a schedule over training): plain
+        shuffling has ``ceil(rows / batch_size)`` batches an epoch."""
+        return epochs * -(-rows // batch_size)
+
     def attach(
         self,
         modules: Mapping[str, nn.Module],

@@ -37,6 +37,7 @@ from synthpriv.generators.model_files import (
     save_generator,
 )
 from synthpriv.generators.tvae import TVAE
+from synthpriv.privacy.attach import PrivateTrainer
 from synthpriv.privacy.dpsgd import (
     DPSGDSettings,
     PrivateTraining,
@@ -69,8 +70,15 @@ def _fit(
     epochs: int = 8,
     seed: int = 0,
 ) -> Generator:
-    generator = cls(SMALL[cls], epochs=epochs, batch_size=64, seed=seed, privacy=privacy)
-    generator.fit(demo, schema, transformer=transformer)
+    generator = cls(SMALL[cls], epochs=epochs, batch_size=64, seed=seed)
+    trainer = PrivateTrainer(privacy) if privacy is not None else None
+    generator.fit(demo, schema, transformer=transformer, trainer=trainer)
+    return generator
+
+
+def _per_row(generator: Generator) -> Generator:
+    """A generator built as under a trainer that requires per-row losses (DP-SGD's)."""
+    generator.per_row_losses = True
     return generator
 
 
@@ -126,7 +134,7 @@ def _check_private_gradients(
 def test_vae_per_row_gradients_match_one_row_at_a_time(
     demo: pd.DataFrame, transformer: TabularTransformer
 ) -> None:
-    model = TVAE(VAE_SMALL, seed=0, privacy=BUDGET)
+    model = _per_row(TVAE(VAE_SMALL, seed=0))
     model._build(transformer.spans, "cpu")
     assert model.heads.n_values > 0  # the log-sigma layer takes part
     batch = torch.from_numpy(transformer.transform(demo.iloc[:12])).float()
@@ -138,7 +146,7 @@ def test_vae_per_row_gradients_match_one_row_at_a_time(
 def test_vae_log_sigma_layer_gives_the_same_loss_as_the_vector(
     demo: pd.DataFrame, transformer: TabularTransformer
 ) -> None:
-    private, plain = TVAE(VAE_SMALL, seed=0, privacy=BUDGET), TVAE(VAE_SMALL, seed=0)
+    private, plain = _per_row(TVAE(VAE_SMALL, seed=0)), TVAE(VAE_SMALL, seed=0)
     for model in (private, plain):
         torch.manual_seed(0)
         model._build(transformer.spans, "cpu")
@@ -152,7 +160,7 @@ def test_denoiser_per_row_gradients_match_one_row_at_a_time(
     demo: pd.DataFrame, transformer: TabularTransformer
 ) -> None:
     # A high conditioning rate so that some rows have known blocks.
-    model = TabDDPM({**DIFFUSION_SMALL, "condition_rate": 0.7}, seed=0, privacy=BUDGET)
+    model = _per_row(TabDDPM({**DIFFUSION_SMALL, "condition_rate": 0.7}, seed=0))
     model._build(transformer.spans, "cpu")
     batch = torch.from_numpy(transformer.transform(demo.iloc[:12])).float()
     draws = model.training_draws(len(batch), torch.Generator().manual_seed(2))
@@ -172,7 +180,7 @@ def test_gan_critic_per_row_gradients_match_one_row_at_a_time(
     """The DP critic's pass: real rows with their own conditions and fake rows, one pass, one
     per-row WGAN loss each (fake rows are clipped like real ones)."""
     # No dropout: a reference taken one row at a time would draw other masks.
-    model = CTGAN({**GAN_SMALL, "critic_dropout": 0.0}, seed=0, privacy=BUDGET)
+    model = _per_row(CTGAN({**GAN_SMALL, "critic_dropout": 0.0}, seed=0))
     model._build(transformer.spans, "cpu")
     generator = torch.Generator().manual_seed(3)
     real = torch.from_numpy(transformer.transform(demo.iloc[:8])).float()
@@ -233,16 +241,19 @@ def test_poisson_batches_are_distinct_rows_of_the_table(rows: int, batch_size: i
 
 
 class _Recorder(TrainingPlan):
-    """Records each batch size; DP-style when ``private``; stops after ``stop_after`` steps."""
+    """Records each batch size; stops after ``stop_after`` steps (`stop`)."""
 
     kind = "probe"
 
     def __init__(self, *, private: bool, stop_after: int | None = None) -> None:
         self.net = nn.Linear(1, 1)
         self.sizes: list[int] = []
-        self.keeps_empty_batches = private
+        self.private = private
         self.stop_after = stop_after
-        self.stops_early = stop_after is not None
+
+    def stop(self) -> Callable[[], bool] | None:
+        """What a private trainer gives the loop as ``should_stop``."""
+        return self.should_stop if self.stop_after is not None else None
 
     @property
     def modules(self) -> dict[str, nn.Module]:
@@ -271,6 +282,8 @@ def test_the_dp_loop_steps_on_empty_batches_and_others_skip_them() -> None:
             batch_size=1,
             generator=torch.Generator().manual_seed(0),
             sampler=poisson_batches,
+            keep_empty_batches=plan.private,
+            should_stop=plan.stop(),
         )
         runs[private] = plan.sizes
         assert all(math.isfinite(h["mean"]) for h in history)  # empty batches add nothing to the means
@@ -287,6 +300,8 @@ def test_the_loop_stops_when_the_plan_says_so() -> None:
         batch_size=25,
         generator=torch.Generator().manual_seed(0),
         sampler=poisson_batches,
+        keep_empty_batches=plan.private,
+        should_stop=plan.stop(),
     )
     assert len(plan.sizes) == 7
     assert [h["epoch"] for h in history] == [0.0, 1.0]  # 4 steps, then 3 of the second epoch
@@ -310,9 +325,10 @@ def test_calibrated_noise_reaches_the_target_from_below(accountant: str) -> None
 def test_a_budget_too_small_to_train_fails_before_any_step(
     demo: pd.DataFrame, schema: TableSchema, transformer: TabularTransformer, epsilon: float
 ) -> None:
-    generator = TVAE(VAE_SMALL, epochs=10, batch_size=64, privacy=DPSGDSettings(epsilon=epsilon, delta=1e-5))
+    generator = TVAE(VAE_SMALL, epochs=10, batch_size=64)
+    trainer = PrivateTrainer(DPSGDSettings(epsilon=epsilon, delta=1e-5))
     with pytest.raises(PrivacyConfigError) as raised:
-        generator.fit(demo, schema, transformer=transformer)
+        generator.fit(demo, schema, transformer=transformer, trainer=trainer)
     assert raised.value.where == "train.privacy.epsilon"
     assert "\n" not in raised.value.message
     assert not hasattr(generator, "encoder")  # nothing was built, let alone trained
@@ -357,6 +373,8 @@ def test_a_fit_stops_before_the_budget_would_be_exceeded() -> None:
         batch_size=20,
         generator=torch.Generator().manual_seed(0),
         sampler=poisson_batches,
+        keep_empty_batches=plan.private,
+        should_stop=plan.stop(),
     )
     release = private.finish("probe")
     assert 30 <= release.steps == len(plan.sizes) < 20 * 10
@@ -384,13 +402,16 @@ def test_each_optimizer_step_is_counted_even_several_per_batch() -> None:
                     private.step_without_rows()
             return {}
 
+    plan = Critic(private=True)
     train(
-        Critic(private=True),
+        plan,
         _rows(100),
         epochs=2,
         batch_size=10,
         generator=torch.Generator().manual_seed(0),
         sampler=poisson_batches,
+        keep_empty_batches=plan.private,
+        should_stop=plan.stop(),
     )
     release = private.finish("critic")
     assert release.steps == private.steps == 60
@@ -432,7 +453,7 @@ def test_private_optimizer_refuses_parameters_it_cannot_clip() -> None:
 
 def test_a_private_fit_needs_a_transformer_fitted_elsewhere(demo: pd.DataFrame, schema: TableSchema) -> None:
     with pytest.raises(PrivacyConfigError) as raised:
-        TVAE(VAE_SMALL, epochs=1, privacy=BUDGET).fit(demo, schema)
+        TVAE(VAE_SMALL, epochs=1).fit(demo, schema, trainer=PrivateTrainer(BUDGET))
     assert raised.value.where == "train.privacy"
 
 
