@@ -19,7 +19,7 @@ from synthpriv.errors import GateFailedError, StageError, SynthprivError
 from synthpriv.runtime.terminal import printable
 
 if TYPE_CHECKING:  # the CLI imports the pipeline lazily, so that --help stays fast
-    from synthpriv.pipeline import PrivacyPreflight
+    from synthpriv.privacy.plan import PrivacyPlan
     from synthpriv.runs import RunInfo
 
 app = typer.Typer(
@@ -181,7 +181,7 @@ def check(pipeline: PipelineArg, debug: DebugOpt = False) -> None:
         kinds = ", ".join(f"{c.name}: {c.kind.value}" for c in schema.columns)
         _say(f"ok: {pipeline} ({len(schema.columns)} columns: {kinds})")
         if runner.preflight is not None:
-            typer.echo(_describe_preflight(runner.preflight))
+            typer.echo(_describe_privacy_plan(runner.preflight))
 
 
 @app.command()
@@ -320,15 +320,10 @@ def _verdict_cell(run: RunInfo) -> str:
     return f"{run.verdict} ({run.reason})" if run.verdict == "unreadable" and run.reason else run.verdict
 
 
-def _describe_preflight(preflight: PrivacyPreflight) -> str:
-    ledger, noise = preflight.ledger, preflight.calibration
-    preprocessing = sum(r.epsilon for r in ledger.releases)
-    return (
-        f"differential privacy: epsilon {ledger.epsilon:g}, delta {ledger.delta:.3g} on "
-        f"{preflight.train_rows:,} training rows; preprocessing {len(ledger.releases)} release(s), "
-        f"epsilon {preprocessing:.3g}; DP-SGD {noise.steps:,} steps at sample rate {noise.sample_rate:.3g}, "
-        f"noise multiplier {noise.noise_multiplier:.3g}, epsilon {noise.epsilon:.3g}"
-    )
+def _describe_privacy_plan(plan: PrivacyPlan) -> str:
+    """The plan `train` will execute: the totals, each planned release, DP-SGD's noise, steps and
+    sample rate, and a warning when the noise is so large that the model may learn little."""
+    return "\n".join(plan.describe())
 
 
 @app.command()

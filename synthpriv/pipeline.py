@@ -45,8 +45,7 @@ from synthpriv.stages.execute import (
 )
 
 if TYPE_CHECKING:  # torch and opacus load only when a pipeline asks for DP
-    from synthpriv.privacy.dpsgd import NoiseCalibration
-    from synthpriv.privacy.ledger import PrivacyLedger
+    from synthpriv.privacy.plan import PrivacyPlan
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +75,6 @@ def stage_nav(current_depth: int, stages: tuple[str, ...] = STAGES) -> list[tupl
     return [("Overview", f"{prefix}index.html")] + [
         (s.capitalize(), f"{prefix}{s}/report.html") for s in stages
     ]
-
-
-@dataclass(frozen=True)
-class PrivacyPreflight:
-    """What a DP run will spend, worked out before training (`Pipeline.check_privacy`)."""
-
-    train_rows: int
-    ledger: PrivacyLedger
-    """The budget with the planned preprocessing releases charged (DP-SGD not yet)."""
-    calibration: NoiseCalibration
-    """The DP-SGD noise that makes the configured epochs spend what preprocessing leaves."""
 
 
 #: What one invocation did with each stage (the `synthpriv run` table): ran it, reused it
@@ -128,7 +116,7 @@ class Pipeline:
         self.progress = progress or NullProgress()
         self.allow_failed_gates = allow_failed_gates
         #: What a DP run will spend, set by `check` when the pipeline trains with privacy.
-        self.preflight: PrivacyPreflight | None = None
+        self.preflight: PrivacyPlan | None = None
         chosen = output_dir or self.config.output_dir or Path("reports") / self.config.name
         self.run_dir = Path(chosen).resolve()
         #: sha256 of the files read this session, by (path, inode, size, mtime): each hashed once.
@@ -238,60 +226,25 @@ class Pipeline:
                 raise PrivacyConfigError(exc.message, where=self.loaded.where(loc)) from None
         return schema
 
-    def check_privacy(self, schema: TableSchema) -> PrivacyPreflight | None:
-        """Whether a DP run can keep its promise, decided without training; None without `train.privacy`.
+    def check_privacy(self, schema: TableSchema) -> PrivacyPlan | None:
+        """The run's privacy plan, decided without training; None without `train.privacy`.
 
-        The train stage takes the same decisions in the same order, but only after the split
-        is written; here they fail `synthpriv check` (PrivacyConfigError, one line): the
-        generator must support DP, delta must be below 1 / n for the n training rows, every
-        numerical and datetime column needs declared bounds (the plan of DP preprocessing,
-        which reads no values), and the DP-SGD noise must be calibratable for the configured
-        epochs and batch size with the epsilon preprocessing leaves. Only the number of
-        training rows is read, which DP-SGD's accounting treats as public anyway.
+        Built by `synthpriv.stages.train.privacy_plan`, the function the train stage executes
+        the plan with, from the same inputs, so what ``check`` prints is what ``train`` does.
+        It fails `synthpriv check` (PrivacyConfigError, one line) when the generator has no
+        recipe for DP-SGD, delta is not below 1 / n for the n training rows, a numerical or
+        datetime column lacks declared bounds, or the DP-SGD noise cannot be calibrated for
+        the configured epochs and batch size with the epsilon preprocessing leaves. Only the
+        number of training rows is read, which DP-SGD's accounting treats as public anyway.
         """
-        from synthpriv.generators.params import default_epochs
-        from synthpriv.generators.registry import get_generator
-        from synthpriv.privacy.dpsgd import DPSGDSettings, calibrate
-        from synthpriv.privacy.ledger import PrivacyLedger
-        from synthpriv.privacy.preprocessing import plan_private_preprocessing
-        from synthpriv.stages.train import check_privacy_budget
+        from synthpriv.stages.train import build_generator, privacy_plan
 
         train = self.config.train
-        privacy = train.privacy
-        if privacy is None:
+        if train.privacy is None:
             return None
-        generator_class = get_generator(train.generator)
-        if not generator_class.supports_privacy:
-            raise PrivacyConfigError(
-                f"differential privacy is not available for the {train.generator} generator yet",
-                where="train.generator",
-            )
         rows = len(self.real.make_split(self.config.seed).train)
-        ledger = PrivacyLedger(epsilon=privacy.epsilon, delta=check_privacy_budget(privacy, rows))
-        plan = plan_private_preprocessing(
-            schema,
-            self.real.declarations(),
-            epsilon=privacy.preprocessing_share * privacy.epsilon,
-            delta=ledger.remaining_delta,
-        )
-        for planned in plan:
-            ledger.charge(planned.release())
-        settings = DPSGDSettings(
-            epsilon=ledger.remaining_epsilon,
-            delta=ledger.remaining_delta,
-            max_grad_norm=privacy.max_grad_norm,
-            accountant=privacy.accountant,
-            total_epsilon=privacy.epsilon,
-        )
-        generator = generator_class(
-            train.params, epochs=train.epochs, batch_size=train.batch_size, privacy=settings
-        )
-        if train.epochs is None:  # as `Generator.fit` resolves them
-            generator.epochs = default_epochs(generator.kind, rows, generator.batch_size, private=True)
-        # The generator counts its own steps (a GAN critic may step several times per batch).
-        steps = generator._private_steps(rows)
-        calibration = calibrate(settings, rows=rows, batch_size=generator.batch_size, steps=steps)
-        return PrivacyPreflight(train_rows=rows, ledger=ledger, calibration=calibration)
+        generator = build_generator(train, seed=0, min_category_count=self.config.data.min_category_count)
+        return privacy_plan(train, generator, schema, self.real.declarations(), rows)
 
     # -- running --------------------------------------------------------------------------
 
