@@ -11,14 +11,15 @@ import re
 from typing import Any
 
 from synthpriv import __version__
-from synthpriv.reports.headline import Summaries, gate_relation, guarantee, headlines
+from synthpriv.reports.headline import RunSummaries, Summaries, gate_relation, guarantee, headlines
+from synthpriv.reports.verdicts import COLOUR, Tone, legend_for, tone_gate
 
 DATACARD_JSON = "datacard.json"
 DATACARD_MD = "datacard.md"
 
 
 def build_datacard(
-    summaries: Summaries,
+    summaries: Summaries | RunSummaries,
     *,
     run_name: str,
     files: list[dict[str, Any]],
@@ -27,43 +28,46 @@ def build_datacard(
     config_sha256: str | None,
 ) -> dict[str, Any]:
     """The card as a JSON-ready dict. ``summaries`` holds the train, synthesize, validate and attack summaries."""
-    train, sampling = summaries["train"], summaries["synthesize"]
-    failed = [g for g in gates if not g["passed"]]
-    if gates_forced:
-        verdict = f"exported despite {len(failed)} failed gate(s), at the data owner's request (--allow-failed-gates)"
-    elif gates:
-        verdict = f"exported: all {len(gates)} gate(s) passed"
-    else:
-        verdict = "exported: no gates were set in the pipeline file"
-    dp = guarantee(summaries)
+    typed = RunSummaries.parse(summaries)
+    train, sampling = typed.train, typed.synthesize
+    if train is None or sampling is None:
+        raise ValueError("a data card needs the train and synthesize summaries")
+    dp = guarantee(typed)
     return {
         "synthpriv_version": __version__,
         "run": run_name,
-        "verdict": verdict,
+        "verdict": _verdict_text(gates, gates_forced),
         "generated": {
-            "rows": sampling["rows"],
-            "columns": len(train["columns"]),
-            "generator": train["generator"],
-            "epochs": train["epochs"],
-            "sampling_seed": sampling["seed"],
-            "conditions": sampling.get("conditions", {}),
+            "rows": sampling.rows,
+            "columns": len(train.columns),
+            "generator": train.generator,
+            "epochs": train.epochs,
+            "sampling_seed": sampling.seed,
+            "conditions": sampling.conditions,
             "config_sha256": config_sha256,
             "files": files,
         },
         "source": {
-            "training_rows": train["train_rows"],
-            "holdout_rows": train["holdout_rows"],
-            "holdout_rows_dropped": summaries.get("attack", {}).get("holdout_rows_dropped", 0),
-            "columns": [
-                {"name": c["name"], "kind": c["kind"], "has_missing": c["nullable"]} for c in train["columns"]
-            ],
+            "training_rows": train.train_rows,
+            "holdout_rows": train.holdout_rows,
+            "holdout_rows_dropped": (typed.attack or {}).get("holdout_rows_dropped", 0),
+            "columns": [{"name": c.name, "kind": c.kind, "has_missing": c.nullable} for c in train.columns],
         },
         "differential_privacy": dp.to_metadata(),
         "differential_privacy_text": dp.describe(),
-        "headlines": [h.to_dict() for h in headlines(summaries)],
+        "headlines": [h.to_dict() for h in headlines(typed)],
         "gates": gates,
         "gates_forced": gates_forced,
     }
+
+
+def _verdict_text(gates: list[dict[str, Any]], gates_forced: bool) -> str:
+    failed = [g for g in gates if not g["passed"]]
+    if gates_forced:
+        return f"exported despite {len(failed)} failed gate(s), at the data owner's request (--allow-failed-gates)"
+    if gates:
+        return f"exported: all {len(gates)} gate(s) passed"
+    return "exported: no gates were set in the pipeline file"
 
 
 # What can start markup or HTML, break a table cell, or (an underscore at a word's edge) emphasis.
@@ -80,12 +84,16 @@ def _dropped_sentence(dropped: int) -> str:
 
 
 def render_markdown(card: dict[str, Any]) -> str:
-    generated, source = card["generated"], card["source"]
+    """The card as Markdown, every data-derived name escaped."""
+    lines = [f"# Data card: {_md(card['run'])}", "", f"**Verdict:** {_md(card['verdict'])}.", ""]
+    lines += _what_lines(card) + _source_lines(card["source"]) + _private_lines(card)
+    lines += _gate_lines(card) + _legend_lines(card)
+    return "\n".join(lines) + "\n"
+
+
+def _what_lines(card: dict[str, Any]) -> list[str]:
+    generated = card["generated"]
     lines = [
-        f"# Data card: {_md(card['run'])}",
-        "",
-        f"**Verdict:** {_md(card['verdict'])}.",
-        "",
         "## What this is",
         "",
         (
@@ -101,10 +109,11 @@ def render_markdown(card: dict[str, Any]) -> str:
         lines += [f"Sampled under conditions: {conditions}.", ""]
     lines += ["| file | rows | sha256 |", "|---|---:|---|"]
     lines += [f"| {_md(f['path'])} | {f['rows']:,} | `{f['sha256']}` |" for f in generated["files"]]
-    lines += [
-        "",
-        f"Pipeline configuration sha256: `{generated['config_sha256'] or 'n/a'}`.",
-        "",
+    return lines + ["", f"Pipeline configuration sha256: `{generated['config_sha256'] or 'n/a'}`.", ""]
+
+
+def _source_lines(source: dict[str, Any]) -> list[str]:
+    lines = [
         "## What it was made from",
         "",
         (
@@ -117,16 +126,18 @@ def render_markdown(card: dict[str, Any]) -> str:
         "| column | kind | has missing values |",
         "|---|---|---|",
     ]
-    lines += [
+    return lines + [
         f"| {_md(c['name'])} | {c['kind']} | {'yes' if c['has_missing'] else 'no'} |"
         for c in source["columns"]
     ]
-    lines += [
-        "",
-        "## How private",
-        "",
-        f"**Differential privacy:** {_md(card['differential_privacy_text'])}.",
-    ]
+
+
+def _judged(tone: Tone) -> str:
+    return "–" if tone == "neutral" else f"{tone} ({COLOUR[tone]})"
+
+
+def _private_lines(card: dict[str, Any]) -> list[str]:
+    lines = ["", "## How private", "", f"**Differential privacy:** {_md(card['differential_privacy_text'])}."]
     if card["differential_privacy"] == "none":
         lines += [
             "",
@@ -141,22 +152,40 @@ def render_markdown(card: dict[str, Any]) -> str:
             continue
         if title:
             lines += ["", f"## {title}"]
-        lines += ["", "| figure | value | 95 % interval | compare with |", "|---|---:|---|---|"]
+        lines += ["", "| figure | value | 95 % interval | compare with | judged |", "|---|---:|---|---|---|"]
         lines += [
-            f"| {_md(h['label'])} | {_md(h['value'])} | {_md(h['interval'] or '–')} | {_md(h['reference'])} |"
+            f"| {_md(h['label'])} | {_md(h['value'])} | {_md(h['interval'] or '–')} | {_md(h['reference'])} "
+            f"| {_judged(h['tone'])} |"
             for h in rows
         ]
-    lines += ["", "## Gates", ""]
-    if card["gates"]:
+    return lines
+
+
+def _gate_lines(card: dict[str, Any]) -> list[str]:
+    lines = ["", "## Gates", ""]
+    if not card["gates"]:
+        lines.append("No gates were set in the pipeline file.")
+    else:
         lines += ["| gate | figure | bound | result |", "|---|---:|---:|---|"]
         for gate in card["gates"]:
             relation = gate_relation(gate["name"])
-            result = "passed" if gate["passed"] else "**FAILED**"
+            result = "passed" if tone_gate(gate["passed"]) == "good" else "**FAILED**"
             lines.append(
                 f"| {_md(gate['name'])} | {gate['value']:.4g} | {relation} {gate['bound']:.4g} | {result} |"
             )
-    else:
-        lines.append("No gates were set in the pipeline file.")
     if card["gates_forced"]:
         lines += ["", "**Exported although gates failed**, at the data owner's explicit request."]
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _legend_lines(card: dict[str, Any]) -> list[str]:
+    """What "judged" means, for the kinds of figure in the card: the reports' verdict table, in words."""
+    entries = legend_for(h.get("verdict_kind", "") for h in card["headlines"])
+    if not entries:
+        return []
+    lines = ["", "## How the figures are judged", ""]
+    lines += ["The same rules colour every page of the run's reports (green good, amber warn, red bad).", ""]
+    for entry in entries:
+        meanings = "; ".join(f"{tone}: {meaning}" for tone, meaning in entry.meanings if tone != "neutral")
+        lines.append(f"- **{_md(entry.title)}**: {_md(meanings)}.")
+    return lines

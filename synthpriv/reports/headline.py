@@ -12,10 +12,49 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from synthpriv.reports.formatting import number as _num
+from synthpriv.reports.formatting import span as _ci
 from synthpriv.reports.model import Table, Tone
+from synthpriv.reports.summaries import SynthesizeSummary, TrainSummary, ValidateSummary
+from synthpriv.reports.verdicts import (
+    tone_closeness,
+    tone_closer_share,
+    tone_detection_auc,
+    tone_exact_match,
+    tone_holdout_control,
+    tone_membership_auc,
+    tone_ml_efficacy,
+    tone_risk,
+)
 
 Summaries = Mapping[str, dict[str, Any]]
 """Stage name -> that stage's summary.json (stages that have not run are absent)."""
+
+
+@dataclass(frozen=True)
+class RunSummaries:
+    """The finished stages' summaries, typed (a stage that has not run is None).
+
+    The attack summary stays the JSON object the attack stage wrote: its typed model belongs
+    to the attack interface, and the keys read here are the ones that file keeps.
+    """
+
+    train: TrainSummary | None = None
+    synthesize: SynthesizeSummary | None = None
+    validate: ValidateSummary | None = None
+    attack: Mapping[str, Any] | None = None
+
+    @classmethod
+    def parse(cls, raw: Summaries | RunSummaries) -> RunSummaries:
+        """Validate the summary.json objects of ``raw``; pydantic's ValidationError when one is malformed."""
+        if isinstance(raw, RunSummaries):
+            return raw
+        return cls(
+            train=TrainSummary.model_validate(raw["train"]) if "train" in raw else None,
+            synthesize=SynthesizeSummary.model_validate(raw["synthesize"]) if "synthesize" in raw else None,
+            validate=ValidateSummary.model_validate(raw["validate"]) if "validate" in raw else None,
+            attack=raw.get("attack"),
+        )
 
 
 @dataclass(frozen=True)
@@ -32,6 +71,8 @@ class Headline:
     stage: str = ""
     """The stage whose report explains it."""
     tone: Tone = "neutral"
+    verdict_kind: str = ""
+    """The `reports.verdicts.Kind` whose rule gave the tone (the legend's entry)."""
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -65,107 +106,70 @@ class Guarantee:
         }
 
 
-def guarantee(summaries: Summaries) -> Guarantee:
+def guarantee(summaries: Summaries | RunSummaries) -> Guarantee:
     """The proven (epsilon, delta) of a run, from its train summary's ledger."""
-    ledger = (summaries.get("train") or {}).get("privacy")
-    if not ledger:
+    train = RunSummaries.parse(summaries).train
+    ledger = train.privacy if train is not None else None
+    if ledger is None:
         return Guarantee(epsilon=None, delta=None)
-    spent = ledger["spent"]
-    return Guarantee(
-        epsilon=float(spent["epsilon"]), delta=float(spent["delta"]), releases=len(ledger["releases"])
-    )
+    return Guarantee(epsilon=ledger.spent_epsilon, delta=ledger.spent_delta, releases=len(ledger.releases))
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _ci(interval: list[float] | tuple[float, float] | None, digits: int = 3) -> str:
-    return "" if not interval else f"{interval[0]:.{digits}f}–{interval[1]:.{digits}f}"
-
-
-def _closeness(value: float | None, reference: float | None) -> Tone:
-    if value is None or reference is None:
-        return "neutral"
-    return "good" if value >= reference - 0.05 else ("warn" if value >= reference - 0.15 else "bad")
-
-
-def _half(value: float, interval: list[float] | tuple[float, float] | None) -> Tone:
-    """Tone of a figure whose no-leak value is 0.5 (an AUC, a closer-to-train share).
-
-    Good only when the whole interval stays near 0.5: a wide interval (few rows) cannot
-    show that nothing leaks.
-    """
-    low, high = interval if interval else (value, value)
-    if low > 0.6:
-        return "bad"
-    return "good" if high <= 0.56 else "warn"
-
-
-def _risk(value: float, interval: list[float] | tuple[float, float]) -> Tone:
-    """Tone of an Anonymeter risk (0 = no leak beyond the control), by its interval."""
-    low, high = interval
-    if low > 0.1:
-        return "bad"
-    return "good" if high <= 0.1 else "warn"
-
-
-def fidelity_headlines(validate: dict[str, Any]) -> list[Headline]:
+def fidelity_headlines(validate: ValidateSummary) -> list[Headline]:
     out = [
         Headline(
             "fidelity",
             "quality (sdmetrics, all pairs)",
-            _num(validate.get("quality")),
-            reference=f"real holdout {_num(validate.get('holdout_quality'))}",
+            _num(validate.quality),
+            reference=f"real holdout {_num(validate.holdout_quality)}",
             stage="validate",
-            tone=_closeness(validate.get("quality"), validate.get("holdout_quality")),
+            tone=tone_closeness(validate.quality, validate.holdout_quality),
+            verdict_kind="fidelity",
         ),
         Headline(
             "fidelity",
             "detection AUC (real vs synthetic)",
-            _num(validate["detection_auc"]),
-            reference=f"ideal 0.5; real holdout {_num(validate.get('holdout_detection_auc'))}",
-            interval=_ci(validate.get("detection_auc_ci")),
+            _num(validate.detection_auc),
+            reference=f"ideal 0.5; real holdout {_num(validate.holdout_detection_auc)}",
+            interval=_ci(validate.detection_auc_ci),
             stage="validate",
-            tone="good"
-            if validate["detection_auc"] <= 0.6
-            else ("warn" if validate["detection_auc"] <= 0.8 else "bad"),
+            tone=tone_detection_auc(validate.detection_auc),
+            verdict_kind="detection_auc",
         ),
     ]
-    efficacy = validate.get("efficacy")
-    if efficacy and efficacy.get("ratio") is not None:
-        ratio = efficacy["ratio"]
+    efficacy = validate.efficacy
+    if efficacy is not None and efficacy.ratio is not None:
         out.append(
             Headline(
                 "fidelity",
-                f"ML efficacy ({efficacy['target']}, synthetic / real)",
-                _num(ratio),
+                f"ML efficacy ({efficacy.target}, synthetic / real)",
+                _num(efficacy.ratio),
                 reference="ideal 1",
-                interval=_ci(efficacy.get("ratio_ci")),
+                interval=_ci(efficacy.ratio_ci),
                 stage="validate",
-                tone="good" if ratio >= 0.95 else ("warn" if ratio >= 0.85 else "bad"),
+                tone=tone_ml_efficacy(efficacy.ratio),
+                verdict_kind="ml_efficacy",
             )
         )
     return out
 
 
-def privacy_headlines(attack: dict[str, Any]) -> list[Headline]:
-    out: list[Headline] = []
-    membership = attack.get("membership")
-    if membership:
-        strongest = next(a for a in membership["attacks"] if a["name"] == membership["strongest"])
-        out.append(
-            Headline(
-                "privacy",
-                f"membership inference AUC (strongest: {strongest['name']})",
-                _num(strongest["auc"]),
-                reference="ideal 0.5 (held-out real rows as the control)",
-                interval=_ci(strongest.get("auc_ci")),
-                stage="attack",
-                tone=_half(strongest["auc"], strongest.get("auc_ci")),
-            )
-        )
-    out.append(
+def _membership_headline(membership: Mapping[str, Any]) -> Headline:
+    strongest = next(a for a in membership["attacks"] if a["name"] == membership["strongest"])
+    return Headline(
+        "privacy",
+        f"membership inference AUC (strongest: {strongest['name']})",
+        _num(strongest["auc"]),
+        reference="ideal 0.5 (held-out real rows as the control)",
+        interval=_ci(strongest.get("auc_ci")),
+        stage="attack",
+        tone=tone_membership_auc(strongest["auc"], strongest.get("auc_ci")),
+        verdict_kind="membership_auc",
+    )
+
+
+def _proxy_headlines(attack: Mapping[str, Any]) -> list[Headline]:
+    out = [
         Headline(
             "privacy",
             "closer to a training row than to a held-out one",
@@ -173,9 +177,10 @@ def privacy_headlines(attack: dict[str, Any]) -> list[Headline]:
             reference="ideal 0.5",
             interval=_ci(attack.get("dcr_share_ci")),
             stage="attack",
-            tone=_half(attack["dcr_share"], attack.get("dcr_share_ci")),
+            tone=tone_closer_share(attack["dcr_share"], attack.get("dcr_share_ci")),
+            verdict_kind="closer_share",
         )
-    )
+    ]
     dropped = attack.get("holdout_rows_dropped", 0)
     if dropped:  # the control is smaller than the file given: say why
         out.append(
@@ -185,7 +190,8 @@ def privacy_headlines(attack: dict[str, Any]) -> list[Headline]:
                 f"{dropped:,}",
                 reference="a true holdout needs none dropped",
                 stage="attack",
-                tone="warn",
+                tone=tone_holdout_control(dropped),
+                verdict_kind="holdout_control",
             )
         )
     out.append(
@@ -195,37 +201,51 @@ def privacy_headlines(attack: dict[str, Any]) -> list[Headline]:
             f"{attack['exact_match_train']:.2%}",
             reference=f"held-out control {attack['exact_match_holdout']:.2%}",
             stage="attack",
-            tone="good" if attack["exact_match_train"] <= attack["exact_match_holdout"] + 0.01 else "bad",
+            tone=tone_exact_match(attack["exact_match_train"], attack["exact_match_holdout"]),
+            verdict_kind="exact_match",
         )
     )
-    for key, label in (
-        ("inference", "attribute inference risk"),
-        ("linkability", "linkability risk"),
-        ("singling_out_multivariate", "singling-out risk (multivariate)"),
-    ):
-        risk = attack.get(key)
-        if risk:
-            out.append(
-                Headline(
-                    "privacy",
-                    label,
-                    _num(risk["risk"]),
-                    reference=f"ideal 0; attack {_num(risk['attack_rate'])} vs control {_num(risk['control_rate'])}",
-                    interval=_ci(risk.get("risk_ci")),
-                    stage="attack",
-                    tone=_risk(risk["risk"], risk["risk_ci"]),
-                )
-            )
     return out
 
 
-def headlines(summaries: Summaries) -> list[Headline]:
-    """Fidelity figures (when validate ran), then privacy figures (when attack ran)."""
+_RISKS = (
+    ("inference", "attribute inference risk"),
+    ("linkability", "linkability risk"),
+    ("singling_out_multivariate", "singling-out risk (multivariate)"),
+)
+
+
+def _risk_headline(risk: Mapping[str, Any], label: str) -> Headline:
+    return Headline(
+        "privacy",
+        label,
+        _num(risk["risk"]),
+        reference=f"ideal 0; attack {_num(risk['attack_rate'])} vs control {_num(risk['control_rate'])}",
+        interval=_ci(risk.get("risk_ci")),
+        stage="attack",
+        tone=tone_risk(risk["risk"], risk.get("risk_ci")),
+        verdict_kind="risk",
+    )
+
+
+def privacy_headlines(attack: Mapping[str, Any]) -> list[Headline]:
+    """The attack stage's headline figures, from its summary.json object."""
     out: list[Headline] = []
-    if "validate" in summaries:
-        out += fidelity_headlines(summaries["validate"])
-    if "attack" in summaries:
-        out += privacy_headlines(summaries["attack"])
+    if attack.get("membership"):
+        out.append(_membership_headline(attack["membership"]))
+    out += _proxy_headlines(attack)
+    out += [_risk_headline(attack[key], label) for key, label in _RISKS if attack.get(key)]
+    return out
+
+
+def headlines(summaries: Summaries | RunSummaries) -> list[Headline]:
+    """Fidelity figures (when validate ran), then privacy figures (when attack ran)."""
+    typed = RunSummaries.parse(summaries)
+    out: list[Headline] = []
+    if typed.validate is not None:
+        out += fidelity_headlines(typed.validate)
+    if typed.attack is not None:
+        out += privacy_headlines(typed.attack)
     return out
 
 
@@ -253,4 +273,5 @@ def gate_table(gates: list[dict[str, Any]], caption: str) -> Table:
             for g in gates
         ),
         caption=caption,
+        kind="gate",
     )

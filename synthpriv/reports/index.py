@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synthpriv.reports import charts
-from synthpriv.reports.headline import Headline, Summaries, gate_line, gate_table, guarantee, headlines
-from synthpriv.reports.model import Figure, Link, Report, Section, Tone
+from synthpriv.reports.headline import Headline, RunSummaries, gate_line, gate_table, guarantee, headlines
+from synthpriv.reports.model import Chart, Figure, Link, Report, Section, Tone
 from synthpriv.reports.render import render_report
+from synthpriv.reports.verdicts import tone_audit_epsilon, tone_dp_epsilon, tone_stage, tone_verdict
 
 
 class StageStatus(Protocol):
@@ -37,41 +38,32 @@ def read_summaries(run_dir: Path, stages: list[str]) -> dict[str, dict[str, Any]
 
 
 def verdict(records: dict[str, StageStatus]) -> Figure:
-    """Export allowed or not, and why (one detail line per failed gate)."""
+    """Export allowed or not, and why (one detail line per failed gate); its tone from `tone_verdict`."""
     failed = [g for r in records.values() for g in r.gates if not g["passed"]]
     reasons = tuple(gate_line(g) for g in failed)
     broken = [r.name for r in records.values() if r.status == "failed"]
+    gated = any(r.gates for r in records.values())
     if broken and not (broken == ["export"] and failed):
-        return Figure(
-            "verdict",
-            "Run failed",
-            note=f"stage {broken[0]} failed; run again with --debug to see why",
-            tone="bad",
-        )
+        note = f"stage {broken[0]} failed; run again with --debug to see why"
+        return _verdict("Run failed", note, tone_verdict(True))
     if "export" not in records:  # an evaluation of an outside table: there is no export stage
         if failed:
-            return Figure(
-                "verdict", "Gates failed", note=f"{len(failed)} gate(s) failed", tone="bad", details=reasons
-            )
-        gated = any(r.gates for r in records.values())
-        return Figure(
-            "verdict",
-            "Evaluated",
-            note="every gate passed" if gated else "no gates were set",
-            tone="good" if gated else "warn",
-        )
+            return _verdict("Gates failed", f"{len(failed)} gate(s) failed", tone_verdict(True), reasons)
+        note = "every gate passed" if gated else "no gates were set"
+        return _verdict("Evaluated", note, tone_verdict(False, caveat=not gated))
     if records["export"].status in ("complete", "reused"):
         if failed:
             note = f"{len(failed)} gate(s) failed; exported only because --allow-failed-gates was given"
-            return Figure("verdict", "Exported despite failed gates", note=note, tone="warn", details=reasons)
-        gated = any(r.gates for r in records.values())
+            return _verdict("Exported despite failed gates", note, tone_verdict(False, caveat=True), reasons)
         note = "every gate passed" if gated else "no gates were set in the pipeline file: nothing was checked"
-        return Figure("verdict", "Export allowed", note=note, tone="good" if gated else "warn")
+        return _verdict("Export allowed", note, tone_verdict(False, caveat=not gated))
     if failed:
-        return Figure(
-            "verdict", "Not exported", note=f"{len(failed)} gate(s) failed", tone="bad", details=reasons
-        )
-    return Figure("verdict", "Incomplete", note="not every stage has run", tone="warn")
+        return _verdict("Not exported", f"{len(failed)} gate(s) failed", tone_verdict(True), reasons)
+    return _verdict("Incomplete", "not every stage has run", tone_verdict(False, caveat=True))
+
+
+def _verdict(value: str, note: str, tone: Tone, details: tuple[str, ...] = ()) -> Figure:
+    return Figure("verdict", value, note=note, tone=tone, details=details, kind="verdict")
 
 
 def _figure(headline: Headline) -> Figure:
@@ -79,10 +71,12 @@ def _figure(headline: Headline) -> Figure:
         headline.reference if not headline.interval else f"95% CI {headline.interval}; {headline.reference}"
     )
     href = f"{headline.stage}/report.html" if headline.stage else ""
-    return Figure(headline.label, headline.value, note=note, tone=headline.tone, href=href)
+    return Figure(
+        headline.label, headline.value, note=note, tone=headline.tone, href=href, kind=headline.verdict_kind
+    )
 
 
-def _guarantee_section(summaries: Summaries) -> Section:
+def _guarantee_section(summaries: RunSummaries) -> Section:
     dp = guarantee(summaries)
     if dp.private:
         figures = [
@@ -90,8 +84,9 @@ def _guarantee_section(summaries: Summaries) -> Section:
                 "differential privacy",
                 f"epsilon {dp.epsilon:.3g}",
                 note=f"delta {dp.delta:.2g}; {dp.releases} releases, composed sequentially (train ledger)",
-                tone="good",
+                tone=tone_dp_epsilon(dp.epsilon),
                 href="train/report.html",
+                kind="dp_epsilon",
             )
         ]
         text = "The guarantee the code can prove: every computation that read the real table is in the train stage's ledger."
@@ -101,21 +96,24 @@ def _guarantee_section(summaries: Summaries) -> Section:
                 "differential privacy",
                 "none",
                 note="trained without DP: the privacy figures below are empirical",
-                tone="neutral",
+                tone=tone_dp_epsilon(None),
+                kind="dp_epsilon",
             )
         ]
         text = (
             "Without differential privacy there is no proven bound: the attacks below measure what these attackers "
             "learn from this table, with real held-out rows as the control."
         )
-    audit = (summaries.get("attack") or {}).get("audit")
+    audit = (summaries.attack or {}).get("audit")
     if audit:
         figures.append(
             Figure(
                 "audit: epsilon the attack proves",
                 f">= {audit['epsilon_lower_bound']:.3g}",
                 note=f"{audit['confidence']:.0%} confidence; at most {audit['epsilon_ceiling']:.3g} provable with these rows",
+                tone=tone_audit_epsilon(audit["epsilon_lower_bound"], dp.epsilon),
                 href="attack/report.html",
+                kind="audit_epsilon",
             )
         )
     return Section(title="Privacy guarantee", text=text, figures=tuple(figures))
@@ -130,15 +128,29 @@ def _stage_links(records: dict[str, StageStatus]) -> tuple[Link, ...]:
             parts.append(f"{record.seconds:.1f} s")
         if record.gates:
             parts.append(f"{len(record.gates) - failed} of {len(record.gates)} gates passed")
-        tone: Tone = (
-            "bad"
-            if record.status == "failed" or failed
-            else ("good" if record.status in ("complete", "reused") else "neutral")
-        )
         links.append(
-            Link(label=name.capitalize(), href=f"{name}/report.html", note=" · ".join(parts), tone=tone)
+            Link(
+                label=name.capitalize(),
+                href=f"{name}/report.html",
+                note=" · ".join(parts),
+                tone=tone_stage(record.status, failed),
+                kind="stage",
+            )
         )
     return tuple(links)
+
+
+def _time_chart(records: dict[str, StageStatus]) -> tuple[Chart, ...]:
+    timed = [(n, r.seconds) for n, r in records.items() if r.seconds is not None]
+    if not timed:
+        return ()
+    chart = charts.bar_chart(
+        "Time per stage (seconds, last run of each)",
+        [n for n, _ in timed],
+        {"seconds": [float(s) for _, s in timed]},
+        value_format="{:.1f}",
+    )
+    return (chart,)
 
 
 def render_index(
@@ -146,7 +158,7 @@ def render_index(
 ) -> None:
     """Write ``index.html`` from the stage records and the finished stages' summaries."""
     ran = [name for name, r in records.items() if r.status in ("complete", "reused")]
-    summaries = read_summaries(run_dir, ran)
+    summaries = RunSummaries.parse(read_summaries(run_dir, ran))
     judged = headlines(summaries)
     sections = [_guarantee_section(summaries)]
     for kind, title in (
@@ -160,18 +172,7 @@ def render_index(
     if gates:
         caption = "From the pipeline file's gates section; export needs every one to pass."
         sections.append(Section(title="Gates", tables=(gate_table(gates, caption),)))
-    timed = [(n, r.seconds) for n, r in records.items() if r.seconds is not None]
-    time_chart = ()
-    if timed:
-        time_chart = (
-            charts.bar_chart(
-                "Time per stage (seconds, last run of each)",
-                [n for n, _ in timed],
-                {"seconds": [float(s) for _, s in timed]},
-                value_format="{:.1f}",
-            ),
-        )
-    sections.append(Section(title="Stage reports", links=_stage_links(records), charts=time_chart))
+    sections.append(Section(title="Stage reports", links=_stage_links(records), charts=_time_chart(records)))
     judgement = verdict(records)
     ungated_bad = tuple(
         f"weak, though no gate stopped it: {h.label} {h.value} ({h.reference})"
@@ -179,7 +180,7 @@ def render_index(
         if h.tone == "bad"
     )
     if judgement.tone == "good" and ungated_bad:
-        judgement = replace(judgement, tone="warn", details=ungated_bad)
+        judgement = replace(judgement, tone=tone_verdict(False, caveat=True), details=ungated_bad)
     report = Report(
         stage="index",
         title="Overview",

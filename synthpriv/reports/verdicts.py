@@ -42,6 +42,7 @@ Kind = Literal[
     "tpr_at_low_fpr",
     "closer_share",
     "exact_match",
+    "holdout_control",
     "nndr",
     "risk",
     "dp_epsilon",
@@ -222,6 +223,15 @@ def tone_exact_match(train_share: float, holdout_share: float) -> Tone:
     return "good" if train_share <= holdout_share + EXACT_MATCH_SLACK else "bad"
 
 
+def tone_holdout_control(rows_dropped: int) -> Tone:
+    """The held-out control: warn when holdout rows were dropped because they repeated training rows.
+
+    Why: a true holdout needs none dropped; the control the privacy figures lean on is then
+    smaller than the file given, and the overlap itself says the two files were not independent.
+    """
+    return "warn" if rows_dropped else "good"
+
+
 def tone_nndr(train_median: float, holdout_median: float) -> Tone:
     """Median nearest / second-nearest distance ratio against training rows, beside the holdout's.
 
@@ -367,6 +377,12 @@ LEGEND: dict[Kind, KindLegend] = {
             "identical to a training row",
             good="no more than the held-out control plus one percentage point",
             bad="more copies of training rows than the control explains",
+        ),
+        _entry(
+            "holdout_control",
+            "held-out control",
+            good="no holdout row repeated a training row",
+            warn="holdout rows that repeated training rows were dropped: the control is smaller than given",
         ),
         _entry(
             "nndr",
