@@ -152,9 +152,34 @@ def test_the_other_generators_are_checked_by_their_own_rules(
     config["train"].update({"generator": generator, "epochs": 5, "params": {}})
     path = write_pipeline(config)
     result = _check(path)
-    if get_generator(generator).supports_privacy:
+    if get_generator(generator).supports_per_row_losses:
         assert result.exit_code == 0, result.output
         preflight = Pipeline.from_yaml(path).check_privacy(Pipeline.from_yaml(path).check(privacy=False))
         assert preflight is not None and preflight.calibration.steps >= 5
     else:
         _assert_privacy_error(result, path, "train.generator", generator)
+
+
+def test_check_prints_the_noise_multiplier_train_records(demo_dp: dict[str, Any], tmp_path: Path) -> None:
+    """What `synthpriv check` prints for the DP demo (here with 3 epochs and a small VAE) is the
+    noise the train stage then trains with and records in its ledger."""
+    config = copy.deepcopy(demo_dp)
+    config["train"].update({"epochs": 3, "params": {"hidden_dims": [32, 32], "latent_dim": 8}})
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(config))
+    checked = _check(path)
+    assert checked.exit_code == 0, checked.output
+    plan_lines = checked.stdout.splitlines()[1:]
+    summary, detail = plan_lines[0], next(line for line in plan_lines if line.startswith("  DP-SGD: vae"))
+    printed = float(detail.split("noise multiplier ", 1)[1].split(",", 1)[0])
+    steps = int(summary.split("DP-SGD ", 1)[1].split(" steps", 1)[0].replace(",", ""))
+    assert sum(line.startswith("  release: ") for line in plan_lines) == 13  # 10 numbers, 3 category lists
+
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["run", "-q", str(path), "--only", "train", "--output-dir", str(run)])
+    assert result.exit_code == 0, result.output
+    ledger = json.loads((run / "train" / "privacy.json").read_text())
+    recorded = ledger["releases"][-1]
+    assert f"{recorded['noise']:.4g}" == f"{printed:.4g}"
+    assert recorded["steps"] == steps == 3 * 3  # 3 epochs of 3 Poisson steps (172 rows, batch 64)
+    assert len(ledger["releases"]) == 13 + 1
