@@ -114,6 +114,45 @@ class ValidateMeasures(BaseModel):
     min_count: int
     seconds: float
 
+    def summary(self) -> ValidateSummary:
+        """The validate stage's summary.json: the headline figures of these measures."""
+        fidelity, diagnostic, efficacy = self.fidelity, self.diagnostic, self.efficacy
+        seconds_by_metric = {
+            "fidelity": fidelity.seconds,
+            "diagnostic": diagnostic.seconds,
+            "detection": self.detection.seconds + self.detection_reference.seconds,
+            "efficacy": efficacy.seconds if efficacy else 0.0,
+            "coverage": self.coverage.seconds,
+        }
+        return ValidateSummary(
+            **fidelity.model_dump(include=_FIDELITY_HEADLINES),
+            validity=diagnostic.validity,
+            holdout_validity=diagnostic.holdout_validity,
+            structure=diagnostic.structure,
+            detection_auc=self.detection.auc,
+            detection_auc_ci=self.detection.auc_ci,
+            holdout_detection_auc=self.detection_reference.auc,
+            efficacy=efficacy,
+            coverage=self.coverage,
+            seconds=self.seconds,
+            seconds_by_metric={k: round(v, 2) for k, v in seconds_by_metric.items()},
+        )
+
+
+_FIDELITY_HEADLINES = {
+    "quality",
+    "quality_default_thresholds",
+    "column_shapes",
+    "column_pair_trends",
+    "holdout_quality",
+    "holdout_column_shapes",
+    "holdout_column_pair_trends",
+    "rows_real",
+    "rows_synthetic",
+    "rows_holdout",
+    "sdmetrics_seconds",
+}
+
 
 class ExportSummary(BaseModel):
     rows: int

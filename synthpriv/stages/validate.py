@@ -18,7 +18,7 @@ from synthpriv.metrics.efficacy import ml_efficacy
 from synthpriv.metrics.fidelity import column_distributions, evaluate_fidelity
 from synthpriv.reports.model import Report
 from synthpriv.reports.pages.validate import validate_report
-from synthpriv.reports.summaries import VALIDATE_MEASURES, ValidateMeasures, ValidateSummary
+from synthpriv.reports.summaries import VALIDATE_MEASURES, ValidateMeasures
 from synthpriv.runtime.files import atomic_write_text
 from synthpriv.stages.base import (
     Stage,
@@ -98,50 +98,6 @@ class ValidateStage(Stage[ValidateConfig]):
             pd.DataFrame([c.model_dump(mode="json") for c in covered.columns]),
             ctx.stage_dir / "coverage.parquet",
         )
-        seconds_by_metric = {
-            "fidelity": fidelity.seconds,
-            "diagnostic": diagnostic.seconds,
-            "detection": detector.seconds + reference.seconds,
-            "efficacy": efficacy.seconds if efficacy else 0.0,
-            "coverage": covered.seconds,
-        }
-        summary = ValidateSummary(
-            **fidelity.model_dump(
-                include={
-                    "quality",
-                    "quality_default_thresholds",
-                    "column_shapes",
-                    "column_pair_trends",
-                    "holdout_quality",
-                    "holdout_column_shapes",
-                    "holdout_column_pair_trends",
-                    "rows_real",
-                    "rows_synthetic",
-                    "rows_holdout",
-                    "sdmetrics_seconds",
-                }
-            ),
-            validity=diagnostic.validity,
-            holdout_validity=diagnostic.holdout_validity,
-            structure=diagnostic.structure,
-            detection_auc=detector.auc,
-            detection_auc_ci=detector.auc_ci,
-            holdout_detection_auc=reference.auc,
-            efficacy=efficacy,
-            coverage=covered,
-            seconds=time.perf_counter() - started,
-            seconds_by_metric={k: round(v, 2) for k, v in seconds_by_metric.items()},
-        )
-        gates = (
-            *check_gate("min_quality", fidelity.quality or 0.0, self.gates.min_quality),
-            *check_gate("max_detection_auc", detector.auc, self.gates.max_detection_auc),
-            *check_gate("min_validity", diagnostic.validity or 0.0, self.gates.min_validity),
-            *check_gate(
-                "min_ml_efficacy_ratio",
-                efficacy.ratio if efficacy and efficacy.ratio is not None else 0.0,
-                self.gates.min_ml_efficacy_ratio,
-            ),
-        )
         measures = ValidateMeasures(
             fidelity=fidelity,
             diagnostic=diagnostic,
@@ -151,7 +107,18 @@ class ValidateStage(Stage[ValidateConfig]):
             coverage=covered,
             distributions=distributions,
             min_count=config.min_count,
-            seconds=summary.seconds,
+            seconds=time.perf_counter() - started,
+        )
+        summary = measures.summary()
+        gates = (
+            *check_gate("min_quality", fidelity.quality or 0.0, self.gates.min_quality),
+            *check_gate("max_detection_auc", detector.auc, self.gates.max_detection_auc),
+            *check_gate("min_validity", diagnostic.validity or 0.0, self.gates.min_validity),
+            *check_gate(
+                "min_ml_efficacy_ratio",
+                efficacy.ratio if efficacy and efficacy.ratio is not None else 0.0,
+                self.gates.min_ml_efficacy_ratio,
+            ),
         )
         # NaN (a score sdmetrics could not compute) must survive the round trip: pydantic's JSON turns it into null.
         atomic_write_text(ctx.stage_dir / VALIDATE_MEASURES, json.dumps(measures.model_dump(), default=str))
