@@ -245,11 +245,20 @@ def _attack_with_flags(
     if sensitive is not None:
         flags["sensitive"] = sensitive
     try:
-        return AttackConfig.model_validate({**attack.model_dump(), **flags})
+        merged = AttackConfig.model_validate({**attack.model_dump(), **flags})
     except ValidationError as exc:
         error = exc.errors()[0]
         option = "--sensitive" if error["loc"][:1] == ("sensitive",) else "--quasi-identifiers"
         raise ConfigError(error["msg"], where=option) from None
+    # Each registered attack's settings (`attack.settings`), as `synthpriv check` reads them; the
+    # gates are evaluated, not refused: one whose attacks cannot run fails with a line of its own.
+    from synthpriv.attacks.registry import config_problems
+    from synthpriv.config.loader import format_loc
+    from synthpriv.config.model import GatesConfig
+
+    for loc, message in config_problems(merged, GatesConfig()):
+        raise ConfigError(message, where=format_loc(loc))
+    return merged
 
 
 def _safe_name(name: str) -> str:

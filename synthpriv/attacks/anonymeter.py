@@ -56,6 +56,16 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from synthpriv.attacks.base import (
+    Attack,
+    AttackInputs,
+    AttackNeeds,
+    RiskResult,
+    Score,
+    SeedLike,
+    risk_scores,
+    spawn_seeds,
+)
 from synthpriv.attacks.distance import DistanceEncoding, squared_distance_blocks
 from synthpriv.config.base import StrictModel
 from synthpriv.data.sampling import sample_rows
@@ -68,38 +78,6 @@ _Z95 = 1.959963984540054
 #: Candidates beyond k whose distances are recomputed in float64 (`_nearest_indices`).
 _SHORTLIST = 8
 _MISSING = "\x00missing"  # a key no real label can collide with
-
-
-class RiskResult(StrictModel):
-    """One Anonymeter attack on one synthetic table (rates only, no rows)."""
-
-    name: str
-    """`inference` or `linkability`."""
-    attack_rate: float = Field(ge=0, le=1)
-    """Share of attack targets (train rows) on which the attack succeeded."""
-    attack_rate_ci: tuple[float, float]
-    """95 % Wilson interval of `attack_rate`."""
-    control_rate: float = Field(ge=0, le=1)
-    """Share of control targets (holdout rows, never seen by the generator) on which it succeeded."""
-    control_rate_ci: tuple[float, float]
-    """95 % Wilson interval of `control_rate`."""
-    baseline_rate: float = Field(ge=0, le=1)
-    """Success rate of the random-guess baseline on the attack targets."""
-    risk: float = Field(ge=0, le=1)
-    """(attack - control) / (1 - control), clipped to [0, 1]. 0 = no leak beyond the population."""
-    risk_ci: tuple[float, float]
-    """95 % interval of the risk from both rates' Wilson intervals (`risk_interval`)."""
-    targets: int = Field(ge=1)
-    """Trials behind each rate: attack targets, and as many control targets (for singling out,
-    the number of queries asked for, `n_attacks`)."""
-    weaker_than_baseline: bool
-    """The attack rate is not above the baseline: the attack is no better than guessing."""
-    seconds: float = Field(ge=0)
-    queries: int | None = Field(default=None, ge=0)
-    """Singling out only: queries generated from the synthetic table (fewer than `targets` when the
-    synthetic table did not yield enough; the rates still count over `targets`)."""
-    rows: int | None = Field(default=None, ge=1)
-    """Singling out only: rows of the train sample, and of the holdout sample (one size)."""
 
 
 def wilson_interval(successes: int, trials: int, z: float = _Z95) -> tuple[float, float]:
@@ -196,7 +174,7 @@ def inference_risk(
     *,
     quasi_identifiers: Sequence[str],
     sensitive: str,
-    seed: int = 0,
+    seed: SeedLike,
     max_rows: int = 2000,
 ) -> RiskResult:
     """Inference attack: guess ``sensitive`` from the synthetic row nearest on the quasi-identifiers.
@@ -235,7 +213,7 @@ def linkability_risk(
     columns_a: Sequence[str] | None = None,
     columns_b: Sequence[str] | None = None,
     quasi_identifiers: Sequence[str] | None = None,
-    seed: int = 0,
+    seed: SeedLike,
     max_rows: int = 2000,
     n_neighbors: int = 1,
 ) -> RiskResult:
@@ -309,7 +287,7 @@ def _targets(
     holdout: pd.DataFrame,
     synthetic: pd.DataFrame,
     columns: Sequence[str],
-    seed: int,
+    seed: SeedLike,
     max_rows: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.random.Generator]:
     """Seeded samples of train (attack) and holdout (control) rows of one size, and the baseline's generator."""
@@ -317,9 +295,7 @@ def _targets(
         require_columns(table, columns, role)
     if max_rows < 1:
         raise DataError(f"max_rows must be at least 1, got {max_rows}", where="anonymeter")
-    train_rng, holdout_rng, baseline_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
-    )
+    train_rng, holdout_rng, baseline_rng = (np.random.default_rng(s) for s in spawn_seeds(seed, 3))
     n = min(len(train), len(holdout), max_rows)
     return sample_rows(train, n, train_rng), sample_rows(holdout, n, holdout_rng), baseline_rng
 
@@ -381,3 +357,98 @@ def _result(
 
 def _clip01(value: float) -> float:
     return float(min(1.0, max(0.0, value)))
+
+
+# --- the registered attacks -----------------------------------------------------------------
+
+
+class InferenceSettings(StrictModel):
+    """``attack.settings.inference``."""
+
+    targets: int = Field(default=2000, ge=10, le=100_000)
+    """Train rows (and as many holdout rows) the attack targets (the flat key `attack.risk_targets`)."""
+
+
+class LinkabilitySettings(StrictModel):
+    """``attack.settings.linkability``."""
+
+    targets: int = Field(default=2000, ge=10, le=100_000)
+    """Train rows (and as many holdout rows) the attack targets (the flat key `attack.risk_targets`)."""
+    neighbors: int = Field(default=10, ge=1, le=1000)
+    """Nearest synthetic rows of each half that must overlap (`attack.linkability_neighbors`)."""
+
+
+def attacked_rows(inputs: AttackInputs, name: str) -> tuple[pd.DataFrame, np.random.SeedSequence]:
+    """The synthetic rows a row-level attack searches (a seeded sample past `max_rows`: at 1M rows
+    the full search took 88 s of the stage's 128) and the seed of the attack itself."""
+    sample_seed, attack_seed = inputs.seed_sequence(name).spawn(2)
+    return inputs.synthetic_sample(np.random.default_rng(sample_seed)), attack_seed
+
+
+class InferenceAttack(Attack[InferenceSettings, RiskResult]):
+    name = "inference"
+    title = "attribute inference"
+    kind = "risk"
+    description = (
+        "Attribute inference: an attacker who knows a person's quasi-identifiers takes the sensitive value of "
+        "the closest synthetic row."
+    )
+    settings_model = InferenceSettings
+    result_model = RiskResult
+    needs = AttackNeeds(quasi_identifiers=1, sensitive=True)
+    gates = ("max_inference_risk",)
+    legacy_settings = (("targets", "risk_targets"),)
+
+    def run(self, inputs: AttackInputs, settings: InferenceSettings) -> RiskResult:
+        attacked, seed = attacked_rows(inputs, self.name)
+        assert inputs.sensitive is not None  # skip_reason: the stage runs it only with a sensitive column
+        return inference_risk(
+            inputs.train,
+            inputs.holdout,
+            attacked,
+            inputs.schema,
+            quasi_identifiers=inputs.quasi_identifiers,
+            sensitive=inputs.sensitive,
+            seed=seed,
+            max_rows=settings.targets,
+        )
+
+    def scores(self, result: RiskResult) -> list[Score]:
+        return risk_scores(self.name, self.title, result)
+
+    def gate_values(self, result: RiskResult) -> dict[str, float]:
+        return {"max_inference_risk": result.risk}
+
+
+class LinkabilityAttack(Attack[LinkabilitySettings, RiskResult]):
+    name = "linkability"
+    title = "linkability"
+    kind = "risk"
+    description = (
+        "Linkability: an attacker holds two halves of the quasi-identifiers from two sources and counts them "
+        "linked when the synthetic rows nearest to each half overlap."
+    )
+    settings_model = LinkabilitySettings
+    result_model = RiskResult
+    needs = AttackNeeds(quasi_identifiers=2)
+    gates = ("max_linkage_risk",)
+    legacy_settings = (("targets", "risk_targets"), ("neighbors", "linkability_neighbors"))
+
+    def run(self, inputs: AttackInputs, settings: LinkabilitySettings) -> RiskResult:
+        attacked, seed = attacked_rows(inputs, self.name)
+        return linkability_risk(
+            inputs.train,
+            inputs.holdout,
+            attacked,
+            inputs.schema,
+            quasi_identifiers=inputs.quasi_identifiers,
+            seed=seed,
+            max_rows=settings.targets,
+            n_neighbors=min(settings.neighbors, len(attacked)),
+        )
+
+    def scores(self, result: RiskResult) -> list[Score]:
+        return risk_scores(self.name, self.title, result)
+
+    def gate_values(self, result: RiskResult) -> dict[str, float]:
+        return {"max_linkage_risk": result.risk}

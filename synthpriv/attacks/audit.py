@@ -38,6 +38,7 @@ import numpy as np
 from pydantic import Field
 from scipy.stats import beta
 
+from synthpriv.attacks.base import SeedLike, spawn_seeds
 from synthpriv.config.base import StrictModel
 from synthpriv.errors import DataError
 
@@ -124,7 +125,7 @@ def epsilon_lower_bound(
     *,
     top: int = 1,
     selection_share: float = 0.5,
-    seed: int = 0,
+    seed: SeedLike,
 ) -> AuditResult:
     """Lower bound on epsilon, holding with probability ``confidence``, from a membership attack.
 
@@ -146,7 +147,7 @@ def epsilon_lower_bound(
         raise ValueError(f"selection_share must be in (0, 1), got {selection_share}")
     members = _scores(member_scores, "member")
     nonmembers = _scores(nonmember_scores, "non-member")
-    member_rng, nonmember_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    member_rng, nonmember_rng = (np.random.default_rng(s) for s in spawn_seeds(seed, 2))
     select_m, eval_m = _split(members, selection_share, member_rng, "member")
     select_n, eval_n = _split(nonmembers, selection_share, nonmember_rng, "non-member")
 

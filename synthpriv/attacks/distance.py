@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, PrivateAttr
 
+from synthpriv.attacks.base import SeedLike, spawn_seeds
 from synthpriv.config.base import StrictModel
 from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
@@ -201,7 +202,7 @@ def dcr_evaluation(
     synthetic: pd.DataFrame,
     schema: TableSchema,
     *,
-    seed: int = 0,
+    seed: SeedLike,
     max_rows: int = 50_000,
     n_bootstrap: int = 200,
     bins: int = 30,
@@ -215,9 +216,7 @@ def dcr_evaluation(
     columns = [c.name for c in schema.modelled()]
     for role, table in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
         require_columns(table, columns, role)
-    train_rng, holdout_rng, synthetic_rng, boot_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
-    )
+    train_rng, holdout_rng, synthetic_rng, boot_rng = (np.random.default_rng(s) for s in spawn_seeds(seed, 4))
     n_real = min(len(train), len(holdout), max_rows)
     members = sample_rows(train, n_real, train_rng)
     non_members = sample_rows(holdout, n_real, holdout_rng)
@@ -260,8 +259,8 @@ def distance_auc(
     members: np.ndarray,
     non_members: np.ndarray,
     *,
+    rng: np.random.Generator,
     n_bootstrap: int = 200,
-    rng: np.random.Generator | None = None,
 ) -> tuple[float, tuple[float, float]]:
     """ROC AUC of "smaller distance means member", with a 95% percentile bootstrap interval.
 
@@ -271,7 +270,6 @@ def distance_auc(
     """
     if len(members) == 0 or len(non_members) == 0:
         raise ValueError("the AUC needs at least one member and one non-member")
-    rng = rng if rng is not None else np.random.default_rng(0)
     # Sorted members make the lookups below sequential; the AUC does not depend on row order.
     members, non_members = np.sort(np.asarray(members, float)), np.asarray(non_members, float)
     order = np.argsort(non_members, kind="stable")

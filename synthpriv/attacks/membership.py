@@ -89,12 +89,23 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from pydantic import Field
 from sklearn.ensemble import ExtraTreesClassifier
 
+from synthpriv.attacks.base import (
+    Attack,
+    AttackInputs,
+    AttackNeeds,
+    MembershipScore,
+    Score,
+    SeedLike,
+    membership_scores,
+    spawn_seeds,
+)
 from synthpriv.attacks.distance import DistanceEncoding, nearest_distances
 from synthpriv.config.base import StrictModel
 from synthpriv.data.schema import TableSchema, require_columns
@@ -107,6 +118,11 @@ from synthpriv.metrics.features import (
     percentile_interval,
     weighted_roc_auc,
 )
+from synthpriv.reports import charts, verdicts
+from synthpriv.reports.model import Chart, Figure, Section, Table
+
+if TYPE_CHECKING:
+    from synthpriv.attacks.summary import AttackSummary
 
 #: The attacks, in the order they are reported (ties of the strongest go to the earlier one).
 ATTACKS = ("distance", "domias", "classifier")
@@ -134,31 +150,8 @@ _EPS = 1e-6
 _BOOTSTRAP_ELEMENTS = 1 << 21
 
 
-class AttackResult(StrictModel):
-    """One membership attack's success on the members and non-members (rates only, no rows)."""
-
-    name: str
-    """`distance`, `domias` or `classifier` (module docstring)."""
-    auc: float = Field(ge=0, le=1)
-    """ROC AUC of "member" (ties count half). 0.5 = no membership signal; 1 = every member found."""
-    auc_ci: tuple[float, float]
-    """95 % percentile bootstrap interval of `auc` (targets resampled, attack held fixed)."""
-    tpr_at_fpr_1pct: float = Field(ge=0, le=1)
-    """Share of members found when 1 % of non-members are wrongly flagged (0.01 = chance)."""
-    tpr_at_fpr_1pct_ci: tuple[float, float]
-    """95 % percentile bootstrap interval of `tpr_at_fpr_1pct`."""
-    tpr_at_fpr_0_1pct: float = Field(ge=0, le=1)
-    """Share of members found at a 0.1 % false-positive rate. With fewer than 1000 non-members
-    the lowest observable non-zero FPR is above 0.1 %, so this is interpolated between the ROC
-    vertices at FPR 0 and 1/n, not measured (`MembershipResult.tpr_at_fpr_0_1pct_resolved`)."""
-    advantage: float = Field(ge=0, le=1)
-    """Attacker's advantage: max(TPR - FPR) over thresholds. 0 = no signal, 1 = perfect."""
-    roc_fpr: list[float]
-    """False-positive rates of the ROC curve (at most 200 points, from 0 to 1, for plots)."""
-    roc_tpr: list[float]
-    """True-positive rates at `roc_fpr` (non-decreasing, from 0 to 1)."""
-    seconds: float = Field(ge=0)
-    """Time to score the targets and compute these figures (the shared encoding not included)."""
+#: The typed result of one membership attack (its class lives in `synthpriv.attacks.base`).
+AttackResult = MembershipScore
 
 
 class MembershipResult(StrictModel):
@@ -197,7 +190,7 @@ def membership_inference(
     synthetic: pd.DataFrame,
     schema: TableSchema,
     *,
-    seed: int,
+    seed: SeedLike,
     max_rows: int = 10_000,
     n_bootstrap: int = 200,
 ) -> MembershipResult:
@@ -221,7 +214,7 @@ def membership_inference(
             where="holdout table",
         )
     # A child's stream depends on its index only: adding forest_seed left the other four as they were.
-    split_rng, member_rng, synthetic_rng, boot_seed, forest_seed = np.random.SeedSequence(seed).spawn(5)
+    split_rng, member_rng, synthetic_rng, boot_seed, forest_seed = spawn_seeds(seed, 5)
     order = np.random.default_rng(split_rng).permutation(len(holdout))
     half = len(holdout) // 2
     n = min(len(train), len(holdout) - half, max_rows)
@@ -280,8 +273,8 @@ def evaluate_scores(
     member_scores: np.ndarray,
     non_member_scores: np.ndarray,
     *,
+    rng: np.random.Generator,
     n_bootstrap: int = 200,
-    rng: np.random.Generator | None = None,
     started: float | None = None,
 ) -> AttackResult:
     """AUC, TPR at FPR 1 % and 0.1 %, advantage, bootstrap intervals and ROC curve of one attack.
@@ -297,7 +290,6 @@ def evaluate_scores(
         raise ValueError("an attack needs at least one member and one non-member")
     if not (np.isfinite(members).all() and np.isfinite(non_members).all()):
         raise ValueError("attack scores must be finite")
-    rng = rng if rng is not None else np.random.default_rng(0)
     scores = np.concatenate([members, non_members])
     positive = np.r_[np.ones(members.size, dtype=bool), np.zeros(non_members.size, dtype=bool)]
     # Distinct scores and each row's rank among them, once for the point estimate and every replicate.
@@ -529,3 +521,132 @@ def _stratified_weights(
 
 def _rows(table: pd.DataFrame, index: np.ndarray) -> pd.DataFrame:
     return table.iloc[np.sort(index)].reset_index(drop=True)
+
+
+# --- the registered attack ----------------------------------------------------------------
+
+
+class MembershipSettings(StrictModel):
+    """``attack.settings.membership``."""
+
+    bootstrap: int = Field(default=200, ge=0, le=10_000)
+    """Bootstrap replicates behind the AUC and TPR intervals (0: none)."""
+
+
+class MembershipAttack(Attack[MembershipSettings, MembershipResult]):
+    """The distance, DOMIAS and classifier attackers with half the holdout as their reference set."""
+
+    name = "membership"
+    title = "membership inference (reference set)"
+    kind = "membership"
+    description = (
+        "Three attackers, each holding the synthetic table and real rows from the population (half of the "
+        "holdout), score training rows (members) and other held-out rows (non-members)."
+    )
+    settings_model = MembershipSettings
+    result_model = MembershipResult
+    needs = AttackNeeds(reference_rows=True)
+    gates = ("max_membership_auc",)
+
+    def run(self, inputs: AttackInputs, settings: MembershipSettings) -> MembershipResult:
+        return membership_inference(
+            inputs.train,
+            inputs.holdout,
+            inputs.synthetic,
+            inputs.schema,
+            seed=inputs.seed_sequence(self.name),
+            max_rows=inputs.max_rows,
+            n_bootstrap=settings.bootstrap,
+        )
+
+    def scores(self, result: MembershipResult) -> list[Score]:
+        return [
+            row
+            for attack in result.attacks
+            for row in membership_scores(self.name, f"{attack.name} {self.title}", attack)
+        ]
+
+    def gate_values(self, result: MembershipResult) -> dict[str, float]:
+        # The gate judges the strongest attacker, as a real attacker would pick it.
+        return {"max_membership_auc": result.attack(result.strongest).auc}
+
+    def sections(self, result: MembershipResult, summary: AttackSummary) -> tuple[Section, ...]:
+        return (strongest_section(result),)
+
+
+def strongest_section(result: MembershipResult) -> Section:
+    """The three membership attacks, strongest first, with ROC curves on one chart."""
+    ordered = sorted(result.attacks, key=lambda a: a.auc, reverse=True)
+    strongest = ordered[0]
+    text = (
+        f"Three attackers, each holding the synthetic table and {result.reference_rows:,} real rows from the population "
+        f"(half of the holdout), score {result.members:,} training rows (members) and {result.non_members:,} other "
+        "held-out rows (non-members): by the distance to the closest synthetic row relative to the closest reference "
+        "row, by DOMIAS' density ratio (synthetic over reference), and by a classifier trained to tell synthetic from "
+        "reference rows. The strongest leads."
+    )
+    figures = (
+        Figure(
+            "strongest attack",
+            strongest.name,
+            note=f"ROC AUC {strongest.auc:.3f}, 95% CI {strongest.auc_ci[0]:.3f}–{strongest.auc_ci[1]:.3f}; ideal 0.5",
+            tone=verdicts.tone_membership_auc(strongest.auc, strongest.auc_ci),
+            kind="membership_auc",
+        ),
+        Figure(
+            "TPR at FPR 1%",
+            f"{strongest.tpr_at_fpr_1pct:.3f}",
+            note="ideal 0.01: members found no more often than non-members are wrongly accused",
+            tone=verdicts.tone_tpr_at_fpr(strongest.tpr_at_fpr_1pct, strongest.tpr_at_fpr_1pct_ci, _FPR_1PCT),
+            kind="tpr_at_low_fpr",
+        ),
+        Figure("attacker's advantage", f"{strongest.advantage:.3f}", note="max TPR − FPR; ideal 0"),
+    )
+    return Section(
+        title="Membership inference: the strongest attack",
+        text=text,
+        figures=figures,
+        charts=(_roc_chart(ordered),),
+        tables=(_membership_table(ordered, result.tpr_at_fpr_0_1pct_resolved),),
+    )
+
+
+def _roc_chart(ordered: list[MembershipScore]) -> Chart:
+    grid = np.linspace(0.0, 1.0, 101)
+    series = {a.name: np.interp(grid, a.roc_fpr, a.roc_tpr).tolist() for a in ordered}
+    series["chance"] = grid.tolist()
+    return charts.line_chart(
+        "ROC of each membership attack",
+        grid.tolist(),
+        series,
+        x_label="false-positive rate",
+        y_label="true-positive rate",
+        caption="Members: training rows; non-members: held-out rows, the control. The diagonal is guessing.",
+    )
+
+
+def _membership_table(ordered: list[MembershipScore], resolved: bool) -> Table:
+    unresolved = "" if resolved else " (too few non-members to resolve 0.1 %)"
+    rows = tuple(
+        (
+            a.name,
+            f"{a.auc:.3f}",
+            f"{a.auc_ci[0]:.3f}–{a.auc_ci[1]:.3f}",
+            f"{a.tpr_at_fpr_1pct:.3f} ({a.tpr_at_fpr_1pct_ci[0]:.3f}–{a.tpr_at_fpr_1pct_ci[1]:.3f})",
+            f"{a.tpr_at_fpr_0_1pct:.4f}{unresolved}",
+            f"{a.advantage:.3f}",
+        )
+        for a in ordered
+    )
+    return Table(
+        headers=(
+            "attack",
+            "ROC AUC",
+            "95% interval",
+            "TPR at FPR 1% (95% interval)",
+            "TPR at FPR 0.1%",
+            "advantage",
+        ),
+        rows=rows,
+        caption="Ideal: AUC 0.5, TPR equal to the FPR, advantage 0. Intervals: bootstrap over the target rows.",
+    )

@@ -67,8 +67,19 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
-from synthpriv.attacks.anonymeter import RiskResult, risk_result
+from synthpriv.attacks.anonymeter import attacked_rows, risk_result
+from synthpriv.attacks.base import (
+    Attack,
+    AttackInputs,
+    RiskResult,
+    Score,
+    SeedLike,
+    risk_scores,
+    spawn_seeds,
+)
+from synthpriv.config.base import StrictModel
 from synthpriv.data.sampling import sample_positions
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.errors import DataError
@@ -86,9 +97,6 @@ _BATCH = 1000
 _FIRST_WIDTH = 16
 #: Elements (queries x rows) of one block in a round: a handful of int64 arrays, near 64 MiB.
 _BLOCK_ELEMENTS = 1 << 20
-# Rows are visited in an order that depends on nothing but their count: a fixed seed keeps
-# slices of tied ranks from following the table's own order (results do not depend on it).
-_ROW_ORDER_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -132,9 +140,11 @@ class Encoding:
 class TableIndex:
     """One table's ranks, sorted per column, for counting the rows that queries match."""
 
-    def __init__(self, ranks: np.ndarray, sizes: np.ndarray) -> None:
+    def __init__(self, ranks: np.ndarray, sizes: np.ndarray, rng: np.random.Generator) -> None:
         n_columns, n_rows = ranks.shape
-        shuffle = np.random.default_rng(_ROW_ORDER_SEED).permutation(n_rows)
+        # Rows are visited in a seeded random order, so that slices of tied ranks do not follow
+        # the table's own order (the counts do not depend on it).
+        shuffle = rng.permutation(n_rows)
         self.ranks = np.ascontiguousarray(ranks[:, shuffle])
         self.n_rows = n_rows
         self.sizes = sizes
@@ -225,7 +235,7 @@ def singling_out_risk(
     columns: Sequence[str] | None = None,
     n_attacks: int = 500,
     n_cols: int = 3,
-    seed: int = 0,
+    seed: SeedLike,
     max_attempts: int = 100_000,
 ) -> RiskResult:
     """Singling-out attack (module docstring): do queries that single out one synthetic row
@@ -253,15 +263,18 @@ def singling_out_risk(
         require_columns(table, names, role)
     encoding = Encoding.fit([train, holdout, synthetic], specs)
     train_ranks, holdout_ranks, synthetic_ranks = (_distinct_rows(ranks) for ranks in encoding.ranks)
-    train_rng, holdout_rng, query_rng, baseline_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+    # A child's stream depends on its index only: adding order_rng left the other four as they were.
+    train_rng, holdout_rng, query_rng, baseline_rng, order_rng = (
+        np.random.default_rng(s) for s in spawn_seeds(seed, 5)
     )
     n = min(train_ranks.shape[1], holdout_ranks.shape[1])
-    members = TableIndex(train_ranks[:, sample_positions(train_ranks.shape[1], n, train_rng)], encoding.sizes)
-    non_members = TableIndex(
-        holdout_ranks[:, sample_positions(holdout_ranks.shape[1], n, holdout_rng)], encoding.sizes
+    members = TableIndex(
+        train_ranks[:, sample_positions(train_ranks.shape[1], n, train_rng)], encoding.sizes, order_rng
     )
-    synthetic_index = TableIndex(synthetic_ranks, encoding.sizes)
+    non_members = TableIndex(
+        holdout_ranks[:, sample_positions(holdout_ranks.shape[1], n, holdout_rng)], encoding.sizes, order_rng
+    )
+    synthetic_index = TableIndex(synthetic_ranks, encoding.sizes, order_rng)
     if mode == "univariate":
         queries = univariate_queries(synthetic_index, encoding.ordered, n_attacks, query_rng)
     else:
@@ -393,7 +406,9 @@ def _keys(values: pd.Series) -> np.ndarray:
         text = values.to_numpy(dtype=float, na_value=np.nan).astype(str).astype(object)
     else:
         text = values.astype(object).astype(str).to_numpy(dtype=object)
-    return np.where(present, text, None)
+    keys = text.copy()
+    keys[~present] = None
+    return keys
 
 
 def _distinct_rows(ranks: np.ndarray) -> np.ndarray:
@@ -453,3 +468,73 @@ def _first_distinct(queries: Queries) -> np.ndarray:
 
 def _arrays(queries: Queries) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return queries.cols, queries.ops, queries.values
+
+
+# --- the registered attacks -----------------------------------------------------------------
+
+
+class SinglingOutSettings(StrictModel):
+    """``attack.settings.singling_out_univariate`` (and ``..._multivariate``)."""
+
+    queries: int = Field(default=500, ge=10, le=100_000)
+    """Queries the attacker builds from the synthetic rows (Anonymeter's n_attacks; `attack.singling_out_queries`)."""
+    columns: int = Field(default=3, ge=1, le=20)
+    """Columns per multivariate query (Anonymeter's n_cols; `attack.singling_out_columns`)."""
+    attempts: int = Field(default=1_000_000, ge=1000)
+    """Most candidate queries tried (`attack.singling_out_attempts`); too few found lowers the
+    rates, so the risk is then a lower bound."""
+
+
+class SinglingOutAttack(Attack[SinglingOutSettings, RiskResult]):
+    """Singling out with queries on one column (``univariate``) or on several (``multivariate``)."""
+
+    kind = "risk"
+    settings_model = SinglingOutSettings
+    result_model = RiskResult
+    gates = ("max_singling_out_risk",)
+    legacy_settings = (
+        ("queries", "singling_out_queries"),
+        ("columns", "singling_out_columns"),
+        ("attempts", "singling_out_attempts"),
+    )
+
+    def __init__(self, mode: Mode) -> None:
+        self.mode = mode
+        self.name = f"singling_out_{mode}"
+        self.title = "singling out (one column)" if mode == "univariate" else "singling out (several columns)"
+        self.description = (
+            "Singling out: the attacker writes queries (a rare value, or a few columns' values) that match "
+            "exactly one synthetic row and checks whether they match exactly one real person."
+            if mode == "univariate"
+            else ""
+        )
+
+    def _columns(self, settings: SinglingOutSettings) -> int:
+        return 1 if self.mode == "univariate" else settings.columns
+
+    def skip_reason(self, inputs: AttackInputs, settings: SinglingOutSettings) -> str | None:
+        modelled = len(inputs.schema.modelled())
+        if modelled < self._columns(settings):
+            return f"needs at least {settings.columns} modelled columns (the table has {modelled})"
+        return None
+
+    def run(self, inputs: AttackInputs, settings: SinglingOutSettings) -> RiskResult:
+        attacked, seed = attacked_rows(inputs, self.name)
+        return singling_out_risk(
+            inputs.train,
+            inputs.holdout,
+            attacked,
+            inputs.schema,
+            mode=self.mode,
+            n_attacks=settings.queries,
+            n_cols=self._columns(settings),
+            seed=seed,
+            max_attempts=settings.attempts,
+        )
+
+    def scores(self, result: RiskResult) -> list[Score]:
+        return risk_scores(self.name, self.title, result)
+
+    def gate_values(self, result: RiskResult) -> dict[str, float]:
+        # Both modes feed the one gate; the stage keeps the larger risk.
+        return {"max_singling_out_risk": result.risk}

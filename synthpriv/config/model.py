@@ -301,6 +301,10 @@ class AttackConfig(StrictModel):
     singling_out_attempts: int = Field(default=1_000_000, ge=1000)
     """Singling out: most candidate queries tried to find `singling_out_queries` that single out
     one synthetic row; too few found lowers the rates, so the risk is then a lower bound."""
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Optional: settings per attack, keyed by its registered name (`membership: {bootstrap: 500}`,
+    `linkability: {neighbors: 5}`); they win over the flat keys above. Checked against each
+    attack's own settings by `synthpriv check` (the attack registry lives above this package)."""
 
     @field_validator("quasi_identifiers", mode="after")
     @classmethod

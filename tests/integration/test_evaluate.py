@@ -123,8 +123,11 @@ def test_copy_of_train_is_flagged_by_every_attack(copy_run: Path) -> None:
 def test_third_real_sample_looks_harmless(third_run: Path) -> None:
     attack = _summary(third_run, "attack")
     for result in attack["membership"]["attacks"]:
+        # No leak shown: the interval reaches down to 0.5. With 27 members and 27 non-members
+        # an AUC interval can also fall wholly below 0.5 by chance (DOMIAS on the attack's own
+        # seed stream gave 0.36, 0.21-0.49): noise the other way, not a leak.
         low, high = result["auc_ci"]
-        assert low <= 0.5 <= high, (result["name"], result["auc"], result["auc_ci"])
+        assert low <= 0.5, (result["name"], result["auc"], result["auc_ci"])
     for name in ("inference", "linkability", "singling_out_univariate", "singling_out_multivariate"):
         assert attack[name]["risk_ci"][0] <= 0.05, (name, attack[name])
     assert attack["exact_match_all_train"] == 0.0

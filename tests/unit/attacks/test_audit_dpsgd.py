@@ -165,7 +165,7 @@ def _train_and_audit(split: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[AuditRes
     ledger.charge(generator.privacy_release)
 
     synthetic = generator.sample(1500, seed=0)
-    members, nonmembers = dcr_evaluation(train, holdout, synthetic, schema).membership_distances
+    members, nonmembers = dcr_evaluation(train, holdout, synthetic, schema, seed=0).membership_distances
     audit = epsilon_lower_bound(-members, -nonmembers, delta=ledger.delta, seed=0)
     return audit, ledger.spent_epsilon, generator.privacy_release.noise or 0.0
 

@@ -74,7 +74,7 @@ def test_distance_auc_matches_sklearn_with_ties() -> None:
     members = np.array([0.0, 0.0, 1.0, 2.0])
     non_members = np.array([0.0, 1.0, 3.0])
     # Pairs (member < non-member) = 2+2+1+1 = 6, ties 1+1+1 = 3 -> (6 + 1.5) / 12.
-    auc, (low, high) = distance_auc(members, non_members, n_bootstrap=50)
+    auc, (low, high) = distance_auc(members, non_members, n_bootstrap=50, rng=np.random.default_rng(0))
     assert auc == pytest.approx(7.5 / 12)
     labels = np.r_[np.ones(4), np.zeros(3)]
     assert auc == pytest.approx(roc_auc_score(labels, -np.r_[members, non_members]))
@@ -86,7 +86,7 @@ def test_dcr_by_hand() -> None:
     holdout = pd.DataFrame({"age": [1.0, 11.0, 21.0, 30.0], "city": ["A", "A", "B", "B"]})
     # Rows 0 and 1 copy train rows (closer to train), row 2 sits nearer the holdout, row 3 ties.
     synthetic = pd.DataFrame({"age": [0.0, 10.0, 21.0, 30.0], "city": ["A", "A", "B", "B"]})
-    result = dcr_evaluation(train, holdout, synthetic, TINY_SCHEMA, n_bootstrap=20)
+    result = dcr_evaluation(train, holdout, synthetic, TINY_SCHEMA, n_bootstrap=20, seed=0)
     assert result.dcr_share == pytest.approx((1 + 1 + 0 + 0.5) / 4)
     assert result.exact_match_train == pytest.approx(0.75)
     assert result.exact_match_holdout == pytest.approx(0.5)
@@ -106,7 +106,7 @@ def test_nndr_by_hand() -> None:
     train = pd.DataFrame({"age": [0.0, 0.0, 12.0, 30.0], "city": ["A"] * 4})
     holdout = pd.DataFrame({"age": [3.0, 15.0, 24.0, 30.0], "city": ["A"] * 4})
     synthetic = pd.DataFrame({"age": [0.0, 6.0, 30.0], "city": ["A"] * 3})
-    result = dcr_evaluation(train, holdout, synthetic, TINY_SCHEMA, n_bootstrap=10)
+    result = dcr_evaluation(train, holdout, synthetic, TINY_SCHEMA, n_bootstrap=10, seed=0)
     # Against train: age 0 copies a row that occurs twice (0 / 0, defined as 1); age 6 is 6
     # from 0, 0 and 12 (6 / 6 = 1); age 30 copies a row that occurs once (0 / 18 = 0).
     nndr_train = [1.0, 1.0, 0.0]
@@ -121,7 +121,7 @@ def test_nndr_by_hand() -> None:
 def test_nndr_of_a_single_row_is_one() -> None:
     # One train and one holdout row: no second-nearest row, so no row stands out (ratio 1).
     train = pd.DataFrame({"age": [0.0, 10.0], "city": ["A", "B"]})
-    result = dcr_evaluation(train, train.iloc[1:], train, TINY_SCHEMA, n_bootstrap=10)
+    result = dcr_evaluation(train, train.iloc[1:], train, TINY_SCHEMA, n_bootstrap=10, seed=0)
     assert result.rows_train == result.rows_holdout == 1
     assert result.median_nndr_train == result.median_nndr_holdout == 1.0
     assert result.low_nndr_train == result.low_nndr_holdout == 0.0
@@ -131,7 +131,7 @@ def test_copy_of_train_is_flagged(demo: tuple[pd.DataFrame, TableSchema]) -> Non
     table, schema = demo
     shuffled = table.sample(frac=1.0, random_state=0).reset_index(drop=True)
     train, holdout = shuffled.iloc[:100], shuffled.iloc[100:200]
-    result = dcr_evaluation(train, holdout, train, schema)
+    result = dcr_evaluation(train, holdout, train, schema, seed=0)
     assert exact_match_share(train, train, [c.name for c in schema.modelled()]) == 1.0
     assert result.exact_match_train == 1.0
     assert result.dcr_share >= 0.9
@@ -146,7 +146,7 @@ def test_independent_sample_sits_at_one_half(demo: tuple[pd.DataFrame, TableSche
     table, schema = demo
     shuffled = table.sample(frac=1.0, random_state=1).reset_index(drop=True)
     train, holdout, synthetic = shuffled.iloc[:70], shuffled.iloc[70:140], shuffled.iloc[140:]
-    result = dcr_evaluation(train, holdout, synthetic, schema)
+    result = dcr_evaluation(train, holdout, synthetic, schema, seed=0)
     low, high = result.dcr_share_ci
     assert low <= 0.5 <= high
     assert 0.25 < result.mia_auc < 0.75
@@ -166,7 +166,7 @@ def test_train_is_subsampled_to_the_holdout_size(demo: tuple[pd.DataFrame, Table
 def test_empty_synthetic_table_is_a_data_error() -> None:
     train = pd.DataFrame({"age": [1.0], "city": ["A"]})
     with pytest.raises(DataError, match="synthetic"):
-        dcr_evaluation(train, train, train.iloc[:0], TINY_SCHEMA)
+        dcr_evaluation(train, train, train.iloc[:0], TINY_SCHEMA, seed=0)
 
 
 def test_one_pass_both_ways_equals_brute_force() -> None:

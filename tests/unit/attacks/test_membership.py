@@ -89,7 +89,11 @@ def test_scores_by_hand() -> None:
     # Members 4, 3, 2, 1 against non-members 3.5, 0, 0, 0. ROC vertices from the top threshold:
     # (0, 0), (0, .25), (.25, .25), (.25, .5), (.25, .75), (.25, 1), (1, 1).
     result = evaluate_scores(
-        "hand", np.array([4.0, 3.0, 2.0, 1.0]), np.array([3.5, 0.0, 0.0, 0.0]), n_bootstrap=50
+        "hand",
+        np.array([4.0, 3.0, 2.0, 1.0]),
+        np.array([3.5, 0.0, 0.0, 0.0]),
+        n_bootstrap=50,
+        rng=np.random.default_rng(0),
     )
     assert result.auc == pytest.approx(13 / 16)  # 4 + 3 + 3 + 3 ordered pairs of 16
     # FPR 1 % lies on the segment from (0, .25) to (.25, .25).
@@ -99,9 +103,13 @@ def test_scores_by_hand() -> None:
 
 
 def test_perfect_and_reversed_attacks() -> None:
-    perfect = evaluate_scores("p", np.arange(10.0, 20.0), np.arange(10.0), n_bootstrap=20)
+    perfect = evaluate_scores(
+        "p", np.arange(10.0, 20.0), np.arange(10.0), n_bootstrap=20, rng=np.random.default_rng(0)
+    )
     assert perfect.auc == perfect.tpr_at_fpr_1pct == perfect.tpr_at_fpr_0_1pct == perfect.advantage == 1
-    reversed_ = evaluate_scores("r", np.arange(10.0), np.arange(10.0, 20.0), n_bootstrap=20)
+    reversed_ = evaluate_scores(
+        "r", np.arange(10.0), np.arange(10.0, 20.0), n_bootstrap=20, rng=np.random.default_rng(0)
+    )
     assert (reversed_.auc, reversed_.tpr_at_fpr_1pct, reversed_.advantage) == (0, 0, 0)
 
 
@@ -136,9 +144,9 @@ def test_forest_ranks_by_hand() -> None:
 
 def test_scores_must_be_finite_and_present() -> None:
     with pytest.raises(ValueError, match="finite"):
-        evaluate_scores("x", np.array([np.nan]), np.array([0.0]))
+        evaluate_scores("x", np.array([np.nan]), np.array([0.0]), rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="member"):
-        evaluate_scores("x", np.array([]), np.array([0.0]))
+        evaluate_scores("x", np.array([]), np.array([0.0]), rng=np.random.default_rng(0))
 
 
 # --- the sanity controls ------------------------------------------------------------------

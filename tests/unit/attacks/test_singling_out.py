@@ -85,7 +85,7 @@ def test_multivariate_by_hand() -> None:
     # Holdout: no "a" row; {x >= 4, b} matches (5, b) and (6, b). No success.
     holdout = frame([(1, "b"), (5, "b"), (6, "b"), (2, "c")])
     result = singling_out_risk(
-        train, holdout, synthetic, XC, mode="multivariate", n_cols=2, n_attacks=5, max_attempts=3000
+        train, holdout, synthetic, XC, mode="multivariate", n_cols=2, n_attacks=5, max_attempts=3000, seed=0
     )
     assert result.name == "singling_out_multivariate"
     assert result.queries == 2
@@ -102,12 +102,12 @@ def test_duplicates_dropped_and_equal_sample_sizes() -> None:
     train = frame([(1, "a"), (1, "a"), (3, "b"), (4, "b")])
     # Holdout (1, a), (1, b), (4, a): only c == "b" singles out.
     holdout = frame([(1, "a"), (1, "b"), (4, "a"), (4, "a")])
-    result = singling_out_risk(train, holdout, synthetic, XC, mode="univariate", n_attacks=4)
+    result = singling_out_risk(train, holdout, synthetic, XC, mode="univariate", n_attacks=4, seed=0)
     assert result.queries == 3 and result.rows == 3
     assert result.attack_rate == 0.5 and result.control_rate == 0.25
     # A longer train table is sampled down to the holdout's 3 distinct rows.
     longer = pd.concat([train, frame([(10 + i, "b") for i in range(20)])], ignore_index=True)
-    assert singling_out_risk(longer, holdout, synthetic, XC, mode="univariate", n_attacks=4).rows == 3
+    assert singling_out_risk(longer, holdout, synthetic, XC, mode="univariate", n_attacks=4, seed=0).rows == 3
 
 
 def test_categories_meet_across_dtypes() -> None:
@@ -117,7 +117,7 @@ def test_categories_meet_across_dtypes() -> None:
     synthetic = pd.DataFrame({"c": [1.0, 2.0]})
     train = pd.DataFrame({"c": [1, 2, 3]})
     holdout = pd.DataFrame({"c": [5, 6, 7]})
-    result = singling_out_risk(train, holdout, synthetic, schema, mode="univariate", n_attacks=2)
+    result = singling_out_risk(train, holdout, synthetic, schema, mode="univariate", n_attacks=2, seed=0)
     assert result.queries == 2 and result.attack_rate == 1.0 and result.control_rate == 0.0
 
 
@@ -197,7 +197,7 @@ def check_counts(seed: int, source_rows: int, target_rows: int, spread: int, n_q
     rng = np.random.default_rng(seed)
     source, target = mixed_table(rng, source_rows, spread), mixed_table(rng, target_rows, spread)
     encoding = Encoding.fit([source, target], MIXED.columns)
-    index = TableIndex(encoding.ranks[1], encoding.sizes)
+    index = TableIndex(encoding.ranks[1], encoding.sizes, np.random.default_rng(0))
     for k in (1, 2, 3):
         queries, raw = random_queries(rng, source, encoding.ranks[0], n_queries, k)
         expected = np.array([min(pandas_count(target, predicates), 2) for predicates in raw])
@@ -247,7 +247,7 @@ def test_counts_match_pandas_when_slices_are_long() -> None:
     )
     encoding = Encoding.fit([table], schema.columns)
     ranks = encoding.ranks[0]
-    index = TableIndex(ranks, encoding.sizes)
+    index = TableIndex(ranks, encoding.sizes, np.random.default_rng(0))
     a = rng.integers(1, rows - 1, 300)
     b = np.clip(a + rng.integers(-2, 4, a.size), 1, rows - 1)
     up = Queries(
@@ -280,7 +280,7 @@ def test_baseline_queries_draw_synthetic_values_and_allowed_operators() -> None:
     rng = np.random.default_rng(0)
     synthetic = mixed_table(rng, 50, 6)
     encoding = Encoding.fit([synthetic], MIXED.columns)
-    index = TableIndex(encoding.ranks[0], encoding.sizes)
+    index = TableIndex(encoding.ranks[0], encoding.sizes, np.random.default_rng(0))
     queries = baseline_queries(index, encoding.ordered, 400, 3, rng)
     assert queries.cols.shape == (400, 3)
     assert (np.diff(queries.cols, axis=1) > 0).all()  # distinct columns
@@ -382,18 +382,18 @@ def test_results_hold_no_real_values(demo_parts) -> None:
 def test_rejects_bad_input(demo_parts) -> None:
     train, holdout, third, schema = demo_parts
     with pytest.raises(DataError, match="empty"):
-        singling_out_risk(train.iloc[:0], holdout, third, schema)
+        singling_out_risk(train.iloc[:0], holdout, third, schema, seed=0)
     with pytest.raises(DataError, match="empty"):
-        singling_out_risk(train, holdout, third.iloc[:0], schema)
+        singling_out_risk(train, holdout, third.iloc[:0], schema, seed=0)
     with pytest.raises(DataError, match="not modelled"):
-        singling_out_risk(train, holdout, third, schema, columns=["gender", "nope"])
+        singling_out_risk(train, holdout, third, schema, columns=["gender", "nope"], seed=0)
     with pytest.raises(DataError, match="not modelled"):
-        singling_out_risk(train, holdout, third, schema, columns=["student_id"])  # an id
+        singling_out_risk(train, holdout, third, schema, columns=["student_id"], seed=0)  # an id
     with pytest.raises(DataError, match="n_cols"):
-        singling_out_risk(train, holdout, third, schema, columns=["gender", "salary"], n_cols=3)
+        singling_out_risk(train, holdout, third, schema, columns=["gender", "salary"], n_cols=3, seed=0)
     with pytest.raises(DataError, match="mode"):
-        singling_out_risk(train, holdout, third, schema, mode="bivariate")  # type: ignore[arg-type]
+        singling_out_risk(train, holdout, third, schema, mode="bivariate", seed=0)  # type: ignore[arg-type]
     with pytest.raises(DataError, match="n_attacks"):
-        singling_out_risk(train, holdout, third, schema, n_attacks=0)
+        singling_out_risk(train, holdout, third, schema, n_attacks=0, seed=0)
     with pytest.raises(DataError, match="not in the synthetic"):
-        singling_out_risk(train, holdout, third.drop(columns="gender"), schema)
+        singling_out_risk(train, holdout, third.drop(columns="gender"), schema, seed=0)
