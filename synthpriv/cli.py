@@ -11,6 +11,7 @@ import time
 import traceback
 import warnings
 from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -19,6 +20,7 @@ from synthpriv.errors import GateFailedError, StageError, SynthprivError
 from synthpriv.runtime.terminal import printable
 
 if TYPE_CHECKING:  # the CLI imports the pipeline lazily, so that --help stays fast
+    from synthpriv.config.model import StageName
     from synthpriv.privacy.plan import PrivacyPlan
     from synthpriv.runs import RunInfo
 
@@ -68,37 +70,56 @@ def _say(text: str, **kwargs: Any) -> None:
     typer.echo(printable(text), **kwargs)
 
 
-def _guard(debug: bool):  # type: ignore[no-untyped-def]
-    """Run a command body; map our errors to one line and an exit code (plus the traceback with --debug)."""
+class _Guard:
+    """Runs a command body; maps our errors to one line and an exit code (plus the traceback with --debug)."""
 
-    class _Guard:
-        def __enter__(self) -> None:
-            from synthpriv.runtime.logging import configure_logging
+    def __init__(self, debug: bool) -> None:
+        self.debug = debug
 
-            configure_logging(logging.DEBUG if debug else logging.WARNING)
-            if not debug:
-                warnings.simplefilter("ignore")
+    def __enter__(self) -> None:
+        from synthpriv.runtime.logging import configure_logging
 
-        def __exit__(self, exc_type, exc, tb) -> bool:  # type: ignore[no-untyped-def]
-            if exc is None or isinstance(exc, (typer.Exit, typer.Abort, SystemExit)):
-                return False
-            if debug:  # the traceback, then the same line and exit code as without --debug
-                traceback.print_exception(exc, file=sys.stderr)
-            if isinstance(exc, GateFailedError):
-                for line in exc.failed:
-                    typer.secho(f"error: {printable(line)}", err=True, fg=typer.colors.RED)
-                if not exc.message:
-                    raise typer.Exit(exc.exit_code) from None
-            if isinstance(exc, SynthprivError):
-                raise _fail(str(exc), exc.exit_code) from None
-            if isinstance(exc, KeyboardInterrupt):
-                raise _fail("interrupted; completed stages are kept, run again to continue", 130) from None
-            if isinstance(exc, OSError):
-                raise _fail(_describe_os_error(exc), 74) from None
-            hint = "" if debug else "; run again with --debug for the traceback"
-            raise _fail(f"internal error ({type(exc).__name__}){hint}", INTERNAL_ERROR) from None
+        configure_logging(logging.DEBUG if self.debug else logging.WARNING)
+        if not self.debug:
+            warnings.simplefilter("ignore")
 
-    return _Guard()
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None or isinstance(exc, (typer.Exit, typer.Abort, SystemExit)):
+            return  # nothing to map: the exception, if any, goes on
+        if self.debug:  # the traceback, then the same line and exit code as without --debug
+            traceback.print_exception(exc, file=sys.stderr)
+        if isinstance(exc, GateFailedError):
+            for line in exc.failed:
+                typer.secho(f"error: {printable(line)}", err=True, fg=typer.colors.RED)
+            if not exc.message:
+                raise typer.Exit(exc.exit_code) from None
+        if isinstance(exc, SynthprivError):
+            raise _fail(str(exc), exc.exit_code) from None
+        if isinstance(exc, KeyboardInterrupt):
+            raise _fail("interrupted; completed stages are kept, run again to continue", 130) from None
+        if isinstance(exc, OSError):
+            raise _fail(_describe_os_error(exc), 74) from None
+        hint = "" if self.debug else "; run again with --debug for the traceback"
+        raise _fail(f"internal error ({type(exc).__name__}){hint}", INTERNAL_ERROR) from None
+
+
+def _guard(debug: bool) -> _Guard:
+    return _Guard(debug)
+
+
+def _stage_option(option: str, value: str | None) -> StageName | None:
+    """The stage named by ``--only``/``--from`` (None when the option is not given)."""
+    from synthpriv.config.model import STAGES
+    from synthpriv.errors import ConfigError
+
+    if value is None:
+        return None
+    for stage in STAGES:
+        if value == stage:
+            return stage
+    raise ConfigError(f"unknown stage {value!r}; stages: {', '.join(STAGES)}", where=option)
 
 
 _OS_ERROR_HINTS = {
@@ -144,20 +165,16 @@ def run(
 ) -> None:
     """Run the pipeline: train → synthesize → validate → attack → export."""
     with _guard(debug):
-        from synthpriv.config.model import STAGES
-        from synthpriv.errors import ConfigError
         from synthpriv.pipeline import Pipeline
         from synthpriv.runtime.progress import NullProgress, RichProgress
 
-        for option, value in (("--only", only), ("--from", from_stage)):
-            if value is not None and value not in STAGES:
-                raise ConfigError(f"unknown stage {value!r}; stages: {', '.join(STAGES)}", where=option)
+        only_stage, first_stage = _stage_option("--only", only), _stage_option("--from", from_stage)
         progress = NullProgress() if quiet else RichProgress()
         started = time.perf_counter()
         runner = Pipeline.from_yaml(
             pipeline, output_dir=output_dir, progress=progress, allow_failed_gates=allow_failed_gates
         )
-        result = runner.run(only=only, from_stage=from_stage)  # type: ignore[arg-type]
+        result = runner.run(only=only_stage, from_stage=first_stage)
         notes = {
             "kept": "from an earlier run; its inputs are unchanged",
             "removed": "made from inputs that changed since",
@@ -294,7 +311,8 @@ def runs(
         if not found:
             _say(f"no runs under {root}", err=True)
             return
-        rows = [("run", "verdict", "generator", "privacy", "finished", "folder")] + [
+        rows: list[tuple[str, ...]] = [("run", "verdict", "generator", "privacy", "finished", "folder")]
+        rows += [
             (
                 r.name,
                 _verdict_cell(r),
@@ -348,4 +366,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -16,16 +16,28 @@ import difflib
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from synthpriv.config.generator_params import PARAMS_BY_KIND, GeneratorParams
 from synthpriv.config.model import BUILTIN_PREFIX, PipelineConfig
 from synthpriv.errors import ConfigError
 
 Loc = tuple[str | int, ...]
+
+
+class _Mark(Protocol):
+    """A place in the YAML text: PyYAML's pure-Python and libyaml marks both have these."""
+
+    @property
+    def line(self) -> int: ...
+
+    @property
+    def column(self) -> int: ...
+
 
 #: Limits on what a pipeline file may be. A real one is a few kilobytes nested a few levels.
 MAX_FILE_BYTES = 1 << 20
@@ -128,7 +140,7 @@ def _known_keys(loc: Loc, values: dict[str, Any]) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()] if model is not None else []
 
 
-def _friendly(error: dict[str, Any], values: dict[str, Any]) -> str:
+def _friendly(error: ErrorDetails, values: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         known = _known_keys(tuple(error["loc"]), values)
         close = difflib.get_close_matches(str(error["loc"][-1]), known, n=1)
@@ -142,7 +154,7 @@ def _friendly(error: dict[str, Any], values: dict[str, Any]) -> str:
     return str(error["msg"])
 
 
-def _position(name: str, mark: yaml.Mark | None) -> str:
+def _position(name: str, mark: _Mark | None) -> str:
     return f"{name}:{mark.line + 1}:{mark.column + 1}" if mark is not None else name
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from synthpriv.data.dtypes import numpy_integer, storage_bounds, type_from_text
+from synthpriv.data.dtypes import DtypeObj, numpy_dtype_of, numpy_integer, storage_bounds, type_from_text
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema
 from synthpriv.errors import DataError
 
@@ -103,7 +103,7 @@ def _refuse(count: int, column: object, problem: str, where: str) -> None:
         raise DataError(f"column '{column}': {count} value(s) {problem}", where=where)
 
 
-def _inexact_count(numbers: pd.Series, dtype: object) -> int:
+def _inexact_count(numbers: pd.Series, dtype: DtypeObj) -> int:
     """How many values would change on the way into ``dtype``: a fraction or an out-of-range value
     into integers (1.5 would become 1, 1e30 wrap around), a finite value beyond a float's range."""
     if not pd.api.types.is_numeric_dtype(numbers.dtype) or pd.api.types.is_bool_dtype(numbers.dtype):
@@ -119,17 +119,17 @@ def _inexact_count(numbers: pd.Series, dtype: object) -> int:
         return int((bad | np.isinf(x)).sum())
     if pd.api.types.is_float_dtype(dtype):
         x = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-        return int((np.isfinite(x) & (np.abs(x) > np.finfo(pd.api.types.pandas_dtype(dtype)).max)).sum())
+        largest = np.finfo(numpy_dtype_of(dtype)).max  # finfo knows NumPy's dtypes only, not Float32
+        return int((np.isfinite(x) & (np.abs(x) > largest)).sum())
     return 0
 
 
-def _parse_datetimes(values: pd.Series, dtype: object) -> pd.Series:
+def _parse_datetimes(values: pd.Series, dtype: DtypeObj) -> pd.Series:
     """Datetimes from any datetime column or text, in ``dtype``'s unit where Arrow can parse them
     (years 1 to 9999 in a microsecond column), else through pandas."""
     if not pd.api.types.is_datetime64_any_dtype(values.dtype) and pd.api.types.is_object_dtype(values.dtype):
-        unit = (
-            np.datetime_data(getattr(dtype, "base", dtype))[0] if getattr(dtype, "tz", None) is None else None
-        )
+        # A zoned column (DatetimeTZDtype) goes through pandas, which keeps its zone.
+        unit = np.datetime_data(dtype)[0] if isinstance(dtype, np.dtype) else None
         if unit is not None:
             try:
                 parsed = pa.array(values.where(values.notna(), None), type=pa.string()).cast(

@@ -25,15 +25,19 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pandas.api.extensions import ExtensionDtype
 
 from synthpriv.errors import DataError
 
 #: ``DataFrame.attrs`` key under which `model_view` leaves each column's Arrow type (as text).
 ARROW_TYPES_ATTR = "synthpriv.arrow_types"
+#: A column's dtype as pandas gives it (`Series.dtype`): NumPy's or a pandas extension dtype.
+DtypeObj: TypeAlias = np.dtype[Any] | ExtensionDtype
 _SECONDS_PER_DAY = 86_400.0
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
@@ -122,6 +126,13 @@ def arrow_types_of(frame: pd.DataFrame) -> dict[str, str]:
 
 def type_to_text(arrow_type: pa.DataType) -> str:
     return str(arrow_type)
+
+
+def numpy_dtype_of(dtype: DtypeObj) -> np.dtype[Any]:
+    """The NumPy dtype behind ``dtype``: itself, or what a nullable one holds (Float32: float32)."""
+    if isinstance(dtype, np.dtype):
+        return dtype
+    return np.dtype(getattr(dtype, "numpy_dtype", object))
 
 
 @lru_cache(maxsize=256)

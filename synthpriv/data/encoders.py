@@ -329,7 +329,7 @@ class OneHotEncoder:
 
     def codes(self, values: pd.Series) -> np.ndarray:
         lookup = pd.Index(self.categories)
-        codes = lookup.get_indexer(self.tokens(values))
+        codes = lookup.get_indexer(pd.Index(self.tokens(values)))
         return np.where(codes < 0, 0, codes)
 
     def transform(self, values: pd.Series) -> np.ndarray:

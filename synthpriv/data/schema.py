@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from synthpriv.config.kinds import ColumnKind  # also the data layer's name for it (re-exported)
-from synthpriv.data.dtypes import arrow_types_of, unsupported_reason_of_text
+from synthpriv.data.dtypes import DtypeObj, arrow_types_of, unsupported_reason_of_text
 from synthpriv.errors import DataError
 
 
@@ -60,13 +60,13 @@ class ColumnSpec:
     def from_dict(cls, raw: dict[str, object]) -> ColumnSpec:
         return cls(
             name=str(raw["name"]),
-            kind=ColumnKind(raw["kind"]),
+            kind=ColumnKind(str(raw["kind"])),
             dtype=str(raw["dtype"]),
             nullable=bool(raw["nullable"]),
             integer=bool(raw.get("integer", False)),
-            datetime_format=raw.get("datetime_format"),  # type: ignore[arg-type]
-            categories_dtype=raw.get("categories_dtype"),  # type: ignore[arg-type]
-            arrow_type=raw.get("arrow_type"),  # type: ignore[arg-type]
+            datetime_format=_text_or_none(raw.get("datetime_format")),
+            categories_dtype=_text_or_none(raw.get("categories_dtype")),
+            arrow_type=_text_or_none(raw.get("arrow_type")),
             all_null=bool(raw.get("all_null", False)),
         )
 
@@ -105,8 +105,8 @@ class TableSchema:
 
     @classmethod
     def from_dict(cls, raw: dict[str, object]) -> TableSchema:
-        columns = tuple(ColumnSpec.from_dict(c) for c in raw["columns"])  # type: ignore[union-attr]
-        return cls(columns=columns, dropped=tuple(raw.get("dropped", ())))  # type: ignore[arg-type]
+        columns = tuple(ColumnSpec.from_dict(c) for c in _records(raw["columns"]))
+        return cls(columns=columns, dropped=tuple(str(name) for name in _items(raw.get("dropped", ()))))
 
     def to_sdmetrics_metadata(self) -> dict[str, object]:
         """The single-table metadata dict sdmetrics expects (ids left out)."""
@@ -123,6 +123,25 @@ class TableSchema:
                 entry["datetime_format"] = column.datetime_format
             columns[column.name] = entry
         return {"columns": columns}
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _items(value: object) -> list[object] | tuple[object, ...]:
+    if isinstance(value, list | tuple):
+        return value
+    raise TypeError(f"expected a list, not {type(value).__name__}")
+
+
+def _records(value: object) -> list[dict[str, object]]:
+    """A list of column records read back from a model file (checked, not trusted)."""
+    items = _items(value)
+    records = [item for item in items if isinstance(item, dict)]
+    if len(records) != len(items):
+        raise TypeError("expected a list of column records")
+    return records
 
 
 _ID_NAME = re.compile(r"(^|[_\-\s])(id|uuid|key)$|^id[_\-\s]", re.IGNORECASE)
@@ -163,7 +182,7 @@ def _holds_integers(values: pd.Series) -> bool:
     return pd.api.types.is_integer_dtype(values.dtype) or _is_whole(values)
 
 
-def _categories_dtype(dtype: object) -> str | None:
+def _categories_dtype(dtype: DtypeObj) -> str | None:
     """The dtype of a `category` dtype's categories (None for any other dtype)."""
     return str(dtype.categories.dtype) if isinstance(dtype, pd.CategoricalDtype) else None
 
@@ -201,7 +220,7 @@ def _infer_column(name: str, values: pd.Series) -> ColumnSpec:
 
 
 def infer_column_public(
-    name: str, dtype: object, declared: ColumnKind | None = None, nullable: bool | None = None
+    name: str, dtype: DtypeObj, declared: ColumnKind | None = None, nullable: bool | None = None
 ) -> ColumnSpec:
     """A column's spec from public structure only: its declared kind, else its dtype.
 

@@ -9,12 +9,15 @@ matrix: a batch is expanded to the dense layout only when a network reads it.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
 SpanRole = Literal["value", "category", "missing"]
 SpanActivation = Literal["identity", "softmax"]
+_ROLES: tuple[SpanRole, ...] = ("value", "category", "missing")
+_ACTIVATIONS: tuple[SpanActivation, ...] = ("identity", "softmax")
+_Choice = TypeVar("_Choice", bound=str)
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,25 @@ class Span:
     def from_dict(cls, raw: dict[str, object]) -> Span:
         return cls(
             column=str(raw["column"]),
-            role=raw["role"],  # type: ignore[arg-type]
-            start=int(raw["start"]),  # type: ignore[call-overload]
-            width=int(raw["width"]),  # type: ignore[call-overload]
-            activation=raw["activation"],  # type: ignore[arg-type]
+            role=_one_of(raw["role"], _ROLES),
+            start=_whole(raw["start"]),
+            width=_whole(raw["width"]),
+            activation=_one_of(raw["activation"], _ACTIVATIONS),
         )
+
+
+def _one_of(value: object, choices: tuple[_Choice, ...]) -> _Choice:
+    """``value`` as the one of ``choices`` it equals (a model file is read back, not trusted)."""
+    for choice in choices:
+        if value == choice:
+            return choice
+    raise ValueError(f"expected one of {', '.join(choices)}")
+
+
+def _whole(value: object) -> int:
+    if isinstance(value, int | float | str):
+        return int(value)
+    raise TypeError(f"expected a whole number, not {type(value).__name__}")
 
 
 def spans_width(spans: tuple[Span, ...]) -> int:

@@ -60,12 +60,17 @@ def _restore_numeric(spec: ColumnSpec, numbers: np.ndarray) -> pd.Series:
     series = pd.Series(numbers)
     if spec.dtype in {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}:
         if missing.any():
-            return series.astype(spec.dtype.replace("int", "Int").replace("uInt", "UInt"))
-        return series.astype(spec.dtype)
+            return _cast(series, spec.dtype.replace("int", "Int").replace("uInt", "UInt"))
+        return _cast(series, spec.dtype)
     try:
-        return series.astype(spec.dtype)
+        return _cast(series, spec.dtype)
     except (TypeError, ValueError):
         return series
+
+
+def _cast(series: pd.Series, dtype: str) -> pd.Series:
+    """``series`` as the dtype named ``dtype`` (a name stored in the schema, such as "Int64")."""
+    return series.astype(pd.api.types.pandas_dtype(dtype))
 
 
 def _restore_categories(spec: ColumnSpec, tokens: np.ndarray) -> pd.Series:
@@ -94,9 +99,9 @@ def _restore_categories(spec: ColumnSpec, tokens: np.ndarray) -> pd.Series:
         numbers = pd.to_numeric(series, errors="coerce", dtype_backend="numpy_nullable")
         if missing.any() and dtype.startswith(("int", "uint")):
             dtype = dtype.replace("uint", "UInt").replace("int", "Int")
-        return numbers.astype(dtype)
+        return _cast(numbers, dtype)
     if dtype in {"string", "str"}:
-        return series.astype(dtype)
+        return _cast(series, dtype)
     return series
 
 

@@ -244,7 +244,7 @@ class _Embedding:
             else:
                 counts = category_keys(real[spec.name]).fillna(_MISSING_KEY).value_counts()
                 ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-                parts.append(_Part(spec, categories=tuple(key for key, _ in ranked[:_MAX_CATEGORIES])))
+                parts.append(_Part(spec, categories=tuple(str(key) for key, _ in ranked[:_MAX_CATEGORIES])))
         return cls(tuple(parts))
 
     @property

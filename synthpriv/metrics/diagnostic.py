@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import SupportsFloat
 
 import numpy as np
 import pandas as pd
@@ -81,12 +82,14 @@ def evaluate_diagnostic(
     )
     scores = [
         ValidityScore(
-            column=str(row.Column),
-            metric=str(row.Metric),
-            score=float(row.Score),
-            holdout_score=_finite(holdout_scores.get(row.Column)),
+            column=str(column),
+            metric=str(metric),
+            score=float(score),
+            holdout_score=_finite(holdout_scores.get(column)),
         )
-        for row in validity.itertuples(index=False)
+        for column, metric, score in zip(
+            validity["Column"], validity["Metric"], validity["Score"], strict=True
+        )
     ]
     return DiagnosticResult(
         validity=_mean(validity["Score"]),
@@ -110,9 +113,9 @@ def _run(
 
 
 def _finite(value: object) -> float | None:
-    if value is None:
+    if not isinstance(value, SupportsFloat | str):  # None: no holdout score for the column
         return None
-    number = float(value)  # type: ignore[arg-type]
+    number = float(value)
     return number if np.isfinite(number) else None
 
 

@@ -36,34 +36,39 @@ _OTHER_KEY = "\x00other"  # a key no real label can collide with
 _BLOCK_ELEMENTS = 1 << 21
 
 
-class _SkipsEmptyColumns:
-    """Fits on frames that may hold a number column with no value at all (one null in every
-    row, or in every row of a fold). HistGradientBoosting's binning fails on such a column
-    ("window shape cannot be larger than input array shape"); it carries no information, so it
-    is read as a constant 0, at fit and at every prediction alike."""
+# HistGradientBoosting fits on frames that may hold a number column with no value at all (one
+# null in every row, or in every row of a fold), but its binning fails on one ("window shape
+# cannot be larger than input array shape"). Such a column carries no information, so the two
+# models below read it as a constant 0, at fit and at every prediction alike.
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None):  # type: ignore[no-untyped-def]
-        self.empty_columns_ = [
-            name for name in X.columns if X[name].dtype.kind == "f" and not X[name].notna().any()
-        ]
-        return super().fit(self._filled(X), y, sample_weight=sample_weight)  # type: ignore[misc]
 
-    def _filled(self, X: pd.DataFrame) -> pd.DataFrame:
-        return X.assign(**{name: 0.0 for name in self.empty_columns_}) if self.empty_columns_ else X
+def _empty_number_columns(X: pd.DataFrame) -> list[str]:
+    return [str(name) for name in X.columns if X[name].dtype.kind == "f" and not X[name].notna().any()]
+
+
+def _filled(X: pd.DataFrame, empty_columns: list[str]) -> pd.DataFrame:
+    return X.assign(**{name: 0.0 for name in empty_columns}) if empty_columns else X
+
+
+class _Classifier(HistGradientBoostingClassifier):
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> _Classifier:
+        self.empty_columns_ = _empty_number_columns(X)
+        return super().fit(_filled(X, self.empty_columns_), y, sample_weight=sample_weight)
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return super().predict(self._filled(X))  # type: ignore[misc]
+        return super().predict(_filled(X, self.empty_columns_))
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        return super().predict_proba(self._filled(X))  # type: ignore[misc]
+        return super().predict_proba(_filled(X, self.empty_columns_))
 
 
-class _Classifier(_SkipsEmptyColumns, HistGradientBoostingClassifier):
-    pass
+class _Regressor(HistGradientBoostingRegressor):
+    def fit(self, X: pd.DataFrame, y: np.ndarray, sample_weight: np.ndarray | None = None) -> _Regressor:
+        self.empty_columns_ = _empty_number_columns(X)
+        return super().fit(_filled(X, self.empty_columns_), y, sample_weight=sample_weight)
 
-
-class _Regressor(_SkipsEmptyColumns, HistGradientBoostingRegressor):
-    pass
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return super().predict(_filled(X, self.empty_columns_))
 
 
 def classifier(seed: int) -> HistGradientBoostingClassifier:
@@ -90,7 +95,9 @@ def category_keys(values: pd.Series) -> pd.Series:
         text = values.to_numpy(dtype=float, na_value=np.nan).astype(str)
     else:
         text = values.astype(object).astype(str).to_numpy()
-    return pd.Series(np.where(present, text, None), index=values.index, dtype=object)
+    keys = text.astype(object)
+    keys[~present] = None
+    return pd.Series(keys, index=values.index, dtype=object)
 
 
 def column_numbers(values: pd.Series, spec: ColumnSpec) -> np.ndarray:

@@ -20,8 +20,9 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from itertools import pairwise
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -335,7 +336,7 @@ def _as_numbers(values: pd.Series, spec: ColumnSpec, *, coerce: bool = False) ->
     An unparseable value makes the whole column None, as it fails sdmetrics' conversion;
     with ``coerce`` it becomes NaN instead.
     """
-    errors = "coerce" if coerce else "raise"
+    errors: Literal["coerce", "raise"] = "coerce" if coerce else "raise"
     try:
         if spec.kind is ColumnKind.NUMERICAL:
             return pd.to_numeric(values, errors=errors).to_numpy(dtype=float, na_value=np.nan)
@@ -391,11 +392,11 @@ def _pair_scores(trends: pd.DataFrame) -> list[PairScore]:
 
 def _records(
     details: pd.DataFrame, names: dict[str, str], model: type[StrictModel]
-) -> list[dict[str, object]]:
+) -> list[dict[Hashable, Any]]:
     frame = details.rename(columns=names)
     if "holdout_score" not in frame.columns:
         frame = frame.assign(holdout_score=None)
-    return frame[list(model.model_fields)].to_dict("records")  # type: ignore[return-value]
+    return frame[list(model.model_fields)].to_dict("records")
 
 
 def _frame(rows: Sequence[StrictModel], model: type[StrictModel]) -> pd.DataFrame:

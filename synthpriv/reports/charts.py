@@ -20,6 +20,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import SupportsFloat
 
 from synthpriv.data.redact import nice_step, truncate_label
 from synthpriv.reports.model import Chart
@@ -113,8 +114,10 @@ def _tick_formatter(step: float) -> Formatter:
 
 def _as_float(value: object) -> float:
     """``value`` as a float (numpy scalars included), NaN when it is not a finite number."""
+    if not isinstance(value, SupportsFloat | str):
+        return math.nan
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
     except (TypeError, ValueError):
         return math.nan
     return number if math.isfinite(number) else math.nan

@@ -30,6 +30,10 @@ class TerminalSafeFormatter(logging.Formatter):
         return printable(super().formatMessage(record))
 
 
+class _CliHandler(logging.StreamHandler[IO[str]]):
+    """The handler `configure_logging` installs; its class tells it apart from the user's own."""
+
+
 def configure_logging(level: int = logging.WARNING, stream: IO[str] | None = None) -> logging.Handler:
     """Set up the ``synthpriv`` logger for the CLI: one line per record, rows filtered out.
 
@@ -37,10 +41,9 @@ def configure_logging(level: int = logging.WARNING, stream: IO[str] | None = Non
     """
     logger = logging.getLogger("synthpriv")
     logger.setLevel(level)
-    for old in [h for h in logger.handlers if getattr(h, "_synthpriv", False)]:
+    for old in [h for h in logger.handlers if isinstance(h, _CliHandler)]:
         logger.removeHandler(old)
-    handler = logging.StreamHandler(stream)
-    handler._synthpriv = True  # type: ignore[attr-defined]
+    handler = _CliHandler(stream)
     handler.setFormatter(TerminalSafeFormatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(NoRowsFilter())
     logger.addHandler(handler)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from rich.progress import Progress as RichBar
+    from rich.progress import TaskID
 
 
 class Progress(Protocol):
@@ -50,16 +54,17 @@ class RichProgress:
             TextColumn("{task.fields[info]}"),
         )
         self._console = Console(stderr=True)
-        self._progress = None
-        self._task = None
+        self._progress: RichBar | None = None
+        self._task: TaskID | None = None
 
     def start(self, description: str, total: int) -> None:
         from rich.progress import Progress as _RichBar
 
         self.finish()
-        self._progress = _RichBar(*self._bar_columns, console=self._console, transient=False)
-        self._progress.start()
-        self._task = self._progress.add_task(description, total=total, info="")
+        bar = _RichBar(*self._bar_columns, console=self._console, transient=False)
+        bar.start()
+        self._progress = bar
+        self._task = bar.add_task(description, total=total, info="")
 
     def advance(self, steps: int = 1, **info: float) -> None:
         if self._progress is None or self._task is None:
