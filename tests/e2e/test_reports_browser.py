@@ -181,3 +181,50 @@ def test_payload_names_and_values_are_shown_as_text(
     assert not failures, "\n".join(failures)
     # The payloads did reach the reports (as text): otherwise this test would check nothing.
     assert shown == set(PAYLOADS), f"payloads never shown as text: {sorted(set(PAYLOADS) - shown)}"
+
+
+_TONES_JS = """() => ({
+  figures: Array.from(document.querySelectorAll('.figure[data-kind]'), f => ({
+    kind: f.dataset.kind,
+    label: f.querySelector('.label').textContent.trim(),
+    value: f.querySelector('.value').textContent.trim(),
+    tone: (f.className.match(/tone-(\\w+)/) || [])[1],
+  })),
+  used: Array.from(document.querySelectorAll('.figure, .verdict, .link'),
+    e => (e.className.match(/tone-(\\w+)/) || [])[1]),
+  explained: Array.from(document.querySelectorAll('[data-legend-tone]'), e => e.dataset.legendTone),
+  legendShown: !!document.querySelector('#legend-title') &&
+    document.querySelector('#legend-title').getBoundingClientRect().height > 0,
+})"""
+
+
+@pytest.mark.slow
+def test_demo_pages_give_one_figure_one_tone_and_explain_their_colours(
+    browser: Browser, demo_run: Path
+) -> None:
+    """The same figure (kind and value) has the same colour on the index and every stage page, and
+    every colour a page uses is in the legend it shows."""
+    tones: dict[tuple[str, str], set[str]] = {}
+    failures: list[str] = []
+    for name, path in report_pages(demo_run).items():
+        facts: dict = {}
+
+        def inspect(page, check: PageCheck, facts: dict = facts) -> None:  # type: ignore[no-untyped-def]
+            facts.update(page.evaluate(_TONES_JS))
+
+        check = browser.open(path, inspect=inspect)
+        failures += [f"{name}: {line}" for line in check.problems]
+        for figure in facts["figures"]:
+            tones.setdefault((figure["kind"], figure["value"]), set()).add(f"{figure['tone']} ({name})")
+        unexplained = set(facts["used"]) - {"neutral"} - set(facts["explained"])
+        if unexplained:
+            failures.append(f"{name}: colours {sorted(unexplained)} are not in the page's legend")
+        if set(facts["used"]) - {"neutral"} and not facts["legendShown"]:
+            failures.append(f"{name}: colours used but no visible legend")
+    failures += [
+        f"{kind} {value}: {sorted(seen)}"
+        for (kind, value), seen in tones.items()
+        if len({s.split()[0] for s in seen}) > 1
+    ]
+    assert tones, "no figure names its kind: the test would prove nothing"
+    assert not failures, "\n".join(failures)
