@@ -41,7 +41,9 @@ from synthpriv.config.model import ColumnDeclaration
 from synthpriv.config.privacy import PrivacyConfig
 from synthpriv.data.schema import infer_schema
 from synthpriv.generators.tvae import TVAE
-from synthpriv.stages.train import private_preprocessing
+from synthpriv.privacy import attach
+from synthpriv.privacy.attach import PrivateTrainer
+from synthpriv.privacy.plan import PrivacyPlan
 
 CLAIMED_EPSILON = 1.0
 ROWS = 200  # training rows, and as many held-out rows
@@ -130,14 +132,14 @@ def split(adult: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _break_the_noise(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deliberately broken mechanism: the accountant is told the calibrated noise multiplier,
     the optimizer adds none (clipping and everything else unchanged)."""
-    calibrated = TVAE.private_training
+    calibrated = attach.make_private
 
-    def without_noise(self: TVAE, *args: Any, **kwargs: Any) -> Any:
-        training = calibrated(self, *args, **kwargs)
-        training.optimizer.noise_multiplier = 0.0
-        return training
+    def without_noise(*args: Any, **kwargs: Any) -> Any:
+        step = calibrated(*args, **kwargs)
+        step.private.optimizer.noise_multiplier = 0.0
+        return step
 
-    monkeypatch.setattr(TVAE, "private_training", without_noise)
+    monkeypatch.setattr(attach, "make_private", without_noise)
 
 
 def _train_and_audit(split: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[AuditResult, float, float]:
@@ -147,27 +149,24 @@ def _train_and_audit(split: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[AuditRes
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         schema = infer_schema(train, declarations)
-    ledger, transformer, settings = private_preprocessing(
-        PrivacyConfig(epsilon=CLAIMED_EPSILON), train, schema, declarations
-    )
+    generator = TVAE(MODEL, epochs=EPOCHS, batch_size=ROWS, seed=0)
+    shape = generator.fit_shape(len(train), fixed_budget=True, transformer_given=True)
+    plan = PrivacyPlan.build(PrivacyConfig(epsilon=CLAIMED_EPSILON), schema, declarations, shape)
     # Every domain is declared: preprocessing releases nothing and DP-SGD gets the whole budget.
-    assert not ledger.releases and settings.epsilon == CLAIMED_EPSILON
-    generator = TVAE(
-        MODEL,
-        epochs=EPOCHS,
-        batch_size=ROWS,
-        seed=0,
-        # A fixed training seed makes the test reproducible; a real run draws a secret one.
-        privacy=dataclasses.replace(settings, training_seed=1),
+    assert not plan.ledger.releases and plan.settings.epsilon == CLAIMED_EPSILON
+    ledger, transformer = plan.fit_preprocessing(train, schema, declarations)
+    # A fixed training seed makes the test reproducible; a real run draws a secret one.
+    seeded = dataclasses.replace(plan.settings, training_seed=1)
+    generator.fit(
+        train, schema, transformer=transformer, trainer=PrivateTrainer(seeded, calibration=plan.calibration)
     )
-    generator.fit(train, schema, transformer=transformer)
     assert generator.privacy_release is not None
     ledger.charge(generator.privacy_release)
 
     synthetic = generator.sample(1500, seed=0)
     members, nonmembers = dcr_evaluation(train, holdout, synthetic, schema, seed=0).membership_distances
     audit = epsilon_lower_bound(-members, -nonmembers, delta=ledger.delta, seed=0)
-    return audit, ledger.spent_epsilon, generator.privacy_release.noise or 0.0
+    return audit, ledger.spent_epsilon, ledger.releases[-1].noise or 0.0
 
 
 def test_audit_refutes_the_claim_when_dpsgd_adds_no_noise(
