@@ -1,4 +1,9 @@
-"""The generator registry: explicit, lazy (torch is imported only when a generator is used)."""
+"""The generator registry: explicit, lazy (torch is imported only when a generator is used).
+
+A kind is a name here, never a module path read from a file: `model_files` looks a saved
+model's recorded kind up in this table. The registry imports the base class only for type
+checking, so the base class and the registry never import each other.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +36,8 @@ def get_generator(kind: str) -> type[Generator]:
         known = ", ".join(available_generators())
         raise ConfigError(f"unknown generator {kind!r}; known: {known}", where="train.generator") from None
     module_name, _, class_name = target.partition(":")
-    return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
+    generator_class: type[Generator] = getattr(importlib.import_module(module_name), class_name)
+    return generator_class
 
 
 def register_generator(kind: str, target: str, *, replace: bool = False) -> None:
