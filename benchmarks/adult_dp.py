@@ -27,7 +27,8 @@ from synthpriv.config.privacy import PrivacyConfig
 from synthpriv.data.schema import infer_schema
 from synthpriv.generators.registry import get_generator
 from synthpriv.metrics.fidelity import evaluate_fidelity
-from synthpriv.stages.train import private_preprocessing
+from synthpriv.privacy.attach import PrivateTrainer
+from synthpriv.privacy.plan import PrivacyPlan
 
 #: Public knowledge about Adult's numbers (the census questionnaire's ranges), not read from the data.
 BOUNDS = {
@@ -75,11 +76,15 @@ def measure(
     privacy = PrivacyConfig(epsilon=epsilon)
 
     started = time.perf_counter()
-    ledger, transformer, settings = private_preprocessing(privacy, train, schema, declarations)
-    generator = get_generator(kind)(params, epochs=epochs, batch_size=batch_size, seed=seed, privacy=settings)
-    generator.fit(train, schema, transformer=transformer)
-    assert generator.privacy_release is not None
-    ledger.charge(generator.privacy_release)
+    generator = get_generator(kind)(params, epochs=epochs, batch_size=batch_size, seed=seed)
+    # The plan the train stage executes: preprocessing releases, then DP-SGD with the planned noise.
+    shape = generator.fit_shape(len(train), fixed_budget=PrivateTrainer.fixed_budget, transformer_given=True)
+    plan = PrivacyPlan.build(privacy, schema, declarations, shape)
+    ledger, transformer = plan.fit_preprocessing(train, schema, declarations)
+    trainer = plan.trainer()
+    generator.fit(train, schema, transformer=transformer, trainer=trainer)
+    assert trainer.release is not None
+    ledger.charge(trainer.release)
     fit_seconds = time.perf_counter() - started
 
     synthetic = generator.sample(len(train), seed=seed)
@@ -95,7 +100,7 @@ def measure(
         "epochs": generator.epochs,
         "batch_size": generator.batch_size,
         "params": params or {},
-        "dpsgd": {k: v for k, v in vars(generator.privacy_release).items() if k != "what"},
+        "dpsgd": {k: v for k, v in vars(trainer.release).items() if k != "what"},
         "fit_s": round(fit_seconds, 1),
         "shape_err_pct": round(100 * (1 - fidelity.column_shapes), 2),
         "trend_err_pct": round(100 * (1 - fidelity.column_pair_trends), 2),

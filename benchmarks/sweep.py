@@ -62,13 +62,17 @@ def run_setting(config: dict[str, Any], device: str, threads: int) -> dict[str, 
 
         from synthpriv.config.model import ColumnDeclaration
         from synthpriv.config.privacy import PrivacyConfig
-        from synthpriv.stages.train import private_preprocessing
+        from synthpriv.privacy.attach import PrivateTrainer
+        from synthpriv.privacy.plan import PrivacyPlan
 
         declarations = {n: ColumnDeclaration(kind="numerical", bounds=b) for n, b in BOUNDS.items()}
         privacy = PrivacyConfig(epsilon=config["epsilon"], max_grad_norm=config.get("max_grad_norm", 1.0))
-        ledger, transformer, settings = private_preprocessing(privacy, train, schema, declarations)
-        generator.privacy = settings
-        generator.fit(train, schema, transformer=transformer)
+        shape = generator.fit_shape(
+            len(train), fixed_budget=PrivateTrainer.fixed_budget, transformer_given=True
+        )
+        plan = PrivacyPlan.build(privacy, schema, declarations, shape)
+        _, transformer = plan.fit_preprocessing(train, schema, declarations)
+        generator.fit(train, schema, transformer=transformer, trainer=plan.trainer())
     else:
         generator.fit(train, schema)
     result: dict[str, Any] = {
