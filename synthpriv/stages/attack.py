@@ -19,6 +19,8 @@ from synthpriv.attacks.registry import attacks
 from synthpriv.attacks.summary import AttackSummary, scores_frame
 from synthpriv.config.model import AttackConfig, GatesConfig
 from synthpriv.data.io import write_parquet
+from synthpriv.errors import StageError
+from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.reports.model import Report
 from synthpriv.reports.pages.attack import attack_page
 from synthpriv.runtime.progress import Progress
@@ -120,7 +122,11 @@ def _privacy_claim(ctx: StageContext) -> PrivacyClaim | None:
     """
     if ctx.evaluation is not None:
         return None
-    ledger = json.loads(ctx.artifact("ledger").read_text())
-    if not ledger.get("differential_privacy"):
+    path = ctx.artifact("ledger")
+    try:  # the typed ledger, validated: its total is the claim every page and the export state
+        ledger = PrivacyLedger.from_claim(json.loads(path.read_text()))
+    except ValueError as exc:  # LedgerError, or not JSON at all
+        raise StageError(f"privacy ledger is not valid: {exc}", where=str(path)) from None
+    if ledger is None:
         return None
-    return PrivacyClaim(epsilon=float(ledger["spent"]["epsilon"]), delta=float(ledger["spent"]["delta"]))
+    return PrivacyClaim(epsilon=ledger.spent_epsilon, delta=ledger.spent_delta)
