@@ -7,41 +7,35 @@ real rows its maker never saw (``holdout``, the control), with the same stages, 
 line's ``target``, ``quasi_identifiers`` and ``sensitive`` override it. A table from outside
 carries no differential-privacy claim we could prove, so none is shown.
 
-The run folder has the pipeline's layout: ``validate/``, ``attack/``, ``manifest.json`` and
-``index.html``; each stage is written in staging and moved into place only when complete.
-The output folder must be new, empty or an earlier evaluation's run folder, and must not hold
-the input tables (`runtime.run_folder`); each stage's ``stage.json`` records the sha256 of
-the three tables it read.
+An evaluation is a pipeline whose train and synthesize outputs are given as inputs rather than
+produced: `EvaluationPlan` is its `runner.RunPlan`, and the one runner (`synthpriv.runner`)
+executes it exactly as it executes `synthpriv run`: the same output-folder checks (new, empty
+or an earlier evaluation's run folder, never one holding the input tables), staging, reuse
+(the same command twice does the work once), manifest and index. Each stage's ``stage.json``
+records the sha256 of the three tables it read (``--train``, ``--holdout``, ``--synthetic``).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import ValidationError
 
-from synthpriv import __version__
 from synthpriv.config.loader import LoadedConfig, load_config
-from synthpriv.config.model import AttackConfig, PipelineConfig
+from synthpriv.config.model import AttackConfig, PipelineConfig, StageName
 from synthpriv.data.align import align_to_real
 from synthpriv.data.io import fingerprint_source, read_table, resolve_source
+from synthpriv.data.real import RealData
 from synthpriv.errors import ConfigError, DataError
-from synthpriv.pipeline import Pipeline, RunResult, stage_class, stage_nav
-from synthpriv.reports.index import render_index
-from synthpriv.runtime.files import atomic_write_text
-from synthpriv.runtime.lock import RunLock
+from synthpriv.pipeline import Pipeline
+from synthpriv.runner import Runner, RunPlan, RunResult
 from synthpriv.runtime.progress import NullProgress, Progress
-from synthpriv.runtime.run_folder import MANIFEST, check_output_folder
-from synthpriv.stages.base import GateOutcome, StageContext
-from synthpriv.stages.common import EvaluationTables
-from synthpriv.stages.execute import StageRecord, clear_staging, execute_stage, staging_dir
+from synthpriv.stages.base import EvaluationTables, GateOutcome
 
-EVALUATED_STAGES = ("validate", "attack")
+EVALUATED_STAGES: tuple[StageName, ...] = ("validate", "attack")
 
 
 @dataclass
@@ -110,79 +104,35 @@ class Evaluation:
     def run(self, stages: Sequence[str] = EVALUATED_STAGES) -> RunResult:
         """Validate and attack the synthetic table; gates are evaluated, not enforced (see `failed_gates`).
 
-        ``stages`` picks validate, attack or both (the default).
+        ``stages`` picks validate, attack or both (the default). Every table is read and checked
+        before anything is written; a stage whose settings and tables are unchanged is reused.
         """
         unknown = [name for name in stages if name not in EVALUATED_STAGES]
         if unknown or not stages:
             raise ValueError(f"stages must be among {EVALUATED_STAGES}, got {list(stages)}")
         selected = tuple(name for name in EVALUATED_STAGES if name in stages)
-        pipeline, config = self.pipeline, self.pipeline.config
+        plan = EvaluationPlan(self.pipeline, self.synthetic_path, self._tables())
+        return Runner(plan).run(selected)
+
+    def _tables(self) -> EvaluationTables:
+        """The three tables, checked and aligned; DataError naming the command-line option."""
+        real = self.pipeline.real
         try:
-            columns = pipeline.real.source().columns
+            columns = real.source().columns
             for option, column in self.flag_columns:
                 if column not in columns:
                     raise DataError(f"column '{column}' is not in the train table", where=option)
-            schema = pipeline.check(privacy=False)
-            real = pipeline.real
-            split = real.make_split(config.seed)
-            train = real.train(split)
-            holdout = real.holdout(split)
+            schema = self.pipeline.check(privacy=False)
+            # Given, not drawn: every --train row trained the synthetic table's maker.
+            split = real.make_split(self.pipeline.config.seed)
+            train, holdout = real.train(split), real.holdout(split)
         except DataError as exc:
             raise self._name_the_option(exc) from None
         where = f"--synthetic {self.synthetic_path}"
         synthetic = align_to_real(
             read_table(self.synthetic_path, where="--synthetic"), train, schema, where=where
         )
-        tables = EvaluationTables(train=train, holdout=holdout, synthetic=synthetic, schema=schema)
-        fingerprint = self._fingerprint()
-        check_output_folder(self.run_dir, self._input_files().items(), kind="evaluation")
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        records: dict[str, StageRecord] = {}
-        outcomes = dict.fromkeys(selected, "not run")
-        with RunLock(self.run_dir):
-            clear_staging(self.run_dir)  # a killed evaluation's half-written stage, never read
-            self._write_manifest(records)  # marks the folder as synthpriv's before any stage writes in it
-            inputs = self._inputs()
-            try:
-                for name in selected:
-                    stage = stage_class(name)(config.section(name), config.gates)  # type: ignore[arg-type]
-                    ctx = StageContext(
-                        run_name=config.name,
-                        run_dir=self.run_dir,
-                        stage_dir=staging_dir(self.run_dir, name),
-                        seed=config.seed,
-                        real=real,
-                        progress=pipeline.progress,
-                        evaluation=tables,
-                    )
-                    try:
-                        records[name] = execute_stage(
-                            stage, ctx, fingerprint, nav=stage_nav(1, selected), inputs=inputs
-                        )
-                        outcomes[name] = "ran"
-                    except BaseException as exc:
-                        records[name] = StageRecord(name=name, status="failed", error=type(exc).__name__)
-                        outcomes[name] = "failed"
-                        raise
-            finally:
-                self._write_manifest(records)
-                render_index(self.run_dir, config.name, records, nav=stage_nav(0, selected))
-        return RunResult(run_dir=self.run_dir, stages=dict(records), outcomes=outcomes)
-
-    def _input_files(self) -> dict[str, Path]:
-        """The three tables, by the option that named them."""
-        real = self.pipeline.real
-        files = {"--train": resolve_source(real.source_path), "--synthetic": self.synthetic_path}
-        if real.holdout_path is not None:  # always, as `from_files` builds it
-            files["--holdout"] = real.holdout_path
-        return files
-
-    def _inputs(self) -> list[dict[str, str]]:
-        """What each stage reads, with hashes (recorded in its stage.json)."""
-        return [
-            {"path": option, "sha256": fingerprint_source(path)}
-            for option, path in sorted(self._input_files().items())
-        ]
+        return EvaluationTables(train=train, holdout=holdout, synthetic=synthetic, schema=schema)
 
     def _name_the_option(self, error: DataError) -> DataError:
         """The error with the command-line option in place of the config key it was read through."""
@@ -195,31 +145,48 @@ class Evaluation:
                 return DataError(error.message, where=f"{option} {path}")
         return error
 
-    def _fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        digest.update(self.pipeline.real.fingerprint().encode())
-        digest.update(fingerprint_source(self.synthetic_path).encode())
-        digest.update(self.pipeline.config.model_dump_json(by_alias=True).encode())
-        return digest.hexdigest()
 
-    def _write_manifest(self, records: dict[str, StageRecord]) -> None:
-        config = self.pipeline.config
-        manifest = {
-            "synthpriv_version": __version__,
-            "kind": "evaluation",
-            "name": config.name,
-            "config_file": str(self.pipeline.loaded.path) if self.pipeline.loaded.path else None,
-            "config": config.model_dump(
-                mode="json", by_alias=True, include={"seed", "data", "validate_", "attack", "gates"}
-            ),
-            "inputs": {
-                "train_and_holdout_sha256": self.pipeline.real.fingerprint(),
-                "synthetic_sha256": fingerprint_source(self.synthetic_path),
-            },
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "stages": {name: asdict(record) for name, record in records.items()},
-        }
-        atomic_write_text(self.run_dir / MANIFEST, json.dumps(manifest, indent=2))
+@dataclass
+class EvaluationPlan(RunPlan):
+    """The `RunPlan` of an evaluation: a pipeline's validate and attack, with train and synthesize given.
+
+    The given artifacts (the split, the model's schema, the synthetic table) are the three
+    tables, so the input files every stage reads, verifies and is fingerprinted by are
+    ``--train``, ``--holdout`` and ``--synthetic``.
+    """
+
+    kind: ClassVar[str] = "evaluation"
+    stages: ClassVar[tuple[StageName, ...]] = EVALUATED_STAGES
+    manifest_sections: ClassVar[set[str] | None] = {"seed", "data", "validate_", "attack", "gates"}
+
+    pipeline: Pipeline
+    synthetic_path: Path
+    tables: EvaluationTables
+    _sha256: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.loaded: LoadedConfig = self.pipeline.loaded
+        self.real: RealData = self.pipeline.real
+        self.run_dir: Path = self.pipeline.run_dir
+        self.progress: Progress = self.pipeline.progress
+
+    def given(self) -> EvaluationTables:
+        return self.tables
+
+    def input_files(self) -> dict[str, Path]:
+        """The three tables, by the option that named them."""
+        files = {"--train": resolve_source(self.real.source_path), "--synthetic": self.synthetic_path}
+        if self.real.holdout_path is not None:  # always, as `Evaluation.from_files` builds it
+            files["--holdout"] = self.real.holdout_path
+        return files
+
+    def input_sha256(self) -> dict[str, str]:
+        if not self._sha256:
+            self._sha256 = {option: fingerprint_source(path) for option, path in self.input_files().items()}
+        return self._sha256
+
+    def inputs_read_by(self, name: StageName) -> tuple[str, ...]:
+        return tuple(sorted(self.input_files()))
 
 
 def failed_gates(result: RunResult) -> list[str]:

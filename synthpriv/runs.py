@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from synthpriv.config.loader import format_loc
 from synthpriv.config.model import STAGES
 from synthpriv.errors import StageError
-from synthpriv.pipeline import stage_class, stage_nav
+from synthpriv.runner import stage_class, stage_nav
 from synthpriv.reports.headline import guarantee
 from synthpriv.reports.index import read_summaries, render_index, verdict
 from synthpriv.reports.render import render_report
