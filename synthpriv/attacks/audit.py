@@ -138,13 +138,7 @@ def epsilon_lower_bound(
     largest of their bounds is reported. ``selection_share`` of members and of non-members
     (seeded by ``seed``) go to the selection half.
     """
-    _check_confidence(confidence)
-    if not 0 <= delta < 1:
-        raise ValueError(f"delta must be in [0, 1), got {delta}")
-    if top < 1:
-        raise ValueError(f"top must be at least 1, got {top}")
-    if not 0 < selection_share < 1:
-        raise ValueError(f"selection_share must be in (0, 1), got {selection_share}")
+    _check_arguments(delta, confidence, top, selection_share)
     members = _scores(member_scores, "member")
     nonmembers = _scores(nonmember_scores, "non-member")
     member_rng, nonmember_rng = (np.random.default_rng(s) for s in spawn_seeds(seed, 2))
@@ -257,6 +251,16 @@ def _scores(values: np.ndarray | Sequence[float], role: str) -> np.ndarray:
     if not np.isfinite(scores).all():
         raise ValueError(f"{role} scores must be finite numbers")
     return scores
+
+
+def _check_arguments(delta: float, confidence: float, top: int, selection_share: float) -> None:
+    _check_confidence(confidence)
+    if not 0 <= delta < 1:
+        raise ValueError(f"delta must be in [0, 1), got {delta}")
+    if top < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
+    if not 0 < selection_share < 1:
+        raise ValueError(f"selection_share must be in (0, 1), got {selection_share}")
 
 
 def _check_confidence(confidence: float) -> None:

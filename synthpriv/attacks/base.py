@@ -160,7 +160,9 @@ def membership_scores(attack: str, label: str, score: MembershipScore) -> list[S
 
 
 def risk_scores(attack: str, label: str, result: RiskResult) -> list[Score]:
-    """The generic rows of one risk: the risk (null 0), and the attack rate beside its control."""
+    """The generic row of one risk (null 0). Its rates stay in the risk table: the attack rate set
+    against the control's point value would ignore the control's own uncertainty, which the
+    risk's interval carries."""
     return [
         Score(
             attack=attack,
@@ -170,16 +172,7 @@ def risk_scores(attack: str, label: str, result: RiskResult) -> list[Score]:
             ci_low=result.risk_ci[0],
             ci_high=result.risk_ci[1],
             control=0.0,
-        ),
-        Score(
-            attack=attack,
-            label=label,
-            measure="attack_rate",
-            value=result.attack_rate,
-            ci_low=result.attack_rate_ci[0],
-            ci_high=result.attack_rate_ci[1],
-            control=result.control_rate,
-        ),
+        )
     ]
 
 

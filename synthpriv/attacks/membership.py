@@ -201,30 +201,14 @@ def membership_inference(
     both a reference and a non-member).
     """
     started = time.perf_counter()
-    if max_rows < 1:
-        raise ValueError(f"max_rows must be at least 1, got {max_rows}")
-    if n_bootstrap < 0:
-        raise ValueError(f"n_bootstrap must be at least 0, got {n_bootstrap}")
     columns = [c.name for c in schema.modelled()]
-    for role, table in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
-        require_columns(table, columns, role)
-    if len(holdout) < 2:
-        raise DataError(
-            "membership inference needs at least 2 holdout rows (a reference and a non-member)",
-            where="holdout table",
-        )
+    _check_arguments(train, holdout, synthetic, columns, max_rows, n_bootstrap)
     # A child's stream depends on its index only: adding forest_seed left the other four as they were.
-    split_rng, member_rng, synthetic_rng, boot_seed, forest_seed = spawn_seeds(seed, 5)
-    order = np.random.default_rng(split_rng).permutation(len(holdout))
-    half = len(holdout) // 2
-    n = min(len(train), len(holdout) - half, max_rows)
-    reference = _rows(holdout, order[: min(half, MAX_DENSITY_ROWS)])
-    non_members = _rows(holdout, order[half : half + n])
-    members = _rows(train, np.random.default_rng(member_rng).choice(len(train), size=n, replace=False))
-    synthetic_rows = _rows(
-        synthetic,
-        np.random.default_rng(synthetic_rng).permutation(len(synthetic))[:MAX_DENSITY_ROWS],
+    split_seed, member_seed, synthetic_seed, boot_seed, forest_seed = spawn_seeds(seed, 5)
+    reference, members, non_members, synthetic_rows = _roles(
+        train, holdout, synthetic, max_rows, (split_seed, member_seed, synthetic_seed)
     )
+    n = len(members)
     targets = pd.concat([members, non_members], ignore_index=True)
 
     # The attacker fits its encoding on what it holds: synthetic and reference rows.
@@ -239,6 +223,25 @@ def membership_inference(
             targets, synthetic_rows, reference, schema, columns, forest_seed
         ),
     }
+    results = _score_each(scorers, n, n_bootstrap, boot_seed)
+    strongest = max(results, key=lambda r: r.auc).name  # max keeps the first of equal AUCs
+    return MembershipResult(
+        attacks=results,
+        strongest=strongest,
+        members=n,
+        non_members=n,
+        reference_rows=len(reference),
+        synthetic_rows=len(synthetic_rows),
+        tpr_at_fpr_0_1pct_resolved=n >= 1000,
+        n_bootstrap=n_bootstrap,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _score_each(
+    scorers: dict[str, Callable[[], np.ndarray]], n: int, n_bootstrap: int, boot_seed: np.random.SeedSequence
+) -> list[AttackResult]:
+    """Each attack's figures, in the order of `ATTACKS`, from its scores (n members, then non-members)."""
     results = []
     for name in ATTACKS:
         attack_started = time.perf_counter()
@@ -254,18 +257,51 @@ def membership_inference(
                 started=attack_started,
             )
         )
-    strongest = max(results, key=lambda r: r.auc).name  # max keeps the first of equal AUCs
-    return MembershipResult(
-        attacks=results,
-        strongest=strongest,
-        members=n,
-        non_members=n,
-        reference_rows=len(reference),
-        synthetic_rows=len(synthetic_rows),
-        tpr_at_fpr_0_1pct_resolved=n >= 1000,
-        n_bootstrap=n_bootstrap,
-        seconds=time.perf_counter() - started,
+    return results
+
+
+def _roles(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    max_rows: int,
+    seeds: tuple[np.random.SeedSequence, ...],
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Reference rows, members, non-members and synthetic rows (module docstring: who is who)."""
+    split_seed, member_seed, synthetic_seed = seeds
+    order = np.random.default_rng(split_seed).permutation(len(holdout))
+    half = len(holdout) // 2
+    n = min(len(train), len(holdout) - half, max_rows)
+    reference = _rows(holdout, order[: min(half, MAX_DENSITY_ROWS)])
+    non_members = _rows(holdout, order[half : half + n])
+    members = _rows(train, np.random.default_rng(member_seed).choice(len(train), size=n, replace=False))
+    synthetic_rows = _rows(
+        synthetic,
+        np.random.default_rng(synthetic_seed).permutation(len(synthetic))[:MAX_DENSITY_ROWS],
     )
+    return reference, members, non_members, synthetic_rows
+
+
+def _check_arguments(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    columns: list[str],
+    max_rows: int,
+    n_bootstrap: int,
+) -> None:
+    """ValueError for a bad limit; DataError for a table without a modelled column, or too short a holdout."""
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be at least 1, got {max_rows}")
+    if n_bootstrap < 0:
+        raise ValueError(f"n_bootstrap must be at least 0, got {n_bootstrap}")
+    for role, table in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
+        require_columns(table, columns, role)
+    if len(holdout) < 2:
+        raise DataError(
+            "membership inference needs at least 2 holdout rows (a reference and a non-member)",
+            where="holdout table",
+        )
 
 
 def evaluate_scores(

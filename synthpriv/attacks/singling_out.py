@@ -247,17 +247,7 @@ def singling_out_risk(
     """
     started = time.perf_counter()
     specs = _attack_columns(schema, columns)
-    if mode not in MODES:
-        raise DataError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", where="singling out")
-    if mode == "multivariate" and not 1 <= n_cols <= len(specs):
-        raise DataError(
-            f"n_cols must lie in [1, {len(specs)}] (the attack columns), got {n_cols}", where="singling out"
-        )
-    if n_attacks < 1 or max_attempts < 1:
-        raise DataError(
-            f"n_attacks and max_attempts must be at least 1, got {n_attacks} and {max_attempts}",
-            where="singling out",
-        )
+    _check_arguments(mode, n_cols, len(specs), n_attacks, max_attempts)
     names = [spec.name for spec in specs]
     for role, table in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
         require_columns(table, names, role)
@@ -294,6 +284,20 @@ def singling_out_risk(
         queries=len(queries),
         rows=n,
     )
+
+
+def _check_arguments(mode: str, n_cols: int, n_columns: int, n_attacks: int, max_attempts: int) -> None:
+    if mode not in MODES:
+        raise DataError(f"mode must be one of {', '.join(MODES)}, got {mode!r}", where="singling out")
+    if mode == "multivariate" and not 1 <= n_cols <= n_columns:
+        raise DataError(
+            f"n_cols must lie in [1, {n_columns}] (the attack columns), got {n_cols}", where="singling out"
+        )
+    if n_attacks < 1 or max_attempts < 1:
+        raise DataError(
+            f"n_attacks and max_attempts must be at least 1, got {n_attacks} and {max_attempts}",
+            where="singling out",
+        )
 
 
 # --- queries ------------------------------------------------------------------------------

@@ -112,7 +112,6 @@ _MEASURES = {
     "tpr_at_fpr_0_1pct": "TPR at FPR 0.1%",
     "advantage": "advantage",
     "risk": "risk",
-    "attack_rate": "success on training rows",
     "share": "share",
 }
 
