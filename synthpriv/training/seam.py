@@ -18,7 +18,7 @@ fit is private.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -27,7 +27,9 @@ import torch
 from torch import nn
 
 from synthpriv.runtime.progress import Progress
-from synthpriv.training.loop import BatchSampler, shuffled_batches, train
+from synthpriv.training.loop import BatchSampler, GroupedBatches, RowStep, shuffled_batches, train
+
+__all__ = ["FitShape", "GroupedBatches", "RowStep", "Trainer", "child_seed"]
 
 if TYPE_CHECKING:
     from synthpriv.training.loop import EncodedRows, TrainingPlan
@@ -55,70 +57,6 @@ class FitShape:
     """Whether the generator has a recipe whose real-row losses are per-row separable."""
     transformer_given: bool = False
     """Whether the transformer was fitted before the fit (not from the rows the fit reads)."""
-
-
-class GroupedBatches:
-    """``groups`` consecutive batches of ``inner`` per loop step, concatenated.
-
-    For a plan that takes several real-row steps per loop step, each on a batch of its own
-    (a GAN's critic steps): the sizes of the batches of the step being run are in `sizes`
-    while it runs (the loop yields row indices only). An epoch has as many loop steps as
-    ``inner`` has batches in an epoch.
-    """
-
-    def __init__(self, inner: BatchSampler, groups: int) -> None:
-        if groups < 1:
-            raise ValueError("groups must be >= 1")
-        self.inner, self.groups = inner, groups
-        self.sizes: list[int] = []
-
-    def __call__(self, rows: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-        # Lazily, epoch after epoch of the inner sampler: its draws stay in the order it makes them.
-        epochs = (self.inner(rows, batch_size, generator) for _ in range(self.groups))
-        group: list[torch.Tensor] = []
-        for epoch in epochs:
-            for batch in epoch:
-                group.append(batch)
-                if len(group) == self.groups:
-                    self.sizes = [len(b) for b in group]
-                    yield torch.cat(group)
-                    group = []
-
-
-class RowStep:
-    """The part of a plan that trains on real rows: its modules, their optimizer, the sampler
-    that draws its rows, and how a loss on them becomes gradients (plain: ``loss.backward()``).
-
-    A plan's step is ``optimizer.zero_grad()``, the forward pass, `backward`, then
-    ``optimizer.step()``; a batch without rows (only a private sampler draws one) is
-    `step_without_rows` instead.
-    """
-
-    def __init__(
-        self,
-        modules: Mapping[str, nn.Module],
-        optimizer: torch.optim.Optimizer,
-        sampler: BatchSampler,
-    ) -> None:
-        self.modules = dict(modules)
-        self.optimizer = optimizer
-        self.sampler = sampler
-
-    def backward(self, loss: torch.Tensor) -> None:
-        loss.backward()
-
-    def step_without_rows(self) -> None:
-        """Plain training learns nothing from no rows: no step."""
-        self.optimizer.zero_grad(set_to_none=True)
-
-    def exhausted(self) -> bool:
-        """Whether another real-row step is not allowed (a private trainer's budget); a plan
-        taking several real-row steps a loop step asks before each but the first."""
-        return False
-
-    def group_sizes(self, rows: int) -> list[int]:
-        """The sizes of the real-row batches concatenated in a loop step's ``rows`` rows."""
-        return list(self.sampler.sizes) if isinstance(self.sampler, GroupedBatches) else [rows]
 
 
 class Trainer:
