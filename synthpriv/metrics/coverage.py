@@ -147,11 +147,7 @@ def coverage(
     holdout_precision = holdout_recall = None
     if holdout is not None and n_holdout is not None:
         holdout_x = embedding.transform(holdout.iloc[sample_positions(len(holdout), n_holdout, holdout_rng)])
-        reference_x = real_x[:n_holdout]
-        reference_radii = real_radii if n_holdout == n else _knn_radii(reference_x, k)
-        holdout_precision, holdout_recall = _precision_recall(
-            reference_x, reference_radii, holdout_x, _knn_radii(holdout_x, k)
-        )
+        holdout_precision, holdout_recall = _holdout_reference(real_x, real_radii, holdout_x, k)
     return CoverageResult(
         columns=per_column,
         missed_categories=sum(c.missed_categories or 0 for c in per_column),
@@ -167,6 +163,16 @@ def coverage(
         encoded_dims=embedding.width,
         seconds=time.perf_counter() - started,
     )
+
+
+def _holdout_reference(
+    real_x: np.ndarray, real_radii: np.ndarray, holdout_x: np.ndarray, k: int
+) -> tuple[float, float]:
+    """k-NN precision and recall of the holdout rows against as many of the sampled real rows
+    (a prefix of their random order, so a random sample too)."""
+    reference_x = real_x[: len(holdout_x)]
+    reference_radii = real_radii if len(holdout_x) == len(real_x) else _knn_radii(reference_x, k)
+    return _precision_recall(reference_x, reference_radii, holdout_x, _knn_radii(holdout_x, k))
 
 
 # --- per column ---------------------------------------------------------------------------

@@ -114,10 +114,32 @@ def detection(
     )
     x = pd.concat([real_x, synthetic_x], ignore_index=True)
     y = np.r_[np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)]
+    out_of_fold, shuffled = _out_of_fold(x, y, _group_folds(x, folds, fold_rng), folds, seed, permute_rng)
+    positive = y == 1
+    auc = float(weighted_roc_auc(np.ones((1, 2 * n)), positive, out_of_fold)[0])
+    replicates = np.concatenate(
+        [weighted_roc_auc(w, positive, out_of_fold) for w in bootstrap_weights(2 * n, n_bootstrap, boot_rng)]
+        or [np.empty(0)]
+    )
+    return DetectionResult(
+        auc=auc,
+        auc_ci=percentile_interval(replicates, auc),
+        importances=_importances(columns, auc, positive, shuffled),
+        folds=folds,
+        rows_real=n,
+        rows_synthetic=n,
+        n_bootstrap=n_bootstrap,
+        seconds=time.perf_counter() - started,
+    )
 
-    out_of_fold = np.empty(2 * n)
-    shuffled = np.empty((len(columns), 2 * n))
-    fold_of_row = _group_folds(x, folds, fold_rng)
+
+def _out_of_fold(
+    x: pd.DataFrame, y: np.ndarray, fold_of_row: np.ndarray, folds: int, seed: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's probability of "synthetic" from the model of the folds it is not in, and the
+    same with each column shuffled among the fold's test rows (columns x rows)."""
+    out_of_fold = np.empty(len(x))
+    shuffled = np.empty((len(x.columns), len(x)))
     for fold in range(folds):
         test_rows = np.flatnonzero(fold_of_row == fold)
         train_rows = np.flatnonzero(fold_of_row != fold)
@@ -133,37 +155,30 @@ def detection(
         out_of_fold[test_rows] = model.predict_proba(test)[:, 1]
         # Every column's shuffled copy of the test rows, stacked, goes through one prediction:
         # the model's per-call input checks and encoding cost as much as the trees on this size.
-        copies = []
-        for name in columns:
-            permuted = test.copy(deep=False)
-            # take() keeps the category dtype, so the model reads the shuffled column as before.
-            permuted[name] = test[name].take(permute_rng.permutation(len(test))).reset_index(drop=True)
-            copies.append(permuted)
-        stacked = model.predict_proba(pd.concat(copies, ignore_index=True))[:, 1]
-        shuffled[:, test_rows] = stacked.reshape(len(columns), len(test_rows))
+        stacked = model.predict_proba(_shuffled_copies(test, rng))[:, 1]
+        shuffled[:, test_rows] = stacked.reshape(len(x.columns), len(test_rows))
+    return out_of_fold, shuffled
 
-    positive = y == 1
-    auc = float(weighted_roc_auc(np.ones((1, 2 * n)), positive, out_of_fold)[0])
-    replicates = np.concatenate(
-        [weighted_roc_auc(w, positive, out_of_fold) for w in bootstrap_weights(2 * n, n_bootstrap, boot_rng)]
-        or [np.empty(0)]
-    )
-    drops = [
-        auc - float(weighted_roc_auc(np.ones((1, 2 * n)), positive, shuffled[j])[0])
-        for j in range(len(columns))
-    ]
-    # Largest drop first; the column order of the schema breaks ties.
+
+def _shuffled_copies(test: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """One copy of ``test`` per column with that column's values shuffled among the rows, stacked."""
+    copies = []
+    for name in test.columns:
+        permuted = test.copy(deep=False)
+        # take() keeps the category dtype, so the model reads the shuffled column as before.
+        permuted[name] = test[name].take(rng.permutation(len(test))).reset_index(drop=True)
+        copies.append(permuted)
+    return pd.concat(copies, ignore_index=True)
+
+
+def _importances(
+    columns: list[str], auc: float, positive: np.ndarray, shuffled: np.ndarray
+) -> list[ColumnImportance]:
+    """Each column's AUC drop when shuffled, the largest first (the schema's order breaks ties)."""
+    everyone = np.ones((1, len(positive)))
+    drops = [auc - float(weighted_roc_auc(everyone, positive, shuffled[j])[0]) for j in range(len(columns))]
     ranked = sorted(zip(columns, drops), key=lambda item: -item[1])
-    return DetectionResult(
-        auc=auc,
-        auc_ci=percentile_interval(replicates, auc),
-        importances=[ColumnImportance(column=name, auc_drop=drop) for name, drop in ranked],
-        folds=folds,
-        rows_real=n,
-        rows_synthetic=n,
-        n_bootstrap=n_bootstrap,
-        seconds=time.perf_counter() - started,
-    )
+    return [ColumnImportance(column=name, auc_drop=drop) for name, drop in ranked]
 
 
 def _group_folds(x: pd.DataFrame, folds: int, rng: np.random.Generator) -> np.ndarray:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -33,7 +34,7 @@ import pandas as pd
 from pydantic import Field
 
 from synthpriv.config.base import StrictModel
-from synthpriv.data.schema import ColumnKind, TableSchema, require_columns
+from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.errors import DataError
 from synthpriv.metrics.features import (
     bootstrap_weights,
@@ -125,105 +126,128 @@ def ml_efficacy(
     scored (one class, or a constant numerical target), or when a table has no row with a usable target.
     """
     started = time.perf_counter()
-    where = f"column {target!r}"
-    if target not in schema or schema[target].kind is ColumnKind.ID:
-        raise DataError("the efficacy target is not a modelled column", where=where)
-    spec = schema[target]
-    if spec.kind is ColumnKind.DATETIME:
-        raise DataError(
-            "the efficacy target must be numerical, categorical or boolean, not datetime", where=where
-        )
-    columns = [c.name for c in schema.modelled()]
-    features = [name for name in columns if name != target]
-    if not features:
-        raise DataError("efficacy needs at least one column besides the target", where=where)
+    features = _features(schema, target)
     tables = {"real train": train_real, "synthetic": synthetic, "holdout": holdout}
     for role, table in tables.items():
-        require_columns(table, columns, role)
+        require_columns(table, [c.name for c in schema.modelled()], role)
     sample_rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
     boot_rng = sample_rngs.pop()
     notes: list[str] = []
-    classification = spec.kind is not ColumnKind.NUMERICAL
-
-    # Targets: class keys or numbers, NaN/None where missing; rows without one are left out.
-    if classification:
-        raw = {role: category_keys(table[target]).to_numpy() for role, table in tables.items()}
-        usable = {role: pd.notna(values) for role, values in raw.items()}
-    else:
-        raw = {role: column_numbers(table[target], spec) for role, table in tables.items()}
-        usable = {role: ~np.isnan(values) for role, values in raw.items()}
-    for role, mask in usable.items():
-        if not mask.all():
-            notes.append(f"{int((~mask).sum())} {role} rows without a target value were left out")
-
-    classes: np.ndarray | None = None
-    if classification:
-        counts = pd.Series(raw["real train"][usable["real train"]]).value_counts()
-        if len(counts) < 2:
-            raise DataError("the real train target has fewer than two classes", where=where)
-        classes = np.sort(counts.index.to_numpy(dtype=object))
-        for role in ("holdout", "synthetic"):
-            unknown = usable[role] & ~pd.Series(raw[role]).isin(classes).to_numpy()
-            if unknown.any():
-                usable[role] &= ~unknown
-                notes.append(
-                    f"{int(unknown.sum())} {role} rows of classes absent from the real train rows were left out"
-                )
-    for role, mask in usable.items():
-        if not mask.any():
-            raise DataError(f"no {role} row has a usable target value", where=where)
-
-    picked = {role: _pick(usable[role], max_rows, rng) for role, rng in zip(tables, sample_rngs)}
+    targets = _Targets.read(tables, schema[target], notes)
+    picked = {role: _pick(targets.usable[role], max_rows, rng) for role, rng in zip(tables, sample_rngs)}
     x_real, x_synthetic, x_holdout = model_frames(
         [tables[role].iloc[rows] for role, rows in picked.items()], schema, features
     )
-    targets = {role: raw[role][rows] for role, rows in picked.items()}
-
-    if classification:
-        assert classes is not None
+    picked_targets = {role: targets.values[role][rows] for role, rows in picked.items()}
+    if targets.classes is not None:
         codes = {
-            role: np.searchsorted(classes, values.astype(object)).astype(np.int64)
-            for role, values in targets.items()
+            role: np.searchsorted(targets.classes, values.astype(object)).astype(np.int64)
+            for role, values in picked_targets.items()
         }
         scores, task = _classification(
-            x_real, x_synthetic, x_holdout, codes, counts, classes, seed, n_bootstrap, boot_rng, notes
+            x_real, x_synthetic, x_holdout, codes, targets, seed, n_bootstrap, boot_rng, notes
         )
     else:
-        y = {role: values.astype(float) for role, values in targets.items()}
-        if np.ptp(y["holdout"]) == 0:
-            raise DataError("the holdout target is constant: R² is undefined", where=where)
-        scores = _regression(x_real, x_synthetic, x_holdout, y, seed, n_bootstrap, boot_rng)
+        scores = _regression(
+            x_real, x_synthetic, x_holdout, picked_targets, f"column {target!r}", seed, n_bootstrap, boot_rng
+        )
         task = "regression"
+    headline: Literal["roc_auc", "r2"] = "r2" if task == "regression" else "roc_auc"
+    return EfficacyResult.model_validate(
+        {
+            "target": target,
+            "task": task,
+            "headline_metric": headline,
+            "n_classes": len(targets.classes) if targets.classes is not None else None,
+            **_score_fields(scores, headline, notes),
+            "rows_train_real": len(picked["real train"]),
+            "rows_synthetic": len(picked["synthetic"]),
+            "rows_holdout": len(picked["holdout"]),
+            "n_bootstrap": n_bootstrap,
+            "seconds": time.perf_counter() - started,
+            "notes": notes,
+        }
+    )
 
-    headline: Literal["roc_auc", "r2"] = "roc_auc" if classification else "r2"
+
+def _features(schema: TableSchema, target: str) -> list[str]:
+    """The modelled columns besides ``target``; DataError when the target cannot be predicted."""
+    where = f"column {target!r}"
+    if target not in schema or schema[target].kind is ColumnKind.ID:
+        raise DataError("the efficacy target is not a modelled column", where=where)
+    if schema[target].kind is ColumnKind.DATETIME:
+        raise DataError(
+            "the efficacy target must be numerical, categorical or boolean, not datetime", where=where
+        )
+    features = [c.name for c in schema.modelled() if c.name != target]
+    if not features:
+        raise DataError("efficacy needs at least one column besides the target", where=where)
+    return features
+
+
+@dataclass
+class _Targets:
+    """Each table's target: class keys (classification) or numbers, and which rows can be used."""
+
+    values: dict[str, np.ndarray]
+    usable: dict[str, np.ndarray]
+    classes: np.ndarray | None
+    """The real train rows' classes, sorted (None for regression)."""
+    counts: pd.Series | None
+    """Rows per class among the real train rows (None for regression)."""
+
+    @classmethod
+    def read(cls, tables: dict[str, pd.DataFrame], spec: ColumnSpec, notes: list[str]) -> _Targets:
+        """Rows without a target value, or (classification) of a class the real train rows lack,
+        are left out and counted in ``notes``."""
+        if spec.kind is ColumnKind.NUMERICAL:
+            numbers = {role: column_numbers(table[spec.name], spec) for role, table in tables.items()}
+            targets = cls(numbers, {role: ~np.isnan(v) for role, v in numbers.items()}, None, None)
+        else:
+            keys = {role: category_keys(table[spec.name]).to_numpy() for role, table in tables.items()}
+            targets = cls(keys, {role: pd.notna(v) for role, v in keys.items()}, None, None)
+        targets._note_missing(notes)
+        if spec.kind is not ColumnKind.NUMERICAL:
+            targets._keep_known_classes(f"column {spec.name!r}", notes)
+        for role, mask in targets.usable.items():
+            if not mask.any():
+                raise DataError(f"no {role} row has a usable target value", where=f"column {spec.name!r}")
+        return targets
+
+    def _note_missing(self, notes: list[str]) -> None:
+        for role, mask in self.usable.items():
+            if not mask.all():
+                notes.append(f"{int((~mask).sum())} {role} rows without a target value were left out")
+
+    def _keep_known_classes(self, where: str, notes: list[str]) -> None:
+        self.counts = pd.Series(self.values["real train"][self.usable["real train"]]).value_counts()
+        if len(self.counts) < 2:
+            raise DataError("the real train target has fewer than two classes", where=where)
+        self.classes = np.sort(self.counts.index.to_numpy(dtype=object))
+        for role in ("holdout", "synthetic"):
+            unknown = self.usable[role] & ~pd.Series(self.values[role]).isin(self.classes).to_numpy()
+            if unknown.any():
+                self.usable[role] &= ~unknown
+                notes.append(
+                    f"{int(unknown.sum())} {role} rows of classes absent from the real train rows were left out"
+                )
+
+
+def _score_fields(scores: Scores, headline: str, notes: list[str]) -> dict[str, object]:
+    """Every score with its interval, and the ratio synthetic / real of the headline score."""
     fields: dict[str, object] = {}
     for name, (point, replicates) in scores.items():
         fields[name] = point
         fields[f"{name}_ci"] = percentile_interval(replicates, point)
     real_point, real_replicates = scores[f"real_{headline}"]
     synthetic_point, synthetic_replicates = scores[f"synthetic_{headline}"]
-    if real_point >= MIN_REAL_SCORE:
-        fields["ratio"] = synthetic_point / real_point
-        with np.errstate(invalid="ignore", divide="ignore"):
-            paired = np.where(
-                real_replicates >= MIN_REAL_SCORE, synthetic_replicates / real_replicates, np.nan
-            )
-        fields["ratio_ci"] = percentile_interval(paired, fields["ratio"])  # type: ignore[arg-type]
-    else:
+    if real_point < MIN_REAL_SCORE:
         notes.append(f"the real model's {headline} ({real_point:.3f}) is below {MIN_REAL_SCORE}: no ratio")
-    return EfficacyResult(
-        target=target,
-        task=task,
-        headline_metric=headline,
-        n_classes=len(classes) if classes is not None else None,
-        **fields,  # type: ignore[arg-type]
-        rows_train_real=len(picked["real train"]),
-        rows_synthetic=len(picked["synthetic"]),
-        rows_holdout=len(picked["holdout"]),
-        n_bootstrap=n_bootstrap,
-        seconds=time.perf_counter() - started,
-        notes=notes,
-    )
+        return fields
+    ratio = synthetic_point / real_point
+    with np.errstate(invalid="ignore", divide="ignore"):
+        paired = np.where(real_replicates >= MIN_REAL_SCORE, synthetic_replicates / real_replicates, np.nan)
+    return fields | {"ratio": ratio, "ratio_ci": percentile_interval(paired, ratio)}
 
 
 Scores = dict[str, tuple[float, np.ndarray]]
@@ -242,13 +266,14 @@ def _classification(
     x_synthetic: pd.DataFrame,
     x_holdout: pd.DataFrame,
     codes: dict[str, np.ndarray],
-    counts: pd.Series,
-    classes: np.ndarray,
+    targets: _Targets,
     seed: int,
     n_bootstrap: int,
     rng: np.random.Generator,
     notes: list[str],
 ) -> tuple[Scores, Task]:
+    assert targets.classes is not None and targets.counts is not None  # classification
+    classes, counts = targets.classes, targets.counts
     n_classes = len(classes)
     truth = codes["holdout"]
     if np.unique(truth).size < 2:
@@ -269,7 +294,7 @@ def _classification(
         "synthetic": _class_probabilities(x_synthetic, codes["synthetic"], x_holdout, n_classes, seed),
     }
     # Binary: the rarer real class is the one worth finding (a tie goes to the first key).
-    rarest = min(counts.items(), key=lambda item: (item[1], item[0]))[0]
+    rarest = str(min(counts.items(), key=lambda item: (item[1], item[0]))[0])  # keys are text
     positive = int(np.searchsorted(classes, rarest))
     task: Task = "binary" if n_classes == 2 else "multiclass"
 
@@ -315,11 +340,15 @@ def _regression(
     x_real: pd.DataFrame,
     x_synthetic: pd.DataFrame,
     x_holdout: pd.DataFrame,
-    y: dict[str, np.ndarray],
+    targets: dict[str, np.ndarray],
+    where: str,
     seed: int,
     n_bootstrap: int,
     rng: np.random.Generator,
 ) -> Scores:
+    y = {role: values.astype(float) for role, values in targets.items()}
+    if np.ptp(y["holdout"]) == 0:
+        raise DataError("the holdout target is constant: R² is undefined", where=where)
     truth = y["holdout"]
     predictions = {
         "real": regressor(seed).fit(x_real, y["real train"]).predict(x_holdout),
