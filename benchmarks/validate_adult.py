@@ -53,7 +53,9 @@ def main() -> None:
 
     fidelity = timed(
         "fidelity (sdmetrics quality, with holdout)",
-        lambda: evaluate_fidelity(train, synthetic, schema, holdout=holdout, max_rows=config.max_rows),
+        lambda: evaluate_fidelity(
+            train, synthetic, schema, holdout=holdout, max_rows=config.max_rows, seed=0
+        ),
     )
     timed("diagnostic", lambda: evaluate_diagnostic(train, synthetic, schema, holdout=holdout))
     detector = timed(

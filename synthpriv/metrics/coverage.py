@@ -45,6 +45,7 @@ from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_c
 from synthpriv.errors import DataError
 from synthpriv.metrics.distances import squared_distance_blocks
 from synthpriv.metrics.features import CONTINUOUS, category_keys, column_numbers
+from synthpriv.runtime.seeding import stream_rng
 
 _ONE_HOT = 1.0 / math.sqrt(2.0)
 _MISSING_KEY = "\x00missing"  # a category key no real label can collide with
@@ -133,8 +134,9 @@ def coverage(
     n_holdout = min(len(holdout), n) if holdout is not None else None
     if min(n, n_holdout or n) <= k:
         raise DataError(f"k-NN coverage needs more than k={k} rows in each table", where="coverage")
+    # Named streams of the seed the caller gives (the run's validate/coverage stream).
     real_rng, synthetic_rng, holdout_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+        stream_rng(seed, "sample", role) for role in ("real", "synthetic", "holdout")
     )
     # A random order, not a sorted sample: any prefix of it is a random sample too (the reference's).
     real_rows = real.iloc[real_rng.permutation(len(real))[:n]]

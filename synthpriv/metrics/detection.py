@@ -47,6 +47,7 @@ from synthpriv.metrics.features import (
     percentile_interval,
     weighted_roc_auc,
 )
+from synthpriv.runtime.seeding import stream_rng, stream_seed
 
 #: Identical rows up to this many share a fold; larger groups are dealt in chunks of this size.
 _MAX_GROUP = 20
@@ -106,15 +107,18 @@ def detection(
     n = min(len(real), len(synthetic), max_rows)
     if n < folds:
         raise DataError(f"detection needs at least {folds} rows in each table", where="detection")
+    # Named streams of the seed the caller gives (the run's validate/detection stream).
     real_rng, synthetic_rng, fold_rng, permute_rng, boot_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5)
+        stream_rng(seed, name)
+        for name in ("sample real", "sample synthetic", "folds", "permute", "bootstrap")
     )
     real_x, synthetic_x = model_frames(
         [sample_rows(real, n, real_rng), sample_rows(synthetic, n, synthetic_rng)], schema, columns
     )
     x = pd.concat([real_x, synthetic_x], ignore_index=True)
     y = np.r_[np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)]
-    out_of_fold, shuffled = _out_of_fold(x, y, _group_folds(x, folds, fold_rng), folds, seed, permute_rng)
+    fold_of_row = _group_folds(x, folds, fold_rng)
+    out_of_fold, shuffled = _out_of_fold(x, y, fold_of_row, folds, stream_seed(seed, "model"), permute_rng)
     positive = y == 1
     auc = float(weighted_roc_auc(np.ones((1, 2 * n)), positive, out_of_fold)[0])
     replicates = np.concatenate(

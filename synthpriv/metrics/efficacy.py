@@ -48,6 +48,7 @@ from synthpriv.metrics.features import (
     weighted_r2,
     weighted_roc_auc,
 )
+from synthpriv.runtime.seeding import stream_rng, stream_seed
 
 #: Below this real score (R², or AUC) the ratio synthetic / real is noise, not a figure: None.
 MIN_REAL_SCORE = 0.05
@@ -130,8 +131,10 @@ def ml_efficacy(
     tables = {"real train": train_real, "synthetic": synthetic, "holdout": holdout}
     for role, table in tables.items():
         require_columns(table, [c.name for c in schema.modelled()], role)
-    sample_rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)]
-    boot_rng = sample_rngs.pop()
+    # Named streams of the seed the caller gives (the run's validate/efficacy stream).
+    sample_rngs = [stream_rng(seed, "sample", role) for role in tables]
+    boot_rng = stream_rng(seed, "bootstrap")
+    model_seed = stream_seed(seed, "model")
     notes: list[str] = []
     targets = _Targets.read(tables, schema[target], notes)
     picked = {role: _pick(targets.usable[role], max_rows, rng) for role, rng in zip(tables, sample_rngs)}
@@ -145,11 +148,18 @@ def ml_efficacy(
             for role, values in picked_targets.items()
         }
         scores, task = _classification(
-            x_real, x_synthetic, x_holdout, codes, targets, seed, n_bootstrap, boot_rng, notes
+            x_real, x_synthetic, x_holdout, codes, targets, model_seed, n_bootstrap, boot_rng, notes
         )
     else:
         scores = _regression(
-            x_real, x_synthetic, x_holdout, picked_targets, f"column {target!r}", seed, n_bootstrap, boot_rng
+            x_real,
+            x_synthetic,
+            x_holdout,
+            picked_targets,
+            f"column {target!r}",
+            model_seed,
+            n_bootstrap,
+            boot_rng,
         )
         task = "regression"
     headline: Literal["roc_auc", "r2"] = "r2" if task == "regression" else "roc_auc"

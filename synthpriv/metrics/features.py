@@ -72,13 +72,15 @@ class _Regressor(HistGradientBoostingRegressor):
 
 
 def classifier(seed: int) -> HistGradientBoostingClassifier:
-    """The classifier of the efficacy and detection metrics (categories read from the frame's dtypes)."""
-    return _Classifier(max_iter=MAX_ITER, categorical_features="from_dtype", random_state=seed)
+    """The classifier of the efficacy and detection metrics (categories read from the frame's dtypes).
+
+    scikit-learn takes 32-bit seeds: a 63-bit stream seed is folded to its low 32 bits."""
+    return _Classifier(max_iter=MAX_ITER, categorical_features="from_dtype", random_state=seed % 2**32)
 
 
 def regressor(seed: int) -> HistGradientBoostingRegressor:
     """The regressor of the efficacy metric for numerical targets."""
-    return _Regressor(max_iter=MAX_ITER, categorical_features="from_dtype", random_state=seed)
+    return _Regressor(max_iter=MAX_ITER, categorical_features="from_dtype", random_state=seed % 2**32)
 
 
 # --- columns ------------------------------------------------------------------------------

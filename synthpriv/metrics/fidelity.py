@@ -34,6 +34,7 @@ from synthpriv.data.dtypes import datetime_seconds
 from synthpriv.data.redact import DEFAULT_K, OTHER_LABEL, shared_categories, shared_histogram
 from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
+from synthpriv.runtime.seeding import stream_rng
 
 with warnings.catch_warnings():
     # The single-table report is deprecated in favour of the unified one; it is the one whose
@@ -168,7 +169,7 @@ def evaluate_fidelity(
     *,
     holdout: pd.DataFrame | None = None,
     max_rows: int | None = 50_000,
-    seed: int = 0,
+    seed: int,
 ) -> FidelityResult:
     """Score ``synthetic`` against ``real`` (and ``holdout`` against ``real``) with sdmetrics.
 
@@ -181,9 +182,10 @@ def evaluate_fidelity(
     tables = {"real": real, "synthetic": synthetic} | ({"holdout": holdout} if holdout is not None else {})
     for role, table in tables.items():
         require_columns(table, columns, role)
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+    # Named streams of the seed the caller gives (the run's validate/fidelity stream).
     sampled = {
-        role: sample_rows(table[columns], max_rows, rng) for (role, table), rng in zip(tables.items(), rngs)
+        role: sample_rows(table[columns], max_rows, stream_rng(seed, "sample", role))
+        for role, table in tables.items()
     }
     metadata = schema.to_sdmetrics_metadata()
     real_codes = _contingency_codes(sampled["real"], schema)

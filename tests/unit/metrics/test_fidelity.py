@@ -58,7 +58,7 @@ def _default_report(real: pd.DataFrame, synthetic: pd.DataFrame, schema: TableSc
 
 
 def test_real_against_itself_scores_one(real: pd.DataFrame, schema: TableSchema) -> None:
-    result = evaluate_fidelity(real, real, schema)
+    result = evaluate_fidelity(real, real, schema, seed=0)
     assert result.quality == pytest.approx(1.0)
     assert result.column_shapes == pytest.approx(1.0)
     assert result.column_pair_trends == pytest.approx(1.0)
@@ -67,7 +67,7 @@ def test_real_against_itself_scores_one(real: pd.DataFrame, schema: TableSchema)
 
 
 def test_shuffled_columns_keep_shapes_but_lose_trends(real: pd.DataFrame, schema: TableSchema) -> None:
-    result = evaluate_fidelity(real, _shuffled_columns(real), schema)
+    result = evaluate_fidelity(real, _shuffled_columns(real), schema, seed=0)
     assert result.column_shapes == pytest.approx(1.0)
     assert result.column_pair_trends is not None and result.column_pair_trends < 0.95
     assert result.quality is not None and result.quality < 0.98
@@ -77,7 +77,7 @@ def test_default_threshold_score_equals_a_default_report(
     real: pd.DataFrame, schema: TableSchema, sdv_synthetic: pd.DataFrame
 ) -> None:
     for synthetic in (sdv_synthetic, _shuffled_columns(real, seed=3)):
-        result = evaluate_fidelity(real, synthetic, schema)
+        result = evaluate_fidelity(real, synthetic, schema, seed=0)
         report = _default_report(real, synthetic, schema)
         trends = report.get_properties().set_index("Property")["Score"]["Column Pair Trends"]
         assert result.quality_default_thresholds == pytest.approx(report.get_score(), abs=1e-12)
@@ -89,7 +89,7 @@ def test_default_threshold_score_equals_a_default_report(
 def test_all_pairs_score_equals_an_all_pairs_report(
     real: pd.DataFrame, schema: TableSchema, sdv_synthetic: pd.DataFrame
 ) -> None:
-    result = evaluate_fidelity(real, sdv_synthetic, schema)
+    result = evaluate_fidelity(real, sdv_synthetic, schema, seed=0)
     columns = [c.name for c in schema.modelled()]
     report = QualityReport()
     report.real_correlation_threshold = 0
@@ -105,7 +105,7 @@ def test_holdout_reference_and_tables(
     real: pd.DataFrame, schema: TableSchema, sdv_synthetic: pd.DataFrame
 ) -> None:
     holdout = real.sample(n=100, random_state=0)
-    result = evaluate_fidelity(real, sdv_synthetic, schema, holdout=holdout)
+    result = evaluate_fidelity(real, sdv_synthetic, schema, holdout=holdout, seed=0)
     assert result.holdout_quality is not None and 0.5 < result.holdout_quality < 1.0
     assert result.rows_holdout == 100
     columns = result.column_scores_frame()
@@ -137,7 +137,7 @@ def test_nan_scores_are_kept_in_tables_and_skipped_in_averages() -> None:
             ColumnSpec("empty", ColumnKind.NUMERICAL, "float64", True),
         )
     )
-    result = evaluate_fidelity(table, table, schema)
+    result = evaluate_fidelity(table, table, schema, seed=0)
     scores = result.column_scores_frame().set_index("column")["score"]
     assert math.isnan(scores["empty"])
     assert result.column_shapes == pytest.approx(1.0)
@@ -147,7 +147,7 @@ def test_nan_scores_are_kept_in_tables_and_skipped_in_averages() -> None:
 
 def test_missing_column_is_a_data_error(real: pd.DataFrame, schema: TableSchema) -> None:
     with pytest.raises(DataError, match="gender"):
-        evaluate_fidelity(real, real.drop(columns="gender"), schema)
+        evaluate_fidelity(real, real.drop(columns="gender"), schema, seed=0)
 
 
 def test_distributions_never_name_a_rare_category() -> None:
