@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -101,7 +102,7 @@ class ExportStage(Stage[ExportConfig]):
 
 
 def _copy_out(
-    source: Path, folder: Path, formats: list[str], provenance: dict[str, Any]
+    source: Path, folder: Path, formats: Sequence[str], provenance: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Write the export files from ``source``, one row group (or CSV batch) at a time."""
     parquet = pq.ParquetFile(source)

@@ -21,6 +21,7 @@ from synthpriv.reports.pages.validate import validate_report
 from synthpriv.reports.summaries import VALIDATE_MEASURES, ValidateMeasures
 from synthpriv.runtime.files import atomic_write_text
 from synthpriv.stages.base import (
+    GateOutcome,
     Stage,
     StageContext,
     StageResult,
@@ -37,8 +38,15 @@ class ValidateStage(Stage[ValidateConfig]):
     produces: ClassVar = frozenset({"fidelity"})
 
     def run(self, ctx: StageContext) -> StageResult:
-        started = time.perf_counter()
-        config = self.config
+        measures = self._measure(ctx)
+        _write_tables(measures, ctx.stage_dir)
+        # NaN (a score sdmetrics could not compute) must survive the round trip: pydantic's JSON turns it into null.
+        atomic_write_text(ctx.stage_dir / VALIDATE_MEASURES, json.dumps(measures.model_dump(), default=str))
+        return StageResult(summary=measures.summary(), gates=self._gates(measures))
+
+    def _measure(self, ctx: StageContext) -> ValidateMeasures:
+        """Every fidelity measure of the synthetic table, each beside the real holdout's."""
+        started, config = time.perf_counter(), self.config
 
         def seed(purpose: str) -> int:  # each metric draws from its own stream of the run's seed
             return ctx.stream_seed("validate", purpose)
@@ -53,29 +61,19 @@ class ValidateStage(Stage[ValidateConfig]):
         ctx.progress.advance(1)
         diagnostic = evaluate_diagnostic(train, synthetic, schema, holdout=holdout)
         ctx.progress.advance(1)
+        rows, bootstrap = config.model_rows, config.bootstrap
         detector = detection(
-            train,
-            synthetic,
-            schema,
-            seed=seed("detection"),
-            max_rows=config.model_rows,
-            n_bootstrap=config.bootstrap,
+            train, synthetic, schema, seed=seed("detection"), max_rows=rows, n_bootstrap=bootstrap
         )
         # The same detector on two real samples: how distinguishable independent real rows are.
-        reference = detection(
-            train, holdout, schema, seed=seed("detection"), max_rows=config.model_rows, n_bootstrap=0
-        )
+        reference = detection(train, holdout, schema, seed=seed("detection"), max_rows=rows, n_bootstrap=0)
         ctx.progress.advance(1)
         efficacy = None
         if target:
             efficacy = ml_efficacy(
-                train,
-                synthetic,
-                holdout,
-                schema,
-                target,
+                *(train, synthetic, holdout, schema, target),
                 seed=seed("efficacy"),
-                n_bootstrap=config.bootstrap,
+                n_bootstrap=bootstrap,
                 max_rows=config.efficacy_rows,
             )
             ctx.progress.advance(1)
@@ -86,19 +84,7 @@ class ValidateStage(Stage[ValidateConfig]):
         distributions = column_distributions(train, synthetic, schema, k=config.min_count)
         ctx.progress.advance(1)
         ctx.progress.finish()
-
-        write_parquet(fidelity.column_scores_frame(), ctx.stage_dir / "column_scores.parquet")
-        write_parquet(fidelity.pair_scores_frame(), ctx.stage_dir / "pair_scores.parquet")
-        write_parquet(diagnostic.columns_frame(), ctx.stage_dir / "validity_scores.parquet")
-        write_parquet(
-            pd.DataFrame([i.model_dump() for i in detector.importances], columns=["column", "auc_drop"]),
-            ctx.stage_dir / "detection_importances.parquet",
-        )
-        write_parquet(
-            pd.DataFrame([c.model_dump(mode="json") for c in covered.columns]),
-            ctx.stage_dir / "coverage.parquet",
-        )
-        measures = ValidateMeasures(
+        return ValidateMeasures(
             fidelity=fidelity,
             diagnostic=diagnostic,
             detection=detector,
@@ -109,22 +95,39 @@ class ValidateStage(Stage[ValidateConfig]):
             min_count=config.min_count,
             seconds=time.perf_counter() - started,
         )
-        summary = measures.summary()
-        gates = (
-            *check_gate("min_quality", fidelity.quality or 0.0, self.gates.min_quality),
-            *check_gate("max_detection_auc", detector.auc, self.gates.max_detection_auc),
-            *check_gate("min_validity", diagnostic.validity or 0.0, self.gates.min_validity),
+
+    def _gates(self, measures: ValidateMeasures) -> tuple[GateOutcome, ...]:
+        efficacy = measures.efficacy
+        return (
+            *check_gate("min_quality", measures.fidelity.quality or 0.0, self.gates.min_quality),
+            *check_gate("max_detection_auc", measures.detection.auc, self.gates.max_detection_auc),
+            *check_gate("min_validity", measures.diagnostic.validity or 0.0, self.gates.min_validity),
             *check_gate(
                 "min_ml_efficacy_ratio",
                 efficacy.ratio if efficacy and efficacy.ratio is not None else 0.0,
                 self.gates.min_ml_efficacy_ratio,
             ),
         )
-        # NaN (a score sdmetrics could not compute) must survive the round trip: pydantic's JSON turns it into null.
-        atomic_write_text(ctx.stage_dir / VALIDATE_MEASURES, json.dumps(measures.model_dump(), default=str))
-        return StageResult(summary=summary, gates=gates)
 
     @classmethod
     def build_report(cls, run_name: str, stage_dir: Path) -> Report:
         measures = ValidateMeasures.model_validate(json.loads((stage_dir / VALIDATE_MEASURES).read_text()))
         return validate_report(run_name, measures, summary_gates(read_summary(stage_dir)))
+
+
+def _write_tables(measures: ValidateMeasures, folder: Path) -> None:
+    """The per-column and per-pair aggregates as Parquet, for programs that read the run."""
+    fidelity = measures.fidelity
+    write_parquet(fidelity.column_scores_frame(), folder / "column_scores.parquet")
+    write_parquet(fidelity.pair_scores_frame(), folder / "pair_scores.parquet")
+    write_parquet(measures.diagnostic.columns_frame(), folder / "validity_scores.parquet")
+    write_parquet(
+        pd.DataFrame(
+            [i.model_dump() for i in measures.detection.importances], columns=["column", "auc_drop"]
+        ),
+        folder / "detection_importances.parquet",
+    )
+    write_parquet(
+        pd.DataFrame([c.model_dump(mode="json") for c in measures.coverage.columns]),
+        folder / "coverage.parquet",
+    )

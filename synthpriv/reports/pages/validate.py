@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from synthpriv.data.schema import ColumnKind
+from synthpriv.metrics.efficacy import EfficacyResult
 from synthpriv.metrics.fidelity import ColumnDistribution, ColumnScore, FidelityResult, PairScore
 from synthpriv.reports import charts
 from synthpriv.reports.formatting import number
@@ -159,6 +160,41 @@ def validate_report(run_name: str, measures: ValidateMeasures, gates: Sequence[G
     )
 
 
+def _efficacy_figures(efficacy: EfficacyResult) -> list[Figure]:
+    """The model trained on synthetic rows, scored on the real holdout, beside one trained on real rows."""
+    metric = "ROC AUC" if efficacy.headline_metric == "roc_auc" else "R²"
+    synthetic_score = (
+        efficacy.synthetic_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.synthetic_r2
+    )
+    real_score = efficacy.real_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.real_r2
+    synthetic_ci = (
+        efficacy.synthetic_roc_auc_ci if efficacy.headline_metric == "roc_auc" else efficacy.synthetic_r2_ci
+    )
+    figures = [
+        Figure(
+            f"ML efficacy: {metric} trained on synthetic",
+            number(synthetic_score),
+            note=f"{_interval(synthetic_ci)}; trained on real {number(real_score)}",
+        ),
+        Figure(
+            "efficacy ratio",
+            number(efficacy.ratio),
+            note=f"synthetic / real; {_interval(efficacy.ratio_ci)}; ideal 1",
+            tone=tone_ml_efficacy(efficacy.ratio),
+            kind="ml_efficacy",
+        ),
+    ]
+    if efficacy.synthetic_f1_macro is not None:
+        figures.append(
+            Figure(
+                "macro F1 trained on synthetic",
+                number(efficacy.synthetic_f1_macro),
+                note=f"trained on real {number(efficacy.real_f1_macro)}",
+            )
+        )
+    return figures
+
+
 def _usefulness_section(measures: ValidateMeasures) -> Section:
     detector, reference = measures.detection, measures.detection_reference
     figures = [
@@ -170,40 +206,8 @@ def _usefulness_section(measures: ValidateMeasures) -> Section:
             kind="detection_auc",
         )
     ]
-    efficacy = measures.efficacy
-    if efficacy is not None:
-        metric = "ROC AUC" if efficacy.headline_metric == "roc_auc" else "R²"
-        synthetic_score = (
-            efficacy.synthetic_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.synthetic_r2
-        )
-        real_score = efficacy.real_roc_auc if efficacy.headline_metric == "roc_auc" else efficacy.real_r2
-        synthetic_ci = (
-            efficacy.synthetic_roc_auc_ci
-            if efficacy.headline_metric == "roc_auc"
-            else efficacy.synthetic_r2_ci
-        )
-        figures += [
-            Figure(
-                f"ML efficacy: {metric} trained on synthetic",
-                number(synthetic_score),
-                note=f"{_interval(synthetic_ci)}; trained on real {number(real_score)}",
-            ),
-            Figure(
-                "efficacy ratio",
-                number(efficacy.ratio),
-                note=f"synthetic / real; {_interval(efficacy.ratio_ci)}; ideal 1",
-                tone=tone_ml_efficacy(efficacy.ratio),
-                kind="ml_efficacy",
-            ),
-        ]
-        if efficacy.synthetic_f1_macro is not None:
-            figures.append(
-                Figure(
-                    "macro F1 trained on synthetic",
-                    number(efficacy.synthetic_f1_macro),
-                    note=f"trained on real {number(efficacy.real_f1_macro)}",
-                )
-            )
+    if measures.efficacy is not None:
+        figures += _efficacy_figures(measures.efficacy)
     top = detector.importances[:10]
     importance_chart = charts.score_bars(
         "What gives synthetic rows away",
@@ -212,7 +216,7 @@ def _usefulness_section(measures: ValidateMeasures) -> Section:
         caption="Drop of the detector's AUC when the column is shuffled; longer = a stronger giveaway.",
         value_label="AUC drop",
     )
-    notes = " ".join(efficacy.notes) if efficacy is not None else ""
+    notes = " ".join(measures.efficacy.notes) if measures.efficacy is not None else ""
     text = (
         "A gradient-boosting classifier tries to tell real training rows from synthetic ones "
         "(cross-validated; 0.5 means it cannot). Machine-learning efficacy trains the same kind of model "
