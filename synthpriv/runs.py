@@ -11,17 +11,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import TypeAdapter, ValidationError
 
 from synthpriv.config.loader import format_loc
-from synthpriv.config.model import STAGES
+from synthpriv.config.model import STAGES, StageName
 from synthpriv.errors import StageError
-from synthpriv.runner import stage_class, stage_nav
 from synthpriv.reports.headline import guarantee
-from synthpriv.reports.index import read_summaries, render_index, verdict
+from synthpriv.reports.index import StageStatus, read_summaries, render_index, verdict
 from synthpriv.reports.render import render_report
+from synthpriv.runner import stage_class, stage_nav
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.run_folder import MANIFEST
 from synthpriv.stages.base import GateOutcome
@@ -81,6 +81,11 @@ def _records(manifest: dict[str, Any], run_dir: Path) -> dict[str, StageRecord]:
     return {name: _record(name, raw, run_dir) for name, raw in manifest["stages"].items() if name in STAGES}
 
 
+def _statuses(records: dict[str, StageRecord]) -> dict[str, StageStatus]:
+    """The records as the index reads them (a mapping of its protocol: ``dict`` is invariant)."""
+    return dict(records)
+
+
 @contextmanager
 def _summaries_readable(what: str, where: Path) -> Iterator[None]:
     """Turn a malformed summary met while rendering ``what`` into one StageError line."""
@@ -110,7 +115,7 @@ def rerender(run_dir: Path) -> list[Path]:
             if read_marker(stage_dir) is None:
                 continue
             try:
-                report = stage_class(name).build_report(manifest["name"], stage_dir)  # type: ignore[arg-type]
+                report = stage_class(cast(StageName, name)).build_report(manifest["name"], stage_dir)
             except (OSError, ValidationError, *_MALFORMED) as exc:
                 raise StageError(
                     f"cannot render the {name} report from its summary ({type(exc).__name__}); "
@@ -120,7 +125,7 @@ def rerender(run_dir: Path) -> list[Path]:
             render_report(report, stage_dir / REPORT, nav=stage_nav(1, stages))
             written.append(stage_dir / REPORT)
         with _summaries_readable("index.html", run_dir):
-            render_index(run_dir, manifest["name"], records, nav=stage_nav(0, stages))  # type: ignore[arg-type]
+            render_index(run_dir, manifest["name"], _statuses(records), nav=stage_nav(0, stages))
     written.append(run_dir / "index.html")
     return written
 
@@ -162,7 +167,7 @@ def _run_info(folder: Path) -> RunInfo:
     records = _records(manifest, folder)
     summaries = read_summaries(folder, [n for n, r in records.items() if r.status in ("complete", "reused")])
     with _summaries_readable("the run's verdict", folder):
-        judged = verdict(records)  # type: ignore[arg-type]
+        judged = verdict(_statuses(records))
         dp = guarantee(summaries)
         privacy = f"epsilon {dp.epsilon:.3g}" if dp.private else ("no DP" if "train" in summaries else "–")
     finished = max((r.finished_at or "" for r in records.values()), default="") or str(

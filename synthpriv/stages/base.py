@@ -11,7 +11,7 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
@@ -48,7 +48,7 @@ REAL_DATA_READERS: frozenset[StageName] = frozenset({"train", "validate", "attac
 
 def producer(artifact: str) -> StageName:
     """The stage that writes ``artifact``."""
-    return ARTIFACTS[artifact].split("/")[0]  # type: ignore[return-value]
+    return cast(StageName, ARTIFACTS[artifact].split("/")[0])
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ SUMMARY = "summary.json"
 
 def read_summary(stage_dir: Path) -> dict[str, Any]:
     """A finished (or staged) stage's ``summary.json``."""
-    return json.loads((stage_dir / SUMMARY).read_text())  # type: ignore[no-any-return]
+    return cast(dict[str, Any], json.loads((stage_dir / SUMMARY).read_text()))
 
 
 def summary_gates(summary: dict[str, Any]) -> tuple[GateOutcome, ...]:
