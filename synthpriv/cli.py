@@ -201,53 +201,60 @@ def check(pipeline: PipelineArg, debug: DebugOpt = False) -> None:
             typer.echo(_describe_privacy_plan(runner.preflight))
 
 
+# The options of `evaluate`, named here so that its signature reads as a list.
+_TrainOpt = Annotated[
+    Path,
+    typer.Option(
+        "--train", help="Real rows the synthetic table was made from (CSV or Parquet).", show_default=False
+    ),
+]
+_HoldoutOpt = Annotated[
+    Path, typer.Option("--holdout", help="Real rows its maker never saw: the control.", show_default=False)
+]
+_SyntheticOpt = Annotated[
+    Path, typer.Option("--synthetic", help="The synthetic table, made by any tool.", show_default=False)
+]
+_ReportsDirOpt = Annotated[
+    Path, typer.Option("--output-dir", "-o", help="Where the reports go.", show_default=False)
+]
+_TargetOpt = Annotated[
+    str | None, typer.Option("--target", help="Column a model predicts (machine-learning efficacy).")
+]
+_QuasiOpt = Annotated[
+    str | None,
+    typer.Option("--quasi-identifiers", help="Comma-separated columns an attacker knows, e.g. age,sex,race."),
+]
+_SensitiveOpt = Annotated[str | None, typer.Option("--sensitive", help="Column an attacker wants to learn.")]
+_SettingsOpt = Annotated[
+    Path | None,
+    typer.Option("--pipeline", help="Take validate, attack and gates settings from this pipeline file."),
+]
+_SeedOpt = Annotated[
+    int | None, typer.Option("--seed", help="Seed of the samples the metrics and attacks draw.")
+]
+_DropDuplicatesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--drop-holdout-duplicates",
+        help="Drop holdout rows that repeat training rows (counted in the reports) instead of refusing the holdout.",
+    ),
+]
+_QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+
+
 @app.command()
 def evaluate(
-    train: Annotated[
-        Path,
-        typer.Option(
-            "--train",
-            help="Real rows the synthetic table was made from (CSV or Parquet).",
-            show_default=False,
-        ),
-    ],
-    holdout: Annotated[
-        Path,
-        typer.Option("--holdout", help="Real rows its maker never saw: the control.", show_default=False),
-    ],
-    synthetic: Annotated[
-        Path, typer.Option("--synthetic", help="The synthetic table, made by any tool.", show_default=False)
-    ],
-    output_dir: Annotated[
-        Path, typer.Option("--output-dir", "-o", help="Where the reports go.", show_default=False)
-    ],
-    target: Annotated[
-        str | None, typer.Option("--target", help="Column a model predicts (machine-learning efficacy).")
-    ] = None,
-    quasi_identifiers: Annotated[
-        str | None,
-        typer.Option(
-            "--quasi-identifiers", help="Comma-separated columns an attacker knows, e.g. age,sex,race."
-        ),
-    ] = None,
-    sensitive: Annotated[
-        str | None, typer.Option("--sensitive", help="Column an attacker wants to learn.")
-    ] = None,
-    pipeline: Annotated[
-        Path | None,
-        typer.Option("--pipeline", help="Take validate, attack and gates settings from this pipeline file."),
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed of the samples the metrics and attacks draw.")
-    ] = None,
-    drop_holdout_duplicates: Annotated[
-        bool,
-        typer.Option(
-            "--drop-holdout-duplicates",
-            help="Drop holdout rows that repeat training rows (counted in the reports) instead of refusing the holdout.",
-        ),
-    ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    train: _TrainOpt,
+    holdout: _HoldoutOpt,
+    synthetic: _SyntheticOpt,
+    output_dir: _ReportsDirOpt,
+    target: _TargetOpt = None,
+    quasi_identifiers: _QuasiOpt = None,
+    sensitive: _SensitiveOpt = None,
+    pipeline: _SettingsOpt = None,
+    seed: _SeedOpt = None,
+    drop_holdout_duplicates: _DropDuplicatesOpt = False,
+    quiet: _QuietOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Validate and attack a synthetic table made by any tool, with the same reports as `run`."""

@@ -78,20 +78,23 @@ def _convert(values: pd.Series, reference: pd.Series, spec: ColumnSpec, where: s
     )
     if arrow_type is not None and pa.types.is_date(arrow_type):
         _refuse(_time_of_day_count(converted), name, "have a time of day; the real column holds dates", where)
-    if isinstance(reference.dtype, pd.CategoricalDtype):
+    return _as_real_dtype(converted, reference.dtype, name, where)
+
+
+def _as_real_dtype(converted: pd.Series, dtype: DtypeObj, name: object, where: str) -> pd.Series:
+    """``converted`` (already checked to fit) cast to the real column's ``dtype``."""
+    if isinstance(dtype, pd.CategoricalDtype):
         # Values the real column never held are the coverage metric's finding: kept as categories.
-        extra = pd.Index(converted.dropna().unique()).difference(reference.dtype.categories, sort=False)
-        return converted.astype(
-            pd.CategoricalDtype(reference.dtype.categories.append(extra), reference.dtype.ordered)
-        )
+        extra = pd.Index(converted.dropna().unique()).difference(dtype.categories, sort=False)
+        return converted.astype(pd.CategoricalDtype(dtype.categories.append(extra), dtype.ordered))
     try:
-        result = converted.astype(reference.dtype)
+        result = converted.astype(dtype)
     except (TypeError, ValueError):
         return converted  # e.g. missing values where the real integers have none: kept as they are, exactly
     _refuse(
         int((converted.notna() & result.isna()).sum()),
         name,
-        f"cannot be read as the real column's type ({reference.dtype})",
+        f"cannot be read as the real column's type ({dtype})",
         where,
     )
     return result

@@ -280,28 +280,8 @@ def infer_schema(
     Raises DataError naming the column when an override or a drop names no column, or an
     override names no kind; and DataError when column names repeat or are not strings.
     """
-    for name in table.columns:
-        if not isinstance(name, str):
-            raise DataError(f"column name {name!r} is not a string; name the columns first", where="data")
-    if table.columns.duplicated().any():
-        duplicated = sorted(set(table.columns[table.columns.duplicated()].astype(str)))
-        raise DataError(f"duplicate column names {duplicated}; rename them first", where="data")
-    named: dict[str, ColumnKind | str] = {
-        name: kind.kind if isinstance(kind, KindDeclaration) else kind
-        for name, kind in (overrides or {}).items()
-    }
-    for name in [*named, *drop]:
-        if name not in table.columns:
-            raise DataError(f"column {name!r} not in data", where=f"column {name!r}")
-    kinds: dict[str, ColumnKind] = {}
-    for name, kind in named.items():
-        try:
-            kinds[name] = ColumnKind(kind)
-        except ValueError:
-            choices = ", ".join(k.value for k in ColumnKind)
-            raise DataError(
-                f"unknown column kind {kind!r} (one of: {choices})", where=f"column {name!r}"
-            ) from None
+    _check_column_names(table)
+    kinds = _declared_kinds(table, overrides or {}, drop)
     arrow_types = arrow_types_of(table)
     columns: list[ColumnSpec] = []
     for name in table.columns:
@@ -333,6 +313,41 @@ def infer_schema(
         empty = " and all-null columns" if any(c.all_null for c in columns) else ""
         raise DataError(f"no column left to learn after dropping ids{empty} and data.drop", where="data")
     return TableSchema(columns=tuple(columns), dropped=tuple(drop))
+
+
+def _check_column_names(table: pd.DataFrame) -> None:
+    """DataError unless every column name is a string and none repeats."""
+    for name in table.columns:
+        if not isinstance(name, str):
+            raise DataError(f"column name {name!r} is not a string; name the columns first", where="data")
+    if table.columns.duplicated().any():
+        duplicated = sorted(set(table.columns[table.columns.duplicated()].astype(str)))
+        raise DataError(f"duplicate column names {duplicated}; rename them first", where="data")
+
+
+def _declared_kinds(
+    table: pd.DataFrame,
+    overrides: Mapping[str, ColumnKind | str | KindDeclaration],
+    drop: tuple[str, ...] | list[str],
+) -> dict[str, ColumnKind]:
+    """The kinds the pipeline file declares; DataError naming a column that is not in the table
+    (declared or dropped) or a kind that does not exist."""
+    named: dict[str, ColumnKind | str] = {
+        name: kind.kind if isinstance(kind, KindDeclaration) else kind for name, kind in overrides.items()
+    }
+    for name in [*named, *drop]:
+        if name not in table.columns:
+            raise DataError(f"column {name!r} not in data", where=f"column {name!r}")
+    kinds: dict[str, ColumnKind] = {}
+    for name, kind in named.items():
+        try:
+            kinds[name] = ColumnKind(kind)
+        except ValueError:
+            choices = ", ".join(k.value for k in ColumnKind)
+            raise DataError(
+                f"unknown column kind {kind!r} (one of: {choices})", where=f"column {name!r}"
+            ) from None
+    return kinds
 
 
 def _refuse_unsupported(name: str, arrow_type: str | None) -> None:

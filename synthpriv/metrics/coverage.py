@@ -134,21 +134,20 @@ def coverage(
     n_holdout = min(len(holdout), n) if holdout is not None else None
     if min(n, n_holdout or n) <= k:
         raise DataError(f"k-NN coverage needs more than k={k} rows in each table", where="coverage")
-    # Named streams of the seed the caller gives (the run's validate/coverage stream).
-    real_rng, synthetic_rng, holdout_rng = (
-        stream_rng(seed, "sample", role) for role in ("real", "synthetic", "holdout")
-    )
-    # A random order, not a sorted sample: any prefix of it is a random sample too (the reference's).
-    real_rows = real.iloc[real_rng.permutation(len(real))[:n]]
+    # Each table's sample from a named stream of the seed the caller gives. The real rows' is a
+    # random order, not a sorted sample: any prefix of it is a random sample too (the reference's).
+    real_rows = real.iloc[stream_rng(seed, "sample", "real").permutation(len(real))[:n]]
     embedding = _Embedding.fit(real, schema, list(tables.values()))
     real_x = embedding.transform(real_rows)
-    synthetic_x = embedding.transform(synthetic.iloc[sample_positions(len(synthetic), n, synthetic_rng)])
+    synthetic_rows = sample_positions(len(synthetic), n, stream_rng(seed, "sample", "synthetic"))
+    synthetic_x = embedding.transform(synthetic.iloc[synthetic_rows])
     real_radii = _knn_radii(real_x, k)
     precision, recall = _precision_recall(real_x, real_radii, synthetic_x, _knn_radii(synthetic_x, k))
 
     holdout_precision = holdout_recall = None
     if holdout is not None and n_holdout is not None:
-        holdout_x = embedding.transform(holdout.iloc[sample_positions(len(holdout), n_holdout, holdout_rng)])
+        holdout_rows = sample_positions(len(holdout), n_holdout, stream_rng(seed, "sample", "holdout"))
+        holdout_x = embedding.transform(holdout.iloc[holdout_rows])
         holdout_precision, holdout_recall = _holdout_reference(real_x, real_radii, holdout_x, k)
     return CoverageResult(
         columns=per_column,

@@ -138,29 +138,13 @@ def ml_efficacy(
     notes: list[str] = []
     targets = _Targets.read(tables, schema[target], notes)
     picked = {role: _pick(targets.usable[role], max_rows, rng) for role, rng in zip(tables, sample_rngs)}
-    x_real, x_synthetic, x_holdout = model_frames(
-        [tables[role].iloc[rows] for role, rows in picked.items()], schema, features
-    )
-    picked_targets = {role: targets.values[role][rows] for role, rows in picked.items()}
+    frames = model_frames([tables[role].iloc[rows] for role, rows in picked.items()], schema, features)
+    x = dict(zip(picked, frames))
+    y = {role: targets.values[role][rows] for role, rows in picked.items()}
     if targets.classes is not None:
-        codes = {
-            role: np.searchsorted(targets.classes, values.astype(object)).astype(np.int64)
-            for role, values in picked_targets.items()
-        }
-        scores, task = _classification(
-            x_real, x_synthetic, x_holdout, codes, targets, model_seed, n_bootstrap, boot_rng, notes
-        )
+        scores, task = _classification(x, y, targets, model_seed, n_bootstrap, boot_rng, notes)
     else:
-        scores = _regression(
-            x_real,
-            x_synthetic,
-            x_holdout,
-            picked_targets,
-            f"column {target!r}",
-            model_seed,
-            n_bootstrap,
-            boot_rng,
-        )
+        scores = _regression(x, y, f"column {target!r}", model_seed, n_bootstrap, boot_rng)
         task = "regression"
     headline: Literal["roc_auc", "r2"] = "r2" if task == "regression" else "roc_auc"
     return EfficacyResult.model_validate(
@@ -272,18 +256,18 @@ def _pick(usable: np.ndarray, max_rows: int | None, rng: np.random.Generator) ->
 
 
 def _classification(
-    x_real: pd.DataFrame,
-    x_synthetic: pd.DataFrame,
-    x_holdout: pd.DataFrame,
-    codes: dict[str, np.ndarray],
+    x: dict[str, pd.DataFrame],
+    y: dict[str, np.ndarray],
     targets: _Targets,
     seed: int,
     n_bootstrap: int,
     rng: np.random.Generator,
     notes: list[str],
 ) -> tuple[Scores, Task]:
+    """Scores of the classifiers fitted on the real and the synthetic rows (class keys ``y``)."""
     assert targets.classes is not None and targets.counts is not None  # classification
     classes, counts = targets.classes, targets.counts
+    codes = {role: np.searchsorted(classes, keys.astype(object)).astype(np.int64) for role, keys in y.items()}
     n_classes = len(classes)
     truth = codes["holdout"]
     if np.unique(truth).size < 2:
@@ -300,8 +284,8 @@ def _classification(
             f"the synthetic target lacks {n_classes - synthetic_classes} of the {n_classes} real classes"
         )
     probabilities = {
-        "real": _class_probabilities(x_real, codes["real train"], x_holdout, n_classes, seed),
-        "synthetic": _class_probabilities(x_synthetic, codes["synthetic"], x_holdout, n_classes, seed),
+        "real": _class_probabilities(x["real train"], codes["real train"], x["holdout"], n_classes, seed),
+        "synthetic": _class_probabilities(x["synthetic"], codes["synthetic"], x["holdout"], n_classes, seed),
     }
     # Binary: the rarer real class is the one worth finding (a tie goes to the first key).
     rarest = str(min(counts.items(), key=lambda item: (item[1], item[0]))[0])  # keys are text
@@ -347,22 +331,21 @@ def _class_probabilities(
 
 
 def _regression(
-    x_real: pd.DataFrame,
-    x_synthetic: pd.DataFrame,
-    x_holdout: pd.DataFrame,
+    x: dict[str, pd.DataFrame],
     targets: dict[str, np.ndarray],
     where: str,
     seed: int,
     n_bootstrap: int,
     rng: np.random.Generator,
 ) -> Scores:
+    """Scores of the regressors fitted on the real and the synthetic rows."""
     y = {role: values.astype(float) for role, values in targets.items()}
     if np.ptp(y["holdout"]) == 0:
         raise DataError("the holdout target is constant: R² is undefined", where=where)
     truth = y["holdout"]
     predictions = {
-        "real": regressor(seed).fit(x_real, y["real train"]).predict(x_holdout),
-        "synthetic": regressor(seed).fit(x_synthetic, y["synthetic"]).predict(x_holdout),
+        "real": regressor(seed).fit(x["real train"], y["real train"]).predict(x["holdout"]),
+        "synthetic": regressor(seed).fit(x["synthetic"], y["synthetic"]).predict(x["holdout"]),
     }
 
     def score(weights: np.ndarray) -> dict[str, np.ndarray]:

@@ -531,31 +531,24 @@ def line_chart(
         _series_path(xs, values, x_scale, y_scale, colours[name], name, marks)
         for name, values in data.items()
     ]
-    height = bottom + 24
+    body += _axis_labels(x_label, y_label, left, right, top, bottom)
+    return _chart(title, caption, bottom + 24 + (16 if x_label else 0), body)
+
+
+def _axis_labels(
+    x_label: str, y_label: str, left: float, right: float, top: float, bottom: float
+) -> list[str]:
+    """The x axis's label centred under the plot, the y axis's turned up along its left side."""
+    labels = []
     if x_label:
-        body.append(
-            _text(
-                (left + right) / 2,
-                bottom + 36,
-                truncate_label(x_label, 60),
-                text_anchor="middle",
-                fill=MUTED_COLOUR,
-            )
-        )
-        height += 16
+        label = truncate_label(x_label, 60)
+        labels.append(_text((left + right) / 2, bottom + 36, label, text_anchor="middle", fill=MUTED_COLOUR))
     if y_label:
         mid = (top + bottom) / 2
-        body.append(
-            _text(
-                14,
-                mid,
-                truncate_label(y_label, 40),
-                text_anchor="middle",
-                fill=MUTED_COLOUR,
-                transform=f"rotate(-90 14 {mid:.0f})",
-            )
-        )
-    return _chart(title, caption, height, body)
+        label = truncate_label(y_label, 40)
+        rotate = f"rotate(-90 14 {mid:.0f})"
+        labels.append(_text(14, mid, label, text_anchor="middle", fill=MUTED_COLOUR, transform=rotate))
+    return labels
 
 
 def _series_path(
