@@ -14,8 +14,10 @@ An attack is one class (registered in `synthpriv.attacks.registry`) that declare
 - the gates its result decides (``gates``: names of `GatesConfig` fields, always ``max_*``);
 
 and turns `AttackInputs` into its result model, the figures of the generic scores table
-(`Score`), its gate values and, optionally, report sections of its own. The attack stage, the
-pipeline's checks and the attack page iterate over the registry; none of them names an attack.
+(`Score`) and its gate values. The attack stage, the pipeline's checks and the attack page
+iterate over the registry; none of them names an attack. Attacks import nothing of
+`synthpriv.reports`: the attack page renders their results, by result type
+(`synthpriv.reports.pages.attack_sections`).
 """
 
 from __future__ import annotations
@@ -35,9 +37,7 @@ from synthpriv.data.schema import TableSchema
 from synthpriv.runtime.seeding import seed_sequence, stream_rng
 
 if TYPE_CHECKING:
-    from synthpriv.attacks.summary import AttackSummary
     from synthpriv.config.model import AttackConfig
-    from synthpriv.reports.model import Section
 
 AttackKind = Literal["membership", "risk", "proxy"]
 #: A seed an attack's algorithm accepts: an integer (tests, benchmarks) or a named stream's
@@ -300,7 +300,3 @@ class Attack(ABC, Generic[SettingsT, ResultT]):
         """The result `store` wrote into ``summary``, or None when the attack did not run."""
         stored = summary.get(self.name)
         return None if stored is None else self.result_model.model_validate(stored)
-
-    def sections(self, result: ResultT, summary: AttackSummary) -> tuple[Section, ...]:
-        """Report sections of this attack's own, beyond its rows of the page's generic tables."""
-        return ()

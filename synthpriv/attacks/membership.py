@@ -89,7 +89,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -118,11 +117,6 @@ from synthpriv.metrics.features import (
     percentile_interval,
     weighted_roc_auc,
 )
-from synthpriv.reports import charts, verdicts
-from synthpriv.reports.model import Chart, Figure, Section, Table
-
-if TYPE_CHECKING:
-    from synthpriv.attacks.summary import AttackSummary
 
 #: The attacks, in the order they are reported (ties of the strongest go to the earlier one).
 ATTACKS = ("distance", "domias", "classifier")
@@ -605,84 +599,3 @@ class MembershipAttack(Attack[MembershipSettings, MembershipResult]):
     def gate_values(self, result: MembershipResult) -> dict[str, float]:
         # The gate judges the strongest attacker, as a real attacker would pick it.
         return {"max_membership_auc": result.attack(result.strongest).auc}
-
-    def sections(self, result: MembershipResult, summary: AttackSummary) -> tuple[Section, ...]:
-        return (strongest_section(result),)
-
-
-def strongest_section(result: MembershipResult) -> Section:
-    """The three membership attacks, strongest first, with ROC curves on one chart."""
-    ordered = sorted(result.attacks, key=lambda a: a.auc, reverse=True)
-    strongest = ordered[0]
-    text = (
-        f"Three attackers, each holding the synthetic table and {result.reference_rows:,} real rows from the population "
-        f"(half of the holdout), score {result.members:,} training rows (members) and {result.non_members:,} other "
-        "held-out rows (non-members): by the distance to the closest synthetic row relative to the closest reference "
-        "row, by DOMIAS' density ratio (synthetic over reference), and by a classifier trained to tell synthetic from "
-        "reference rows. The strongest leads."
-    )
-    figures = (
-        Figure(
-            "strongest attack",
-            strongest.name,
-            note=f"ROC AUC {strongest.auc:.3f}, 95% CI {strongest.auc_ci[0]:.3f}–{strongest.auc_ci[1]:.3f}; ideal 0.5",
-            tone=verdicts.tone_membership_auc(strongest.auc, strongest.auc_ci),
-            kind="membership_auc",
-        ),
-        Figure(
-            "TPR at FPR 1%",
-            f"{strongest.tpr_at_fpr_1pct:.3f}",
-            note="ideal 0.01: members found no more often than non-members are wrongly accused",
-            tone=verdicts.tone_tpr_at_fpr(strongest.tpr_at_fpr_1pct, strongest.tpr_at_fpr_1pct_ci, _FPR_1PCT),
-            kind="tpr_at_low_fpr",
-        ),
-        Figure("attacker's advantage", f"{strongest.advantage:.3f}", note="max TPR − FPR; ideal 0"),
-    )
-    return Section(
-        title="Membership inference: the strongest attack",
-        text=text,
-        figures=figures,
-        charts=(_roc_chart(ordered),),
-        tables=(_membership_table(ordered, result.tpr_at_fpr_0_1pct_resolved),),
-    )
-
-
-def _roc_chart(ordered: list[MembershipScore]) -> Chart:
-    grid = np.linspace(0.0, 1.0, 101)
-    series = {a.name: np.interp(grid, a.roc_fpr, a.roc_tpr).tolist() for a in ordered}
-    series["chance"] = grid.tolist()
-    return charts.line_chart(
-        "ROC of each membership attack",
-        grid.tolist(),
-        series,
-        x_label="false-positive rate",
-        y_label="true-positive rate",
-        caption="Members: training rows; non-members: held-out rows, the control. The diagonal is guessing.",
-    )
-
-
-def _membership_table(ordered: list[MembershipScore], resolved: bool) -> Table:
-    unresolved = "" if resolved else " (too few non-members to resolve 0.1 %)"
-    rows = tuple(
-        (
-            a.name,
-            f"{a.auc:.3f}",
-            f"{a.auc_ci[0]:.3f}–{a.auc_ci[1]:.3f}",
-            f"{a.tpr_at_fpr_1pct:.3f} ({a.tpr_at_fpr_1pct_ci[0]:.3f}–{a.tpr_at_fpr_1pct_ci[1]:.3f})",
-            f"{a.tpr_at_fpr_0_1pct:.4f}{unresolved}",
-            f"{a.advantage:.3f}",
-        )
-        for a in ordered
-    )
-    return Table(
-        headers=(
-            "attack",
-            "ROC AUC",
-            "95% interval",
-            "TPR at FPR 1% (95% interval)",
-            "TPR at FPR 0.1%",
-            "advantage",
-        ),
-        rows=rows,
-        caption="Ideal: AUC 0.5, TPR equal to the FPR, advantage 0. Intervals: bootstrap over the target rows.",
-    )

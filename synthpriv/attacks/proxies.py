@@ -10,7 +10,7 @@ stage's ``summary.json`` (`store`), where runs before the attack registry wrote 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import Field
 
@@ -18,11 +18,6 @@ from synthpriv.attacks.audit import AuditResult, epsilon_lower_bound
 from synthpriv.attacks.base import Attack, AttackInputs, NoSettings, Score
 from synthpriv.attacks.distance import DistanceHistogram, dcr_evaluation, exact_match_share
 from synthpriv.config.base import StrictModel
-from synthpriv.reports import charts, verdicts
-from synthpriv.reports.model import Chart, Figure, Section, Table
-
-if TYPE_CHECKING:
-    from synthpriv.attacks.summary import AttackSummary
 
 
 class ProxyFigures(StrictModel):
@@ -121,157 +116,3 @@ class DistanceProxies(Attack[NoSettings, ProxyFigures]):
         if "dcr_share" not in summary:
             return None
         return ProxyFigures.model_validate({k: summary[k] for k in ProxyFigures.model_fields if k in summary})
-
-    def sections(self, result: ProxyFigures, summary: AttackSummary) -> tuple[Section, ...]:
-        audit = (_audit_section(result.audit, summary),) if result.audit else ()
-        return (_distance_section(result, summary.holdout_rows_dropped), *audit, _proxies_section(result))
-
-
-def _distance_section(result: ProxyFigures, dropped: int) -> Section:
-    return Section(
-        title="Membership inference (distance to closest record)",
-        text=(
-            "The attacker scores each real person by how close the nearest synthetic row is. Members are "
-            "training rows; non-members are real held-out rows the generator never saw, the control. "
-            "An AUC of 0.5 means the synthetic table tells the attacker nothing about who trained it."
-        ),
-        figures=(
-            Figure(
-                "attack ROC AUC",
-                f"{result.mia_auc:.3f}",
-                note=f"95% CI {result.mia_auc_ci[0]:.3f}–{result.mia_auc_ci[1]:.3f}; ideal 0.5",
-                tone=verdicts.tone_membership_auc(result.mia_auc, result.mia_auc_ci),
-                kind="membership_auc",
-            ),
-            Figure(
-                "members / non-members",
-                f"{result.rows_train:,} / {result.rows_holdout:,}",
-                note=f"{dropped:,} holdout rows that repeated training rows were dropped" if dropped else "",
-            ),
-        ),
-    )
-
-
-def _audit_section(audit: AuditResult, summary: AttackSummary) -> Section:
-    if summary.claimed_epsilon is None:
-        claim = Figure("claimed epsilon", "none", note="this run was trained without differential privacy")
-    else:
-        claim = Figure(
-            "claimed epsilon",
-            f"{summary.claimed_epsilon:.3g}",
-            note=f"delta {summary.claimed_delta:.2g}; from the privacy ledger",
-        )
-    return Section(
-        title="Audit: how much leakage the attack can prove",
-        text=(
-            "Any (epsilon, delta)-DP model caps every membership test: TPR <= e^epsilon FPR + delta. "
-            "The attack's threshold is chosen on half of the members and non-members and tested on the "
-            "other half; exact (Clopper-Pearson) intervals turn its rates into a lower bound on epsilon "
-            f"that holds with {audit.confidence:.0%} confidence. A bound above the claim would refute it; "
-            "a bound of 0 means the attack proves nothing, which is not a proof of privacy. "
-            "The ceiling is the most these row counts could prove."
-        ),
-        figures=(
-            claim,
-            Figure(
-                "empirical epsilon, lower bound",
-                f"{audit.epsilon_lower_bound:.3g}",
-                note=f"TPR {audit.tpr:.3f} vs FPR {audit.fpr:.3f} on {audit.members:,} / {audit.nonmembers:,} held-out rows",
-                tone=verdicts.tone_audit_epsilon(audit.epsilon_lower_bound, summary.claimed_epsilon),
-                kind="audit_epsilon",
-            ),
-            Figure(
-                "provable at most",
-                f"{audit.epsilon_ceiling:.3g}",
-                note="the bound a perfect attack would give here",
-            ),
-        ),
-    )
-
-
-def _proxies_section(result: ProxyFigures) -> Section:
-    return Section(
-        title="Proxies (necessary, not sufficient)",
-        text=(
-            "These are proxies, not attacks: passing them does not prove privacy (a generator can pass every one "
-            "and still leak, e.g. through rare combinations); failing them shows a problem. Each is set beside the "
-            "same figure for real held-out rows, which is what an honest generator looks like."
-        ),
-        figures=_proxy_figures(result),
-        charts=(_distance_chart(result.distance_histogram),),
-        tables=(_proxy_table(result),),
-    )
-
-
-def _proxy_figures(result: ProxyFigures) -> tuple[Figure, ...]:
-    return (
-        Figure(
-            "closer to train than holdout",
-            f"{result.dcr_share:.3f}",
-            note=f"95% CI {result.dcr_share_ci[0]:.3f}–{result.dcr_share_ci[1]:.3f}; ideal 0.5",
-            tone=verdicts.tone_closer_share(result.dcr_share, result.dcr_share_ci),
-            kind="closer_share",
-        ),
-        Figure(
-            "identical to a training row",
-            f"{result.exact_match_all_train:.2%}",
-            note=f"sample-matched: train {result.exact_match_train:.2%} vs holdout control {result.exact_match_holdout:.2%}",
-            tone=verdicts.tone_exact_match(result.exact_match_train, result.exact_match_holdout),
-            kind="exact_match",
-        ),
-        Figure(
-            "median distance",
-            f"{result.median_dcr_train:.3f}",
-            note=f"to train; to holdout {result.median_dcr_holdout:.3f}",
-        ),
-        Figure(
-            "nearest-neighbour distance ratio",
-            f"{result.median_nndr_train:.3f}",
-            note=f"median against train; against holdout {result.median_nndr_holdout:.3f} (lower than the holdout's: rows sit next to one training row)",
-            tone=verdicts.tone_nndr(result.median_nndr_train, result.median_nndr_holdout),
-            kind="nndr",
-        ),
-    )
-
-
-def _distance_chart(hist: DistanceHistogram) -> Chart:
-    return charts.histogram_chart(
-        "Distance of each synthetic row to its nearest real row",
-        hist.edges,
-        {
-            "train": [c / max(sum(hist.train_counts), 1) for c in hist.train_counts],
-            "holdout": [c / max(sum(hist.holdout_counts), 1) for c in hist.holdout_counts],
-        },
-        caption="If the two shapes match, synthetic rows are no closer to training rows than to unseen real rows.",
-    )
-
-
-def _proxy_table(result: ProxyFigures) -> Table:
-    def interval(ci: tuple[float, float]) -> str:
-        return f"{ci[0]:.3f}–{ci[1]:.3f}"
-
-    return Table(
-        headers=("figure", "value", "95% interval", "control / ideal"),
-        rows=(
-            ("membership AUC", f"{result.mia_auc:.3f}", interval(result.mia_auc_ci), "0.5"),
-            ("closer-to-train share", f"{result.dcr_share:.3f}", interval(result.dcr_share_ci), "0.5"),
-            (
-                "exact matches (sample-matched)",
-                f"{result.exact_match_train:.4f}",
-                "–",
-                f"holdout {result.exact_match_holdout:.4f}",
-            ),
-            (
-                "median NNDR (nearest / second-nearest)",
-                f"{result.median_nndr_train:.3f}",
-                "–",
-                f"holdout {result.median_nndr_holdout:.3f}; ideal: not below it",
-            ),
-            (
-                "share with NNDR < 0.5",
-                f"{result.low_nndr_train:.3f}",
-                "–",
-                f"holdout {result.low_nndr_holdout:.3f}; ideal: not above it",
-            ),
-        ),
-    )

@@ -2,8 +2,9 @@
 
 A tiny attack defined here and added with `register` (no other module edited) runs in the
 stage, lands in ``summary.json`` under its name, in ``attack_scores.parquet`` and on the page
-(the generic scores table and its own section), takes its settings from
-``attack.settings.<name>`` in the pipeline file, and feeds the gate it declares. The older flat
+(the generic scores table), takes its settings from ``attack.settings.<name>`` in the pipeline
+file, and feeds the gate it declares. A section of its own is a renderer the report package
+keys by its result type (attacks import nothing of reports). The older flat
 keys of the ``attack:`` section keep working; wrong per-attack settings are one line, exit 2.
 """
 
@@ -28,6 +29,8 @@ from synthpriv.config.model import AttackConfig
 from synthpriv.data.io import builtin_table_path
 from synthpriv.evaluate import Evaluation
 from synthpriv.reports.model import Section
+from synthpriv.reports.pages.attack import attack_page
+from synthpriv.reports.pages.attack_sections import register_sections, unregister_sections
 from tests.conftest import one_line_error
 
 runner = CliRunner()
@@ -71,8 +74,9 @@ class FakeAttack(Attack[FakeSettings, FakeResult]):
     def gate_values(self, result: FakeResult) -> dict[str, float]:
         return {"max_membership_auc": result.level}
 
-    def sections(self, result: FakeResult, summary: AttackSummary) -> tuple[Section, ...]:
-        return (Section(title="The fake attack's own section", text=f"It saw {result.rows} rows."),)
+
+def fake_sections(result: FakeResult, summary: AttackSummary) -> tuple[Section, ...]:
+    return (Section(title="The fake attack's own section", text=f"It saw {result.rows} rows."),)
 
 
 @pytest.fixture
@@ -131,8 +135,25 @@ def test_a_registered_attack_runs_in_the_stage_its_gate_and_its_page(
     scores = pd.read_parquet(out / "attack" / "attack_scores.parquet")
     assert scores.loc[scores["registered_as"] == "fake_leak", "attack"].tolist() == ["fake leak figure"]
     page = (out / "attack" / "report.html").read_text()
-    assert "The fake attack&#39;s own section" in page or "The fake attack's own section" in page
-    assert "fake leak figure" in page and "It saw 54 rows." in page
+    # Without a renderer of its own, the attack is on the page through the generic scores table.
+    assert "fake leak figure" in page and "It saw 54 rows." not in page
+    generic_titles = [
+        s.title for s in attack_page("registry", AttackSummary.model_validate(summary)).sections
+    ]
+    assert "The fake attack's own section" not in generic_titles
+    # A renderer keyed by its result type adds its own section, among the proxies' (its kind).
+    register_sections(FakeResult, fake_sections)
+    try:
+        report = attack_page("registry", AttackSummary.model_validate(summary))
+    finally:
+        unregister_sections(FakeResult)
+    titles = [s.title for s in report.sections]
+    own = titles.index("The fake attack's own section")
+    assert (
+        titles[own - 1] == "Proxies (necessary, not sufficient)"
+        and titles[own + 1] == "Every attack's figures"
+    )
+    assert report.sections[own].text == "It saw 54 rows."
 
 
 def test_old_flat_keys_still_set_each_attacks_settings_and_the_mapping_wins() -> None:

@@ -3,8 +3,9 @@
 What the page knows of attacks comes from the registry: membership attacks' own sections lead,
 then one table over every risk-style attack (Anonymeter's threat models: success on training
 rows against the holdout control), then the proxies' sections, and last one table of every
-attack's figures (`AttackSummary.scores`) with the attacks that did not run. An attack adds a
-section of its own through `Attack.sections`; tones come from `reports.verdicts` only.
+attack's figures (`AttackSummary.scores`) with the attacks that did not run. An attack's own
+sections are looked up by the type of its result (`attack_sections`): attacks never import
+reports. Tones come from `reports.verdicts` only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from synthpriv.attacks.summary import AttackSummary
 from synthpriv.reports import verdicts
 from synthpriv.reports.formatting import number, span
 from synthpriv.reports.model import Figure, Report, Section, Table
+from synthpriv.reports.pages.attack_sections import result_sections
 
 
 def attack_page(run_name: str, summary: AttackSummary) -> Report:
@@ -25,7 +27,7 @@ def attack_page(run_name: str, summary: AttackSummary) -> Report:
 
     def own_sections(kind: AttackKind) -> tuple[Section, ...]:
         return tuple(
-            s for attack, result in results if attack.kind == kind for s in attack.sections(result, summary)
+            s for attack, result in results if attack.kind == kind for s in result_sections(result, summary)
         )
 
     risks = summary.risks()
