@@ -11,9 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from synthpriv.config.model import DataConfig
 from synthpriv.data.io import read_table, write_parquet, write_parquet_batches
-from synthpriv.data.split import Split, split_rows
+from synthpriv.data.real import RealData
+from synthpriv.data.split import Split, split_rows, split_sizes
 from synthpriv.errors import DataError
+from synthpriv.runtime.seeding import stream_rng
 
 
 def test_builtin_demo_table_reads_with_typed_dates() -> None:
@@ -102,3 +105,30 @@ def test_split_differs_by_seed() -> None:
 def test_too_few_rows_to_split() -> None:
     with pytest.raises(DataError, match="too few"):
         split_rows(12, 0.2, 0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(n=st.integers(0, 3000), fraction=st.floats(0.01, 0.95))
+def test_split_sizes_count_what_the_split_draws(n: int, fraction: float) -> None:
+    """`synthpriv check` counts the parts (split_sizes) instead of drawing the split the train stage stores."""
+    try:
+        sizes = split_sizes(n, fraction)
+    except DataError:
+        with pytest.raises(DataError, match="too few"):
+            split_rows(n, fraction, 0)
+        return
+    split = split_rows(n, fraction, 0)
+    assert sizes == (len(split.train), len(split.holdout))
+
+
+def test_the_split_is_drawn_from_its_named_stream() -> None:
+    permutation = stream_rng(5, "train", "split").permutation(1000)
+    assert split_rows(1000, 0.2, 5).holdout.tolist() == sorted(permutation[800:].tolist())
+
+
+def test_real_data_counts_training_rows_without_drawing() -> None:
+    real = RealData(
+        config=DataConfig(path="builtin:student_placements", holdout=0.2),
+        source_path="builtin:student_placements",
+    )
+    assert real.train_rows() == len(real.make_split(3).train) == 172
