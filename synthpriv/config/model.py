@@ -219,6 +219,7 @@ class TrainConfig(StrictModel):
     """Passes over the training rows; the generator's tuned default when left out."""
     batch_size: int | None = Field(default=None, ge=2, le=1_000_000)
     """Rows per gradient step; the generator's tuned default when left out."""
+    # The default {} goes through `_typed_params`, which makes it the chosen generator's defaults.
     params: Annotated[SerializeAsAny[GeneratorParams], Field(default_factory=dict, validate_default=True)]
     """Generator-specific settings, validated per generator."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -329,10 +330,17 @@ class AttackConfig(StrictModel):
         return value
 
 
+ExportFormat = Literal["parquet", "csv"]
+
+
+def _parquet_only() -> list[ExportFormat]:
+    return ["parquet"]
+
+
 class ExportConfig(StrictModel):
     """Export the synthetic table when every gate passes."""
 
-    formats: list[Literal["parquet", "csv"]] = Field(default_factory=lambda: ["parquet"], min_length=1)
+    formats: list[ExportFormat] = Field(default_factory=_parquet_only, min_length=1)
     """File formats to write."""
 
 
@@ -380,7 +388,9 @@ class PipelineConfig(StrictModel):
     output_dir: str | None = None
     """Where the run writes, relative to where you run synthpriv; default `reports/<name>`."""
     data: DataConfig
-    train: TrainConfig = Field(default_factory=TrainConfig)
+    # Validated from {} rather than called: type checkers read `params`'s default (inside
+    # Annotated) as none, so TrainConfig() looks to them as if it lacked an argument.
+    train: TrainConfig = Field(default_factory=lambda: TrainConfig.model_validate({}))
     synthesize: SynthesizeConfig = Field(default_factory=SynthesizeConfig)
     validate_: ValidateConfig = Field(default_factory=ValidateConfig, alias="validate")
     attack: AttackConfig = Field(default_factory=AttackConfig)

@@ -346,7 +346,7 @@ def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataF
                 else pd.Series([f"syn-{i}" for i in numbers], dtype=object)
             )
             try:  # in the input's dtype (float64, Int64, category, string...), as every other column
-                frame[column.name] = ids.astype(column.dtype)
+                frame[column.name] = ids.astype(pd.api.types.pandas_dtype(column.dtype))
             except (TypeError, ValueError):
                 frame[column.name] = ids
     return frame[schema.names]

@@ -29,11 +29,11 @@ CTGAN above. The generator reads only that requirement, never whether the fit is
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -211,8 +211,9 @@ class CondGenerator(nn.Module):
         noise_in = fuse_linear_bn_eval(self.noise_in, self.bn_in)
         cond_in = (self.cond_in.weight * scale).index_select(0, cond_index)
         h = torch.relu_(torch.addmm(noise_in.bias, noise, noise_in.weight.t()).add_(cond_in))
-        for block in self.body:
-            h = block.inference(h)  # type: ignore[operator]
+        # `body` holds only _Blocks (built in __init__); ModuleList's items are typed as Module.
+        for block in cast("Iterable[_Block]", self.body):
+            h = block.inference(h)
         raw_t = torch.addmm(self.out.bias[:, None], self.out.weight, h.t())
         if isinstance(self.cond_out, LowRankEmbedding):
             return raw_t.add_(self.cond_out.rows_t(cond_index))
