@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -303,10 +303,14 @@ def _bounds_in_model_units(spec: ColumnSpec, declaration: ColumnDeclaration) -> 
     """Declared bounds in the numbers the transformer encodes (seconds for datetimes)."""
     assert declaration.bounds is not None
     low, high = declaration.bounds
-    if isinstance(low, datetime) and isinstance(high, datetime):
+    return _model_units(low), _model_units(high)
+
+
+def _model_units(bound: float | datetime) -> float:
+    if isinstance(bound, datetime):
         # Naive, UTC (the config normalises aware bounds): as the transformer measures.
-        return pd.Timestamp(low).value / 1e9, pd.Timestamp(high).value / 1e9
-    return float(low), float(high)  # type: ignore[arg-type]
+        return pd.Timestamp(bound).value / 1e9
+    return float(bound)
 
 
 def _category_domain(
@@ -371,50 +375,80 @@ def fit_private_transformer(
         schema, declarations, epsilon=epsilon, delta=ledger.remaining_delta, delta_share=delta_share
     )
     releases = [p.release() for p in plan]
-    if releases:  # the whole bill first, so that a refused budget reads nothing
-        trial = PrivacyLedger(epsilon=ledger.epsilon, delta=ledger.delta, releases=list(ledger.releases))
-        trial.charge(
-            Release(
-                what=f"DP preprocessing ({len(releases)} releases)",
-                mechanism="laplace and stability histograms",
-                epsilon=math.fsum(r.epsilon for r in releases),
-                delta=math.fsum(r.delta for r in releases),
-            )
-        )
+    _check_the_whole_bill(ledger, releases)
     modelled = schema.modelled()
     require_columns(table, [c.name for c in modelled], "train")
     by_column = {p.column: (p, r) for p, r in zip(plan, releases, strict=True)}
     rng = np.random.default_rng(rng_seed)
-
-    numeric: dict[str, QuantileNormalizer] = {}
-    categorical: dict[str, OneHotEncoder] = {}
-    has_missing: dict[str, bool] = {}
-    for spec in modelled:
-        declaration = declarations.get(spec.name)
-        released: list[str] | None = None
-        threshold: float | None = None
+    encoders = _Encoders()
+    for spec in modelled:  # in schema order: each mechanism draws its noise from rng in turn
+        planned: PlannedRelease | None = None
         if spec.name in by_column:
             planned, release = by_column[spec.name]
             ledger.charge(release)
-            if planned.mechanism == "laplace":
-                assert declaration is not None
-                numeric[spec.name] = private_normalizer(
-                    numeric_values(spec, table[spec.name]),
-                    _bounds_in_model_units(spec, declaration),
-                    planned.epsilon,
-                    rng,
-                    integer=spec.integer and spec.kind is ColumnKind.NUMERICAL,
-                    bins=bins,
-                )
-                has_missing[spec.name] = declaration.nullable is None or declaration.nullable
-                continue
-            tokens = OneHotEncoder.tokens(table[spec.name])
-            released, _ = stability_histogram(
-                tokens[tokens != OneHotEncoder.NULL_TOKEN], planned.epsilon, planned.delta, rng
-            )
-            threshold = stability_threshold(planned.epsilon, planned.delta)
-        categorical[spec.name] = OneHotEncoder.from_categories(
-            _category_domain(spec, declaration, released, threshold)
-        )
-    transformer = TabularTransformer.from_encoders(modelled, numeric, categorical, has_missing)
+        declaration = declarations.get(spec.name)
+        _fit_column(encoders, spec, table[spec.name], declaration, planned, rng, bins=bins)
+    transformer = TabularTransformer.from_encoders(
+        modelled, encoders.numeric, encoders.categorical, encoders.has_missing
+    )
     return transformer, releases
+
+
+@dataclass
+class _Encoders:
+    """What `TabularTransformer.from_encoders` is built from, filled one column at a time."""
+
+    numeric: dict[str, QuantileNormalizer] = field(default_factory=dict)
+    categorical: dict[str, OneHotEncoder] = field(default_factory=dict)
+    has_missing: dict[str, bool] = field(default_factory=dict)
+
+
+def _check_the_whole_bill(ledger: PrivacyLedger, releases: list[Release]) -> None:
+    """Charge every release at once to a copy of ``ledger``: a refused budget reads no data."""
+    if not releases:
+        return
+    trial = PrivacyLedger(epsilon=ledger.epsilon, delta=ledger.delta, releases=list(ledger.releases))
+    trial.charge(
+        Release(
+            what=f"DP preprocessing ({len(releases)} releases)",
+            mechanism="laplace and stability histograms",
+            epsilon=math.fsum(r.epsilon for r in releases),
+            delta=math.fsum(r.delta for r in releases),
+        )
+    )
+
+
+def _fit_column(
+    encoders: _Encoders,
+    spec: ColumnSpec,
+    values: pd.Series,
+    declaration: ColumnDeclaration | None,
+    planned: PlannedRelease | None,
+    rng: np.random.Generator,
+    *,
+    bins: int,
+) -> None:
+    """Fit ``spec``'s encoder from its declaration and, where ``planned``, its DP release."""
+    if planned is not None and planned.mechanism == "laplace":
+        assert declaration is not None  # the plan gives the Laplace route only to declared bounds
+        encoders.numeric[spec.name] = private_normalizer(
+            numeric_values(spec, values),
+            _bounds_in_model_units(spec, declaration),
+            planned.epsilon,
+            rng,
+            integer=spec.integer and spec.kind is ColumnKind.NUMERICAL,
+            bins=bins,
+        )
+        encoders.has_missing[spec.name] = declaration.nullable is None or declaration.nullable
+        return
+    released: list[str] | None = None
+    threshold: float | None = None
+    if planned is not None:  # a stability histogram of the column's values
+        tokens = OneHotEncoder.tokens(values)
+        released, _ = stability_histogram(
+            tokens[tokens != OneHotEncoder.NULL_TOKEN], planned.epsilon, planned.delta, rng
+        )
+        threshold = stability_threshold(planned.epsilon, planned.delta)
+    encoders.categorical[spec.name] = OneHotEncoder.from_categories(
+        _category_domain(spec, declaration, released, threshold)
+    )
