@@ -30,6 +30,7 @@ from synthpriv.runner import (
     upstream_stages,
 )
 from synthpriv.runtime.progress import NullProgress, Progress
+from synthpriv.runtime.seeding import stream_seed
 from synthpriv.stages.base import REAL_DATA_READERS, Stage
 
 __all__ = [
@@ -191,8 +192,10 @@ class Pipeline(RunPlan):
         train = self.config.train
         if train.privacy is None:
             return None
-        rows = len(self.real.make_split(self.config.seed).train)
-        generator = build_generator(train, seed=0, min_category_count=self.config.data.min_category_count)
+        rows = self.real.train_rows()  # counted, not drawn: train draws the split
+        # The plan depends on the generator's shape, not its seed; the train stage's stream all the same.
+        seed = stream_seed(self.config.seed, "train", "fit", bits=32)
+        generator = build_generator(train, seed=seed, min_category_count=self.config.data.min_category_count)
         return privacy_plan(train, generator, schema, self.real.declarations(), rows)
 
     # -- running ----------------------------------------------------------------------------

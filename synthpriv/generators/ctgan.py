@@ -331,7 +331,9 @@ class _GANPlan(TrainingPlan):
         self.g_optimizer = _adam(list(model.generator_net.parameters()), params)
         critic_optimizer = _adam(list(model.critic.parameters()), params)
         # The critic reads the real rows, drawn by training by sampling.
-        self.real_rows = trainer.attach({"critic": model.critic}, critic_optimizer, sampler=sampler)
+        self.real_rows = trainer.attach(
+            {"critic": model.critic}, critic_optimizer, sampler=sampler, seed=model.seed
+        )
         self.c_optimizer = self.real_rows.optimizer
 
     @property

@@ -148,7 +148,7 @@ class PrivateTrainer(Trainer):
         *,
         sampler: BatchSampler = shuffled_batches,
         steps_per_batch: int = 1,
-        seed: int = 0,
+        seed: int,
     ) -> RowStep:
         """The private version of the plan's real-row part; its own ``sampler`` is replaced by
         Poisson batches (the accountant's assumption)."""

@@ -95,7 +95,7 @@ class Trainer:
         *,
         sampler: BatchSampler = shuffled_batches,
         steps_per_batch: int = 1,
-        seed: int = 0,
+        seed: int,
     ) -> RowStep:
         """The real-row part of a plan: ``modules`` trained by ``optimizer`` on rows drawn by
         ``sampler`` (the plan's own, for plain training), ``steps_per_batch`` steps a loop
