@@ -353,10 +353,10 @@ def test_no_eval_exec_or_dynamic_import_of_user_strings() -> None:
             if name in ("importlib.import_module", "import_module"):
                 importers.add(path.relative_to(PACKAGE).as_posix())
     # The only dynamic imports: lazy lookups in fixed tables of synthpriv's own modules.
-    assert importers == {"__init__.py", "pipeline.py", "generators/registry.py"}
+    assert importers == {"__init__.py", "runner.py", "generators/registry.py"}
     from synthpriv import _LAZY
     from synthpriv.generators.registry import _GENERATORS
-    from synthpriv.pipeline import _STAGE_CLASSES
+    from synthpriv.runner import _STAGE_CLASSES
 
     for table in (_LAZY, _GENERATORS, _STAGE_CLASSES):
         assert all(target.startswith("synthpriv.") for target in table.values()), table
