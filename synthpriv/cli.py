@@ -236,7 +236,10 @@ _DropDuplicatesOpt = Annotated[
     bool,
     typer.Option(
         "--drop-holdout-duplicates",
-        help="Drop holdout rows that repeat training rows (counted in the reports) instead of refusing the holdout.",
+        help=(
+            "Drop holdout rows that repeat training rows (counted in the reports) instead of refusing "
+            "the holdout."
+        ),
     ),
 ]
 _QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]

@@ -219,7 +219,8 @@ class Pipeline(RunPlan):
         return self.run(only=name)
 
     def check_upstream(self, stages: tuple[StageName, ...] = STAGES) -> None:
-        """Every stage that ``stages`` read from but do not run is intact and current, else StageError naming the file."""
+        """Every stage that ``stages`` read from but do not run is intact and current, else StageError
+        naming the file."""
         Runner(self).check_upstream(stages)
 
     # -- the plan the runner executes ---------------------------------------------------------
@@ -232,7 +233,8 @@ class Pipeline(RunPlan):
         return files
 
     def input_sha256(self) -> dict[str, str]:
-        """The real table's files' hashes by key, as the run's data fingerprint has them ("source:holdout")."""
+        """The real table's files' hashes by key, as the run's data fingerprint has them
+        ("source:holdout")."""
         return dict(zip(self.input_files(), self.real.fingerprint().split(":"), strict=True))
 
     def inputs_read_by(self, name: StageName) -> tuple[str, ...]:

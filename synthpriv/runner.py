@@ -348,7 +348,8 @@ class Runner:
     # -- what each stage read, and whether it still holds -------------------------------------
 
     def _inputs_of(self, name: StageName) -> list[dict[str, str]]:
-        """What stage ``name`` reads, with hashes: input files, and the upstream outputs under its artifacts."""
+        """What stage ``name`` reads, with hashes: input files, and the upstream outputs under its
+        artifacts."""
         files = self.plan.input_sha256()
         inputs = {key: files[key] for key in self.plan.inputs_read_by(name)}
         for artifact in stage_class(name).requires:
@@ -414,7 +415,8 @@ class Runner:
             state.records[name], state.outcomes[name] = StageRecord(name=name), "removed"
 
     def _remove_outdated(self, state: RunState) -> None:
-        """Remove every stage this run did not run or reuse whose inputs have changed since (cascading downstream)."""
+        """Remove every stage this run did not run or reuse whose inputs have changed since (cascading
+        downstream)."""
         for name in self.plan.stages:
             if state.outcomes[name] in ("ran", "reused", "failed"):
                 continue

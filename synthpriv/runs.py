@@ -57,7 +57,8 @@ def _record(name: str, raw: Any, run_dir: Path) -> StageRecord:
     unknown = sorted(str(key) for key in raw if key not in _RECORD_KEYS)
     if unknown:
         raise StageError(
-            f"manifest.json: the {name} record has an unknown key '{unknown[0]}'; was it written by another synthpriv version?",
+            f"manifest.json: the {name} record has an unknown key '{unknown[0]}'; was it written by "
+            "another synthpriv version?",
             where=str(run_dir),
         )
     record = _validated(_RECORD, raw, (name,), run_dir)
@@ -93,7 +94,8 @@ def _summaries_readable(what: str, where: Path) -> Iterator[None]:
         yield
     except _MALFORMED as exc:
         raise StageError(
-            f"cannot render {what} from the stage summaries ({type(exc).__name__}); was the run written by another synthpriv version?",
+            f"cannot render {what} from the stage summaries ({type(exc).__name__}); was the run written by "
+            "another synthpriv version?",
             where=str(where),
         ) from None
 

@@ -290,7 +290,8 @@ def _targets(
     seed: SeedLike,
     max_rows: int,
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.random.Generator]:
-    """Seeded samples of train (attack) and holdout (control) rows of one size, and the baseline's generator."""
+    """Seeded samples of train (attack) and holdout (control) rows of one size, and the baseline's
+    generator."""
     for role, table in (("train", train), ("holdout", holdout), ("synthetic", synthetic)):
         require_columns(table, columns, role)
     if max_rows < 1:
@@ -390,8 +391,8 @@ class InferenceAttack(Attack[InferenceSettings, RiskResult]):
     title = "attribute inference"
     kind = "risk"
     description = (
-        "Attribute inference: an attacker who knows a person's quasi-identifiers takes the sensitive value of "
-        "the closest synthetic row."
+        "Attribute inference: an attacker who knows a person's quasi-identifiers takes the sensitive "
+        "value of the closest synthetic row."
     )
     settings_model = InferenceSettings
     result_model = RiskResult

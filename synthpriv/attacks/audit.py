@@ -133,8 +133,9 @@ def epsilon_lower_bound(
     distance to the nearest synthetic row); the orientation is part of the attack, so scores
     that run the other way prove nothing. ``thresholds`` are the candidates ranked on the
     selection half: None for the midpoints between consecutive distinct scores there, an int
-    for that many evenly spaced quantiles, or explicit values. The ``top`` best (by the bound they give on the selection half) are
-    evaluated on the evaluation half at confidence 1 - (1 - confidence) / top each, and the
+    for that many evenly spaced quantiles, or explicit values. The ``top`` best (by the bound
+    they give on the selection half) are evaluated on the evaluation half at confidence
+    1 - (1 - confidence) / top each, and the
     largest of their bounds is reported. ``selection_share`` of members and of non-members
     (seeded by ``seed``) go to the selection half.
     """

@@ -190,7 +190,8 @@ class AttackNeeds:
     """Real rows the generator never saw, the control (every attack today)."""
 
     def unmet(self, quasi_identifiers: int, sensitive: bool) -> str | None:
-        """What the attack section lacks, in words (``attack.quasi_identifiers and attack.sensitive``), or None."""
+        """What the attack section lacks, in words (``attack.quasi_identifiers and attack.sensitive``),
+        or None."""
         lacks_quasi = quasi_identifiers < self.quasi_identifiers
         lacks_sensitive = self.sensitive and not sensitive
         if not (lacks_quasi or lacks_sensitive):
@@ -198,7 +199,10 @@ class AttackNeeds:
         if self.sensitive:
             return "attack.quasi_identifiers and attack.sensitive"
         if self.quasi_identifiers >= 2:
-            return f"at least {_count(self.quasi_identifiers)} attack.quasi_identifiers (split between two datasets)"
+            return (
+                f"at least {_count(self.quasi_identifiers)} attack.quasi_identifiers "
+                "(split between two datasets)"
+            )
         return "attack.quasi_identifiers"
 
 

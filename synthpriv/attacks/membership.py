@@ -364,7 +364,8 @@ def _distance_scores(targets: np.ndarray, synthetic: np.ndarray, reference: np.n
 
 
 def _domias_scores(targets: np.ndarray, synthetic: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """log p_syn - log p_ref with nearest-neighbour densities in the whitened principal-component embedding."""
+    """log p_syn - log p_ref with nearest-neighbour densities in the whitened principal-component
+    embedding."""
     project = _whitening_projection(np.vstack([synthetic, reference]))
     if project is None:
         # Every synthetic and reference row encodes alike: no density tells targets apart.
@@ -454,13 +455,15 @@ def _ranks(values: np.ndarray, distinct: np.ndarray) -> np.ndarray:
 
 
 def _whitening_projection(rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray] | None:
-    """Map onto the first `EMBEDDING_DIMENSIONS` principal components of ``rows``, each scaled to unit variance.
+    """Map onto the first `EMBEDDING_DIMENSIONS` principal components of ``rows``, each scaled to
+    unit variance.
 
     Components with (numerically) no variance are dropped; None when none is left.
     """
     center = rows.mean(axis=0, dtype=np.float64)
     centred = rows.astype(np.float64) - center
-    # The covariance is width x width (about 100 x 100): its eigenvectors cost far less than an SVD of the rows.
+    # The covariance is width x width (about 100 x 100): its eigenvectors cost far less than an
+    # SVD of the rows.
     covariance = (centred.T @ centred) / max(len(rows) - 1, 1)
     values, vectors = np.linalg.eigh(covariance)
     keep = np.argsort(values)[::-1][:EMBEDDING_DIMENSIONS]

@@ -481,7 +481,8 @@ class SinglingOutSettings(StrictModel):
     """``attack.settings.singling_out_univariate`` (and ``..._multivariate``)."""
 
     queries: int = Field(default=500, ge=10, le=100_000)
-    """Queries the attacker builds from the synthetic rows (Anonymeter's n_attacks; `attack.singling_out_queries`)."""
+    """Queries the attacker builds from the synthetic rows (Anonymeter's n_attacks;
+    `attack.singling_out_queries`)."""
     columns: int = Field(default=3, ge=1, le=20)
     """Columns per multivariate query (Anonymeter's n_cols; `attack.singling_out_columns`)."""
     attempts: int = Field(default=1_000_000, ge=1000)

@@ -29,7 +29,8 @@ class AttackSummary(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     holdout_rows_dropped: int = 0
-    """Rows of the holdout file left out because they repeated training rows (`data.drop_holdout_duplicates`)."""
+    """Rows of the holdout file left out because they repeated training rows
+    (`data.drop_holdout_duplicates`)."""
     seconds: float = 0.0
     claimed_epsilon: float | None = None
     """The (epsilon, delta) the train stage can prove (its privacy ledger); None without DP."""

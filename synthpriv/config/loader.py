@@ -191,7 +191,8 @@ def _check_shape(text: str, name: str) -> None:
             expanded += anchor_sizes.get(event.anchor or "", 1)  # an unknown anchor: the composer says so
         if expanded > MAX_VALUES:
             raise ConfigError(
-                f"holds more than {MAX_VALUES:,} values once its YAML aliases are expanded; write the values out",
+                f"holds more than {MAX_VALUES:,} values once its YAML aliases are expanded; "
+                "write the values out",
                 where=_position(name, event.start_mark),
             )
 

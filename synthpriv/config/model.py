@@ -324,7 +324,8 @@ class AttackConfig(StrictModel):
         if value is not None and value in info.data.get("quasi_identifiers", ()):
             raise PydanticCustomError(
                 "sensitive",
-                "column '{column}' is also a quasi-identifier: the sensitive column is the one the attacker does not know",
+                "column '{column}' is also a quasi-identifier: the sensitive column is the one the "
+                "attacker does not know",
                 {"column": value},
             )
         return value

@@ -24,5 +24,6 @@ class PrivacyConfig(StrictModel):
     """Share of epsilon spent on the statistics the transformer needs (quantiles, category domains)."""
 
     def resolved_delta(self, rows: int) -> float:
-        """The delta to use for ``rows`` training rows (see `delta`); validation happens in the train stage."""
+        """The delta to use for ``rows`` training rows (see `delta`); validation happens in the train
+        stage."""
         return self.delta if self.delta is not None else min(1e-5, 1.0 / (10.0 * max(rows, 1)))

@@ -1,4 +1,5 @@
-"""Reading real tables (CSV, compressed CSV, Parquet files and folders, through pyarrow) and writing Parquet atomically."""
+"""Reading real tables (CSV, compressed CSV, Parquet files and folders, through pyarrow) and writing
+Parquet atomically."""
 
 from __future__ import annotations
 
@@ -90,7 +91,8 @@ def read_table(path: Path | str, *, where: str = "data.path") -> pd.DataFrame:
     for name, column in zip(names, table.columns, strict=True):
         if pa.types.is_floating(column.type) and pc.any(pc.is_inf(column)).as_py():
             raise DataError(
-                f"column {name!r} holds infinite values; replace them with empty cells (missing) or finite numbers",
+                f"column {name!r} holds infinite values; replace them with empty cells (missing) or "
+                "finite numbers",
                 where=f"{where} {source}",
             )
     return model_view(table)
@@ -115,8 +117,8 @@ def _file_kind(source: Path, where: str) -> str:
         return "CSV"  # pyarrow decompresses by the extension
     shown = "".join(suffixes) or "(none)"
     raise DataError(
-        f"unsupported file type {shown!r}; use .csv (also .csv.gz, .csv.bz2, .csv.zst), .parquet or a folder of "
-        ".parquet files",
+        f"unsupported file type {shown!r}; use .csv (also .csv.gz, .csv.bz2, .csv.zst), .parquet or a "
+        "folder of .parquet files",
         where=f"{where} {source}",
     )
 

@@ -205,7 +205,8 @@ def _numeric_objects(column: pd.Series, null: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _split_time(values: np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray]:
-    """Whole seconds and the nanoseconds past them, whatever the array's unit (no ns overflow in year 1 or 9999)."""
+    """Whole seconds and the nanoseconds past them, whatever the array's unit
+    (no ns overflow in year 1 or 9999)."""
     seconds = values.astype(f"{unit}[s]")
     rest = (values - seconds).astype("timedelta64[ns]").astype(np.int64)
     return seconds.astype(np.int64).view(np.uint64), rest.view(np.uint64)

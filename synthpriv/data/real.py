@@ -125,9 +125,10 @@ class RealData:
             frame = frame[~shared]
         elif overlap.excessive:
             raise DataError(
-                f"{overlap.shared_rows} of {overlap.holdout_rows} holdout rows also appear in the training rows, "
-                f"more than the {overlap.allowed} the table's own repeats ({overlap.repeat_share:.1%} of its rows) explain; "
-                f"a holdout must be real rows the generator never sees; use another file or {self.drop_duplicates_remedy}",
+                f"{overlap.shared_rows} of {overlap.holdout_rows} holdout rows also appear in the training "
+                f"rows, more than the {overlap.allowed} the table's own repeats "
+                f"({overlap.repeat_share:.1%} of its rows) explain; a holdout must be real rows the "
+                f"generator never sees; use another file or {self.drop_duplicates_remedy}",
                 where=where,
             )
         if len(frame) < MIN_HOLDOUT_ROWS:
@@ -137,8 +138,8 @@ class RealData:
                 else ""
             )
             raise DataError(
-                f"{len(frame)} holdout rows{dropped} are too few: the validate and attack stages need at least "
-                f"{MIN_HOLDOUT_ROWS}; use a larger holdout file",
+                f"{len(frame)} holdout rows{dropped} are too few: the validate and attack stages need "
+                f"at least {MIN_HOLDOUT_ROWS}; use a larger holdout file",
                 where=where,
             )
         self._overlap = overlap

@@ -17,7 +17,8 @@ def sample_positions(length: int, n: int | None, rng: np.random.Generator) -> np
 
 
 def sample_rows(table: pd.DataFrame, n: int | None, rng: np.random.Generator) -> pd.DataFrame:
-    """``n`` seeded distinct rows of ``table`` in their order, with a fresh index (all rows when ``n`` is None or >= len)."""
+    """``n`` seeded distinct rows of ``table`` in their order, with a fresh index (all rows when ``n``
+    is None or >= len)."""
     if n is None or n >= len(table):
         return table.reset_index(drop=True)
     return table.iloc[sample_positions(len(table), n, rng)].reset_index(drop=True)

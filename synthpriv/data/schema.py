@@ -229,8 +229,9 @@ def infer_column_public(
     mechanism pays for. Here a bool dtype is boolean, a datetime dtype a datetime, a numeric
     dtype numerical (integer when the dtype is), anything else categorical, except that an
     integer or text column named like an identifier (`id`, `user_id`, `key`...) is an id and
-    not learned; other identifiers and dates stored as text must be declared. Whether the column holds nulls is what the
-    declaration says, else assumed (DP training then learns how often). The dtype itself is
+    not learned; other identifiers and dates stored as text must be declared. Whether the
+    column holds nulls is what the declaration says, else assumed (DP training then learns
+    how often). The dtype itself is
     treated as public: for Parquet it is the file's declared type; for CSV pandas infers it
     from the text, so an integer column with a missing value reads as float (its values then
     come back as floats, which reveals nothing the declared bounds do not).
@@ -408,7 +409,8 @@ def _override(spec: ColumnSpec, kind: ColumnKind, values: pd.Series) -> ColumnSp
 
 
 def require_columns(table: pd.DataFrame, columns: Sequence[str], role: str) -> None:
-    """DataError unless ``table`` has rows and every one of ``columns`` (``role`` names it: train, holdout…)."""
+    """DataError unless ``table`` has rows and every one of ``columns`` (``role`` names it: train,
+    holdout…)."""
     if len(table) == 0:
         raise DataError(f"the {role} table is empty", where=f"{role} table")
     missing = [name for name in columns if name not in table.columns]

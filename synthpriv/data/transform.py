@@ -175,7 +175,8 @@ class TabularTransformer:
                     self.categorical[spec.name] = OneHotEncoder().fit(values, min_count=min_count)
                 except ValueError as exc:
                     raise DataError(
-                        f"column {spec.name!r}: {exc}; drop it, declare it numerical, or lower data.min_category_count",
+                        f"column {spec.name!r}: {exc}; drop it, declare it numerical, or lower "
+                        "data.min_category_count",
                         where=f"data.columns.{spec.name}",
                     ) from None
         self.spans = self._build_spans()

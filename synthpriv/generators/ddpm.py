@@ -166,7 +166,8 @@ class Blocks:
         return torch.zeros_like(probs).scatter_(1, chosen, 1.0)
 
     def forward_probs(self, x0: torch.Tensor, abar: torch.Tensor) -> torch.Tensor:
-        """``q(x_t | x_0) = abar x_0 + (1 - abar) / K`` for one-hot (or soft) ``x_0``; ``abar`` is ``[n, 1]``."""
+        """``q(x_t | x_0) = abar x_0 + (1 - abar) / K`` for one-hot (or soft) ``x_0``; ``abar`` is
+        ``[n, 1]``."""
         return abar * x0 + (1.0 - abar) / self.classes
 
     def posterior(

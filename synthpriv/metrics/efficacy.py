@@ -223,7 +223,8 @@ class _Targets:
             if unknown.any():
                 self.usable[role] &= ~unknown
                 notes.append(
-                    f"{int(unknown.sum())} {role} rows of classes absent from the real train rows were left out"
+                    f"{int(unknown.sum())} {role} rows of classes absent from the real train rows "
+                    "were left out"
                 )
 
 
@@ -277,7 +278,8 @@ def _classification(
     synthetic_classes = np.unique(codes["synthetic"]).size
     if synthetic_classes == 1:
         notes.append(
-            "the synthetic target holds a single class: its model predicts that class for every row (ROC AUC 0.5)"
+            "the synthetic target holds a single class: its model predicts that class for every row "
+            "(ROC AUC 0.5)"
         )
     elif synthetic_classes < n_classes:
         notes.append(

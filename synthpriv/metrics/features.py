@@ -121,7 +121,8 @@ def model_frames(
     *,
     max_categories: int = MAX_MODEL_CATEGORIES,
 ) -> list[pd.DataFrame]:
-    """``columns`` of each table as a frame HistGradientBoosting reads with ``categorical_features="from_dtype"``.
+    """``columns`` of each table as a frame HistGradientBoosting reads with
+    ``categorical_features="from_dtype"``.
 
     Categorical and boolean columns share one category set across all ``tables``: the
     ``max_categories - 1`` most frequent keys over all of them, plus one "other" category for

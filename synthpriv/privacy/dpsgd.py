@@ -175,8 +175,9 @@ def calibrate(settings: DPSGDSettings, *, rows: int, batch_size: int, steps: int
         ) from None
     if sigma > expected:
         raise PrivacyConfigError(
-            f"{settings.describe_budget()} is too small to train: {steps:,} DP-SGD steps of ~{expected:,} rows "
-            f"would need noise multiplier {sigma:.3g}, more noise than signal in every step; {advice}",
+            f"{settings.describe_budget()} is too small to train: {steps:,} DP-SGD steps of "
+            f"~{expected:,} rows would need noise multiplier {sigma:.3g}, more noise than signal in "
+            f"every step; {advice}",
             where=where,
         )
     epsilon = epsilon_spent(settings, sigma, q, steps)

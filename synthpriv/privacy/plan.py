@@ -138,7 +138,8 @@ class PrivacyPlan:
             f"differential privacy: epsilon {ledger.epsilon:g}, delta {ledger.delta:.3g} on "
             f"{fit.rows:,} training rows; preprocessing {len(ledger.releases)} release(s), "
             f"epsilon {preprocessing:.3g}; DP-SGD {noise.steps:,} steps at sample rate "
-            f"{noise.sample_rate:.3g}, noise multiplier {noise.noise_multiplier:.3g}, epsilon {noise.epsilon:.3g}"
+            f"{noise.sample_rate:.3g}, noise multiplier {noise.noise_multiplier:.3g}, "
+            f"epsilon {noise.epsilon:.3g}"
         )
         lines = [headline]
         for release in ledger.releases:
@@ -152,8 +153,8 @@ class PrivacyPlan:
             f"  DP-SGD: {fit.kind}, {fit.epochs:,} epochs of batch {fit.batch_size:,}: {noise.steps:,} steps"
             f"{per_batch} at sample rate {noise.sample_rate:.4g} (~{noise.expected_batch_size:,} rows), "
             f"noise multiplier {noise.noise_multiplier:.4g}, max_grad_norm {self.settings.max_grad_norm:g}, "
-            f"{self.settings.accountant} accountant: epsilon {noise.epsilon:.4g} of {self.settings.epsilon:.4g}, "
-            f"delta {self.settings.delta:.3g}"
+            f"{self.settings.accountant} accountant: epsilon {noise.epsilon:.4g} of "
+            f"{self.settings.epsilon:.4g}, delta {self.settings.delta:.3g}"
         )
         if noise.noise_multiplier > LARGE_NOISE:
             lines.append(

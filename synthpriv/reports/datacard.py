@@ -27,7 +27,8 @@ def build_datacard(
     gates_forced: bool,
     config_sha256: str | None,
 ) -> dict[str, Any]:
-    """The card as a JSON-ready dict. ``summaries`` holds the train, synthesize, validate and attack summaries."""
+    """The card as a JSON-ready dict. ``summaries`` holds the train, synthesize, validate and attack
+    summaries."""
     typed = RunSummaries.parse(summaries)
     train, sampling = typed.train, typed.synthesize
     if train is None or sampling is None:
@@ -64,7 +65,10 @@ def build_datacard(
 def _verdict_text(gates: list[dict[str, Any]], gates_forced: bool) -> str:
     failed = [g for g in gates if not g["passed"]]
     if gates_forced:
-        return f"exported despite {len(failed)} failed gate(s), at the data owner's request (--allow-failed-gates)"
+        return (
+            f"exported despite {len(failed)} failed gate(s), at the data owner's request "
+            "(--allow-failed-gates)"
+        )
     if gates:
         return f"exported: all {len(gates)} gate(s) passed"
     return "exported: no gates were set in the pipeline file"
@@ -99,8 +103,9 @@ def _what_lines(card: dict[str, Any]) -> list[str]:
         (
             f"{generated['rows']:,} synthetic rows in {generated['columns']} columns, sampled by synthpriv "
             f"{_md(card['synthpriv_version'])} from a `{_md(generated['generator'])}` generator trained for "
-            f"{generated['epochs']} epochs (sampling seed {generated['sampling_seed']}). Rows are drawn from the "
-            "model, not copied from the real table; how close they come to real rows is measured below."
+            f"{generated['epochs']} epochs (sampling seed {generated['sampling_seed']}). Rows are drawn "
+            "from the model, not copied from the real table; how close they come to real rows is measured "
+            "below."
         ),
         "",
     ]
@@ -117,9 +122,9 @@ def _source_lines(source: dict[str, Any]) -> list[str]:
         "## What it was made from",
         "",
         (
-            f"A real table of {source['training_rows']:,} training rows; {source['holdout_rows']:,} further real "
-            "rows were held out, never shown to the generator, and used as the control in every comparison "
-            "below. Column names and kinds only; no real values appear in this card."
+            f"A real table of {source['training_rows']:,} training rows; {source['holdout_rows']:,} further "
+            "real rows were held out, never shown to the generator, and used as the control in every "
+            "comparison below. Column names and kinds only; no real values appear in this card."
             + _dropped_sentence(source.get("holdout_rows_dropped", 0))
         ),
         "",

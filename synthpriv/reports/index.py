@@ -89,7 +89,10 @@ def _guarantee_section(summaries: RunSummaries) -> Section:
                 kind="dp_epsilon",
             )
         ]
-        text = "The guarantee the code can prove: every computation that read the real table is in the train stage's ledger."
+        text = (
+            "The guarantee the code can prove: every computation that read the real table is in the "
+            "train stage's ledger."
+        )
     else:
         figures = [
             Figure(
@@ -101,8 +104,8 @@ def _guarantee_section(summaries: RunSummaries) -> Section:
             )
         ]
         text = (
-            "Without differential privacy there is no proven bound: the attacks below measure what these attackers "
-            "learn from this table, with real held-out rows as the control."
+            "Without differential privacy there is no proven bound: the attacks below measure what these "
+            "attackers learn from this table, with real held-out rows as the control."
         )
     audit = (summaries.attack or {}).get("audit")
     if audit:
@@ -110,7 +113,10 @@ def _guarantee_section(summaries: RunSummaries) -> Section:
             Figure(
                 "audit: epsilon the attack proves",
                 f">= {audit['epsilon_lower_bound']:.3g}",
-                note=f"{audit['confidence']:.0%} confidence; at most {audit['epsilon_ceiling']:.3g} provable with these rows",
+                note=(
+                    f"{audit['confidence']:.0%} confidence; at most {audit['epsilon_ceiling']:.3g} "
+                    "provable with these rows"
+                ),
                 tone=tone_audit_epsilon(audit["epsilon_lower_bound"], dp.epsilon),
                 href="attack/report.html",
                 kind="audit_epsilon",

@@ -59,7 +59,8 @@ class TrainSummary(BaseModel):
     """Per categorical column: share of its real categories the samples reproduce."""
     warnings: list[str]
     privacy: LedgerField | None = None
-    """The privacy ledger when trained with DP (written as `PrivacyLedger.to_dict`, read through `from_dict`)."""
+    """The privacy ledger when trained with DP (written as `PrivacyLedger.to_dict`, read through
+    `from_dict`)."""
 
 
 class SynthesizeSummary(BaseModel):

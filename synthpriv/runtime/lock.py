@@ -52,7 +52,8 @@ class RunLock:
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     by = f"another synthpriv run (pid {owner})" if owner else "another synthpriv run"
                     raise StageError(
-                        f"output folder is locked by {by}; wait for it to finish or choose another --output-dir",
+                        f"output folder is locked by {by}; wait for it to finish or choose another "
+                        "--output-dir",
                         where=str(self.path),
                     ) from None
                 raise OSError(exc.errno, exc.strerror, str(self.path)) from None

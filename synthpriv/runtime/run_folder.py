@@ -63,7 +63,8 @@ def check_output_folder(run_dir: Path, inputs: Iterable[tuple[str, Path]] = (), 
     if found is not None and found != kind:
         command = "synthpriv run" if kind == "pipeline" else "synthpriv evaluate"
         raise StageError(
-            f"output folder holds a synthpriv {found} run, which {command} does not replace; choose another --output-dir",
+            f"output folder holds a synthpriv {found} run, which {command} does not replace; choose "
+            "another --output-dir",
             where=str(run_dir),
         )
 
@@ -94,7 +95,8 @@ def _refuse_special_places(run_dir: Path, inputs: Iterable[tuple[str, Path]]) ->
 
 
 def run_kind(run_dir: Path) -> str | None:
-    """``pipeline`` or ``evaluation`` when ``run_dir/manifest.json`` marks a synthpriv run folder, else None."""
+    """``pipeline`` or ``evaluation`` when ``run_dir/manifest.json`` marks a synthpriv run folder, else
+    None."""
     manifest = run_dir / MANIFEST
     if manifest.is_symlink() or not manifest.is_file():
         return None
@@ -154,7 +156,8 @@ def _leftover_of(name: str) -> str | None:
 
 
 def listed_files(stage_dir: Path) -> set[str] | None:
-    """The files a stage folder's ``stage.json`` says the stage wrote, with the marker and report; None without a readable marker."""
+    """The files a stage folder's ``stage.json`` says the stage wrote, with the marker and report; None
+    without a readable marker."""
     marker = stage_dir / MARKER
     if marker.is_symlink() or not marker.is_file():
         return None
@@ -168,7 +171,8 @@ def listed_files(stage_dir: Path) -> set[str] | None:
 
 
 def first_unlisted(stage_dir: Path) -> str | None:
-    """The first entry of a stage folder (relative path) its ``stage.json`` does not list; symbolic links never count as listed."""
+    """The first entry of a stage folder (relative path) its ``stage.json`` does not list; symbolic links
+    never count as listed."""
     listed = listed_files(stage_dir) or set()
     folders = {"/".join(p.split("/")[:i]) for p in listed for i in range(1, p.count("/") + 1)}
     for root, dirs, files in os.walk(stage_dir):  # never descends through a symbolic link

@@ -62,7 +62,10 @@ class GateOutcome:
 
     def describe(self) -> str:
         verdict = "passed" if self.passed else "FAILED"
-        return f"gate {self.name} {verdict}: {self.value:.4g} (must be {gate_relation(self.name)} {self.bound:.4g})"
+        return (
+            f"gate {self.name} {verdict}: {self.value:.4g} "
+            f"(must be {gate_relation(self.name)} {self.bound:.4g})"
+        )
 
 
 def check_gate(name: str, value: float, bound: float | None) -> list[GateOutcome]:
@@ -107,11 +110,13 @@ class StageContext:
         return self.run_dir / ARTIFACTS[name]
 
     def rng(self, *names: str) -> np.random.Generator:
-        """The NumPy generator of the run's seed stream ``names`` (stage, purpose): a stage's one source of random draws."""
+        """The NumPy generator of the run's seed stream ``names`` (stage, purpose): a stage's one source
+        of random draws."""
         return stream_rng(self.seed, *names)
 
     def stream_seed(self, *names: str) -> int:
-        """The integer seed of the run's stream ``names``, for an API that takes a seed (a generator, a metric).
+        """The integer seed of the run's stream ``names``, for an API that takes a seed (a generator,
+        a metric).
 
         32 bits, so that every library takes it (scikit-learn's ``random_state`` must be below 2**32).
         """

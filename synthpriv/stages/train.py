@@ -63,7 +63,8 @@ class TrainStage(Stage[TrainConfig]):
         generator = build_generator(
             self.config,
             seed=ctx.stream_seed("train", "fit"),
-            min_category_count=ctx.real.config.min_category_count,  # used only when no DP transformer is given
+            # used only when no DP transformer is given
+            min_category_count=ctx.real.config.min_category_count,
         )
         declarations = ctx.real.declarations()
         plan = privacy_plan(self.config, generator, schema, declarations, len(train_table))

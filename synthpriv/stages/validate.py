@@ -40,7 +40,8 @@ class ValidateStage(Stage[ValidateConfig]):
     def run(self, ctx: StageContext) -> StageResult:
         measures = self._measure(ctx)
         _write_tables(measures, ctx.stage_dir)
-        # NaN (a score sdmetrics could not compute) must survive the round trip: pydantic's JSON turns it into null.
+        # NaN (a score sdmetrics could not compute) must survive the round trip: pydantic's JSON turns it
+        # into null.
         atomic_write_text(ctx.stage_dir / VALIDATE_MEASURES, json.dumps(measures.model_dump(), default=str))
         return StageResult(summary=measures.summary(), gates=self._gates(measures))
 

@@ -80,8 +80,8 @@ def risk_section(risks: list[tuple[AnyAttack, RiskResult]]) -> Section:
         ),
         rows=tuple(_risk_row(attack, r) for attack, r in risks),
         caption=(
-            "Risk = (train − control) / (1 − control); 0 = the synthetic table helps no more on people it was trained on "
-            "than on others. The interval carries the uncertainty of both rates."
+            "Risk = (train − control) / (1 − control); 0 = the synthetic table helps no more on people "
+            "it was trained on than on others. The interval carries the uncertainty of both rates."
         ),
     )
     figures = tuple(
@@ -96,9 +96,10 @@ def risk_section(risks: list[tuple[AnyAttack, RiskResult]]) -> Section:
     )
     described = " ".join(attack.description for attack, _ in risks if attack.description)
     text = (
-        f"{described} Each is scored on training rows and, as the control, on as many real rows the generator "
-        "never saw. Inference and linkage only use rows near the person, so with few, coarse quasi-identifiers "
-        "(many people alike) they are weak: their risks are lower bounds, not proofs of safety."
+        f"{described} Each is scored on training rows and, as the control, on as many real rows the "
+        "generator never saw. Inference and linkage only use rows near the person, so with few, coarse "
+        "quasi-identifiers (many people alike) they are weak: their risks are lower bounds, not proofs "
+        "of safety."
     )
     return Section(
         title="Inference, linkage and singling out (Anonymeter's threat models)",

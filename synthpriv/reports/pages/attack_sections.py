@@ -40,7 +40,8 @@ _FPR_1PCT = 0.01
 
 
 def register_sections(result_type: type[ResultT], render: SectionRenderer[ResultT]) -> None:
-    """Render every result of ``result_type`` (and of its subclasses) with ``render``; ValueError when taken."""
+    """Render every result of ``result_type`` (and of its subclasses) with ``render``; ValueError
+    when taken."""
     if result_type in _RENDERERS:
         raise ValueError(f"{result_type.__name__} already has sections on the attack page")
     _RENDERERS[result_type] = render
@@ -74,17 +75,21 @@ def strongest_section(result: MembershipResult) -> Section:
     ordered = sorted(result.attacks, key=lambda a: a.auc, reverse=True)
     strongest = ordered[0]
     text = (
-        f"Three attackers, each holding the synthetic table and {result.reference_rows:,} real rows from the population "
-        f"(half of the holdout), score {result.members:,} training rows (members) and {result.non_members:,} other "
-        "held-out rows (non-members): by the distance to the closest synthetic row relative to the closest reference "
-        "row, by DOMIAS' density ratio (synthetic over reference), and by a classifier trained to tell synthetic from "
-        "reference rows. The strongest leads."
+        f"Three attackers, each holding the synthetic table and {result.reference_rows:,} real rows from "
+        f"the population (half of the holdout), score {result.members:,} training rows (members) and "
+        f"{result.non_members:,} other held-out rows (non-members): by the distance to the closest "
+        "synthetic row relative to the closest reference row, by DOMIAS' density ratio (synthetic over "
+        "reference), and by a classifier trained to tell synthetic from reference rows. The strongest "
+        "leads."
     )
     figures = (
         Figure(
             "strongest attack",
             strongest.name,
-            note=f"ROC AUC {strongest.auc:.3f}, 95% CI {strongest.auc_ci[0]:.3f}–{strongest.auc_ci[1]:.3f}; ideal 0.5",
+            note=(
+                f"ROC AUC {strongest.auc:.3f}, 95% CI {strongest.auc_ci[0]:.3f}–{strongest.auc_ci[1]:.3f}; "
+                "ideal 0.5"
+            ),
             tone=verdicts.tone_membership_auc(strongest.auc, strongest.auc_ci),
             kind="membership_auc",
         ),
@@ -143,7 +148,9 @@ def _membership_table(ordered: list[MembershipScore], resolved: bool) -> Table:
             "advantage",
         ),
         rows=rows,
-        caption="Ideal: AUC 0.5, TPR equal to the FPR, advantage 0. Intervals: bootstrap over the target rows.",
+        caption=(
+            "Ideal: AUC 0.5, TPR equal to the FPR, advantage 0. Intervals: bootstrap over the target rows."
+        ),
     )
 
 
@@ -196,7 +203,10 @@ def _audit_section(audit: AuditResult, summary: AttackSummary) -> Section:
             Figure(
                 "empirical epsilon, lower bound",
                 f"{audit.epsilon_lower_bound:.3g}",
-                note=f"TPR {audit.tpr:.3f} vs FPR {audit.fpr:.3f} on {audit.members:,} / {audit.nonmembers:,} held-out rows",
+                note=(
+                    f"TPR {audit.tpr:.3f} vs FPR {audit.fpr:.3f} on {audit.members:,} / "
+                    f"{audit.nonmembers:,} held-out rows"
+                ),
                 tone=verdicts.tone_audit_epsilon(audit.epsilon_lower_bound, summary.claimed_epsilon),
                 kind="audit_epsilon",
             ),
@@ -213,9 +223,10 @@ def _proxies_section(result: ProxyFigures) -> Section:
     return Section(
         title="Proxies (necessary, not sufficient)",
         text=(
-            "These are proxies, not attacks: passing them does not prove privacy (a generator can pass every one "
-            "and still leak, e.g. through rare combinations); failing them shows a problem. Each is set beside the "
-            "same figure for real held-out rows, which is what an honest generator looks like."
+            "These are proxies, not attacks: passing them does not prove privacy (a generator can pass "
+            "every one and still leak, e.g. through rare combinations); failing them shows a problem. Each "
+            "is set beside the same figure for real held-out rows, which is what an honest generator looks "
+            "like."
         ),
         figures=_proxy_figures(result),
         charts=(_distance_chart(result.distance_histogram),),
@@ -235,7 +246,10 @@ def _proxy_figures(result: ProxyFigures) -> tuple[Figure, ...]:
         Figure(
             "identical to a training row",
             f"{result.exact_match_all_train:.2%}",
-            note=f"sample-matched: train {result.exact_match_train:.2%} vs holdout control {result.exact_match_holdout:.2%}",
+            note=(
+                f"sample-matched: train {result.exact_match_train:.2%} vs holdout control "
+                f"{result.exact_match_holdout:.2%}"
+            ),
             tone=verdicts.tone_exact_match(result.exact_match_train, result.exact_match_holdout),
             kind="exact_match",
         ),
@@ -247,7 +261,10 @@ def _proxy_figures(result: ProxyFigures) -> tuple[Figure, ...]:
         Figure(
             "nearest-neighbour distance ratio",
             f"{result.median_nndr_train:.3f}",
-            note=f"median against train; against holdout {result.median_nndr_holdout:.3f} (lower than the holdout's: rows sit next to one training row)",
+            note=(
+                f"median against train; against holdout {result.median_nndr_holdout:.3f} (lower than the "
+                "holdout's: rows sit next to one training row)"
+            ),
             tone=verdicts.tone_nndr(result.median_nndr_train, result.median_nndr_holdout),
             kind="nndr",
         ),
@@ -262,7 +279,9 @@ def _distance_chart(hist: DistanceHistogram) -> Chart:
             "train": [c / max(sum(hist.train_counts), 1) for c in hist.train_counts],
             "holdout": [c / max(sum(hist.holdout_counts), 1) for c in hist.holdout_counts],
         },
-        caption="If the two shapes match, synthetic rows are no closer to training rows than to unseen real rows.",
+        caption=(
+            "If the two shapes match, synthetic rows are no closer to training rows than to unseen real rows."
+        ),
     )
 
 

@@ -27,7 +27,9 @@ def _gates_section(outcomes: Sequence[GateLike]) -> Section:
                 [g.name for g in outcomes],
                 [g.value for g in outcomes],
                 reference=[g.bound for g in outcomes],
-                caption="The tick on each bar marks the gate's bound (min_ gates: at least; max_ gates: at most).",
+                caption=(
+                    "The tick on each bar marks the gate's bound (min_ gates: at least; max_ gates: at most)."
+                ),
                 reference_label="bound",
             ),
         )

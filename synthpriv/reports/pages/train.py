@@ -63,7 +63,10 @@ def _training_charts(summary: TrainSummary, history: pd.DataFrame) -> tuple[Char
         "Categories the samples reproduce, per column",
         list(summary.category_coverage),
         list(summary.category_coverage.values()),
-        caption=f"Share of each column's real categories found in {COVERAGE_ROWS:,} sampled rows; below 1 means categories were dropped (mode collapse).",
+        caption=(
+            f"Share of each column's real categories found in {COVERAGE_ROWS:,} sampled rows; below 1 means "
+            "categories were dropped (mode collapse)."
+        ),
     )
     kinds = pd.Series([c.kind for c in summary.columns]).value_counts()
     kind_chart = charts.bar_chart(

@@ -38,8 +38,9 @@ def _verdict(measures: ValidateMeasures, gates: Sequence[GateLike]) -> Figure:
     fidelity = measures.fidelity
     close = tone_closeness(fidelity.quality, fidelity.holdout_quality) == "good"
     note = (
-        f"quality {number(fidelity.quality)} against a holdout reference of {number(fidelity.holdout_quality)}; "
-        f"a detector tells synthetic from real rows with AUC {number(measures.detection.auc)} (0.5 = not at all)"
+        f"quality {number(fidelity.quality)} against a holdout reference of "
+        f"{number(fidelity.holdout_quality)}; a detector tells synthetic from real rows with AUC "
+        f"{number(measures.detection.auc)} (0.5 = not at all)"
     )
     if gates:
         note = f"all {len(gates)} gate(s) passed; " + note
@@ -68,7 +69,8 @@ def _fidelity_section(result: FidelityResult) -> Section:
         text=(
             "sdmetrics scores in [0, 1], 1 = identical. Each is shown beside the same score of the real "
             "holdout rows against the training rows: an independent real sample, the best a generator can "
-            "honestly reach. Quality here uses all column pairs; sdmetrics' default skips weakly related pairs."
+            "honestly reach. Quality here uses all column pairs; sdmetrics' default skips weakly related "
+            "pairs."
         ),
         figures=(
             _closeness_figure("quality (all pairs)", result.quality, result.holdout_quality),
@@ -118,7 +120,10 @@ def _columns_sections(measures: ValidateMeasures) -> list[Section]:
         ),
         Section(
             title="Distributions, real against synthetic",
-            text=f"Bins and categories with fewer than {k} real rows are merged, so no single real row can be read off a chart.",
+            text=(
+                f"Bins and categories with fewer than {k} real rows are merged, so no single real row can "
+                "be read off a chart."
+            ),
             charts=tuple(_distribution_chart(d) for d in _worst_first(measures.distributions, columns)),
         ),
     ]
@@ -277,9 +282,9 @@ def _coverage_section(measures: ValidateMeasures) -> Section:
         caption="Counts and shares only; the categories themselves are not shown.",
     )
     text = (
-        f"Precision and recall in the k-nearest-neighbour form (k = {covered.k}, Kynkäänniemi et al. 2019) on "
-        f"{covered.rows_real:,} rows a side: precision separates realistic from implausible rows, recall diverse "
-        "from collapsed ones."
+        f"Precision and recall in the k-nearest-neighbour form (k = {covered.k}, Kynkäänniemi et al. 2019) "
+        f"on {covered.rows_real:,} rows a side: precision separates realistic from implausible rows, recall "
+        "diverse from collapsed ones."
     )
     return Section(title="Coverage and validity", text=text, figures=figures, tables=(table,))
 
@@ -318,7 +323,10 @@ def _difference_heatmap(result: FidelityResult, names: list[str]) -> Chart:
         _pair_matrix(result, names, lambda pair: abs(pair.synthetic_value - pair.real_value), diagonal=0.0),
         vmin=0.0,
         vmax=0.5,
-        caption="Pearson correlation for two numerical columns, Cramér's V otherwise; 0.5 and above share one colour.",
+        caption=(
+            "Pearson correlation for two numerical columns, Cramér's V otherwise; "
+            "0.5 and above share one colour."
+        ),
     )
 
 
