@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 
@@ -37,6 +38,16 @@ def write_pipeline(tmp_path: Path):
     return write
 
 
+#: validate settings that keep a test run's validate stage to a second or two.
+TINY_VALIDATE = {
+    "max_rows": 100,
+    "model_rows": 100,
+    "efficacy_rows": 100,
+    "neighbour_rows": 100,
+    "bootstrap": 0,
+}
+
+
 def quick_demo_config(**overrides: object) -> dict:
     """The demo pipeline with few epochs, for tests."""
     config: dict = {
@@ -52,7 +63,7 @@ def quick_demo_config(**overrides: object) -> dict:
         "synthesize": {"rows": 300},
         "attack": {"quasi_identifiers": ["gender", "degree_type"], "sensitive": "placed"},
     }
-    config.update(overrides)
+    config.update(copy.deepcopy(overrides))  # a shared constant passed in stays unchanged
     return config
 
 

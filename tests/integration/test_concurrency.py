@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.cli_process import run, run_together, start
-from tests.conftest import quick_demo_config
+from tests.conftest import TINY_VALIDATE, quick_demo_config
 
 pytestmark = pytest.mark.slow
 
@@ -22,13 +22,7 @@ STAGES = ("train", "synthesize", "validate", "attack", "export")
 @pytest.fixture
 def pipeline(tmp_path: Path) -> Path:
     config = quick_demo_config(
-        validate={
-            "max_rows": 100,
-            "model_rows": 100,
-            "efficacy_rows": 100,
-            "neighbour_rows": 100,
-            "bootstrap": 0,
-        },
+        validate=TINY_VALIDATE,
         attack={"quasi_identifiers": ["gender", "degree_type"], "sensitive": "placed", "max_rows": 100},
     )
     path = tmp_path / "pipeline.yaml"

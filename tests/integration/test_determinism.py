@@ -16,7 +16,7 @@ import yaml
 
 from synthpriv.generators.registry import available_generators
 from tests.cli_process import run, run_together
-from tests.conftest import quick_demo_config
+from tests.conftest import TINY_VALIDATE, quick_demo_config
 
 pytestmark = pytest.mark.slow
 
@@ -52,13 +52,7 @@ def tiny_config(generator: str, seed: int) -> dict:
         train=TRAIN[generator],
         # Several row groups, so that batch seeding is part of what is compared.
         synthesize={"rows": 300, "batch_size": 100},
-        validate={
-            "max_rows": 100,
-            "model_rows": 100,
-            "efficacy_rows": 100,
-            "neighbour_rows": 100,
-            "bootstrap": 0,
-        },
+        validate=TINY_VALIDATE,
         attack={
             "quasi_identifiers": ["gender", "degree_type"],
             "sensitive": "placed",

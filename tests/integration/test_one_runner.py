@@ -23,7 +23,7 @@ from synthpriv.data.split import Split
 from synthpriv.evaluate import Evaluation, EvaluationPlan
 from synthpriv.pipeline import Pipeline
 from synthpriv.runner import RunPlan
-from tests.conftest import quick_demo_config
+from tests.conftest import TINY_VALIDATE, quick_demo_config
 
 pytestmark = pytest.mark.slow
 PACKAGE = Path(__file__).resolve().parents[2] / "synthpriv"
@@ -32,13 +32,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "synthpriv"
 def tiny_config() -> dict:
     config = quick_demo_config(
         data={"path": "students.csv", "holdout": 0.25, "target": "placed"},
-        validate={
-            "max_rows": 100,
-            "model_rows": 100,
-            "efficacy_rows": 100,
-            "neighbour_rows": 100,
-            "bootstrap": 0,
-        },
+        validate=TINY_VALIDATE,
         attack={
             "quasi_identifiers": ["gender", "degree_type"],
             "sensitive": "placed",

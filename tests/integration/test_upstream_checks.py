@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from synthpriv.cli import app
 from synthpriv.data.io import builtin_table_path
-from tests.conftest import one_line_error, quick_demo_config
+from tests.conftest import TINY_VALIDATE, one_line_error, quick_demo_config
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -35,13 +35,7 @@ DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp.yaml"
 def tiny_config(**overrides: object) -> dict:
     config = quick_demo_config(
         data={"path": "students.csv", "holdout": 0.2, "target": "placed"},
-        validate={
-            "max_rows": 100,
-            "model_rows": 100,
-            "efficacy_rows": 100,
-            "neighbour_rows": 100,
-            "bootstrap": 0,
-        },
+        validate=TINY_VALIDATE,
         attack={
             "quasi_identifiers": ["gender", "degree_type"],
             "sensitive": "placed",
