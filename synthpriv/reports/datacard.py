@@ -51,7 +51,7 @@ def build_datacard(
         "source": {
             "training_rows": train.train_rows,
             "holdout_rows": train.holdout_rows,
-            "holdout_rows_dropped": (typed.attack or {}).get("holdout_rows_dropped", 0),
+            "holdout_rows_dropped": typed.attack.holdout_rows_dropped if typed.attack is not None else 0,
             "columns": [{"name": c.name, "kind": c.kind, "has_missing": c.nullable} for c in train.columns],
         },
         "differential_privacy": dp.to_metadata(),

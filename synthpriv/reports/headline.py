@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from synthpriv.attacks.anonymeter import RiskResult
+from synthpriv.attacks.membership import MembershipResult
+from synthpriv.attacks.proxies import ProxyFigures
+from synthpriv.attacks.summary import AttackSummary
 from synthpriv.reports.formatting import number as _num
 from synthpriv.reports.formatting import span as _ci
 from synthpriv.reports.model import Table, Tone
@@ -33,16 +37,12 @@ Summaries = Mapping[str, dict[str, Any]]
 
 @dataclass(frozen=True)
 class RunSummaries:
-    """The finished stages' summaries, typed (a stage that has not run is None).
-
-    The attack summary stays the JSON object the attack stage wrote: its typed model belongs
-    to the attack interface, and the keys read here are the ones that file keeps.
-    """
+    """The finished stages' summaries, typed (a stage that has not run is None)."""
 
     train: TrainSummary | None = None
     synthesize: SynthesizeSummary | None = None
     validate: ValidateSummary | None = None
-    attack: Mapping[str, Any] | None = None
+    attack: AttackSummary | None = None
 
     @classmethod
     def parse(cls, raw: Summaries | RunSummaries) -> RunSummaries:
@@ -53,7 +53,7 @@ class RunSummaries:
             train=TrainSummary.model_validate(raw["train"]) if "train" in raw else None,
             synthesize=SynthesizeSummary.model_validate(raw["synthesize"]) if "synthesize" in raw else None,
             validate=ValidateSummary.model_validate(raw["validate"]) if "validate" in raw else None,
-            attack=raw.get("attack"),
+            attack=AttackSummary.model_validate(raw["attack"]) if "attack" in raw else None,
         )
 
 
@@ -154,34 +154,33 @@ def fidelity_headlines(validate: ValidateSummary) -> list[Headline]:
     return out
 
 
-def _membership_headline(membership: Mapping[str, Any]) -> Headline:
-    strongest = next(a for a in membership["attacks"] if a["name"] == membership["strongest"])
+def _membership_headline(membership: MembershipResult) -> Headline:
+    strongest = membership.attack(membership.strongest)
     return Headline(
         "privacy",
-        f"membership inference AUC (strongest: {strongest['name']})",
-        _num(strongest["auc"]),
+        f"membership inference AUC (strongest: {strongest.name})",
+        _num(strongest.auc),
         reference="ideal 0.5 (held-out real rows as the control)",
-        interval=_ci(strongest.get("auc_ci")),
+        interval=_ci(strongest.auc_ci),
         stage="attack",
-        tone=tone_membership_auc(strongest["auc"], strongest.get("auc_ci")),
+        tone=tone_membership_auc(strongest.auc, strongest.auc_ci),
         verdict_kind="membership_auc",
     )
 
 
-def _proxy_headlines(attack: Mapping[str, Any]) -> list[Headline]:
+def _proxy_headlines(proxies: ProxyFigures, dropped: int) -> list[Headline]:
     out = [
         Headline(
             "privacy",
             "closer to a training row than to a held-out one",
-            _num(attack["dcr_share"]),
+            _num(proxies.dcr_share),
             reference="ideal 0.5",
-            interval=_ci(attack.get("dcr_share_ci")),
+            interval=_ci(proxies.dcr_share_ci),
             stage="attack",
-            tone=tone_closer_share(attack["dcr_share"], attack.get("dcr_share_ci")),
+            tone=tone_closer_share(proxies.dcr_share, proxies.dcr_share_ci),
             verdict_kind="closer_share",
         )
     ]
-    dropped = attack.get("holdout_rows_dropped", 0)
     if dropped:  # the control is smaller than the file given: say why
         out.append(
             Headline(
@@ -198,43 +197,39 @@ def _proxy_headlines(attack: Mapping[str, Any]) -> list[Headline]:
         Headline(
             "privacy",
             "identical to a training row",
-            f"{attack['exact_match_train']:.2%}",
-            reference=f"held-out control {attack['exact_match_holdout']:.2%}",
+            f"{proxies.exact_match_train:.2%}",
+            reference=f"held-out control {proxies.exact_match_holdout:.2%}",
             stage="attack",
-            tone=tone_exact_match(attack["exact_match_train"], attack["exact_match_holdout"]),
+            tone=tone_exact_match(proxies.exact_match_train, proxies.exact_match_holdout),
             verdict_kind="exact_match",
         )
     )
     return out
 
 
-_RISKS = (
-    ("inference", "attribute inference risk"),
-    ("linkability", "linkability risk"),
-    ("singling_out_multivariate", "singling-out risk (multivariate)"),
-)
-
-
-def _risk_headline(risk: Mapping[str, Any], label: str) -> Headline:
+def _risk_headline(risk: RiskResult, label: str) -> Headline:
     return Headline(
         "privacy",
         label,
-        _num(risk["risk"]),
-        reference=f"ideal 0; attack {_num(risk['attack_rate'])} vs control {_num(risk['control_rate'])}",
-        interval=_ci(risk.get("risk_ci")),
+        _num(risk.risk),
+        reference=f"ideal 0; attack {_num(risk.attack_rate)} vs control {_num(risk.control_rate)}",
+        interval=_ci(risk.risk_ci),
         stage="attack",
-        tone=tone_risk(risk["risk"], risk.get("risk_ci")),
+        tone=tone_risk(risk.risk, risk.risk_ci),
         verdict_kind="risk",
     )
 
 
-def privacy_headlines(attack: Mapping[str, Any]) -> list[Headline]:
-    """The attack stage's headline figures, from its summary.json object."""
+def privacy_headlines(attack: AttackSummary) -> list[Headline]:
+    """The attack stage's headline figures: the strongest membership attack, the distance
+    proxies, then every registered risk-style attack that ran, in registry order."""
     out: list[Headline] = []
-    if attack.get("membership"):
-        out.append(_membership_headline(attack["membership"]))
-    out += _proxy_headlines(attack)
-    out += [_risk_headline(attack[key], label) for key, label in _RISKS if attack.get(key)]
+    if attack.membership is not None:
+        out.append(_membership_headline(attack.membership))
+    proxies = attack.proxies
+    if proxies is not None:
+        out += _proxy_headlines(proxies, attack.holdout_rows_dropped)
+    out += [_risk_headline(risk, f"{registered.title} risk") for registered, risk in attack.risks()]
     return out
 
 

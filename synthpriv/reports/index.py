@@ -107,17 +107,17 @@ def _guarantee_section(summaries: RunSummaries) -> Section:
             "Without differential privacy there is no proven bound: the attacks below measure what these "
             "attackers learn from this table, with real held-out rows as the control."
         )
-    audit = (summaries.attack or {}).get("audit")
-    if audit:
+    audit = summaries.attack.audit if summaries.attack is not None else None
+    if audit is not None:
         figures.append(
             Figure(
                 "audit: epsilon the attack proves",
-                f">= {audit['epsilon_lower_bound']:.3g}",
+                f">= {audit.epsilon_lower_bound:.3g}",
                 note=(
-                    f"{audit['confidence']:.0%} confidence; at most {audit['epsilon_ceiling']:.3g} "
+                    f"{audit.confidence:.0%} confidence; at most {audit.epsilon_ceiling:.3g} "
                     "provable with these rows"
                 ),
-                tone=tone_audit_epsilon(audit["epsilon_lower_bound"], dp.epsilon),
+                tone=tone_audit_epsilon(audit.epsilon_lower_bound, dp.epsilon),
                 href="attack/report.html",
                 kind="audit_epsilon",
             )
