@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,7 +11,11 @@ import pandas as pd
 
 from synthpriv.config.model import SynthesizeConfig
 from synthpriv.data.io import write_parquet_batches
-from synthpriv.generators.model_files import load_generator
+from synthpriv.errors import ModelFileError, PrivacyConfigError
+from synthpriv.generators.base import Generator
+from synthpriv.generators.model_files import GENERATOR_FILE, load_generator
+from synthpriv.privacy.dpsgd import DPSGDSettings
+from synthpriv.privacy.ledger import Release
 from synthpriv.reports.model import Report
 from synthpriv.reports.pages.synthesize import synthesize_report
 from synthpriv.reports.summaries import SynthesizeSummary
@@ -25,6 +29,7 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
 
     def run(self, ctx: StageContext) -> StageResult:
         generator = load_generator(ctx.artifact("model"))
+        check_privacy_records(generator, ctx.artifact("model"))
         generator.encode_conditions(self.config.conditions)  # fail before any sampling
         rows = self.config.rows or generator.train_rows
         # A seed set in the file is the user's; otherwise the run's stream for the rows.
@@ -70,3 +75,23 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
     @classmethod
     def build_report(cls, run_name: str, stage_dir: Path) -> Report:
         return synthesize_report(run_name, SynthesizeSummary.model_validate(read_summary(stage_dir)))
+
+
+def check_privacy_records(generator: Generator, model_dir: Path) -> None:
+    """Refuse a loaded model whose DP records are not a `DPSGDSettings` and a `Release`.
+
+    `load_generator` keeps ``generator.json``'s privacy settings and release as the JSON it
+    read (generators never import `synthpriv.privacy`), checking only that each is an object;
+    here, where privacy may be imported, their keys and values are checked before any row is
+    sampled (ModelFileError, exit 6).
+    """
+    records = ((DPSGDSettings, generator.privacy), (Release, generator.privacy_release))
+    try:
+        for record_type, record in records:
+            if isinstance(record, Mapping):
+                record_type(**record)
+    except (TypeError, ValueError, PrivacyConfigError) as exc:
+        message = exc.message if isinstance(exc, PrivacyConfigError) else str(exc)
+        raise ModelFileError(
+            f"privacy record is not valid: {message}", where=str(model_dir / GENERATOR_FILE)
+        ) from None
