@@ -57,13 +57,11 @@ import pandas as pd
 from pydantic import Field
 
 from synthpriv.attacks.base import (
-    Attack,
     AttackInputs,
     AttackNeeds,
+    RiskAttack,
     RiskResult,
-    Score,
     SeedLike,
-    risk_scores,
     spawn_seeds,
 )
 from synthpriv.attacks.distance import DistanceEncoding, squared_distance_blocks
@@ -386,16 +384,14 @@ def attacked_rows(inputs: AttackInputs, name: str) -> tuple[pd.DataFrame, np.ran
     return inputs.synthetic_sample(np.random.default_rng(sample_seed)), attack_seed
 
 
-class InferenceAttack(Attack[InferenceSettings, RiskResult]):
+class InferenceAttack(RiskAttack[InferenceSettings]):
     name = "inference"
     title = "attribute inference"
-    kind = "risk"
     description = (
         "Attribute inference: an attacker who knows a person's quasi-identifiers takes the sensitive "
         "value of the closest synthetic row."
     )
     settings_model = InferenceSettings
-    result_model = RiskResult
     needs = AttackNeeds(quasi_identifiers=1, sensitive=True)
     gates = ("max_inference_risk",)
     legacy_settings = (("targets", "risk_targets"),)
@@ -414,23 +410,15 @@ class InferenceAttack(Attack[InferenceSettings, RiskResult]):
             max_rows=settings.targets,
         )
 
-    def scores(self, result: RiskResult) -> list[Score]:
-        return risk_scores(self.name, self.title, result)
 
-    def gate_values(self, result: RiskResult) -> dict[str, float]:
-        return {"max_inference_risk": result.risk}
-
-
-class LinkabilityAttack(Attack[LinkabilitySettings, RiskResult]):
+class LinkabilityAttack(RiskAttack[LinkabilitySettings]):
     name = "linkability"
     title = "linkability"
-    kind = "risk"
     description = (
         "Linkability: an attacker holds two halves of the quasi-identifiers from two sources and counts them "
         "linked when the synthetic rows nearest to each half overlap."
     )
     settings_model = LinkabilitySettings
-    result_model = RiskResult
     needs = AttackNeeds(quasi_identifiers=2)
     gates = ("max_linkage_risk",)
     legacy_settings = (("targets", "risk_targets"), ("neighbors", "linkability_neighbors"))
@@ -447,9 +435,3 @@ class LinkabilityAttack(Attack[LinkabilitySettings, RiskResult]):
             max_rows=settings.targets,
             n_neighbors=min(settings.neighbors, len(attacked)),
         )
-
-    def scores(self, result: RiskResult) -> list[Score]:
-        return risk_scores(self.name, self.title, result)
-
-    def gate_values(self, result: RiskResult) -> dict[str, float]:
-        return {"max_linkage_risk": result.risk}

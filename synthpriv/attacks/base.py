@@ -159,23 +159,6 @@ def membership_scores(attack: str, label: str, score: MembershipScore) -> list[S
     ]
 
 
-def risk_scores(attack: str, label: str, result: RiskResult) -> list[Score]:
-    """The generic row of one risk (null 0). Its rates stay in the risk table: the attack rate set
-    against the control's point value would ignore the control's own uncertainty, which the
-    risk's interval carries."""
-    return [
-        Score(
-            attack=attack,
-            label=label,
-            measure="risk",
-            value=result.risk,
-            ci_low=result.risk_ci[0],
-            ci_high=result.risk_ci[1],
-            control=0.0,
-        )
-    ]
-
-
 @dataclass(frozen=True)
 class AttackNeeds:
     """What an attack needs beyond the train, holdout and synthetic tables."""
@@ -304,3 +287,29 @@ class Attack(ABC, Generic[SettingsT, ResultT]):
         """The result `store` wrote into ``summary``, or None when the attack did not run."""
         stored = summary.get(self.name)
         return None if stored is None else self.result_model.model_validate(stored)
+
+
+class RiskAttack(Attack[SettingsT, RiskResult]):
+    """An Anonymeter-style attack: its result is a `RiskResult`, its one generic row the risk
+    (null 0), and each of its `gates` is checked against the risk."""
+
+    kind: AttackKind = "risk"
+    result_model = RiskResult
+
+    def scores(self, result: RiskResult) -> list[Score]:
+        # The rates stay in the risk table: the attack rate set against the control's point value
+        # would ignore the control's own uncertainty, which the risk's interval carries.
+        return [
+            Score(
+                attack=self.name,
+                label=self.title,
+                measure="risk",
+                value=result.risk,
+                ci_low=result.risk_ci[0],
+                ci_high=result.risk_ci[1],
+                control=0.0,
+            )
+        ]
+
+    def gate_values(self, result: RiskResult) -> dict[str, float]:
+        return dict.fromkeys(self.gates, result.risk)

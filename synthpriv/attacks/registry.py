@@ -1,6 +1,7 @@
 """The attacks the attack stage runs, in the order they run and are reported.
 
-Adding an attack: write its module (a subclass of `synthpriv.attacks.base.Attack`), add one
+Adding an attack: write its module (a subclass of `synthpriv.attacks.base.Attack`, or of
+`RiskAttack` for an Anonymeter-style risk with its control), add one
 line to `_BUILTIN` below, and its tests. Code outside the package (a test, a plug-in) uses
 `register` and `unregister`. Names are stable: they key the attack's result in
 ``attack/summary.json``, its settings under ``attack.settings`` and its seed stream.

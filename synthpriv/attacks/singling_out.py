@@ -71,12 +71,10 @@ from pydantic import Field
 
 from synthpriv.attacks.anonymeter import attacked_rows, risk_result
 from synthpriv.attacks.base import (
-    Attack,
     AttackInputs,
+    RiskAttack,
     RiskResult,
-    Score,
     SeedLike,
-    risk_scores,
     spawn_seeds,
 )
 from synthpriv.config.base import StrictModel
@@ -490,12 +488,10 @@ class SinglingOutSettings(StrictModel):
     rates, so the risk is then a lower bound."""
 
 
-class SinglingOutAttack(Attack[SinglingOutSettings, RiskResult]):
+class SinglingOutAttack(RiskAttack[SinglingOutSettings]):
     """Singling out with queries on one column (``univariate``) or on several (``multivariate``)."""
 
-    kind = "risk"
     settings_model = SinglingOutSettings
-    result_model = RiskResult
     gates = ("max_singling_out_risk",)
     legacy_settings = (
         ("queries", "singling_out_queries"),
@@ -536,10 +532,3 @@ class SinglingOutAttack(Attack[SinglingOutSettings, RiskResult]):
             seed=seed,
             max_attempts=settings.attempts,
         )
-
-    def scores(self, result: RiskResult) -> list[Score]:
-        return risk_scores(self.name, self.title, result)
-
-    def gate_values(self, result: RiskResult) -> dict[str, float]:
-        # Both modes feed the one gate; the stage keeps the larger risk.
-        return {"max_singling_out_risk": result.risk}
