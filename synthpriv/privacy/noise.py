@@ -15,7 +15,9 @@ Sampling follows the paper's construction (a discrete Gaussian by rejection from
 Laplace), vectorized over the whole array. One difference from its reference code: the
 acceptance probabilities are computed in double precision, not exact rational arithmetic,
 so the sampled distribution is the intended one up to rounding in those probabilities (about
-1e-16 relative), which moves no output bit an adversary could read.
+1e-16 relative), which moves no output bit an adversary could read. The same holds for the
+geometric draws under the discrete Laplace (numpy inverts an exponential draw in double
+precision): the output is an integer, and only its probabilities carry rounding.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def discrete_gaussian(sigma: float, size: int | tuple[int, ...], rng: np.random.
     """Integers with ``P(k) ∝ exp(-k^2 / (2 sigma^2))`` (Canonne, Kamath and Steinke, Algorithm 3)."""
     if not (math.isfinite(sigma) and sigma > 0):
         raise ValueError("the discrete Gaussian sigma must be a positive number")
-    shape = (size,) if isinstance(size, int) else tuple(size)
+    shape = (int(size),) if isinstance(size, int | np.integer) else tuple(size)
     out = np.empty(int(np.prod(shape)), dtype=np.int64)
     pending = np.arange(out.size)
     scale = math.floor(sigma) + 1.0
@@ -72,10 +74,8 @@ def zcdp_epsilon(rho: float, delta: float) -> float:
     if not 0 < delta < 1:
         raise ValueError("delta must be in (0, 1)")
     orders = np.concatenate([np.linspace(1.0001, 10, 2000), np.geomspace(10, 1e6, 4000)])
-    eps = (
-        orders * rho
-        + (math.log(1.0 / delta) + (orders - 1) * np.log1p(-1.0 / orders) - np.log(orders)) / (orders - 1)
-    )
+    spread = math.log(1.0 / delta) + (orders - 1) * np.log1p(-1.0 / orders) - np.log(orders)
+    eps = orders * rho + spread / (orders - 1)
     return float(max(np.min(eps), 0.0))
 
 
