@@ -6,7 +6,7 @@ Here every statistic comes either from the pipeline file (public knowledge: a de
 range, a declared category list) or from a DP mechanism charged to the `PrivacyLedger`:
 
 - numerical and datetime columns: the declared ``bounds`` are required. The quantile map's
-  knots come from a Laplace histogram of the clipped column (`private_normalizer`).
+  knots come from a discrete Laplace histogram of the clipped column (`private_normalizer`).
 - categorical columns: a declared category list is public and costs nothing. Without one,
   the list is released by a stability-based histogram (`stability_histogram`), which is
   (epsilon, delta)-DP; values it does not release are merged (see `OTHER_TOKEN`, defined in
@@ -24,7 +24,7 @@ it would be 2; do not mix the two.)
 
 **Budget.** ``epsilon`` (the preprocessing share of the run's budget) is split evenly over
 the mechanisms that need it, one per numerical or datetime column and one per categorical
-column without declared categories. Laplace histograms are pure DP (delta 0), so the run's
+column without declared categories. Histograms are pure DP (delta 0), so the run's
 delta goes to DP-SGD except for a small share (`DEFAULT_DELTA_SHARE` of what the ledger has
 left) split evenly over the stability histograms. Columns compose sequentially: epsilons and
 deltas add up, as the ledger records.
@@ -33,9 +33,17 @@ deltas add up, as the ledger records.
 before the mechanism draws its noise, after checking that all of them fit (so a refused
 budget reads nothing), and also returns them for the report.
 
-**Limits.** The noise comes from numpy's generator in floating point; it is not hardened
-against the floating-point attack on the Laplace mechanism (Mironov, CCS 2012), which needs
-an adversary who sees the unrounded noisy counts; they are never written anywhere.
+**Noise.** Every release adds *integer* noise to integer counts: the discrete Laplace
+mechanism (`synthpriv.privacy.noise.discrete_laplace`, scale ``1 / epsilon``), which is
+epsilon-DP for a sensitivity-1 count exactly as the continuous one is (Canonne, Kamath and
+Steinke 2020). A noisy count is an integer, so it carries none of the low-order bits through
+which a floating-point Laplace sample leaks its input (Mironov, CCS 2012). What is done
+with the noisy counts afterwards (the clamp at 0, the pseudo-count, the quantile map in
+floating point) is post-processing.
+
+**Limits.** The noise is drawn from numpy's generator, a PRNG seeded from the OS (or from a
+test's seed), not a cryptographic generator; the guarantee assumes its draws are secret and
+unpredictable.
 The schema (kinds, integer flags, nullability) comes from declarations and dtypes, never from the
 values: a DP run infers it with ``infer_schema(public_only=True)``.
 """
@@ -46,7 +54,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -57,6 +65,7 @@ from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_c
 from synthpriv.data.transform import TabularTransformer, numeric_values
 from synthpriv.errors import PrivacyConfigError
 from synthpriv.privacy.ledger import PrivacyLedger, Release
+from synthpriv.privacy.noise import discrete_laplace
 
 #: The share of the ledger's remaining delta that the stability histograms may use (the rest
 #: is left for DP-SGD). Split evenly over them.
@@ -76,7 +85,11 @@ MAX_INTEGER_CELLS = 512
 #: the CDF, so the quantile map stays strictly increasing and invertible. Post-processing.
 _FLOOR = 1e-3
 
-Route = Literal["laplace", "stability histogram"]
+#: The mechanisms, as the ledger records them (a planned release and the executed one carry
+#: the same name): a histogram of a numerical or datetime column, a category list.
+HISTOGRAM: Final = "discrete laplace"
+STABILITY: Final = "stability histogram (discrete laplace)"
+Route = Literal["discrete laplace", "stability histogram (discrete laplace)"]
 
 
 @dataclass(frozen=True)
@@ -91,10 +104,10 @@ class PlannedRelease:
     def release(self) -> Release:
         what = (
             f"quantile map of {self.column!r} (histogram)"
-            if self.mechanism == "laplace"
+            if self.mechanism == HISTOGRAM
             else f"category list of {self.column!r}"
         )
-        # Both mechanisms add Laplace noise of scale 1 / epsilon (sensitivity 1).
+        # Both mechanisms add discrete Laplace noise of scale 1 / epsilon (sensitivity 1).
         return Release(
             what=what,
             mechanism=self.mechanism,
@@ -107,39 +120,53 @@ class PlannedRelease:
 # -- the mechanisms -----------------------------------------------------------------------
 
 
-def laplace_counts(counts: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-    """Counts of disjoint cells plus Laplace(1 / epsilon) noise each, clamped at 0.
+def discrete_laplace_counts(counts: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """Integer counts of disjoint cells plus discrete Laplace noise of scale ``1 / epsilon``
+    each, clamped at 0 (integers).
 
     epsilon-DP under add/remove-one: a row sits in at most one cell, so the counts' L1
-    sensitivity is 1 (Dwork & Roth 2014, Theorem 3.6; cells compose in parallel). Clamping
-    is post-processing; it biases a near-empty cell upwards (by ``1 / (2 epsilon)`` for an
-    empty one) but keeps the CDF built from the counts a CDF.
+    sensitivity is 1, and the discrete Laplace mechanism is epsilon-DP for it (its pmf
+    ratio at neighbouring integers is ``exp(epsilon)``; cells compose in parallel). Clamping
+    is post-processing; it biases a near-empty cell upwards (by ``q / (1 - q^2)``, ``q =
+    exp(-epsilon)``, for an empty one) but keeps the CDF built from the counts a CDF.
     """
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise ValueError("epsilon must be finite and > 0")
-    counts = np.asarray(counts, dtype=np.float64)
-    return np.maximum(counts + rng.laplace(0.0, 1.0 / epsilon, size=counts.shape), 0.0)
+    counts = np.asarray(counts)
+    if counts.size and not (np.issubdtype(counts.dtype, np.integer) or np.all(counts == np.round(counts))):
+        raise ValueError("counts must be whole numbers")
+    counts = counts.astype(np.int64)
+    return np.maximum(counts + discrete_laplace(1.0 / epsilon, counts.shape, rng), 0)
 
 
-def stability_threshold(epsilon: float, delta: float) -> float:
+def stability_threshold(epsilon: float, delta: float) -> int:
     """The noisy count a category needs to be released by `stability_histogram`.
 
-    ``t = 1 + ln(1 / (2 delta)) / epsilon``. Derivation, for add/remove-one neighbours and
-    Laplace noise of scale ``b = 1 / epsilon`` on each present category's count (the
-    stability-based histogram of Korolova et al. 2009 and Bun, Nissim & Stemmer 2016; Vadhan
-    2017, Prop. 3.5 states it for replace-one, with noise 2 / epsilon): adding a row changes
-    one count by one. If that category is present in both tables, its noisy count is an
-    epsilon-DP Laplace release and the threshold is post-processing. If it is absent from
-    the smaller table (count 0, so never considered there), the larger table releases it
-    only when ``1 + Lap(b) >= t``, which happens with probability ``exp(-(t - 1) / b) / 2``;
-    setting that to ``delta`` gives ``t``. Everything else is distributed identically, so the
-    mechanism is (epsilon, delta)-DP.
+    ``t = 1 + s``, ``s`` the smallest integer with ``q^s / (1 + q) <= delta``, ``q =
+    exp(-epsilon)``: ``s = ceil(ln(1 / ((1 + q) delta)) / epsilon)``. Derivation, for
+    add/remove-one neighbours and discrete Laplace noise ``Z`` of scale ``b = 1 / epsilon``
+    on each present category's count (the stability-based histogram of Korolova et al. 2009
+    and Bun, Nissim & Stemmer 2016; Vadhan 2017, Prop. 3.5 states it for replace-one, with
+    noise 2 / epsilon): adding a row changes one count by one. If that category is present
+    in both tables, its noisy count is an epsilon-DP discrete Laplace release and the
+    threshold is post-processing. If it is absent from the smaller table (count 0, so never
+    considered there), the larger table releases it only when ``1 + Z >= t``, i.e. ``Z >=
+    s`` (both integers). For an integer ``s >= 1``, ``P(Z >= s) = sum_{k >= s} (1 - q) /
+    (1 + q) q^k = q^s / (1 + q)``, at most ``delta`` by the choice of ``s`` (``s >= 1``
+    holds: ``delta < 1/2 < 1 / (1 + q)``). Everything else is distributed identically, so
+    the mechanism is (epsilon, delta)-DP. (For small epsilon ``1 + q`` is about 2 and ``t``
+    is the continuous mechanism's ``1 + ln(1 / (2 delta)) / epsilon``, rounded up.)
     """
     if not (math.isfinite(epsilon) and epsilon > 0):
         raise ValueError("epsilon must be finite and > 0")
     if not 0 < delta < 0.5:
         raise ValueError("delta must be in (0, 0.5)")
-    return 1.0 + math.log(1.0 / (2.0 * delta)) / epsilon
+    log_q = -epsilon
+    log_tail = math.log1p(math.exp(log_q))  # ln(1 + q)
+    steps = max(1, math.ceil((math.log(1.0 / delta) - log_tail) / epsilon))
+    while steps * log_q - log_tail > math.log(delta):  # rounding in ceil: never under the bound
+        steps += 1
+    return 1 + steps
 
 
 def stability_histogram(
@@ -153,7 +180,7 @@ def stability_histogram(
     A category held by one row is released with probability at most ``delta``.
     """
     categories, counts = np.unique(np.asarray(tokens, dtype=str), return_counts=True)
-    noisy = counts + rng.laplace(0.0, 1.0 / epsilon, size=counts.shape)
+    noisy = counts + discrete_laplace(1.0 / epsilon, counts.shape, rng)
     kept = noisy >= stability_threshold(epsilon, delta)
     order = np.argsort(-noisy[kept], kind="stable")
     return [str(c) for c in categories[kept][order]], noisy[kept][order]
@@ -193,12 +220,12 @@ def private_normalizer(
         grid = np.arange(first, last + 1, dtype=np.float64)
         cells = np.clip(np.rint(clipped) - first, 0, grid.size - 1).astype(np.int64)
         counts = np.bincount(cells, minlength=grid.size)
-        return QuantileNormalizer.from_counts(grid, laplace_counts(counts, epsilon, rng) + _FLOOR)
+        return QuantileNormalizer.from_counts(grid, discrete_laplace_counts(counts, epsilon, rng) + _FLOOR)
 
     # Cell 0 is the low bound, cells 1..bins the bins, cell bins + 1 the high bound.
     inner = 1 + np.clip(((clipped - low) / (high - low) * bins).astype(np.int64), 0, bins - 1)
     cells = np.where(clipped <= low, 0, np.where(clipped >= high, bins + 1, inner))
-    weights = laplace_counts(np.bincount(cells, minlength=bins + 2), epsilon, rng) + _FLOOR
+    weights = discrete_laplace_counts(np.bincount(cells, minlength=bins + 2), epsilon, rng) + _FLOOR
     total = float(weights.sum())
     step = weights / total
     encoder = QuantileNormalizer()
@@ -267,9 +294,9 @@ def plan_private_preprocessing(
         if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
             if declaration is None or declaration.bounds is None:
                 unbounded.append(spec)
-            routes.append((spec.name, "laplace"))
+            routes.append((spec.name, HISTOGRAM))
         elif spec.kind is ColumnKind.CATEGORICAL and (declaration is None or declaration.categories is None):
-            routes.append((spec.name, "stability histogram"))
+            routes.append((spec.name, STABILITY))
     if unbounded:
         raise _needs_bounds(unbounded[0], [s.name for s in unbounded[1:]])
     if not routes:
@@ -281,7 +308,7 @@ def plan_private_preprocessing(
             where=f"data.columns.{routes[0][0]}",
         )
     per_mechanism = epsilon / len(routes)
-    stability = [name for name, route in routes if route == "stability histogram"]
+    stability = [name for name, route in routes if route == STABILITY]
     per_stability_delta = delta * delta_share / len(stability) if stability else 0.0
     if stability and not 0 < per_stability_delta < 0.5:
         raise PrivacyConfigError(
@@ -289,9 +316,7 @@ def plan_private_preprocessing(
             where=f"data.columns.{stability[0]}",
         )
     return [
-        PlannedRelease(
-            name, route, per_mechanism, per_stability_delta if route == "stability histogram" else 0.0
-        )
+        PlannedRelease(name, route, per_mechanism, per_stability_delta if route == STABILITY else 0.0)
         for name, route in routes
     ]
 
@@ -317,7 +342,7 @@ def _category_domain(
     spec: ColumnSpec,
     declaration: ColumnDeclaration | None,
     released: list[str] | None,
-    threshold: float | None,
+    threshold: int | None,
 ) -> list[str]:
     """The encoder's categories, fallback first, null token last when the column may be null."""
     nullable = declaration is None or declaration.nullable is None or declaration.nullable
@@ -411,7 +436,7 @@ def _check_the_whole_bill(ledger: PrivacyLedger, releases: list[Release]) -> Non
     trial.charge(
         Release(
             what=f"DP preprocessing ({len(releases)} releases)",
-            mechanism="laplace and stability histograms",
+            mechanism=f"{HISTOGRAM} and {STABILITY}",
             epsilon=math.fsum(r.epsilon for r in releases),
             delta=math.fsum(r.delta for r in releases),
         )
@@ -429,8 +454,8 @@ def _fit_column(
     bins: int,
 ) -> None:
     """Fit ``spec``'s encoder from its declaration and, where ``planned``, its DP release."""
-    if planned is not None and planned.mechanism == "laplace":
-        assert declaration is not None  # the plan gives the Laplace route only to declared bounds
+    if planned is not None and planned.mechanism == HISTOGRAM:
+        assert declaration is not None  # the plan gives the histogram route only to declared bounds
         encoders.numeric[spec.name] = private_normalizer(
             numeric_values(spec, values),
             _bounds_in_model_units(spec, declaration),
@@ -442,7 +467,7 @@ def _fit_column(
         encoders.has_missing[spec.name] = declaration.nullable is None or declaration.nullable
         return
     released: list[str] | None = None
-    threshold: float | None = None
+    threshold: int | None = None
     if planned is not None:  # a stability histogram of the column's values
         tokens = OneHotEncoder.tokens(values)
         released, _ = stability_histogram(

@@ -84,7 +84,7 @@ def _measures() -> ValidateMeasures:
 
 def _train_summary() -> TrainSummary:
     ledger = PrivacyLedger(epsilon=12.0, delta=1e-5)  # above 10: amber on every page
-    ledger.charge(Release("quantiles of age", "laplace", 1.0, noise=0.5))
+    ledger.charge(Release("quantiles of age", "discrete laplace", 1.0, noise=0.5))
     ledger.charge(Release("VAE weights (DP-SGD)", "subsampled gaussian", 11.0, 1e-6, 1.1, 0.02, 300))
     return TrainSummary(
         generator="vae",

@@ -14,7 +14,7 @@ from synthpriv.privacy.ledger import LedgerError, LedgerField, PrivacyLedger, Re
 
 def _ledger() -> PrivacyLedger:
     ledger = PrivacyLedger(epsilon=3.0, delta=1e-5)
-    ledger.charge(Release("quantile map of 'age' (histogram)", "laplace", 0.15, noise=1 / 0.15))
+    ledger.charge(Release("quantile map of 'age' (histogram)", "discrete laplace", 0.15, noise=1 / 0.15))
     ledger.charge(
         Release("VAE weights (DP-SGD)", "subsampled gaussian (DP-SGD)", 2.8, 9e-6, 1.3, 0.3, steps=900)
     )

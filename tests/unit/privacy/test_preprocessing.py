@@ -20,9 +20,11 @@ from synthpriv.data.transform import TabularTransformer
 from synthpriv.errors import PrivacyConfigError
 from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.privacy.preprocessing import (
+    HISTOGRAM,
     OTHER_TOKEN,
+    STABILITY,
+    discrete_laplace_counts,
     fit_private_transformer,
-    laplace_counts,
     plan_private_preprocessing,
     private_normalizer,
     stability_histogram,
@@ -84,25 +86,52 @@ def schema_of(table: pd.DataFrame, declarations: dict[str, ColumnDeclaration]) -
 # -- the mechanisms -----------------------------------------------------------------------
 
 
-def test_laplace_counts_are_unbiased_away_from_zero_and_clamped_at_it() -> None:
+def test_discrete_laplace_counts_are_integers_unbiased_away_from_zero_and_clamped_at_it() -> None:
     rng = np.random.default_rng(0)
-    counts = np.array([0, 0, 40, 300, 5_000], dtype=float)
+    counts = np.array([0, 0, 40, 300, 5_000])
     epsilon = 0.5  # noise scale 2
-    noisy = laplace_counts(np.tile(counts, (20_000, 1)), epsilon, rng)
+    noisy = discrete_laplace_counts(np.tile(counts, (20_000, 1)), epsilon, rng)
+    assert noisy.dtype.kind == "i"  # integers: no low-order float bits to read (Mironov 2012)
     assert (noisy >= 0).all()
-    assert (noisy[:, :2] == 0).mean() == pytest.approx(0.5, abs=0.02)  # half the noise is negative
+    q = math.exp(-epsilon)
+    # An empty cell stays 0 when the noise is <= 0: P = 1 / (1 + q) = 0.62 (not 1/2 as for
+    # the continuous Laplace, whose noise is never exactly 0).
+    assert (noisy[:, :2] == 0).mean() == pytest.approx(1 / (1 + q), abs=0.01)
     mean = noisy.mean(axis=0)
     # Away from zero clamping never bites: the mean is the count (std of the mean ~ 0.02).
     np.testing.assert_allclose(mean[2:], counts[2:], atol=0.1)
-    # At zero clamping adds E[max(Lap(b), 0)] = b / 2 = 1.
-    np.testing.assert_allclose(mean[:2], 1.0, atol=0.05)
+    # At zero clamping adds E[max(Z, 0)] = q / (1 - q^2) = 0.96.
+    np.testing.assert_allclose(mean[:2], q / (1 - q * q), atol=0.04)
+    with pytest.raises(ValueError, match="whole"):
+        discrete_laplace_counts(np.array([0.5]), epsilon, rng)
 
 
-def test_stability_threshold_bounds_the_release_of_a_new_category_by_delta() -> None:
-    for epsilon, delta in [(0.1, 1e-6), (1.0, 1e-9), (10.0, 1e-3)]:
-        threshold = stability_threshold(epsilon, delta)
-        # P[1 + Lap(1 / epsilon) >= t] = exp(-(t - 1) epsilon) / 2
-        assert 0.5 * math.exp(-(threshold - 1) * epsilon) == pytest.approx(delta)
+@PROPERTY
+@given(epsilon=st.floats(1e-3, 50.0), delta=st.floats(1e-15, 0.499))
+def test_stability_threshold_is_the_smallest_that_bounds_a_new_category_by_delta(
+    epsilon: float, delta: float
+) -> None:
+    threshold = stability_threshold(epsilon, delta)
+    assert isinstance(threshold, int) and threshold >= 2
+
+    def released(t: int) -> float:
+        # P[1 + Z >= t] for discrete Laplace Z of scale 1 / epsilon: q^(t - 1) / (1 + q).
+        q = math.exp(-epsilon)
+        return q ** (t - 1) / (1 + q)
+
+    assert released(threshold) <= delta
+    assert threshold == 2 or released(threshold - 1) > delta
+
+
+def test_stability_threshold_bounds_a_singleton_release_empirically() -> None:
+    # A category held by one row passes with probability q^(t-1) / (1 + q), here 0.015 at
+    # a delta of 0.02: counted over many draws of the noise, as the mechanism draws it.
+    epsilon, delta = 1.0, 0.02
+    threshold = stability_threshold(epsilon, delta)
+    draws = discrete_laplace_counts(np.ones(200_000, dtype=np.int64), epsilon, np.random.default_rng(11))
+    q = math.exp(-epsilon)
+    assert (draws >= threshold).mean() == pytest.approx(q ** (threshold - 1) / (1 + q), abs=0.002)
+    assert (draws >= threshold).mean() < delta
     with pytest.raises(ValueError):
         stability_threshold(0.0, 1e-6)
 
@@ -225,7 +254,7 @@ def test_declared_categories_cost_nothing_and_the_ledger_adds_up(demo_table: pd.
     transformer, releases = fit_private_transformer(demo_table, schema, declarations, ledger, 0.3, rng_seed=1)
     released_columns = {r.what.split("'")[1] for r in releases}
     assert released_columns == set(NUMERICAL + DATES)
-    assert all(r.mechanism == "laplace" and r.delta == 0 for r in releases)
+    assert all(r.mechanism == HISTOGRAM == "discrete laplace" and r.delta == 0 for r in releases)
     assert [r.epsilon for r in releases] == pytest.approx([0.3 / len(releases)] * len(releases))
     assert ledger.releases == releases
     assert ledger.spent_epsilon == pytest.approx(math.fsum(r.epsilon for r in releases)) == pytest.approx(0.3)
@@ -243,7 +272,7 @@ def test_undeclared_categories_are_released_with_delta_from_the_ledger(demo_tabl
     _, releases = fit_private_transformer(
         demo_table, schema, declarations, ledger, 2.0, rng_seed=2, delta_share=0.2
     )
-    stability = [r for r in releases if r.mechanism == "stability histogram"]
+    stability = [r for r in releases if r.mechanism == STABILITY]
     assert len(stability) == len(CATEGORICAL)
     assert [r.delta for r in stability] == pytest.approx([0.2 * 1e-5 / len(CATEGORICAL)] * len(CATEGORICAL))
     assert ledger.spent_epsilon == pytest.approx(math.fsum(r.epsilon for r in releases)) == pytest.approx(2.0)
