@@ -22,6 +22,15 @@ class PrivacyConfig(StrictModel):
     """How DP-SGD's steps are composed: Renyi DP (`rdp`) or the PRV accountant (`prv`, tighter)."""
     preprocessing_share: float = Field(default=0.1, gt=0, lt=1)
     """Share of epsilon spent on the statistics the transformer needs (quantiles, category domains)."""
+    secure_mode: bool = False
+    """DP-SGD only: Opacus' secure mode. Its Gaussian noise is the sum of four draws (robust to the
+    floating-point attacks on the Gaussian mechanism, Mironov 2012, Holohan and Braghin 2021), and
+    the noise and the Poisson batches come from a cryptographic generator reading /dev/urandom.
+    It costs the `torchcsprng` package (refused when it is not installed), a fit that cannot be
+    reproduced from a seed, and five Gaussian draws where one was. Off by default: then the noise
+    is one float draw from a secretly seeded PRNG; the guarantee is proved for real-valued noise,
+    and the float attacks need the noisy gradient of a step, where a run releases only the final
+    weights."""
 
     def resolved_delta(self, rows: int) -> float:
         """The delta to use for ``rows`` training rows (see `delta`); validation happens in the train

@@ -32,6 +32,7 @@ from synthpriv.privacy.dpsgd import (
     calibrate,
     poisson_batches,
     sample_rate,
+    secure_generator,
     steps_per_epoch,
 )
 from synthpriv.privacy.ledger import Release
@@ -176,12 +177,14 @@ class PrivateTrainer(Trainer):
         step = self._step
         if step is None or plan.real_rows is not step:
             raise RuntimeError("the plan does not train its real rows through this trainer's private part")
+        # Secure mode draws the Poisson batches from the cryptographic generator too (as Opacus').
+        secure = self.settings.secure_mode
         return train(
             plan,
             data,
             epochs=epochs,
             batch_size=batch_size,
-            generator=torch.Generator().manual_seed(child_seed(seed, 0)),
+            generator=secure_generator() if secure else torch.Generator().manual_seed(child_seed(seed, 0)),
             progress=progress,
             sampler=step.sampler,
             keep_empty_batches=True,

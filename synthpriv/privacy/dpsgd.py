@@ -22,6 +22,7 @@ for Linear layers, at close to the cost of a plain step (see `PrivateTraining` f
 
 from __future__ import annotations
 
+import importlib
 import math
 import secrets
 import warnings
@@ -69,6 +70,10 @@ class DPSGDSettings:
     is private only while it stays secret. The pipeline's seed is printed in its manifest."""
     total_epsilon: float | None = None
     """The run's whole budget when ``epsilon`` is only DP-SGD's share of it; for error messages."""
+    secure_mode: bool = False
+    """Opacus' secure mode (``train.privacy.secure_mode``): noise robust to floating-point
+    attacks and a cryptographic generator (`secure_generator`) for the noise and the batches.
+    Needs the ``torchcsprng`` package and no ``training_seed``."""
 
     def describe_budget(self) -> str:
         """How an error names this budget: the share and the total the user wrote, when they differ."""
@@ -91,6 +96,30 @@ class DPSGDSettings:
             )
         if self.accountant not in ("rdp", "prv"):
             raise PrivacyConfigError("accountant must be rdp or prv", where="train.privacy.accountant")
+        if self.secure_mode:
+            if self.training_seed is not None:
+                raise PrivacyConfigError(
+                    "secure mode draws from a cryptographic generator, which cannot be seeded",
+                    where="train.privacy.secure_mode",
+                )
+            secure_generator()  # refuses now, before any row is read, when torchcsprng is missing
+
+
+def secure_generator() -> torch.Generator:
+    """A cryptographic generator reading /dev/urandom (``torchcsprng``, as Opacus' secure mode).
+
+    PrivacyConfigError naming the package when it is not installed (it is not on PyPI for every
+    Python and torch version)."""
+    try:
+        csprng = importlib.import_module("torchcsprng")
+    except ImportError:
+        raise PrivacyConfigError(
+            "secure mode needs the torchcsprng package (a cryptographic random generator for torch), "
+            "which is not installed; install it or set secure_mode: false",
+            where="train.privacy.secure_mode",
+        ) from None
+    generator: torch.Generator = csprng.create_random_device_generator("/dev/urandom")
+    return generator
 
 
 # -- Poisson sampling ---------------------------------------------------------------------
@@ -259,9 +288,10 @@ class PrivateTraining:
         self._captured: dict[nn.Linear, tuple[torch.Tensor, torch.Tensor]] = {}
         self._hooks = [layer.register_forward_hook(self._capture) for layer in self.layers]
         device = trained[0].device if trained else torch.device("cpu")
-        # A seeded generator makes DP fits reproducible. Opacus' secure_mode (noise robust to
-        # floating-point attacks, Mironov 2012) cannot be seeded, so it is not used.
-        noise = torch.Generator(device=device).manual_seed(seed % 2**63)
+        # A seeded generator makes DP fits reproducible; secure mode (noise robust to
+        # floating-point attacks, Mironov 2012) draws from a cryptographic one, never seeded.
+        secure = calibration.settings.secure_mode
+        noise = secure_generator() if secure else torch.Generator(device=device).manual_seed(seed % 2**63)
         self.optimizer: DPOptimizerFastGradientClipping = DPOptimizerFastGradientClipping(
             optimizer,
             noise_multiplier=calibration.noise_multiplier,
@@ -269,6 +299,7 @@ class PrivateTraining:
             expected_batch_size=calibration.expected_batch_size,
             loss_reduction="mean",
             generator=noise,
+            secure_mode=secure,
         )
         self.steps = 0
         self.accountant = create_accountant(mechanism=calibration.settings.accountant)

@@ -100,6 +100,7 @@ class PrivacyPlan:
             max_grad_norm=privacy.max_grad_norm,
             accountant=privacy.accountant,
             total_epsilon=privacy.epsilon,
+            secure_mode=privacy.secure_mode,
         )
         calibration = calibrate(settings, rows=fit.rows, batch_size=fit.batch_size, steps=planned_steps(fit))
         return cls(privacy, fit, tuple(planned), ledger, settings, calibration)
