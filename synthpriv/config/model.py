@@ -82,8 +82,12 @@ class ColumnDeclaration(StrictModel):
     In DP mode it costs no privacy budget; without it the categories are released by a DP
     mechanism that leaves out rare ones."""
     nullable: bool | None = None
-    """Whether the column may hold nulls. DP mode assumes it may unless this says `false`
-    (whether a column holds nulls is itself a fact about the data)."""
+    """Whether the column may hold nulls; DP mode only (elsewhere it is read off the data). A
+    non-nullable column never gets a null from any generator. Unset, DP mode decides from
+    public structure, never from the values (whether a column holds nulls is itself a fact
+    about the data): `false` when `categories` are declared (a declared domain is complete),
+    else the input's schema: a Parquet field declared non-nullable, or a NumPy int or bool
+    column of a table built in Python, is not nullable; every CSV column may be."""
 
     @model_validator(mode="before")
     @classmethod

@@ -16,6 +16,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from synthpriv.data.dtypes import cast_to_input_types, model_view
+from synthpriv.data.schema import ARROW_NULLABLE_ATTR
 from synthpriv.errors import DataError
 from synthpriv.runtime.files import sha256_file
 
@@ -51,7 +52,8 @@ def read_table(path: Path | str, *, where: str = "data.path") -> pd.DataFrame:
     """Read a CSV (also .csv.gz, .csv.bz2, .csv.zst), a Parquet file or a folder of Parquet files.
 
     Returns the model view (`synthpriv.data.dtypes.model_view`: the input's Arrow types kept
-    in ``attrs``). DataError (naming the file) if it is missing, unreadable or empty.
+    in ``attrs``, and each field's nullability under `ARROW_NULLABLE_ATTR`). DataError (naming
+    the file) if it is missing, unreadable or empty.
     """
     source = resolve_source(path)
     if not source.exists():
@@ -95,7 +97,10 @@ def read_table(path: Path | str, *, where: str = "data.path") -> pd.DataFrame:
                 "finite numbers",
                 where=f"{where} {source}",
             )
-    return model_view(table)
+    frame = model_view(table)
+    # The file's declared nullability (public, unlike the pandas dtypes: see public_nullable).
+    frame.attrs[ARROW_NULLABLE_ATTR] = {field.name: bool(field.nullable) for field in table.schema}
+    return frame
 
 
 def _file_kind(source: Path, where: str) -> str:

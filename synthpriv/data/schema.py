@@ -14,10 +14,16 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from synthpriv.config.kinds import ColumnKind  # also the data layer's name for it (re-exported)
-from synthpriv.data.dtypes import DtypeObj, arrow_types_of, unsupported_reason_of_text
+from synthpriv.data.dtypes import DtypeObj, arrow_types_of, type_from_text, unsupported_reason_of_text
 from synthpriv.errors import DataError
+
+#: ``DataFrame.attrs`` key under which `synthpriv.data.io.read_table` leaves each column's Arrow
+#: field nullability (column name to bool): part of a Parquet file's declared schema, always true
+#: for a CSV (Arrow's CSV reader declares every column nullable).
+ARROW_NULLABLE_ATTR = "synthpriv.arrow_nullable"
 
 
 @runtime_checkable
@@ -220,7 +226,11 @@ def _infer_column(name: str, values: pd.Series) -> ColumnSpec:
 
 
 def infer_column_public(
-    name: str, dtype: DtypeObj, declared: ColumnKind | None = None, nullable: bool | None = None
+    name: str,
+    dtype: DtypeObj,
+    declared: ColumnKind | None = None,
+    nullable: bool | None = None,
+    arrow_type: str | None = None,
 ) -> ColumnSpec:
     """A column's spec from public structure only: its declared kind, else its dtype.
 
@@ -230,15 +240,19 @@ def infer_column_public(
     dtype numerical (integer when the dtype is), anything else categorical, except that an
     integer or text column named like an identifier (`id`, `user_id`, `key`...) is an id and
     not learned; other identifiers and dates stored as text must be declared. Whether the
-    column holds nulls is what the declaration says, else assumed (DP training then learns
-    how often). The dtype itself is
-    treated as public: for Parquet it is the file's declared type; for CSV pandas infers it
-    from the text, so an integer column with a missing value reads as float (its values then
-    come back as floats, which reveals nothing the declared bounds do not).
+    column may hold nulls is ``nullable`` (`public_nullable` decides it from the declaration
+    and the input's schema); None, for a caller that knows nothing, assumes it may (DP
+    training then learns how often). The dtype itself is treated as public: for Parquet it is
+    the file's declared type; for CSV Arrow infers it from the text (a number column with an
+    empty cell stays a number column, but reads as float in pandas: see `public_nullable`).
+    Hence integer-ness comes from ``arrow_type`` (the file's type) when it is given: an Arrow
+    integer column is integer whether or not a value is missing, where its pandas dtype is
+    float64 exactly when one is.
     """
     dtype_name = str(dtype)
     assumed_nullable = True if nullable is None else nullable
-    integer = pd.api.types.is_integer_dtype(dtype)
+    arrow = type_from_text(arrow_type) if arrow_type else None
+    integer = pd.api.types.is_integer_dtype(dtype) or (arrow is not None and pa.types.is_integer(arrow))
     if declared is None:
         if _ID_NAME.search(name) and (integer or not pd.api.types.is_numeric_dtype(dtype)):
             # Named like an identifier: not learned, the cautious reading (uniqueness is not public).
@@ -293,8 +307,8 @@ def infer_schema(
         # the schema must not depend on the values: there the mechanisms learn the nulls.
         all_null = not public_only and bool(table[name].isna().all())
         if public_only:
-            nullable = getattr((overrides or {}).get(name), "nullable", None)
-            spec = _public_column(str(name), table[name], kinds.get(name), nullable)
+            nullable = public_nullable(table, str(name), (overrides or {}).get(name))
+            spec = _public_column(str(name), table[name], kinds.get(name), nullable, arrow_types.get(name))
         else:
             spec = infer_column(str(name), table[name])
             if name in kinds:
@@ -314,6 +328,39 @@ def infer_schema(
         empty = " and all-null columns" if any(c.all_null for c in columns) else ""
         raise DataError(f"no column left to learn after dropping ids{empty} and data.drop", where="data")
     return TableSchema(columns=tuple(columns), dropped=tuple(drop))
+
+
+def public_nullable(table: pd.DataFrame, name: str, declaration: object = None) -> bool:
+    """Whether column ``name`` may hold nulls, from public structure only (never from its values).
+
+    In order: the declaration's ``nullable``; else ``false`` when the declaration lists the
+    column's categories (a declared domain is complete; ``nullable: true`` adds nulls to it);
+    else the input's own schema:
+
+    - a table read from a file (`synthpriv.data.io.read_table` records its Arrow schema): the
+      Arrow field's nullability. A Parquet file declares it per column (``nullable=False`` is a
+      promise of the file's schema, as a database's NOT NULL). A CSV declares nothing: Arrow's
+      CSV reader makes every column nullable, so every CSV column may hold nulls. The pandas
+      dtype of a file's column is NOT used: pandas views an integer column that holds a null
+      as float64 and one that holds none as int64 (Parquet and CSV alike), so an int64 dtype
+      there says "no value is missing", a fact about the rows that no mechanism pays for.
+    - a table built in Python (no Arrow record): its pandas dtypes are the caller's own schema;
+      a NumPy integer or bool dtype cannot hold a missing value, so such a column is not
+      nullable; any other dtype (float, object, string, datetime, extension dtypes) may be.
+    """
+    declared_nullable = getattr(declaration, "nullable", None)
+    if declared_nullable is not None:
+        return bool(declared_nullable)
+    if getattr(declaration, "categories", None) is not None:
+        return False
+    arrow_nullable = table.attrs.get(ARROW_NULLABLE_ATTR)
+    if isinstance(arrow_nullable, dict) and name in arrow_nullable:
+        return bool(arrow_nullable[name])
+    dtype = table[name].dtype
+    holds_no_null = isinstance(dtype, np.dtype) and (
+        np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.bool_)
+    )
+    return not holds_no_null
 
 
 def _check_column_names(table: pd.DataFrame) -> None:
@@ -371,12 +418,12 @@ def unlearned_column(spec: ColumnSpec, rows: int) -> pd.Series:
 
 
 def _public_column(
-    name: str, values: pd.Series, declared: ColumnKind | None, nullable: bool | None
+    name: str, values: pd.Series, declared: ColumnKind | None, nullable: bool, arrow_type: str | None
 ) -> ColumnSpec:
     """`infer_column_public`, plus the two checks a declaration needs: text that should be
     numbers must be numbers, and dates stored as text must parse (their format is found).
     These read values only to refuse a wrong declaration or to parse, not to choose a kind."""
-    spec = infer_column_public(name, values.dtype, declared, nullable)
+    spec = infer_column_public(name, values.dtype, declared, nullable, arrow_type)
     if spec.kind is ColumnKind.DATETIME and not pd.api.types.is_datetime64_any_dtype(values.dtype):
         fmt = _detect_datetime_format(values)
         if fmt is None:

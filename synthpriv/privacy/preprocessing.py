@@ -12,10 +12,20 @@ range, a declared category list) or from a DP mechanism charged to the `PrivacyL
   (epsilon, delta)-DP; values it does not release are merged (see `OTHER_TOKEN`, defined in
   `synthpriv.data.encoders`).
 - boolean columns: the domain ``{False, True}`` is public.
-- missing values: nothing is read. Every column may hold nulls unless its declaration says
-  ``nullable: false`` (a pandas dtype is not public knowledge: for a CSV it is inferred from
-  the values, an integer column turning float when one value is missing). So each column
-  gets its missing block or null category, and how often it is used is learned by DP-SGD.
+- missing values: nothing is read. Whether a column may hold nulls is ``spec.nullable``,
+  which a DP run's schema takes from public structure only (`synthpriv.data.schema.
+  public_nullable`): the declaration's ``nullable``; else not nullable when its categories are
+  declared (a declared domain is complete); else the input's schema, never its values. What
+  is public there depends on how the table arrives. A Parquet file declares each field's
+  nullability in its schema: public, like a database's NOT NULL. A CSV declares nothing
+  (Arrow's reader makes every column nullable), and the pandas dtype of a column read from
+  a file is not public: pandas views an integer column holding a null as float64 and one
+  holding none as int64, so that dtype tells whether a value is missing. So every CSV column
+  may hold nulls unless declared ``nullable: false``. A table built in Python keeps its
+  pandas dtypes as its schema: a NumPy integer or bool column cannot hold a null. A nullable
+  column gets its missing block or null category, and how often it is used is learned by
+  DP-SGD; a non-nullable one gets neither, so no generator can give it a null (a null in
+  the real rows is encoded as the centre of a number's map or as the fallback category).
 
 **Neighbouring relation.** Tables differ by adding or removing one row (the relation the
 DP-SGD accountant uses too, with Poisson sampling). Under it one row changes one cell of a
@@ -344,8 +354,11 @@ def _category_domain(
     released: list[str] | None,
     threshold: int | None,
 ) -> list[str]:
-    """The encoder's categories, fallback first, null token last when the column may be null."""
-    nullable = declaration is None or declaration.nullable is None or declaration.nullable
+    """The encoder's categories, fallback first, null token last when the column may be null.
+
+    A declared list is the domain as declared: nothing is folded into it, no `OTHER_TOKEN` is
+    added, and the null token only when the schema says the column may be null.
+    """
     if spec.kind is ColumnKind.BOOLEAN:
         domain = ["False", "True"]
     elif declaration is not None and declaration.categories is not None:
@@ -364,7 +377,7 @@ def _category_domain(
                 where=f"data.columns.{spec.name}",
             )
         domain = released
-    if nullable:
+    if spec.nullable:
         domain = [c for c in domain if c != OneHotEncoder.NULL_TOKEN] + [OneHotEncoder.NULL_TOKEN]
     return domain
 
@@ -464,7 +477,7 @@ def _fit_column(
             integer=spec.integer and spec.kind is ColumnKind.NUMERICAL,
             bins=bins,
         )
-        encoders.has_missing[spec.name] = declaration.nullable is None or declaration.nullable
+        encoders.has_missing[spec.name] = spec.nullable
         return
     released: list[str] | None = None
     threshold: int | None = None

@@ -29,7 +29,10 @@ def _dp_config(**train: object) -> dict:
 def dp_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("dp")
     pipeline = folder / "pipeline.yaml"
-    pipeline.write_text(yaml.safe_dump(_dp_config()))
+    config = _dp_config()
+    # Public knowledge that a percentage is always recorded: no generator may leave it empty.
+    config["data"]["columns"]["high_perc"]["nullable"] = False
+    pipeline.write_text(yaml.safe_dump(config))
     out = folder / "run"
     result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
     assert result.exit_code == 0, result.output
@@ -70,6 +73,20 @@ def test_the_claim_travels_to_the_train_report_attack_audit_and_export(dp_run: P
     assert metadata["differential_privacy"]["epsilon"] == pytest.approx(epsilon)
     index = (dp_run / "index.html").read_text()
     assert f"epsilon {epsilon:.3g}" in index
+
+
+def test_declared_domains_and_non_nullable_columns_come_back_whole(dp_run: Path) -> None:
+    """gender is declared [F, M] (a complete domain, so never null) and high_perc declared
+    ``nullable: false``: the DP synthetic table holds no null and no other value in them, while
+    a CSV column declared nothing about (salary) may be null."""
+    synthetic = pq.read_table(dp_run / "export" / "synthetic.parquet").to_pandas()
+    assert len(synthetic) == 200
+    assert synthetic["gender"].notna().all() and set(synthetic["gender"]) <= {"F", "M"}
+    assert synthetic["high_perc"].notna().all()
+    assert synthetic["high_perc"].between(0, 100).all()
+    schema = json.loads((dp_run / "train" / "summary.json").read_text())["columns"]
+    nullable = {c["name"]: c["nullable"] for c in schema}
+    assert nullable["gender"] is False and nullable["high_perc"] is False and nullable["salary"] is True
 
 
 def test_an_epsilon_too_small_to_train_fails_before_training(tmp_path: Path) -> None:

@@ -196,14 +196,21 @@ def test_dp_declared_categories_are_untouched(demo_table: pd.DataFrame) -> None:
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        schema = infer_schema(table, declarations)
+        schema = infer_schema(table, declarations, public_only=True)  # as a DP run infers it
     ledger = PrivacyLedger(epsilon=1.0, delta=1e-6)
     transformer, releases = preprocessing.fit_private_transformer(
         table, schema, declarations, ledger, 0.1, rng_seed=0
     )
     assert releases == []
-    assert transformer.categorical["degree_type"].categories == [*declared, NULL]
-    assert transformer.categorical["gender"].categories == ["M", "F", NULL]
+    # A declared list is a complete domain: as declared, no (other), no null category...
+    assert transformer.categorical["degree_type"].categories == declared
+    assert transformer.categorical["gender"].categories == ["M", "F"]
+    # ...unless the declaration says the column may be null: then the null category comes last.
+    declarations["gender"] = declarations["gender"].model_copy(update={"nullable": True})
+    schema = infer_schema(table, declarations, public_only=True)
+    ledger = PrivacyLedger(epsilon=1.0, delta=1e-6)
+    nullable, _ = preprocessing.fit_private_transformer(table, schema, declarations, ledger, 0.1, rng_seed=0)
+    assert nullable.categorical["gender"].categories == ["M", "F", NULL]
     back = transformer.inverse_transform(transformer.transform(table))
     assert back["degree_type"].iloc[3] == "Declared-rare"
     assert preprocessing.OTHER_TOKEN is OTHER_TOKEN  # one definition, in the data layer

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -63,7 +66,17 @@ def test_kinds_come_from_dtypes_and_names() -> None:
     }
     assert schema["age"].integer  # an integer dtype is public structure
     assert not schema["income"].integer  # whole values in a float column are a fact about the rows
-    assert all(c.nullable for c in schema.columns)  # whether nulls occur is not public
+    # A table built in Python: its dtypes are its schema. An int or bool column cannot hold a
+    # null, so it is not nullable; the others may be, whether or not any value is missing.
+    nullable = {c.name: c.nullable for c in schema.columns}
+    assert nullable == {
+        "visit_id": False,
+        "age": False,
+        "income": True,
+        "city": True,
+        "smoker": False,
+        "admitted": True,
+    }
 
 
 def test_the_value_reading_inference_differs() -> None:
@@ -121,3 +134,92 @@ def test_a_wrong_declaration_is_refused(
     table = pd.DataFrame({"c": values, "x": np.arange(len(values), dtype=float)})
     with pytest.raises(DataError, match=message):
         public_schema(table, {"c": declaration})
+
+
+# -- nullability from the input's schema, never from its values (issue 17, must-have 2) ------
+
+
+def _read(path: Path) -> pd.DataFrame:
+    from synthpriv.data.io import read_table
+
+    return read_table(path)
+
+
+def test_a_parquet_fields_declared_nullability_is_public(tmp_path: Path) -> None:
+    schema = pa.schema(
+        [
+            pa.field("count", pa.int64(), nullable=False),
+            pa.field("score", pa.float64(), nullable=False),
+            pa.field("label", pa.string(), nullable=False),
+            pa.field("age", pa.int64()),  # nullable in the file's schema, though no value is missing
+            pa.field("city", pa.string()),
+        ]
+    )
+    rows = 30
+    table = pa.table(
+        {
+            "count": list(range(rows)),
+            "score": [i / 3 for i in range(rows)],
+            "label": ["x", "y"] * (rows // 2),
+            "age": [20 + i for i in range(rows)],
+            "city": ["a", None, "b"] * (rows // 3),
+        },
+        schema=schema,
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    frame = _read(tmp_path / "t.parquet")
+    assert str(frame["age"].dtype) == "int64"  # pandas views it as int64: no value is missing...
+    public = public_schema(frame)
+    assert {c.name: c.nullable for c in public.columns} == {
+        "count": False,
+        "score": False,
+        "label": False,
+        "age": True,  # ...but the file says it may hold nulls, and the dtype is not public
+        "city": True,
+    }
+
+
+def test_a_csv_declares_nothing_so_every_column_may_be_null(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    pd.DataFrame({"n": range(30), "flag": [True, False] * 15, "word": ["a", "b", "c"] * 10}).to_csv(
+        path, index=False
+    )
+    frame = _read(path)
+    assert str(frame["n"].dtype) == "int64" and str(frame["flag"].dtype) == "bool"
+    assert all(c.nullable for c in public_schema(frame).columns)
+    declared = public_schema(
+        frame, {"n": ColumnDeclaration(kind="numerical", bounds=(0, 99), nullable=False)}
+    )
+    assert declared["n"].nullable is False and declared["flag"].nullable
+
+
+def test_a_missing_cell_in_a_csv_changes_no_public_fact(tmp_path: Path) -> None:
+    """Neighbouring CSVs, one with an empty cell in an integer column: pandas reads it as float64
+    there and int64 here, but the public schema (kind, integer, nullability, Arrow type) is one."""
+    full = pd.DataFrame({"n": range(1, 31), "word": ["a", "b", "c"] * 10})
+    holey = full.astype({"n": "Int64"})
+    holey.loc[4, "n"] = pd.NA
+    full.to_csv(tmp_path / "full.csv", index=False)
+    holey.to_csv(tmp_path / "holey.csv", index=False)
+    frames = [_read(tmp_path / "full.csv"), _read(tmp_path / "holey.csv")]
+    assert [str(f["n"].dtype) for f in frames] == ["int64", "float64"]
+    specs = [public_schema(f)["n"] for f in frames]
+    facts = [(s.kind, s.integer, s.nullable, s.arrow_type) for s in specs]
+    assert facts[0] == facts[1] == (ColumnKind.NUMERICAL, True, True, "int64")
+
+
+def test_declared_categories_are_a_complete_domain_unless_declared_nullable() -> None:
+    table = mixed_table(np.random.default_rng(1), 30)
+    schema = public_schema(
+        table,
+        {
+            "city": ColumnDeclaration(kind="categorical", categories=["a", "b", "c"]),
+            "income": ColumnDeclaration(kind="numerical", bounds=(0, 5e4)),
+        },
+    )
+    assert schema["city"].nullable is False  # a declared domain is complete: no null in it
+    assert schema["income"].nullable is True  # declared bounds say nothing about nulls
+    with_nulls = public_schema(
+        table, {"city": ColumnDeclaration(kind="categorical", categories=["a", "b", "c"], nullable=True)}
+    )
+    assert with_nulls["city"].nullable is True

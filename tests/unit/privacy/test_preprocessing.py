@@ -50,6 +50,13 @@ BOOLEAN = ["work_experience", "placed"]
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True)
 
 
+@pytest.fixture(scope="module")
+def demo_table(demo: pd.DataFrame) -> pd.DataFrame:
+    """The demo table as a DP run reads it (`read_table`: its Arrow schema recorded), not as
+    ``pd.read_csv`` reads it: what is public about a column depends on how it is read."""
+    return demo
+
+
 def bounds_declarations(table: pd.DataFrame) -> dict[str, ColumnDeclaration]:
     """Bounds for every numerical and datetime column (taken from the table here, standing
     in for a codebook: in a real pipeline they must be public knowledge)."""
@@ -78,9 +85,10 @@ def with_categories(
 
 
 def schema_of(table: pd.DataFrame, declarations: dict[str, ColumnDeclaration]) -> TableSchema:
+    """The schema a DP run infers: from declarations and the input's schema, never the values."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # student_id looks like an id
-        return infer_schema(table, declarations)
+        return infer_schema(table, declarations, public_only=True)
 
 
 # -- the mechanisms -----------------------------------------------------------------------
@@ -235,9 +243,13 @@ def test_with_huge_epsilon_the_private_transformer_matches_the_non_private_one(
         assert set(private.categorical[name].categories) - {OTHER_TOKEN, OneHotEncoder.NULL_TOKEN} == set(
             demo_table[name].unique()
         )
-    # The model-space marginals agree too: the DP quantile maps are the data's CDF.
+    # The model-space marginals agree too: the DP quantile maps are the data's CDF. Except for
+    # duration: its file type is double (3.0, 6.0, 12.0), so the DP map bins it (whole values
+    # are a fact about the rows), where the public map gives each of its three values a
+    # plateau; its values still come back (asserted above).
+    assert not schema["duration"].integer
     private_matrix, public_matrix = private.transform(demo_table), public.transform(demo_table)
-    for name in NUMERICAL + DATES:
+    for name in [n for n in NUMERICAL + DATES if n != "duration"]:
         z_private = private_matrix[
             :, next(s.start for s in private.spans if s.column == name and s.role == "value")
         ]
@@ -260,9 +272,10 @@ def test_declared_categories_cost_nothing_and_the_ledger_adds_up(demo_table: pd.
     assert ledger.spent_epsilon == pytest.approx(math.fsum(r.epsilon for r in releases)) == pytest.approx(0.3)
     assert ledger.spent_delta == 0 and ledger.remaining_epsilon == pytest.approx(2.7)
     for name in CATEGORICAL:
+        # A declared domain comes back whole and as declared: no (other), no null category.
         declared = declarations[name].categories
         assert declared is not None
-        assert transformer.categorical[name].categories == [*declared, OneHotEncoder.NULL_TOKEN]
+        assert transformer.categorical[name].categories == declared
 
 
 def test_undeclared_categories_are_released_with_delta_from_the_ledger(demo_table: pd.DataFrame) -> None:
@@ -311,18 +324,47 @@ def test_a_category_column_of_numbers_folds_unreleased_values_into_a_released_on
     assert set(back["code"]) == {0, 1}  # the lone 9 came back as a released code
 
 
-def test_every_column_may_be_null_unless_declared_otherwise(demo_table: pd.DataFrame) -> None:
+def test_every_csv_column_may_be_null_unless_declared_otherwise(demo_table: pd.DataFrame) -> None:
     declarations = with_categories(demo_table, bounds_declarations(demo_table))
     declarations["second_perc"] = declarations["second_perc"].model_copy(update={"nullable": False})
-    declarations["gender"] = declarations["gender"].model_copy(update={"nullable": False})
+    declarations["mba_spec"] = declarations["mba_spec"].model_copy(update={"nullable": True})
     schema = schema_of(demo_table, declarations)
     ledger = PrivacyLedger(epsilon=3.0, delta=1e-6)
     transformer, _ = fit_private_transformer(demo_table, schema, declarations, ledger, 0.3, rng_seed=0)
-    # high_perc has no nulls, yet gets a missing block: whether it has any is not released.
+    # The demo is a CSV, which declares no nullability: high_perc has no nulls, yet gets a
+    # missing block (whether it has any is not released); placed too, though its dtype is bool.
+    assert str(demo_table["placed"].dtype) == "bool" and demo_table["high_perc"].notna().all()
     assert transformer.has_missing["high_perc"] and transformer.has_missing["salary"]
-    assert not transformer.has_missing["second_perc"]
     assert OneHotEncoder.NULL_TOKEN in transformer.categorical["placed"].categories
-    assert OneHotEncoder.NULL_TOKEN not in transformer.categorical["gender"].categories
+    # Declared not nullable: no missing block, no null category, so no generator can emit a null.
+    assert not transformer.has_missing["second_perc"]
+    assert not any(s.column == "second_perc" and s.role == "missing" for s in transformer.spans)
+    # Declared categories are a complete domain; declared nullable, the null category comes last.
+    gender = declarations["gender"].categories
+    assert transformer.categorical["gender"].categories == gender
+    mba = declarations["mba_spec"].categories
+    assert mba is not None
+    assert transformer.categorical["mba_spec"].categories == [*mba, OneHotEncoder.NULL_TOKEN]
+    decoded = transformer.inverse_transform(transformer.transform(demo_table))
+    assert decoded["second_perc"].notna().all() and decoded["gender"].isin(["F", "M"]).all()
+
+
+def test_a_declared_domain_is_never_folded(demo_table: pd.DataFrame) -> None:
+    """Rare and even absent declared categories keep their place; nothing becomes (other)."""
+    declarations = bounds_declarations(demo_table)
+    counts = demo_table["degree_type"].value_counts()
+    rare = ["Only-one", *counts.index[::-1]]  # rarest first, and one no row holds
+    table = demo_table.copy()
+    table.loc[3, "degree_type"] = "Only-one"
+    declarations["degree_type"] = ColumnDeclaration(kind=ColumnKind.CATEGORICAL, categories=[*rare, "Nobody"])
+    schema = schema_of(table, declarations)
+    ledger = PrivacyLedger(epsilon=1.0, delta=1e-6)
+    transformer, releases = fit_private_transformer(table, schema, declarations, ledger, 0.1, rng_seed=4)
+    assert transformer.categorical["degree_type"].categories == [*rare, "Nobody"]
+    assert OTHER_TOKEN not in transformer.categorical["degree_type"].categories
+    assert not any("'degree_type'" in r.what for r in releases)
+    # An undeclared column of the same table does get the fallback category (its list is released).
+    assert transformer.categorical["high_spec"].categories[0] == OTHER_TOKEN
 
 
 def test_with_declared_domains_the_layout_does_not_depend_on_the_rows(demo_table: pd.DataFrame) -> None:
