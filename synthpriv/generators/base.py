@@ -66,6 +66,10 @@ class Generator(ABC):
     #: Whether the generator has a recipe whose real-row losses are per-row separable, as a
     #: trainer with `Trainer.per_row_losses` requires (DP-SGD's); one without is refused by it.
     supports_per_row_losses: ClassVar[bool] = False
+    #: Whether the generator's DP-SGD fits were measured to learn the table (benchmarks/). One
+    #: whose fits collapse under the noise, recipe or not, is refused by the privacy plan,
+    #: which names the generators that do learn.
+    learns_under_dp_sgd: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -157,6 +161,7 @@ class Generator(ABC):
             epochs=epochs,
             steps_per_batch=self.steps_per_batch,
             per_row_capable=self.supports_per_row_losses,
+            learns_under_dp_sgd=self.learns_under_dp_sgd,
             transformer_given=transformer_given,
         )
 

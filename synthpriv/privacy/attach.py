@@ -88,9 +88,23 @@ def planned_steps(fit: FitShape) -> int:
     return fit.epochs * steps_per_epoch(fit.rows, fit.batch_size) * fit.steps_per_batch
 
 
+#: The generators whose DP-SGD fits learn the table (benchmarks/dp_band.py): those with a
+#: recipe of per-row losses and `FitShape.learns_under_dp_sgd`, named when another is refused.
+DP_SGD_GENERATORS = ("vae", "diffusion")
+
+
 def refuse_unprivate(fit: FitShape, *, where: str = "train.privacy") -> None:
-    """PrivacyConfigError when ``fit`` cannot be private: a generator without a recipe of
-    per-row losses, or a transformer that would be fitted from the rows without DP."""
+    """PrivacyConfigError when ``fit`` cannot be private: a generator whose DP-SGD fits were
+    measured not to learn (always ``where`` train.generator, the setting to change), one
+    without a recipe of per-row losses, or a transformer that would be fitted from the rows
+    without DP."""
+    if not fit.learns_under_dp_sgd:
+        raise PrivacyConfigError(
+            f"the {fit.kind} generator is not offered with differential privacy: its DP-SGD fits were "
+            "measured to collapse or lose the columns' relations; use train.generator: "
+            f"{' or '.join(DP_SGD_GENERATORS)} (DP-SGD), or train.privacy.mechanism: marginals",
+            where="train.generator",
+        )
     if not fit.per_row_capable:
         raise PrivacyConfigError(
             f"differential privacy is not available for the {fit.kind} generator yet", where=where

@@ -53,6 +53,8 @@ class FitShape:
     epochs: int
     steps_per_batch: int = 1
     """Real-row optimizer steps per loop step, each on a batch of its own (a GAN's critic steps)."""
+    learns_under_dp_sgd: bool = True
+    """Whether the generator's DP-SGD fits were measured to learn (`Generator.learns_under_dp_sgd`)."""
     per_row_capable: bool = False
     """Whether the generator has a recipe whose real-row losses are per-row separable."""
     transformer_given: bool = False

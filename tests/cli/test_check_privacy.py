@@ -152,12 +152,19 @@ def test_the_other_generators_are_checked_by_their_own_rules(
     config["train"].update({"generator": generator, "epochs": 5, "params": {}})
     path = write_pipeline(config)
     result = _check(path)
-    if get_generator(generator).supports_per_row_losses:
+    if get_generator(generator).learns_under_dp_sgd:
         assert result.exit_code == 0, result.output
         preflight = Pipeline.from_yaml(path).check_privacy(Pipeline.from_yaml(path).check(privacy=False))
         assert preflight is not None and preflight.calibration.steps >= 5
     else:
-        _assert_privacy_error(result, path, "train.generator", generator)
+        _assert_privacy_error(
+            result,
+            path,
+            "train.generator",
+            f"the {generator} generator is not offered with differential privacy",
+            "train.generator: vae or diffusion",
+            "train.privacy.mechanism: marginals",
+        )
 
 
 def test_check_prints_the_noise_multiplier_train_records(demo_dp: dict[str, Any], tmp_path: Path) -> None:

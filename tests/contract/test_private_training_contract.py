@@ -6,7 +6,9 @@ with the plain trainer, once executing the privacy plan the train stage executes
 (`privacy_plan` then `fit_generator`). Both fits must reach `synthpriv.training.loop.train`
 (the loop reports its progress as ``train <kind>``); the DP fit's ledger must stay within the
 budget, hold the planned preprocessing releases and one DP-SGD release whose epsilon is the
-accountant's for the steps it took, and read back through `PrivacyLedger.from_claim`.
+accountant's for the steps it took, and read back through `PrivacyLedger.from_claim`. A
+generator whose DP-SGD fits were measured not to learn (`Generator.learns_under_dp_sgd`:
+the GAN) is refused by the plan instead, with a line naming the generators tested here.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import pytest
 import torch
 import yaml
 
-from synthpriv.generators.registry import available_generators
+from synthpriv.errors import PrivacyConfigError
+from synthpriv.generators.registry import available_generators, get_generator
 from synthpriv.pipeline import Pipeline
+from synthpriv.privacy.attach import DP_SGD_GENERATORS
 from synthpriv.privacy.dpsgd import MECHANISM, epsilon_spent, steps_per_epoch
 from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.stages.train import build_generator, fit_generator, privacy_plan
@@ -65,11 +69,33 @@ def _pipeline(kind: str) -> Pipeline:
     return Pipeline.from_config(config)
 
 
+#: The generators that train with DP-SGD, and those refused because their fits do not learn.
+PRIVATE = [k for k in available_generators() if get_generator(k).supports_per_row_losses]
+PRIVATE = [k for k in PRIVATE if get_generator(k).learns_under_dp_sgd]
+REFUSED = [k for k in available_generators() if not get_generator(k).learns_under_dp_sgd]
+
+
 def test_every_registered_generator_is_covered() -> None:
     assert set(available_generators()) <= set(SMALL), "give a new generator tiny settings here"
+    assert REFUSED == ["gan"]
+    # The refusal names exactly the generators whose private fits this contract runs.
+    assert set(DP_SGD_GENERATORS) == set(PRIVATE)
 
 
-@pytest.mark.parametrize("kind", available_generators())
+@pytest.mark.parametrize("kind", REFUSED)
+def test_a_generator_that_does_not_learn_under_dp_sgd_is_refused_by_the_plan(kind: str) -> None:
+    pipeline = _pipeline(kind)
+    schema = pipeline.check(privacy=False)
+    real, train = pipeline.real, pipeline.config.train
+    table = real.train(real.make_split(pipeline.config.seed))
+    generator = build_generator(train, seed=1, min_category_count=5)
+    with pytest.raises(PrivacyConfigError) as raised:
+        privacy_plan(train, generator, schema, real.declarations(), len(table))
+    assert raised.value.where == "train.generator"
+    assert all(f" {name}" in raised.value.message for name in DP_SGD_GENERATORS)
+
+
+@pytest.mark.parametrize("kind", PRIVATE)
 def test_plain_and_private_fits_run_through_the_one_loop_and_the_ledger_adds_up(kind: str) -> None:
     pipeline = _pipeline(kind)
     schema = pipeline.check(privacy=False)

@@ -1,25 +1,26 @@
-"""The GAN in DP mode: a DP-SGD critic, per-row conditions, no packing or gradient penalty.
+"""The GAN under DP: refused before anything is fitted, since its DP-SGD fits collapse.
 
-Fits run on the demo table (215 rows) with small networks; each takes about a second.
+Measured on main (issue 17): on a 2,000-row table at epsilon 3 the DP GAN put most rows of a
+column on one value; on Adult at epsilon 3 its trend error was 22.65 % against the DP VAE's
+19.69 %. The parts of its per-row recipe (own conditions, generated conditions, grouped
+Poisson batches, the generator average) keep their unit tests below: a trainer that requires
+per-row losses still gets the recipe.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from itertools import pairwise
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from synthpriv.data.schema import TableSchema
 from synthpriv.data.transform import TabularTransformer
+from synthpriv.errors import PrivacyConfigError
 from synthpriv.generators.ctgan import (
-    CRITIC_WEIGHT_CLIP,
     CTGAN,
     CondGenerator,
     GANLayout,
@@ -27,9 +28,8 @@ from synthpriv.generators.ctgan import (
     GeneratorAverage,
     own_conditions,
 )
-from synthpriv.generators.model_files import load_generator, save_generator
-from synthpriv.privacy.attach import PrivateTrainer
-from synthpriv.privacy.dpsgd import DPSGDSettings, poisson_batches, sample_rate, steps_per_epoch
+from synthpriv.privacy.attach import DP_SGD_GENERATORS, PrivateTrainer
+from synthpriv.privacy.dpsgd import DPSGDSettings, poisson_batches, steps_per_epoch
 from synthpriv.training.seam import GroupedBatches
 
 GAN_SMALL = {"embedding_dim": 16, "generator_dims": (32, 32), "critic_dims": (32, 32)}
@@ -41,135 +41,24 @@ def layout(transformer: TabularTransformer) -> GANLayout:
     return GANLayout.from_spans(transformer.spans)
 
 
-def _fit(
-    table: pd.DataFrame,
-    schema: TableSchema,
-    transformer: TabularTransformer,
-    *,
-    privacy: DPSGDSettings | None = BUDGET,
-    epochs: int = 4,
-    batch_size: int = 64,
-    **params: object,
-) -> CTGAN:
-    generator = CTGAN({**GAN_SMALL, **params}, epochs=epochs, batch_size=batch_size, seed=0)
-    trainer = PrivateTrainer(privacy) if privacy is not None else None
-    generator.fit(table, schema, transformer=transformer, trainer=trainer)
-    return generator
-
-
-def _fan_in(model: CTGAN) -> int:
-    """The width of one critic input (``pac`` rows with their conditions)."""
-    first = model.critic[0]
-    assert isinstance(first, torch.nn.Linear)
-    return first.in_features
-
-
-@pytest.fixture(scope="module")
-def private_gan(demo: pd.DataFrame, schema: TableSchema, transformer: TabularTransformer) -> CTGAN:
-    return _fit(demo, schema, transformer, critic_steps=2)
-
-
-# -- fits -----------------------------------------------------------------------------------
-
-
-def test_a_private_gan_round_trips_with_its_release(
-    private_gan: CTGAN, demo: pd.DataFrame, tmp_path: Path
-) -> None:
-    release = private_gan.privacy_release
-    assert release is not None
-    assert release.steps == 4 * steps_per_epoch(len(demo), 64) * 2  # two critic steps per generator step
-    assert release.sample_rate == pytest.approx(sample_rate(len(demo), 64))
-    assert 0.97 * BUDGET.epsilon <= release.epsilon <= BUDGET.epsilon
-    assert "GAN" in release.what and release.noise is not None and release.noise > 0
-    rows = private_gan.sample(80, seed=3)
-    assert list(rows.columns) == list(demo.columns) and len(rows) == 80
-    women = private_gan.sample(30, seed=1, conditions={"gender": "F"})
-    assert (women["gender"] == "F").all()
-
-    save_generator(private_gan, tmp_path)
-    loaded = load_generator(tmp_path)
-    assert type(loaded) is CTGAN
-    # The privacy record comes back as the plain JSON objects generator.json holds.
-    assert loaded.privacy == asdict(BUDGET) and loaded.privacy_release == asdict(release)
-    pd.testing.assert_frame_equal(loaded.sample(80, seed=3), rows)
-    pd.testing.assert_frame_equal(loaded.sample(30, seed=1, conditions={"gender": "F"}), women)
-
-
-def test_the_release_counts_every_critic_step_and_no_generator_step(
+def test_a_private_gan_fit_is_refused_before_anything_is_fitted(
     demo: pd.DataFrame, schema: TableSchema, transformer: TabularTransformer
 ) -> None:
-    stepped: list[int] = []
-    # The parameter updates of the Adams themselves, whatever DP-SGD does around them.
-    handle = register_optimizer_step_post_hook(
-        lambda optimizer, *_: (
-            stepped.append(id(optimizer.param_groups[0]["params"][0]))
-            if type(optimizer) is torch.optim.Adam
-            else None
-        )
-    )
-    try:
-        # Batches of 2 expected rows: about one Poisson batch in eight is empty, still a step.
-        model = _fit(demo, schema, transformer, epochs=1, batch_size=2, critic_steps=3)
-    finally:
-        handle.remove()
-    critic_steps = stepped.count(id(next(model.critic.parameters())))
-    generator_steps = stepped.count(id(next(model.generator_net.parameters())))
-    assert model.privacy_release is not None
-    assert (
-        model.privacy_release.steps
-        == critic_steps
-        == 3 * generator_steps
-        == 3 * steps_per_epoch(len(demo), 2)
-    )
-    assert critic_steps + generator_steps == len(stepped)
+    generator = CTGAN(GAN_SMALL, epochs=4, batch_size=64, seed=0)
+    trainer = PrivateTrainer(BUDGET)
+    with pytest.raises(PrivacyConfigError) as raised:
+        generator.fit(demo, schema, transformer=transformer, trainer=trainer)
+    error = raised.value
+    assert error.where == "train.generator" and error.exit_code == 4
+    assert "gan generator" in error.message and "\n" not in error.message
+    assert "vae or diffusion" in error.message and "train.privacy.mechanism: marginals" in error.message
+    assert DP_SGD_GENERATORS == ("vae", "diffusion")
+    # Refused in prepare: no noise calibrated, no network built, no release.
+    assert trainer.calibration is None and trainer.release is None
+    assert not hasattr(generator, "critic") and generator.privacy_release is None
 
 
-def test_private_and_plain_fits_with_one_seed_differ(
-    private_gan: CTGAN, demo: pd.DataFrame, schema: TableSchema, transformer: TabularTransformer
-) -> None:
-    plain = _fit(demo, schema, transformer, privacy=None, critic_steps=2)
-    assert plain.privacy_release is None
-    assert _fan_in(plain) == plain.gan_params.pac * _fan_in(private_gan)
-    assert not torch.equal(
-        plain._state_dict()["generator.out.weight"], private_gan._state_dict()["generator.out.weight"]
-    )
-    assert not plain.sample(50, seed=1).equals(private_gan.sample(50, seed=1))
-
-
-def test_two_private_fits_with_one_training_seed_agree(
-    private_gan: CTGAN, demo: pd.DataFrame, schema: TableSchema, transformer: TabularTransformer
-) -> None:
-    again = _fit(demo, schema, transformer, critic_steps=2)
-    assert again.privacy_release == private_gan.privacy_release
-    pd.testing.assert_frame_equal(again.sample(60, seed=2), private_gan.sample(60, seed=2))
-
-
-def test_the_private_critic_is_unpacked_and_weight_clipped(private_gan: CTGAN) -> None:
-    layout = private_gan.layout
-    assert private_gan.gan_params.pac == 10 and private_gan.pac == 1
-    assert _fan_in(private_gan) == layout.width + layout.cond_width
-    linears = [m for m in private_gan.critic.modules() if isinstance(m, torch.nn.Linear)]
-    assert linears and all(float(m.weight.detach().abs().max()) <= CRITIC_WEIGHT_CLIP for m in linears)
-
-
-# -- no category frequencies of the real table -------------------------------------------------
-
-
-def test_condition_weights_do_not_come_from_the_table(
-    demo: pd.DataFrame, schema: TableSchema, transformer: TabularTransformer
-) -> None:
-    """The released domain has F, the training rows do not: a frequency table would give F
-    weight 0 (as the plain fit shows), the DP fit's weights come from the generator."""
-    men = demo[demo["gender"] == "M"].reset_index(drop=True)
-    female = transformer.categorical["gender"].categories.index("F")
-    private = _fit(men, schema, transformer, epochs=2)
-    plain = _fit(men, schema, transformer, privacy=None, epochs=2)
-    assert float(plain.category_counts[female]) == 0.0
-    weights = private.category_counts
-    assert float(weights[female]) > 0.0
-    offsets = private.layout.cond_offset.tolist()
-    for offset, span in zip(offsets, private.layout.cond_spans, strict=True):
-        assert float(weights[offset : offset + span.width].sum()) == pytest.approx(1.0, abs=1e-5)
+# -- the per-row recipe's parts ---------------------------------------------------------------
 
 
 def test_a_real_row_is_conditioned_on_its_own_category(
