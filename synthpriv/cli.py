@@ -21,6 +21,7 @@ from synthpriv.runtime.terminal import printable
 
 if TYPE_CHECKING:  # the CLI imports the pipeline lazily, so that --help stays fast
     from synthpriv.config.model import StageName
+    from synthpriv.privacy.marginal_plan import MarginalPlan
     from synthpriv.privacy.plan import PrivacyPlan
     from synthpriv.runs import RunInfo
 
@@ -348,7 +349,7 @@ def _verdict_cell(run: RunInfo) -> str:
     return f"{run.verdict} ({run.reason})" if run.verdict == "unreadable" and run.reason else run.verdict
 
 
-def _describe_privacy_plan(plan: PrivacyPlan) -> str:
+def _describe_privacy_plan(plan: PrivacyPlan | MarginalPlan) -> str:
     """The plan `train` will execute: the totals, each planned release, DP-SGD's noise, steps and
     sample rate, and a warning when the noise is so large that the model may learn little."""
     return "\n".join(plan.describe())

@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # torch and opacus load only when a pipeline asks for DP
+    from synthpriv.privacy.marginal_plan import MarginalPlan
     from synthpriv.privacy.plan import PrivacyPlan
 
 
@@ -64,7 +65,7 @@ class Pipeline(RunPlan):
         self.progress = progress or NullProgress()
         self.allow_failed_gates = allow_failed_gates
         #: What a DP run will spend, set by `check` when the pipeline trains with privacy.
-        self.preflight: PrivacyPlan | None = None
+        self.preflight: PrivacyPlan | MarginalPlan | None = None
         chosen = output_dir or self.config.output_dir or Path("reports") / self.config.name
         self.run_dir = Path(chosen).resolve()
         holdout = self.config.data.holdout
@@ -176,7 +177,7 @@ class Pipeline(RunPlan):
                     where=self.loaded.where(("gates", gate)),
                 )
 
-    def check_privacy(self, schema: TableSchema) -> PrivacyPlan | None:
+    def check_privacy(self, schema: TableSchema) -> PrivacyPlan | MarginalPlan | None:
         """The run's privacy plan, decided without training; None without `train.privacy`.
 
         Built by `synthpriv.stages.train.privacy_plan`, the function the train stage executes

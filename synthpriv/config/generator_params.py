@@ -93,20 +93,42 @@ class DiffusionParams(GeneratorParams):
     """Weight of the auxiliary x_0 cross-entropy of the categories (D3PM's hybrid loss)."""
 
 
+class MarginalParams(GeneratorParams):
+    """A network trained to match marginals (GEM-style: Liu et al., NeurIPS 2021).
+
+    Noise goes in, one softmax a column comes out (a category, a quantile bin of a number, or
+    missing); the network is trained so that the marginals of its outputs match measured
+    ones: exact in a plain fit, noisy and adaptively selected under
+    ``train.privacy.mechanism: marginals``. ``train.epochs`` is the optimizer steps of its
+    final fit, ``train.batch_size`` the noise draws a step averages over.
+    """
+
+    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    latent_dim: int = Field(default=64, ge=2, le=4096)
+    """Size of the noise input."""
+    hidden_dims: tuple[int, ...] = Field(default=(256, 256), min_length=1, max_length=8)
+    """Widths of the network's hidden layers."""
+    bins: int = Field(default=16, ge=2, le=512)
+    """Quantile bins a number or date is cut into (values are drawn within their bin)."""
+    steps_per_round: int = Field(default=100, ge=1, le=100_000)
+    """Optimizer steps after each newly measured marginal (DP), before the final fit."""
+
+
 #: The generator kinds the pipeline file accepts, with their settings model.
 PARAMS_BY_KIND: dict[str, type[GeneratorParams]] = {
     "vae": VAEParams,
     "gan": GANParams,
     "diffusion": DiffusionParams,
+    "marginal": MarginalParams,
 }
 
 #: Tuned defaults used when ``train.epochs`` / ``train.batch_size`` are left out. A default
 #: fit runs ``DEFAULT_EPOCHS`` passes over a small table, and on a large one stops at
 #: ``DEFAULT_STEPS`` optimizer steps: quality on UCI Adult (benchmarks/) depends on the steps
 #: taken, and the cap keeps a laptop fit of a large table to minutes rather than hours.
-DEFAULT_EPOCHS: dict[str, int] = {"vae": 300, "gan": 300, "diffusion": 750}
-DEFAULT_STEPS: dict[str, int] = {"vae": 10_000, "gan": 20_000, "diffusion": 21_000}
-DEFAULT_BATCH_SIZE: dict[str, int] = {"vae": 500, "gan": 500, "diffusion": 1024}
+DEFAULT_EPOCHS: dict[str, int] = {"vae": 300, "gan": 300, "diffusion": 750, "marginal": 2000}
+DEFAULT_STEPS: dict[str, int] = {"vae": 10_000, "gan": 20_000, "diffusion": 21_000, "marginal": 2000}
+DEFAULT_BATCH_SIZE: dict[str, int] = {"vae": 500, "gan": 500, "diffusion": 1024, "marginal": 1024}
 
 
 #: Defaults of a DP fit (`train.privacy`). Each DP-SGD step adds noise, so a fixed budget
@@ -114,7 +136,7 @@ DEFAULT_BATCH_SIZE: dict[str, int] = {"vae": 500, "gan": 500, "diffusion": 1024}
 #: the diffusion model's trend error rose from 18.2 % at 100 epochs to 36.2 % at its non-DP
 #: default of 657, and the GAN's from 22.7 % at 100 epochs to 29.9 % at 300 (ML AUC 0.42).
 #: The VAE keeps its non-DP default (10,000 steps: 19.7 % at epsilon 3).
-DEFAULT_DP_EPOCHS: dict[str, int] = {"vae": 300, "gan": 100, "diffusion": 100}
+DEFAULT_DP_EPOCHS: dict[str, int] = {"vae": 300, "gan": 100, "diffusion": 100, "marginal": 2000}
 
 
 def default_epochs(kind: str, rows: int, batch_size: int, *, private: bool = False) -> int:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from synthpriv.config.base import StrictModel
 
 
 class PrivacyConfig(StrictModel):
-    """Train with differential privacy: preprocessing and DP-SGD share one (epsilon, delta) budget."""
+    """Train with differential privacy: preprocessing and training share one (epsilon, delta) budget."""
+
+    mechanism: Literal["dp-sgd", "marginals"] = "dp-sgd"
+    """How the model learns privately: ``dp-sgd`` (noisy clipped gradients, any generator but the
+    GAN) or ``marginals`` (noisy, adaptively selected marginals that ``generator: marginal`` is
+    fitted to: AIM-style, usually far more useful at small epsilon)."""
+    rounds: int | None = Field(default=None, ge=1, le=10_000)
+    """``marginals`` only: marginals selected and measured after the one-way ones; default
+    two per column. More rounds learn more relations, each with more noise."""
 
     epsilon: float = Field(gt=0, le=100)
     """Total epsilon for everything that reads the real table (preprocessing plus training)."""
@@ -31,6 +39,12 @@ class PrivacyConfig(StrictModel):
     is one float draw from a secretly seeded PRNG; the guarantee is proved for real-valued noise,
     and the float attacks need the noisy gradient of a step, where a run releases only the final
     weights."""
+
+    @model_validator(mode="after")
+    def _rounds_need_marginals(self) -> PrivacyConfig:
+        if self.rounds is not None and self.mechanism != "marginals":
+            raise ValueError("rounds applies to mechanism: marginals only")
+        return self
 
     def resolved_delta(self, rows: int) -> float:
         """The delta to use for ``rows`` training rows (see `delta`); validation happens in the train

@@ -13,6 +13,7 @@ from synthpriv.config.generator_params import (
     DiffusionParams,
     GANParams,
     GeneratorParams,
+    MarginalParams,
     VAEParams,
     default_epochs,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "DiffusionParams",
     "GANParams",
     "GeneratorParams",
+    "MarginalParams",
     "VAEParams",
     "default_epochs",
 ]

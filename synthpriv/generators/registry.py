@@ -21,6 +21,7 @@ _GENERATORS: dict[str, str] = {
     "vae": "synthpriv.generators.tvae:TVAE",
     "diffusion": "synthpriv.generators.ddpm:TabDDPM",
     "gan": "synthpriv.generators.ctgan:CTGAN",
+    "marginal": "synthpriv.generators.marginal:MarginalNet",
 }
 
 

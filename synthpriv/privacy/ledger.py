@@ -30,7 +30,9 @@ class Release:
     what: str
     """What was released, e.g. ``"quantiles of age"`` or ``"VAE weights (DP-SGD)"``."""
     mechanism: str
-    """``laplace``, ``gaussian``, ``stability histogram`` or ``subsampled gaussian (DP-SGD)``."""
+    """``discrete laplace``, ``stability histogram (discrete laplace)``, ``subsampled gaussian
+    (DP-SGD)`` or the marginals'
+    ``discrete gaussian + exponential mechanism (zCDP)``."""
     epsilon: float
     delta: float = 0.0
     noise: float | None = None
@@ -38,7 +40,9 @@ class Release:
     sample_rate: float | None = None
     """DP-SGD: the Poisson sampling rate of each step."""
     steps: int | None = None
-    """DP-SGD: the optimizer steps the accountant counted."""
+    """DP-SGD: the optimizer steps the accountant counted; marginals: the selection rounds."""
+    rho: float | None = None
+    """A mechanism accounted in zCDP (marginals): its rho, which ``epsilon`` and ``delta`` convert."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.epsilon) and self.epsilon >= 0):
@@ -163,8 +167,8 @@ def _release(entry: object, where: str) -> Release:
     for key in ("what", "mechanism"):
         if not isinstance(record.get(key), str):
             raise LedgerError(f"privacy ledger: {where}.{key} must be a string")
-    for key in ("epsilon", "delta", "noise", "sample_rate"):
-        if key in record and not (key in ("noise", "sample_rate") and record[key] is None):
+    for key in ("epsilon", "delta", "noise", "sample_rate", "rho"):
+        if key in record and not (key in ("noise", "sample_rate", "rho") and record[key] is None):
             _number(record, key, where)
     steps = record.get("steps")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 0):

@@ -54,6 +54,43 @@ def checked_delta(privacy: PrivacyConfig, rows: int) -> float:
     return delta
 
 
+def plan_preprocessing(
+    privacy: PrivacyConfig, schema: TableSchema, declarations: Mapping[str, ColumnDeclaration], rows: int
+) -> tuple[PrivacyLedger, list[PlannedRelease]]:
+    """The ledger of a DP fit of ``rows`` rows with its preprocessing releases charged, and
+    those releases (planned, not run)."""
+    ledger = PrivacyLedger(epsilon=privacy.epsilon, delta=checked_delta(privacy, rows))
+    planned = plan_private_preprocessing(
+        schema,
+        declarations,
+        epsilon=privacy.preprocessing_share * privacy.epsilon,
+        delta=ledger.remaining_delta,
+    )
+    for release in planned:
+        ledger.charge(release.release())
+    return ledger, planned
+
+
+def run_preprocessing(
+    privacy: PrivacyConfig,
+    planned: PrivacyLedger,
+    table: pd.DataFrame,
+    schema: TableSchema,
+    declarations: Mapping[str, ColumnDeclaration],
+) -> tuple[PrivacyLedger, TabularTransformer]:
+    """Run the preprocessing releases ``planned`` holds on the training rows: a fresh ledger
+    with them charged, and the transformer fitted from them. The noise draws on fresh OS
+    entropy: the pipeline's seed is public, and noise an adversary can regenerate protects
+    nothing (so DP runs are not bit-reproducible)."""
+    ledger = PrivacyLedger(epsilon=planned.epsilon, delta=planned.delta)
+    transformer, _ = fit_private_transformer(
+        table, schema, declarations, ledger, privacy.preprocessing_share * privacy.epsilon, rng_seed=None
+    )
+    if ledger.releases != planned.releases:
+        raise RuntimeError("DP preprocessing released something other than its plan")
+    return ledger, transformer
+
+
 @dataclass(frozen=True)
 class PrivacyPlan:
     """Everything a DP run will release, and what each release costs, known before training."""
@@ -85,15 +122,7 @@ class PrivacyPlan:
         from synthpriv.privacy.attach import planned_steps, refuse_unprivate
 
         refuse_unprivate(fit, where="train.generator")
-        ledger = PrivacyLedger(epsilon=privacy.epsilon, delta=checked_delta(privacy, fit.rows))
-        planned = plan_private_preprocessing(
-            schema,
-            declarations,
-            epsilon=privacy.preprocessing_share * privacy.epsilon,
-            delta=ledger.remaining_delta,
-        )
-        for release in planned:
-            ledger.charge(release.release())
+        ledger, planned = plan_preprocessing(privacy, schema, declarations, fit.rows)
         settings = DPSGDSettings(
             epsilon=ledger.remaining_epsilon,
             delta=ledger.remaining_delta,
@@ -108,22 +137,8 @@ class PrivacyPlan:
     def fit_preprocessing(
         self, table: pd.DataFrame, schema: TableSchema, declarations: Mapping[str, ColumnDeclaration]
     ) -> tuple[PrivacyLedger, TabularTransformer]:
-        """Run the planned preprocessing releases on the training rows: a fresh ledger with
-        them charged, and the transformer fitted from them. The noise draws on fresh OS
-        entropy: the pipeline's seed is public, and noise an adversary can regenerate
-        protects nothing (so DP runs are not bit-reproducible)."""
-        ledger = PrivacyLedger(epsilon=self.ledger.epsilon, delta=self.ledger.delta)
-        transformer, _ = fit_private_transformer(
-            table,
-            schema,
-            declarations,
-            ledger,
-            self.privacy.preprocessing_share * self.privacy.epsilon,
-            rng_seed=None,
-        )
-        if ledger.releases != self.ledger.releases:
-            raise RuntimeError("DP preprocessing released something other than its plan")
-        return ledger, transformer
+        """Run the planned preprocessing releases on the training rows (`run_preprocessing`)."""
+        return run_preprocessing(self.privacy, self.ledger, table, schema, declarations)
 
     def trainer(self) -> PrivateTrainer:
         """The trainer that trains with this plan's noise (and refuses any other fit)."""

@@ -29,6 +29,7 @@ from synthpriv.runtime.progress import Progress
 from synthpriv.stages.base import Stage, StageContext, StageResult, read_summary
 
 if TYPE_CHECKING:  # opacus loads only when a DP fit runs
+    from synthpriv.privacy.marginal_plan import MarginalPlan
     from synthpriv.privacy.plan import PrivacyPlan
 
 
@@ -121,7 +122,7 @@ def privacy_plan(
     schema: TableSchema,
     declarations: Mapping[str, ColumnDeclaration],
     rows: int,
-) -> PrivacyPlan | None:
+) -> PrivacyPlan | MarginalPlan | None:
     """The privacy plan of a DP fit of ``generator`` on ``rows`` training rows; None without
     ``train.privacy``. ``synthpriv check`` prints it and the train stage executes it: one
     function, so the noise checked is the noise trained. PrivacyConfigError when the run
@@ -129,9 +130,12 @@ def privacy_plan(
     if config.privacy is None:
         return None
     from synthpriv.privacy.attach import PrivateTrainer
+    from synthpriv.privacy.marginal_plan import MarginalPlan
     from synthpriv.privacy.plan import PrivacyPlan
 
     shape = generator.fit_shape(rows, fixed_budget=PrivateTrainer.fixed_budget, transformer_given=True)
+    if config.privacy.mechanism == "marginals":
+        return MarginalPlan.build(config.privacy, schema, declarations, shape)
     return PrivacyPlan.build(config.privacy, schema, declarations, shape)
 
 
@@ -139,7 +143,7 @@ def fit_generator(
     generator: Generator,
     table: pd.DataFrame,
     schema: TableSchema,
-    plan: PrivacyPlan | None,
+    plan: PrivacyPlan | MarginalPlan | None,
     declarations: Mapping[str, ColumnDeclaration],
     progress: Progress | None = None,
 ) -> tuple[FitReport, PrivacyLedger | None]:

@@ -14,11 +14,15 @@ A trainer states what it requires of a plan (`Trainer.per_row_losses`) and how a
 should be sized (`Trainer.fixed_budget`); a generator whose algorithm differs under a
 requirement (the GAN's recipe for per-row losses) reads the requirement, never whether the
 fit is private.
+
+A marginal-trained generator asks the trainer to `fit_marginals` instead: the plain trainer
+measures exact marginals (`synthpriv.training.marginals`), the private one of
+``mechanism: marginals`` noisy ones it selects (`synthpriv.privacy.marginals`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -28,6 +32,7 @@ from torch import nn
 
 from synthpriv.runtime.progress import Progress
 from synthpriv.training.loop import BatchSampler, GroupedBatches, RowStep, shuffled_batches, train
+from synthpriv.training.marginals import MarginalModel, fit_exact
 
 __all__ = ["FitShape", "GroupedBatches", "RowStep", "Trainer", "child_seed"]
 
@@ -59,6 +64,8 @@ class FitShape:
     """Whether the generator has a recipe whose real-row losses are per-row separable."""
     transformer_given: bool = False
     """Whether the transformer was fitted before the fit (not from the rows the fit reads)."""
+    marginal_capable: bool = False
+    """Whether the generator trains on measured marginals (`Trainer.fit_marginals`)."""
 
 
 class Trainer:
@@ -126,6 +133,18 @@ class Trainer:
             progress=progress,
             sampler=plan.real_rows.sampler,
         )
+
+    def fit_marginals(
+        self,
+        tokens: np.ndarray,
+        sizes: Sequence[int],
+        model: MarginalModel,
+        *,
+        progress: Progress | None = None,
+    ) -> list[dict[str, float]]:
+        """Fit a marginal-trained ``model`` to the marginals of ``tokens`` (rows x attributes,
+        ``sizes[a]`` tokens in attribute ``a``): exactly, for plain training."""
+        return fit_exact(tokens, sizes, model, progress)
 
     def finish(self, what: str) -> None:
         """After training: a private trainer records its release, named ``what``."""

@@ -1,0 +1,95 @@
+"""The privacy plan of ``train.privacy.mechanism: marginals``: decided once, printed by
+``synthpriv check``, executed by train (the DP-SGD plan's counterpart, `PrivacyPlan`).
+
+The budget goes first to the preprocessing releases a transformer needs (quantile maps of
+numbers, undeclared category lists: `synthpriv.privacy.preprocessing`, the same releases a
+DP-SGD run makes), then whatever ``(epsilon, delta)`` they leave becomes the zCDP rho of the
+marginal mechanism (`synthpriv.privacy.marginals`), charged to the ledger as one release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from synthpriv.config.privacy import PrivacyConfig
+from synthpriv.data.schema import TableSchema
+from synthpriv.errors import PrivacyConfigError
+from synthpriv.privacy.ledger import PrivacyLedger
+from synthpriv.privacy.marginals import MarginalBudget, MarginalTrainer, refuse_unmarginal
+from synthpriv.privacy.noise import zcdp_rho
+from synthpriv.privacy.plan import plan_preprocessing, run_preprocessing
+from synthpriv.privacy.preprocessing import PlannedRelease
+from synthpriv.training.seam import FitShape
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from synthpriv.config.model import ColumnDeclaration
+    from synthpriv.data.transform import TabularTransformer
+
+
+@dataclass(frozen=True)
+class MarginalPlan:
+    """Everything a marginals run will release, and what each release costs, known before training."""
+
+    privacy: PrivacyConfig
+    fit: FitShape
+    preprocessing: tuple[PlannedRelease, ...]
+    ledger: PrivacyLedger
+    """The budget with the planned preprocessing releases charged (the marginals not yet)."""
+    budget: MarginalBudget
+
+    @property
+    def train_rows(self) -> int:
+        return self.fit.rows
+
+    @classmethod
+    def build(
+        cls,
+        privacy: PrivacyConfig,
+        schema: TableSchema,
+        declarations: Mapping[str, ColumnDeclaration],
+        fit: FitShape,
+    ) -> MarginalPlan:
+        """Decide the plan; PrivacyConfigError when the run cannot keep its promise. Reads no value."""
+        refuse_unmarginal(fit)
+        ledger, planned = plan_preprocessing(privacy, schema, declarations, fit.rows)
+        epsilon, delta = ledger.remaining_epsilon, ledger.remaining_delta
+        if epsilon <= 0 or delta <= 0:
+            raise PrivacyConfigError(
+                "preprocessing leaves no budget for the marginals", where="train.privacy.preprocessing_share"
+            )
+        columns = len(schema.modelled())
+        budget = MarginalBudget.plan(zcdp_rho(epsilon, delta), delta, columns, privacy.rounds)
+        if budget.epsilon > epsilon * (1 + 1e-9):
+            raise RuntimeError("the zCDP conversion overspends the remaining epsilon")
+        return cls(privacy, fit, tuple(planned), ledger, budget)
+
+    def fit_preprocessing(
+        self, table: pd.DataFrame, schema: TableSchema, declarations: Mapping[str, ColumnDeclaration]
+    ) -> tuple[PrivacyLedger, TabularTransformer]:
+        """Run the planned preprocessing releases on the training rows (`run_preprocessing`)."""
+        return run_preprocessing(self.privacy, self.ledger, table, schema, declarations)
+
+    def trainer(self) -> MarginalTrainer:
+        """The trainer that measures the planned marginals with the planned noise."""
+        return MarginalTrainer(self.budget)
+
+    def describe(self) -> list[str]:
+        """The plan in lines for a terminal: the totals, each release, the marginals' noise."""
+        ledger, budget = self.ledger, self.budget
+        headline = (
+            f"differential privacy (marginals): epsilon {ledger.epsilon:g}, delta {ledger.delta:.3g} on "
+            f"{self.fit.rows:,} training rows; preprocessing {len(ledger.releases)} release(s), epsilon "
+            f"{ledger.spent_epsilon:.3g}; marginals epsilon {budget.epsilon:.3g}"
+        )
+        lines = [headline]
+        for release in ledger.releases:
+            scale = "" if release.noise is None else f", noise scale {release.noise:.3g}"
+            lines.append(
+                f"  release: {release.what}: {release.mechanism}, epsilon {release.epsilon:.3g}, "
+                f"delta {release.delta:.3g}{scale}"
+            )
+        return lines + budget.describe()

@@ -1,0 +1,62 @@
+"""The marginal generator's tokens: columns to tokens and back, and its marginals."""
+
+from __future__ import annotations
+
+import hypothesis.strategies as st
+import numpy as np
+import pandas as pd
+import torch
+from hypothesis import given, settings
+
+from synthpriv.data.schema import infer_schema
+from synthpriv.data.transform import TabularTransformer
+from synthpriv.generators.marginal import detokenize, joint, token_attributes, tokenize
+
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True, database=None)
+
+
+@st.composite
+def tables(draw: st.DrawFn) -> pd.DataFrame:
+    rows = draw(st.integers(8, 60))
+    numbers = draw(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=rows, max_size=rows))
+    holes = draw(st.lists(st.booleans(), min_size=rows, max_size=rows))
+    colours = draw(st.lists(st.sampled_from(["red", "green", "blue"]), min_size=rows, max_size=rows))
+    return pd.DataFrame(
+        {
+            "x": pd.Series(numbers, dtype="float64").mask(pd.Series(holes)),
+            "colour": pd.Series(colours, dtype=object),
+        }
+    )
+
+
+@SETTINGS
+@given(table=tables(), bins=st.integers(2, 12), seed=st.integers(0, 2**32 - 1))
+def test_tokens_survive_a_decode_and_an_encode(table: pd.DataFrame, bins: int, seed: int) -> None:
+    """A token decodes to a value that encodes back to the same token: a bin's value stays in
+    its bin, a missing token stays missing, a category stays itself."""
+    transformer = TabularTransformer(infer_schema(table).modelled(), min_category_count=1).fit(table)
+    attributes = token_attributes(transformer.spans, bins)
+    encoded = transformer.encode(table)
+    tokens = tokenize(encoded, attributes)
+    for attribute, column in zip(attributes, tokens.T, strict=True):
+        assert 0 <= column.min() and column.max() < attribute.size
+    decoded = detokenize(tokens, attributes, transformer.spans, np.random.default_rng(seed))
+    np.testing.assert_array_equal(tokenize(decoded, attributes), tokens)
+
+
+def test_a_nullable_number_has_a_missing_token_and_a_category_its_categories() -> None:
+    table = pd.DataFrame({"x": [1.0, np.nan, 3.0, 4.0] * 5, "c": ["a", "b", "a", "b"] * 5})
+    transformer = TabularTransformer(infer_schema(table).modelled(), min_category_count=1).fit(table)
+    by_name = {a.column: a for a in token_attributes(transformer.spans, bins=6)}
+    assert by_name["x"].size == 7 and by_name["x"].bins == 6
+    tokens = tokenize(transformer.encode(table), tuple(by_name.values()))
+    assert (tokens[1::4, 0] == 6).all() and (tokens[0::4, 0] < 6).all()
+
+
+def test_joint_is_the_mean_outer_product_of_the_softmaxes() -> None:
+    generator = torch.Generator().manual_seed(0)
+    probs = [torch.softmax(torch.randn(50, s, generator=generator), dim=1) for s in (2, 3, 4)]
+    expected = torch.einsum("bi,bj,bk->ijk", *probs).reshape(-1) / 50
+    torch.testing.assert_close(joint(probs, (0, 1, 2)), expected)
+    torch.testing.assert_close(joint(probs, (1,)), probs[1].mean(0))
+    assert abs(float(joint(probs, (0, 2)).sum()) - 1.0) < 1e-5
