@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -127,13 +128,22 @@ def test_from_stage_reruns_it_and_keeps_upstream(demo_run: tuple[Path, Path]) ->
     assert (out / "synthesize" / "synthetic.parquet").read_bytes() == synthetic
 
 
-def test_failed_gate_blocks_export(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def blocked_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    """One run with three gates a quick VAE fails: quality 0.999, and a detector bound of 0.5
+    with an efficacy ratio above 1, which cannot both hold; (the CLI result, the run folder)."""
     import yaml
 
-    pipeline = tmp_path / "pipeline.yaml"
-    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates={"min_quality": 0.999})))
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
+    folder = tmp_path_factory.mktemp("blocked")
+    pipeline = folder / "pipeline.yaml"
+    gates = {"min_quality": 0.999, "max_detection_auc": 0.5, "min_ml_efficacy_ratio": 1.4}
+    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates=gates)))
+    out = folder / "run"
+    return runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)]), out
+
+
+def test_failed_gate_blocks_export(blocked_run: tuple[Any, Path]) -> None:
+    result, out = blocked_run
     assert result.exit_code == 5, result.output
     assert "min_quality" in result.stderr
     assert not (out / "export" / "synthetic.parquet").exists()
@@ -166,17 +176,11 @@ def test_validate_records_every_metric_with_its_reference(demo_run: tuple[Path, 
         assert heading in report
 
 
-def test_detection_and_efficacy_gates_block_export(tmp_path: Path) -> None:
-    """A detector bound of 0.5 and an efficacy ratio above 1 cannot both hold for a quick VAE."""
-    import yaml
-
-    pipeline = tmp_path / "pipeline.yaml"
-    gates = {"max_detection_auc": 0.5, "min_ml_efficacy_ratio": 1.4}
-    pipeline.write_text(yaml.safe_dump(quick_demo_config(gates=gates)))
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["run", "-q", str(pipeline), "--output-dir", str(out)])
+def test_detection_and_efficacy_gates_block_export(blocked_run: tuple[Any, Path]) -> None:
+    result, out = blocked_run
     assert result.exit_code == 5, result.output
-    assert "max_detection_auc" in result.stderr and "min_ml_efficacy_ratio" in result.stderr
+    stderr = result.stderr
+    assert "max_detection_auc" in stderr and "min_ml_efficacy_ratio" in stderr
     outcomes = {g["name"]: g for g in json.loads((out / "validate" / "summary.json").read_text())["gates"]}
     assert not outcomes["max_detection_auc"]["passed"] and not outcomes["min_ml_efficacy_ratio"]["passed"]
     assert not (out / "export" / "synthetic.parquet").exists()
