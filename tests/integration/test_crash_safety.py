@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.cli_process import run, start, without_timings
-from tests.conftest import quick_demo_config
+from tests.conftest import TINY_VALIDATE, quick_demo_config
 
 pytestmark = pytest.mark.slow
 
@@ -29,27 +29,22 @@ MARKER = "stage.json"
 
 def crash_config() -> dict:
     """The demo pipeline with every stage long enough to be caught by polling (0.3 s or more
-    each on two cores) and the metrics cut down so that the whole file stays near a minute."""
+    each on two cores) and no longer: 60,000 rows make synthesize and export last; train,
+    validate and attack take their smallest settings, which still last a second or more."""
     config = quick_demo_config(
         synthesize={"rows": 60_000, "batch_size": 5_000},
-        validate={
-            "max_rows": 500,
-            "model_rows": 500,
-            "efficacy_rows": 500,
-            "neighbour_rows": 500,
-            "bootstrap": 20,
-        },
+        validate=TINY_VALIDATE,
         attack={
             "quasi_identifiers": ["gender", "degree_type"],
             "sensitive": "placed",
-            "max_rows": 500,
-            "risk_targets": 100,
-            "singling_out_queries": 50,
+            "max_rows": 100,
+            "risk_targets": 10,
+            "singling_out_queries": 10,
         },
         export={"formats": ["parquet", "csv"]},
         gates={"min_quality": 0.3},
     )
-    config["train"]["epochs"] = 30
+    config["train"]["epochs"] = 10
     return config
 
 
