@@ -22,6 +22,7 @@ from synthpriv.config.privacy import PrivacyConfig
 from synthpriv.data.schema import TableSchema
 from synthpriv.errors import PrivacyConfigError
 from synthpriv.privacy.dpsgd import DPSGDSettings, NoiseCalibration, calibrate
+from synthpriv.privacy.forecast import forecast
 from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.privacy.preprocessing import (
     PlannedRelease,
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
     from synthpriv.config.model import ColumnDeclaration
     from synthpriv.data.transform import TabularTransformer
     from synthpriv.privacy.attach import PrivateTrainer
-
-#: Above this noise multiplier the printed plan warns that the model may learn little: the
-#: noise on each step's summed gradient is then several clipped rows' worth.
-LARGE_NOISE = 5.0
 
 
 def checked_delta(privacy: PrivacyConfig, rows: int) -> float:
@@ -172,9 +169,6 @@ class PrivacyPlan:
             f"{self.settings.accountant} accountant: epsilon {noise.epsilon:.4g} of "
             f"{self.settings.epsilon:.4g}, delta {self.settings.delta:.3g}"
         )
-        if noise.noise_multiplier > LARGE_NOISE:
-            lines.append(
-                f"  warning: noise multiplier {noise.noise_multiplier:.3g} is large (> {LARGE_NOISE:g}): the "
-                "model may learn little; raise epsilon, train on more rows or for fewer epochs"
-            )
+        expected = forecast(fit.kind, noise.noise_multiplier, noise.steps, noise.expected_batch_size)
+        lines.extend(expected.lines())
         return lines

@@ -190,3 +190,51 @@ def test_check_prints_the_noise_multiplier_train_records(demo_dp: dict[str, Any]
     assert f"{recorded['noise']:.4g}" == f"{printed:.4g}"
     assert recorded["steps"] == steps == 3 * 3  # 3 epochs of 3 Poisson steps (172 rows, batch 64)
     assert len(ledger["releases"]) == 13 + 1
+
+
+def _forecast_lines(stdout: str) -> tuple[str, list[str]]:
+    lines = stdout.splitlines()
+    forecast = [line for line in lines if line.startswith("  forecast: ")]
+    assert len(forecast) == 1, stdout
+    return forecast[0], [line for line in lines if line.startswith("  warning: ")]
+
+
+def test_check_warns_that_the_dp_demo_plan_is_outside_the_usable_band(
+    demo_dp: dict[str, Any], write_pipeline
+) -> None:
+    """The DP demo's DP-SGD plan (300 epochs of 64 of 172 rows at epsilon 3: noise multiplier
+    18.5) is forecast poor, with one warning naming the settings to change."""
+    config = copy.deepcopy(demo_dp)
+    config["train"].update({"generator": "vae", "epochs": 300, "batch_size": 64, "privacy": {"epsilon": 3.0}})
+    result = _check(write_pipeline(config))
+    assert result.exit_code == 0, result.output
+    assert "noise multiplier 18.5" in result.stdout
+    forecast, warnings = _forecast_lines(result.stdout)
+    assert forecast.startswith("  forecast: poor (900 steps") and "not a guarantee" in forecast
+    assert len(warnings) == 1
+    for setting in ("train.epochs", "train.batch_size", "train.privacy.epsilon", "mechanism: marginals"):
+        assert setting in warnings[0]
+
+
+ADULT = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "adult.parquet"
+
+
+@pytest.mark.skipif(not ADULT.exists(), reason="needs ../shared/datasets/adult.parquet")
+def test_a_plan_inside_the_usable_band_prints_no_warning(write_pipeline) -> None:
+    """Adult with the vae's DP defaults at epsilon 3 (the plan measured usable) checks without a warning."""
+    bounds = {"age": [16, 100], "fnlwgt": [0, 1_500_000], "education_num": [1, 16]}
+    bounds |= {"capital_gain": [0, 100_000], "capital_loss": [0, 5_000], "hours_per_week": [1, 99]}
+    config = {
+        "version": 1,
+        "name": "adult-dp",
+        "data": {
+            "path": str(ADULT),
+            "columns": {name: {"kind": "numerical", "bounds": b} for name, b in bounds.items()},
+        },
+        "train": {"generator": "vae", "privacy": {"epsilon": 3.0}},
+    }
+    result = _check(write_pipeline(config))
+    assert result.exit_code == 0, result.output
+    forecast, warnings = _forecast_lines(result.stdout)
+    assert forecast.startswith("  forecast: usable") and "not a guarantee" in forecast
+    assert warnings == []
