@@ -12,7 +12,7 @@ tokens (`synthpriv.training.marginals`; one token a column and row):
    less the error the measurement's own noise would leave (``sqrt(2 / pi) sigma`` a cell),
    so a marginal with many cells is chosen only when the model is that far off. The
    candidates are every two-way marginal of at most `MAX_CELLS` cells, and the three-way
-   ones that extend a selected two-way one by a column.
+   ones that extend a selected two-way one by a column, less those already measured.
 3. **The model's final fit** to all measurements (post-processing).
 
 **Accounting.** zCDP (Bun and Steinke, 2016), with the add/remove-one-row relation of the
@@ -58,7 +58,7 @@ ONE_WAY_SHARE = 0.1
 #: The share of each round's rho spent on selecting (the rest measures what was selected).
 SELECTION_SHARE = 0.1
 #: Rounds when ``train.privacy.rounds`` is left out: this many per column.
-ROUNDS_PER_COLUMN = 2
+ROUNDS_PER_COLUMN = 1
 MECHANISM = "discrete gaussian + exponential mechanism (zCDP)"
 
 
@@ -212,7 +212,10 @@ class _Rounds:
 
     def candidates(self) -> list[Query]:
         selected = [m.attributes for m in self.measurements if len(m.attributes) > 1]
-        return pair_queries(self.sizes) + [q for q in extensions(selected, self.sizes) if len(q) == 3]
+        # A marginal is measured once: its measurement already says what its noise allows.
+        return [
+            q for q in pair_queries(self.sizes) + extensions(selected, self.sizes) if q not in set(selected)
+        ]
 
     def select(self, rows: float) -> Query:
         """The exponential mechanism over the candidates' AIM scores (Gumbel-max sampling)."""

@@ -16,7 +16,7 @@ from synthpriv.config.model import PipelineConfig
 from synthpriv.errors import PrivacyConfigError
 from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.privacy.marginal_plan import MarginalPlan
-from synthpriv.privacy.marginals import MarginalBudget, _Rounds
+from synthpriv.privacy.marginals import ROUNDS_PER_COLUMN, MarginalBudget, _Rounds
 from synthpriv.privacy.noise import zcdp_epsilon
 from synthpriv.stages.train import build_generator, fit_generator, privacy_plan
 from synthpriv.training.marginals import Measurement, Query
@@ -43,7 +43,7 @@ def test_the_shares_spend_exactly_rho(columns: int, rounds: int | None) -> None:
     if budget.rounds:
         spent += budget.rounds * (budget.selection_epsilon**2 / 8 + 1 / (2 * budget.measure_sigma**2))
     assert math.isclose(spent, 0.05, rel_tol=1e-9)
-    assert budget.rounds == (0 if columns == 1 else rounds or 2 * columns)
+    assert budget.rounds == (0 if columns == 1 else rounds or ROUNDS_PER_COLUMN * columns)
     assert budget.epsilon == zcdp_epsilon(0.05, 1e-6)
 
 
