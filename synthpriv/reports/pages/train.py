@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pandas as pd
 
-from synthpriv.privacy.ledger import PrivacyLedger
+from synthpriv.privacy.ledger import PrivacyLedger, Release
 from synthpriv.reports import charts
 from synthpriv.reports.model import Chart, Figure, Report, Section, Table
 from synthpriv.reports.summaries import COVERAGE_ROWS, TrainSummary
 from synthpriv.reports.verdicts import tone_dp_epsilon
+
+
+def _schedule(release: Release) -> str:
+    """How the mechanism ran: DP-SGD's steps and sampling rate, the marginals' rounds and rho."""
+    if release.rho is not None:
+        return f"{release.steps or 0:,} selection rounds, zCDP rho {release.rho:.4g}"
+    if release.steps is None or release.sample_rate is None:
+        return "–"
+    return f"{release.steps:,} steps at rate {release.sample_rate:.4g}"
 
 
 def _privacy_section(ledger: PrivacyLedger) -> Section:
@@ -19,7 +28,7 @@ def _privacy_section(ledger: PrivacyLedger) -> Section:
             f"{r.epsilon:.4g}",
             f"{r.delta:.3g}",
             "–" if r.noise is None else f"{r.noise:.4g}",
-            "–" if r.steps is None else f"{r.steps:,} steps at rate {r.sample_rate:.4g}",
+            _schedule(r),
         )
         for r in ledger.releases
     )
@@ -28,7 +37,8 @@ def _privacy_section(ledger: PrivacyLedger) -> Section:
         text=(
             "Every computation that read the real table, with what it cost. The total is their sequential "
             "composition (epsilons add up, deltas add up), which holds for any mix of mechanisms. DP-SGD's "
-            "epsilon is the accountant's value after training, for the steps actually taken."
+            "epsilon is the accountant's value after training, for the steps actually taken; the marginals' "
+            "is their zCDP total (rho) converted to (epsilon, delta)."
         ),
         figures=(
             Figure(
