@@ -11,7 +11,7 @@ preprocessing releases, then DP-SGD with the planned noise; as benchmarks/adult_
 - UCI Adult: a seeded subsample of the official train rows (``--adult-rows``), scored on
   the subsample (shape and trend error, sdmetrics) and on the official test rows (ML AUC of
   a classifier trained on the synthetic rows, `adult_protocol.ml_efficacy`);
-- the built-in demo table (``pipelines/demo_dp.yaml``'s declarations and split: 172
+- the built-in demo table (``pipelines/demo_dp_sgd.yaml``'s declarations and split: 172
   training rows, 43 holdout rows; ML AUC for ``placed`` on the holdout rows);
 
 at a grid of epsilon, epochs and batch size spanning noise multipliers from about 0.5 to 20.
@@ -48,7 +48,7 @@ from synthpriv.pipeline import Pipeline
 from synthpriv.privacy.attach import PrivateTrainer
 from synthpriv.privacy.plan import PrivacyPlan
 
-DEMO_DP = Path(__file__).resolve().parents[1] / "pipelines" / "demo_dp.yaml"
+DEMO_DP = Path(__file__).resolve().parents[1] / "pipelines" / "demo_dp_sgd.yaml"
 SEED = 0
 
 #: (epsilon, epochs, batch size) per table: noise multipliers from about 0.5 to 20.

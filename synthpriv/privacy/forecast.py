@@ -23,7 +23,7 @@ with every row below. On small tables no setting reaches it: with n rows and eps
 172 rows stayed poor at every setting up to epsilon 10.
 
 Measured with benchmarks/dp_band.py (UCI Adult: a 6,000-row subsample of the official train
-rows, ML AUC on the official test rows; the demo table: pipelines/demo_dp.yaml's split, ML
+rows, ML AUC on the official test rows; the demo table: pipelines/demo_dp_sgd.yaml's split, ML
 AUC for ``placed`` on 43 holdout rows, so noisy), one seed, OMP_WAIT_POLICY=PASSIVE on a
 shared 2-core machine; the last three rows are issue 17's full-Adult runs of
 benchmarks/adult_dp.py with the defaults (noise recomputed from today's plan). "independent"

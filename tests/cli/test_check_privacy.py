@@ -19,7 +19,7 @@ from synthpriv.cli import app
 from synthpriv.pipeline import Pipeline
 
 runner = CliRunner()
-DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp.yaml"
+DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp_sgd.yaml"
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,24 @@ def test_the_dp_demo_checks_clean() -> None:
     plan = result.stdout.splitlines()[1]
     assert plan.startswith("differential privacy: epsilon 3, delta 1e-05 on 172 training rows")
     assert "DP-SGD 900 steps" in plan  # 300 epochs of ~64 of 172 rows: 3 Poisson steps an epoch
+
+
+def test_the_marginals_demo_prints_every_release_and_the_measurements_noise() -> None:
+    path = DEMO_DP.with_name("demo_dp.yaml")
+    result = _check(path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1].startswith(
+        "differential privacy (marginals): epsilon 3, delta 1e-05 on 172 training rows"
+    )
+    # Ten numbers and dates need a quantile map; every category list is declared (no release).
+    assert sum("release: quantile map of" in line for line in lines) == 10
+    assert not any("category list" in line for line in lines)
+    assert any(
+        line.strip().startswith("one-way marginals of 16 column(s): discrete gaussian, sigma")
+        for line in lines
+    )
+    assert any("16 rounds: select by exponential mechanism" in line for line in lines)
 
 
 def test_a_plain_pipeline_prints_no_privacy_plan() -> None:
@@ -144,7 +162,8 @@ def test_the_check_plans_what_training_spends(demo_dp: dict[str, Any], tmp_path:
 def test_the_other_generators_are_checked_by_their_own_rules(
     demo_dp: dict[str, Any], write_pipeline, generator: str
 ) -> None:
-    """Each generator says whether it supports DP and counts its own DP-SGD steps."""
+    """Each generator says whether DP-SGD trains it and counts its own DP-SGD steps; the GAN,
+    whose DP-SGD fits collapse, is refused with the generators that do train."""
     from synthpriv.generators.registry import get_generator
 
     config = copy.deepcopy(demo_dp)

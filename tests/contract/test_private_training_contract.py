@@ -29,7 +29,7 @@ from synthpriv.privacy.dpsgd import MECHANISM, epsilon_spent, steps_per_epoch
 from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.stages.train import build_generator, fit_generator, privacy_plan
 
-DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp.yaml"
+DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp_sgd.yaml"
 EPOCHS = 2
 SMALL: dict[str, dict[str, Any]] = {
     "vae": {"hidden_dims": [32, 32], "latent_dim": 8},

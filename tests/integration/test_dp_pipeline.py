@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from synthpriv.cli import app
 
 runner = CliRunner()
-DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp.yaml"
+DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp_sgd.yaml"
 
 
 def _dp_config(**train: object) -> dict:

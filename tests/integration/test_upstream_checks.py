@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 runner = CliRunner()
 STAGES = ("train", "synthesize", "validate", "attack", "export")
 COLUMNS = ["gender", "degree_perc", "degree_type", "work_experience", "salary", "placed"]
-DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp.yaml"
+DEMO_DP = Path(__file__).resolve().parents[2] / "pipelines" / "demo_dp_sgd.yaml"
 
 
 def tiny_config(**overrides: object) -> dict:

@@ -1,7 +1,7 @@
 """The forecast of a DP-SGD plan: its band from the measured tables, and the warning line.
 
 The numbers below are real plans with their measured outcome (synthpriv/privacy/forecast.py's
-table): the DP demo's (`pipelines/demo_dp.yaml`: 900 steps of 64 expected rows at noise
+table): the DP-SGD demo's (`pipelines/demo_dp_sgd.yaml`: 900 steps of 64 expected rows at noise
 multiplier 18.5), the 6,000-row Adult subsample's and the full-Adult defaults of issue 17.
 """
 

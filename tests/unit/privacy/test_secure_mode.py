@@ -20,7 +20,7 @@ from synthpriv.errors import PrivacyConfigError
 from synthpriv.privacy.dpsgd import DPSGDSettings, secure_generator
 
 HAS_CSPRNG = importlib.util.find_spec("torchcsprng") is not None
-DEMO_DP = Path(__file__).resolve().parents[3] / "pipelines" / "demo_dp.yaml"
+DEMO_DP = Path(__file__).resolve().parents[3] / "pipelines" / "demo_dp_sgd.yaml"
 needs_no_csprng = pytest.mark.skipif(HAS_CSPRNG, reason="torchcsprng is installed: secure mode runs")
 
 
