@@ -8,6 +8,14 @@ import os
 
 # Before pandas, sklearn or torch load their OpenMP runtimes (synthpriv's own import sets it too).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Under pytest-xdist each worker gets its share of the cores (one thread each on CI's two cores,
+# where two workers of two threads each put four busy threads on two cores: scikit-learn's
+# gradient boosting then spent more time waiting for its other thread than computing, 15 s
+# against 5.7 s for test_efficacy.py). The `synthpriv` processes tests start inherit it. An
+# explicit OMP_NUM_THREADS wins; one process (`-n 0`) keeps every core.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+if _WORKERS > 0:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
 from pathlib import Path
 
