@@ -94,20 +94,19 @@ class DiffusionParams(GeneratorParams):
 
 
 class MarginalParams(GeneratorParams):
-    """A network trained to match marginals (GEM-style: Liu et al., NeurIPS 2021).
+    """A mixture of product distributions fitted to marginals (GEM / MargNet-style training).
 
-    Noise goes in, one softmax a column comes out (a category, a quantile bin of a number, or
-    missing); the network is trained so that the marginals of its outputs match measured
-    ones: exact in a plain fit, noisy and adaptively selected under
-    ``train.privacy.mechanism: marginals``. ``train.epochs`` is the optimizer steps of its
-    final fit, ``train.batch_size`` the noise draws a step averages over.
+    Every column becomes tokens (a category, a quantile bin of a number, a few-valued number's
+    value, or missing); the model is a weighted mixture of ``components`` distributions, each
+    independent across columns, trained so that its marginals match measured ones: exact in a
+    plain fit, noisy and adaptively selected under ``train.privacy.mechanism: marginals``.
+    ``train.epochs`` is the optimizer steps of its final fit (``train.batch_size`` is unused:
+    the marginals are computed exactly, not from a batch).
     """
 
-    learning_rate: float = Field(default=2e-3, gt=0, le=1)
-    latent_dim: int = Field(default=64, ge=2, le=4096)
-    """Size of the noise input."""
-    hidden_dims: tuple[int, ...] = Field(default=(256, 256), min_length=1, max_length=8)
-    """Widths of the network's hidden layers."""
+    learning_rate: float = Field(default=0.05, gt=0, le=10)
+    components: int = Field(default=512, ge=1, le=100_000)
+    """Mixture components: more fit finer relations between columns."""
     bins: int = Field(default=16, ge=2, le=512)
     """Quantile bins a number or date is cut into (values are drawn within their bin)."""
     steps_per_round: int = Field(default=100, ge=1, le=100_000)

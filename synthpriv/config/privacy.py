@@ -18,7 +18,7 @@ class PrivacyConfig(StrictModel):
     fitted to: AIM-style, usually far more useful at small epsilon)."""
     rounds: int | None = Field(default=None, ge=1, le=10_000)
     """``marginals`` only: marginals selected and measured after the one-way ones; default
-    one per column. More rounds learn more relations, each with more noise."""
+    two per column. More rounds learn more relations, each with more noise."""
 
     epsilon: float = Field(gt=0, le=100)
     """Total epsilon for everything that reads the real table (preprocessing plus training)."""

@@ -14,12 +14,14 @@ score of its quantile level (`QuantileNormalizer`), so cutting the level ``Φ(va
 ``bins`` equal parts gives quantile bins, and a token decodes to a level drawn uniformly
 within its bin, mapped back through the transformer's quantile map: within a bin, values keep
 the shape the map learned (from the data, or from a DP histogram), and integers, dates and
-spikes come back as the transformer restores them.
+spikes come back as the transformer restores them. A number with few distinct values in its
+quantile map (at most `MAX_VALUE_TOKENS`: a count, a code, a rating) gets a token per value
+instead, decoded to exactly that value, so that an exact relation to another column survives.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -29,15 +31,16 @@ from scipy.special import ndtr, ndtri
 from torch import nn
 
 from synthpriv.data.spans import EncodedTable, Span, code_dtype, softmax_spans, value_spans
+from synthpriv.data.transform import TabularTransformer
 from synthpriv.generators.base import Generator
-from synthpriv.generators.layers import adam, mlp
+from synthpriv.generators.layers import adam
 from synthpriv.generators.params import DEFAULT_EPOCHS, MarginalParams
 from synthpriv.runtime.progress import Progress
 from synthpriv.training.marginals import Measurement, Query
 from synthpriv.training.seam import FitShape, Trainer, child_seed
 
-#: Noise draws averaged when the trainer asks for the model's marginals (selection scores).
-_ANSWER_DRAWS = 8192
+#: A number with at most this many distinct values gets a token per value (not bins).
+MAX_VALUE_TOKENS = 32
 #: Quantile levels stay inside the normalizer's model space (see `QuantileNormalizer`).
 _LEVEL_EPS = 1e-6
 
@@ -52,6 +55,8 @@ class Attribute:
     """Index in the table's codes: a category block, or a number's missing block."""
     value: int | None
     """Index in the table's values: a number's model-space value (None for a category)."""
+    levels: tuple[float, ...] = ()
+    """A few-valued number's values in model space, ascending: one token each (else bins)."""
 
     @property
     def bins(self) -> int:
@@ -59,8 +64,24 @@ class Attribute:
         return self.size - (1 if self.code is not None else 0)
 
 
-def token_attributes(spans: tuple[Span, ...], bins: int) -> tuple[Attribute, ...]:
-    """One attribute per column of ``spans``, in column order."""
+def value_levels(transformer: TabularTransformer) -> dict[str, tuple[float, ...]]:
+    """The model-space values of every number with at most `MAX_VALUE_TOKENS` distinct values
+    in its quantile map (its knots: real values, or a DP histogram's cells)."""
+    levels = {}
+    for name, normalizer in transformer.numeric.items():
+        distinct = np.unique(normalizer.quantiles)
+        if 0 < distinct.size <= MAX_VALUE_TOKENS:
+            levels[name] = tuple(float(z) for z in np.unique(normalizer.transform(distinct)))
+    return levels
+
+
+def token_attributes(
+    spans: tuple[Span, ...], bins: int, levels: Mapping[str, tuple[float, ...]] | None = None
+) -> tuple[Attribute, ...]:
+    """One attribute per column of ``spans``, in column order: a few-valued number (in
+    ``levels``) gets a token per value, so values and exact relations (``education`` and
+    ``education_num``) survive; other numbers get ``bins`` quantile bins."""
+    levels = levels or {}
     values, blocks = value_spans(spans), softmax_spans(spans)
     by_column: dict[str, dict[str, int]] = {}
     for index, span in enumerate(values):
@@ -72,8 +93,9 @@ def token_attributes(spans: tuple[Span, ...], bins: int) -> tuple[Attribute, ...
         if "category" in parts:
             out.append(Attribute(column, blocks[parts["category"]].width, parts["category"], None))
         else:
-            missing = parts.get("missing")
-            out.append(Attribute(column, bins + (missing is not None), missing, parts["value"]))
+            missing, known = parts.get("missing"), levels.get(column, ())
+            size = (len(known) or bins) + (missing is not None)
+            out.append(Attribute(column, size, missing, parts["value"], known))
     return tuple(out)
 
 
@@ -84,8 +106,11 @@ def tokenize(table: EncodedTable, attributes: Sequence[Attribute]) -> np.ndarray
         if attribute.value is None:
             tokens[:, a] = table.codes[:, attribute.code]
             continue
-        level = ndtr(table.values[:, attribute.value].astype(np.float64))
-        tokens[:, a] = np.clip((level * attribute.bins).astype(np.int64), 0, attribute.bins - 1)
+        value = table.values[:, attribute.value].astype(np.float64)
+        if attribute.levels:  # the nearest value's token
+            tokens[:, a] = np.searchsorted(_midpoints(attribute.levels), value)
+        else:
+            tokens[:, a] = np.clip((ndtr(value) * attribute.bins).astype(np.int64), 0, attribute.bins - 1)
         if attribute.code is not None:
             tokens[table.codes[:, attribute.code] == 1, a] = attribute.bins
     return tokens
@@ -102,8 +127,12 @@ def detokenize(
         if attribute.value is None:
             codes[:, attribute.code] = token
             continue
-        level = (np.minimum(token, attribute.bins - 1) + rng.random(len(token))) / attribute.bins
-        values[:, attribute.value] = ndtri(np.clip(level, _LEVEL_EPS, 1 - _LEVEL_EPS))
+        in_range = np.minimum(token, attribute.bins - 1)
+        if attribute.levels:
+            values[:, attribute.value] = np.asarray(attribute.levels)[in_range]
+        else:
+            level = (in_range + rng.random(len(token))) / attribute.bins
+            values[:, attribute.value] = ndtri(np.clip(level, _LEVEL_EPS, 1 - _LEVEL_EPS))
         if attribute.code is not None:
             missing = token == attribute.bins
             codes[:, attribute.code] = missing.astype(code_dtype(spans))
@@ -111,45 +140,45 @@ def detokenize(
     return table
 
 
-class _Network(nn.Module):
-    """Noise to one softmax per attribute."""
+def _midpoints(levels: tuple[float, ...]) -> np.ndarray:
+    centres = np.asarray(levels)
+    return (centres[1:] + centres[:-1]) / 2.0
 
-    def __init__(self, latent_dim: int, hidden_dims: Sequence[int], sizes: Sequence[int]) -> None:
+
+class _Mixture(nn.Module):
+    """A mixture of ``components`` product distributions over the attributes' tokens.
+
+    Each component has one categorical distribution per attribute (its logits) and a weight.
+    Any distribution over the tokens is such a mixture for enough components, a marginal of
+    it is a small exact sum (`joint`), and each component can put all its mass on one token
+    per column, so exact relations between columns (a code and its label) are representable.
+    """
+
+    def __init__(self, components: int, sizes: Sequence[int], generator: torch.Generator) -> None:
         super().__init__()
         self.sizes = list(sizes)
-        self.body = mlp([latent_dim, *hidden_dims], sum(sizes))
+        self.weight_logits = nn.Parameter(torch.zeros(components))
+        # Random starting logits break the symmetry between components.
+        self.logits = nn.Parameter(torch.randn(components, sum(sizes), generator=generator))
 
-    def forward(self, noise: torch.Tensor) -> list[torch.Tensor]:
-        return [torch.softmax(part, dim=1) for part in self.body(noise).split(self.sizes, dim=1)]
+    def forward(self) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        parts = self.logits.split(self.sizes, dim=1)
+        return torch.softmax(self.weight_logits, dim=0), [torch.softmax(part, dim=1) for part in parts]
 
 
-def joint(probs: Sequence[torch.Tensor], query: Query) -> torch.Tensor:
-    """The model's marginal over ``query``: the mean over draws of the outer product of the
-    attributes' softmaxes, flattened in C order (the last one through a matrix product)."""
+def joint(weights: torch.Tensor, probs: Sequence[torch.Tensor], query: Query) -> torch.Tensor:
+    """The mixture's marginal over ``query``, flattened in C order: the weighted sum over
+    components of the outer product of their distributions (the last through a matrix product)."""
+    head = probs[query[0]] * weights.unsqueeze(1)
     if len(query) == 1:
-        return probs[query[0]].mean(0)
-    head = probs[query[0]]
+        return head.sum(0)
     for a in query[1:-1]:
         head = (head.unsqueeze(2) * probs[a].unsqueeze(1)).reshape(len(head), -1)
-    return (head.T @ probs[query[-1]]).reshape(-1) / len(head)
-
-
-def _unbiased_square(probs: Sequence[torch.Tensor], query: Query, target: torch.Tensor) -> torch.Tensor:
-    """An unbiased estimate of the squared error ``|marginal - target|^2`` from a batch of draws.
-
-    The squared error of one batch's average is biased by its sampling variance, and
-    minimizing that variance pulls every draw towards the same product distribution: towards
-    independent columns, the opposite of what the marginals teach. The product of the errors
-    of two independent half-batches has the squared error as its expectation, without it.
-    """
-    half = len(probs[0]) // 2
-    first = joint([p[:half] for p in probs], query) - target
-    second = joint([p[half:] for p in probs], query) - target
-    return (first * second).sum()
+    return (head.T @ probs[query[-1]]).reshape(-1)
 
 
 class MarginalNet(Generator):
-    """Noise to per-column token distributions, fitted to marginals."""
+    """A mixture of product distributions over per-column tokens, fitted to marginals."""
 
     kind: ClassVar = "marginal"
     params_model: ClassVar = MarginalParams
@@ -163,43 +192,40 @@ class MarginalNet(Generator):
 
     def _build(self, spans: tuple[Span, ...], device: str) -> None:
         self.spans = spans
-        self.attributes = token_attributes(spans, self.params.bins)
+        transformer, _ = self._fitted()
+        self.attributes = token_attributes(spans, self.params.bins, value_levels(transformer))
         self.sizes = [attribute.size for attribute in self.attributes]
-        torch.manual_seed(child_seed(self.seed, 1))
         self.device = torch.device(device)
-        self.network = _Network(self.params.latent_dim, self.params.hidden_dims, self.sizes).to(self.device)
-        self.optimizer = adam(self.network.parameters(), lr=self.params.learning_rate, weight_decay=0.0)
-        self.noise = torch.Generator(device=self.device).manual_seed(child_seed(self.seed, 1))
+        start = torch.Generator().manual_seed(child_seed(self.seed, 1))
+        self.mixture = _Mixture(self.params.components, self.sizes, start).to(self.device)
+        self.optimizer = adam(self.mixture.parameters(), lr=self.params.learning_rate, weight_decay=0.0)
 
     def _fit_encoded(
         self, data: EncodedTable, *, trainer: Trainer, progress: Progress
     ) -> list[dict[str, float]]:
         history = trainer.fit_marginals(tokenize(data, self.attributes), self.sizes, self, progress=progress)
-        trainer.finish("marginal network (fitted to the measured marginals)")
+        trainer.finish("marginal model (fitted to the measured marginals)")
         return history
 
-    def _draw(self, n: int) -> list[torch.Tensor]:
-        noise = torch.randn(n, self.params.latent_dim, generator=self.noise, device=self.device)
-        return self.network(noise)
-
     def fit_measurements(self, measurements: Sequence[Measurement], rows: float, *, final: bool) -> float:
-        """Adam steps on the weighted squared error of the model's marginals (see `_loss`)."""
-        targets = [torch.as_tensor(m.counts / rows, dtype=torch.float32) for m in measurements]
+        """Adam steps on the weighted squared error of the mixture's marginals (exact, no sampling)."""
+        targets = [
+            torch.as_tensor(m.counts / rows, dtype=torch.float32, device=self.device) for m in measurements
+        ]
         sigmas = [m.sigma for m in measurements]
         floor = min(sigmas)
         # Under Gaussian noise the likelihood weighs each measurement by 1 / sigma^2.
         weights = [1.0 if floor == 0 else (floor / s) ** 2 for s in sigmas]
         steps = self.epochs if final else self.params.steps_per_round
-        self.network.train()
         loss = torch.zeros(())
         for _ in range(steps):
-            probs = self._draw(2 * max(self.batch_size // 2, 1))
+            mixture, probs = self.mixture()
             loss = sum(
                 (
-                    w * _unbiased_square(probs, m.attributes, t)
+                    w * (joint(mixture, probs, m.attributes) - t).square().sum()
                     for m, t, w in zip(measurements, targets, weights)
                 ),
-                start=torch.zeros(()),
+                start=torch.zeros((), device=self.device),
             )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -208,23 +234,22 @@ class MarginalNet(Generator):
 
     @torch.no_grad()
     def model_marginals(self, queries: Sequence[Query]) -> list[np.ndarray]:
-        self.network.eval()
-        probs = self._draw(_ANSWER_DRAWS)
-        return [joint(probs, query).cpu().numpy().astype(np.float64) for query in queries]
+        mixture, probs = self.mixture()
+        return [joint(mixture, probs, query).cpu().numpy().astype(np.float64) for query in queries]
 
     @torch.no_grad()
     def _sample_encoded(self, n: int, *, seed: int) -> EncodedTable:
-        self.network.eval()
         draws = torch.Generator(device=self.device).manual_seed(seed)
-        noise = torch.randn(n, self.params.latent_dim, generator=draws, device=self.device)
-        probs = self.network(noise)
+        mixture, probs = self.mixture()
+        component = torch.multinomial(mixture, n, replacement=True, generator=draws)
         tokens = np.stack(
-            [torch.multinomial(p, 1, generator=draws).squeeze(1).cpu().numpy() for p in probs], axis=1
+            [torch.multinomial(p[component], 1, generator=draws).squeeze(1).cpu().numpy() for p in probs],
+            axis=1,
         )
         return detokenize(tokens, self.attributes, self.spans, np.random.default_rng(child_seed(seed, 2)))
 
     def _state_dict(self) -> dict[str, Any]:
-        return {f"network.{k}": v.detach().cpu() for k, v in self.network.state_dict().items()}
+        return {f"mixture.{k}": v.detach().cpu() for k, v in self.mixture.state_dict().items()}
 
     def _load_state_dict(self, state: dict[str, Any]) -> None:
-        self.network.load_state_dict({k.removeprefix("network."): v for k, v in state.items()})
+        self.mixture.load_state_dict({k.removeprefix("mixture."): v for k, v in state.items()})

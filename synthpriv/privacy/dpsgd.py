@@ -22,7 +22,6 @@ for Linear layers, at close to the cost of a plain step (see `PrivateTraining` f
 
 from __future__ import annotations
 
-import importlib
 import math
 import secrets
 import warnings
@@ -111,7 +110,7 @@ def secure_generator() -> torch.Generator:
     PrivacyConfigError naming the package when it is not installed (it is not on PyPI for every
     Python and torch version)."""
     try:
-        csprng = importlib.import_module("torchcsprng")
+        import torchcsprng as csprng
     except ImportError:
         raise PrivacyConfigError(
             "secure mode needs the torchcsprng package (a cryptographic random generator for torch), "

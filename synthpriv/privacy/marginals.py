@@ -58,7 +58,7 @@ ONE_WAY_SHARE = 0.1
 #: The share of each round's rho spent on selecting (the rest measures what was selected).
 SELECTION_SHARE = 0.1
 #: Rounds when ``train.privacy.rounds`` is left out: this many per column.
-ROUNDS_PER_COLUMN = 1
+ROUNDS_PER_COLUMN = 2
 MECHANISM = "discrete gaussian + exponential mechanism (zCDP)"
 
 

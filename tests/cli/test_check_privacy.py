@@ -66,7 +66,7 @@ def test_the_marginals_demo_prints_every_release_and_the_measurements_noise() ->
         line.strip().startswith("one-way marginals of 16 column(s): discrete gaussian, sigma")
         for line in lines
     )
-    assert any("16 rounds: select by exponential mechanism" in line for line in lines)
+    assert any("32 rounds: select by exponential mechanism" in line for line in lines)
 
 
 def test_a_plain_pipeline_prints_no_privacy_plan() -> None:

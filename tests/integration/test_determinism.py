@@ -43,6 +43,7 @@ TRAIN = {
         "batch_size": 64,
         "params": {"hidden_dims": [32, 32], "embedding_dim": 16, "timesteps": 50, "sampling_steps": 10},
     },
+    "marginal": {"generator": "marginal", "epochs": 50, "params": {"components": 16}},
 }
 
 

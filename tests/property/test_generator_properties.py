@@ -38,7 +38,7 @@ TINY: dict[str, dict[str, object]] = {
         "critic_dims": (8,),
     },  # default pac (10): more than some tables' rows
     "diffusion": {"timesteps": 4, "sampling_steps": 2, "hidden_dims": (8,), "embedding_dim": 4},
-    "marginal": {"latent_dim": 2, "hidden_dims": (8,), "bins": 3},
+    "marginal": {"components": 4, "bins": 3},
 }
 BATCH_SIZE = 16
 

@@ -53,10 +53,11 @@ def test_a_nullable_number_has_a_missing_token_and_a_category_its_categories() -
     assert (tokens[1::4, 0] == 6).all() and (tokens[0::4, 0] < 6).all()
 
 
-def test_joint_is_the_mean_outer_product_of_the_softmaxes() -> None:
+def test_joint_is_the_weighted_sum_of_the_components_outer_products() -> None:
     generator = torch.Generator().manual_seed(0)
+    weights = torch.softmax(torch.randn(50, generator=generator), dim=0)
     probs = [torch.softmax(torch.randn(50, s, generator=generator), dim=1) for s in (2, 3, 4)]
-    expected = torch.einsum("bi,bj,bk->ijk", *probs).reshape(-1) / 50
-    torch.testing.assert_close(joint(probs, (0, 1, 2)), expected)
-    torch.testing.assert_close(joint(probs, (1,)), probs[1].mean(0))
-    assert abs(float(joint(probs, (0, 2)).sum()) - 1.0) < 1e-5
+    expected = torch.einsum("b,bi,bj,bk->ijk", weights, *probs).reshape(-1)
+    torch.testing.assert_close(joint(weights, probs, (0, 1, 2)), expected)
+    torch.testing.assert_close(joint(weights, probs, (1,)), weights @ probs[1])
+    assert abs(float(joint(weights, probs, (0, 2)).sum()) - 1.0) < 1e-5

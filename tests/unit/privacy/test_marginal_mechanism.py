@@ -30,7 +30,7 @@ def _config(**privacy: object) -> PipelineConfig:
         "generator": "marginal",
         "epochs": 20,
         "batch_size": 64,
-        "params": {"latent_dim": 4, "hidden_dims": [16], "steps_per_round": 5},
+        "params": {"components": 8, "steps_per_round": 5},
         "privacy": {"epsilon": 3.0, "mechanism": "marginals", **privacy},
     }
     return PipelineConfig.model_validate(raw)
