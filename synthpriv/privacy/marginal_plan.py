@@ -19,7 +19,7 @@ from synthpriv.errors import PrivacyConfigError
 from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.privacy.marginals import MarginalBudget, MarginalTrainer, refuse_unmarginal
 from synthpriv.privacy.noise import zcdp_rho
-from synthpriv.privacy.plan import plan_preprocessing, run_preprocessing
+from synthpriv.privacy.plan import plan_preprocessing, release_lines, run_preprocessing
 from synthpriv.privacy.preprocessing import PlannedRelease
 from synthpriv.training.seam import FitShape
 
@@ -85,11 +85,4 @@ class MarginalPlan:
             f"{self.fit.rows:,} training rows; preprocessing {len(ledger.releases)} release(s), epsilon "
             f"{ledger.spent_epsilon:.3g}; marginals epsilon {budget.epsilon:.3g}"
         )
-        lines = [headline]
-        for release in ledger.releases:
-            scale = "" if release.noise is None else f", noise scale {release.noise:.3g}"
-            lines.append(
-                f"  release: {release.what}: {release.mechanism}, epsilon {release.epsilon:.3g}, "
-                f"delta {release.delta:.3g}{scale}"
-            )
-        return lines + budget.describe()
+        return [headline, *release_lines(ledger), *budget.describe()]

@@ -88,6 +88,18 @@ def run_preprocessing(
     return ledger, transformer
 
 
+def release_lines(ledger: PrivacyLedger) -> list[str]:
+    """One terminal line per release charged to ``ledger``: what, how, its cost and noise."""
+    lines = []
+    for release in ledger.releases:
+        scale = "" if release.noise is None else f", noise scale {release.noise:.3g}"
+        lines.append(
+            f"  release: {release.what}: {release.mechanism}, epsilon {release.epsilon:.3g}, "
+            f"delta {release.delta:.3g}{scale}"
+        )
+    return lines
+
+
 @dataclass(frozen=True)
 class PrivacyPlan:
     """Everything a DP run will release, and what each release costs, known before training."""
@@ -155,12 +167,7 @@ class PrivacyPlan:
             f"epsilon {noise.epsilon:.3g}"
         )
         lines = [headline]
-        for release in ledger.releases:
-            scale = "" if release.noise is None else f", noise scale {release.noise:.3g}"
-            lines.append(
-                f"  release: {release.what}: {release.mechanism}, epsilon {release.epsilon:.3g}, "
-                f"delta {release.delta:.3g}{scale}"
-            )
+        lines += release_lines(ledger)
         per_batch = f" ({fit.steps_per_batch} a batch)" if fit.steps_per_batch > 1 else ""
         lines.append(
             f"  DP-SGD: {fit.kind}, {fit.epochs:,} epochs of batch {fit.batch_size:,}: {noise.steps:,} steps"
