@@ -253,19 +253,23 @@ def test_a_failed_attack_removes_the_earlier_export(
 
 def test_only_train_lists_what_it_did_and_never_an_old_time(copy: tuple[Path, Path]) -> None:
     """Without DP the same seed trains the same model: stages made from it are kept (checked),
-    the export (made from the train summary, which records new times) is removed."""
+    the export (made from the train summary, which records new times) is removed. (A fit fast
+    enough to record the same time to the millisecond leaves the summary, and so the export,
+    as they were: then the export is kept, and checked.)"""
     pipeline, out = copy
+    before = sha256(out / "train" / "summary.json")
     result = run(pipeline, out, "--only", "train")
     assert result.exit_code == 0, result.output
     rows = table(result)
     assert "complete" not in result.stderr
     assert rows["train"].startswith("ran") and rows["train"].endswith(" s")
+    summary_changed = sha256(out / "train" / "summary.json") != before
     assert outcome(result) == {
         "train": "ran",
         "synthesize": "kept",
         "validate": "kept",
         "attack": "kept",
-        "export": "removed",
+        "export": "removed" if summary_changed else "kept",
     }
     for name in ("synthesize", "validate", "attack", "export"):
         assert not rows[name].endswith(" s"), rows[name]
@@ -276,7 +280,7 @@ def test_only_train_lists_what_it_did_and_never_an_old_time(copy: tuple[Path, Pa
         "synthesize": "reused",
         "validate": "reused",
         "attack": "reused",
-        "export": "ran",
+        "export": "ran" if summary_changed else "reused",
     }
 
 
