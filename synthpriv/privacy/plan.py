@@ -60,7 +60,7 @@ def plan_preprocessing(
     planned = plan_private_preprocessing(
         schema,
         declarations,
-        epsilon=privacy.preprocessing_share * privacy.epsilon,
+        epsilon=privacy.resolved_preprocessing_share() * privacy.epsilon,
         delta=ledger.remaining_delta,
     )
     for release in planned:
@@ -81,7 +81,12 @@ def run_preprocessing(
     nothing (so DP runs are not bit-reproducible)."""
     ledger = PrivacyLedger(epsilon=planned.epsilon, delta=planned.delta)
     transformer, _ = fit_private_transformer(
-        table, schema, declarations, ledger, privacy.preprocessing_share * privacy.epsilon, rng_seed=None
+        table,
+        schema,
+        declarations,
+        ledger,
+        privacy.resolved_preprocessing_share() * privacy.epsilon,
+        rng_seed=None,
     )
     if ledger.releases != planned.releases:
         raise RuntimeError("DP preprocessing released something other than its plan")
