@@ -123,3 +123,14 @@ def test_a_private_fit_charges_one_release_that_adds_up(demo: pd.DataFrame) -> N
     assert [h["round"] for h in fit.history] == [1.0, 2.0, 3.0, 4.0]
     sample = generator.sample(50, seed=1)
     assert list(sample.columns) == list(demo.columns)
+
+
+def test_marginals_default_to_a_larger_preprocessing_share_and_a_set_share_wins() -> None:
+    from synthpriv.config.privacy import PrivacyConfig
+
+    assert PrivacyConfig(epsilon=1, mechanism="marginals").resolved_preprocessing_share() == 0.25
+    assert PrivacyConfig(epsilon=1).resolved_preprocessing_share() == 0.1
+    chosen = PrivacyConfig(epsilon=1, mechanism="marginals", preprocessing_share=0.05)
+    assert chosen.resolved_preprocessing_share() == 0.05
+    with pytest.raises(ValueError, match="rounds applies to mechanism: marginals only"):
+        PrivacyConfig(epsilon=1, rounds=3)
