@@ -101,13 +101,17 @@ def measure(
     declarations = public_declarations(train, codebook)
     schema = infer_schema(train, declarations, public_only=True)
     privacy = PrivacyConfig(epsilon=epsilon, mechanism=mechanism, rounds=rounds)
-    plan_class = MarginalPlan if mechanism == "marginals" else PrivacyPlan
 
     started = time.perf_counter()
     generator = get_generator(kind)(params, epochs=epochs, batch_size=batch_size, seed=seed)
     # The plan the train stage executes: preprocessing releases, then DP-SGD with the planned noise.
     shape = generator.fit_shape(len(train), fixed_budget=PrivateTrainer.fixed_budget, transformer_given=True)
-    plan = plan_class.build(privacy, schema, declarations, shape)
+    if mechanism == "marginals":
+        plan: PrivacyPlan | MarginalPlan = MarginalPlan.build(
+            privacy, schema, declarations, shape, target="income"
+        )
+    else:
+        plan = PrivacyPlan.build(privacy, schema, declarations, shape)
     ledger, transformer = plan.fit_preprocessing(train, schema, declarations)
     trainer = plan.trainer()
     generator.fit(train, schema, transformer=transformer, trainer=trainer)

@@ -197,7 +197,8 @@ class Pipeline(RunPlan):
         # The plan depends on the generator's shape, not its seed; the train stage's stream all the same.
         seed = stream_seed(self.config.seed, "train", "fit", bits=32)
         generator = build_generator(train, seed=seed, min_category_count=self.config.data.min_category_count)
-        return privacy_plan(train, generator, schema, self.real.declarations(), rows)
+        target = self.config.data.target
+        return privacy_plan(train, generator, schema, self.real.declarations(), rows, target=target)
 
     # -- running ----------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ class MarginalPlan:
         schema: TableSchema,
         declarations: Mapping[str, ColumnDeclaration],
         fit: FitShape,
+        target: str | None = None,
     ) -> MarginalPlan:
         """Decide the plan; PrivacyConfigError when the run cannot keep its promise. Reads no value."""
         refuse_unmarginal(fit)
@@ -61,8 +62,9 @@ class MarginalPlan:
             raise PrivacyConfigError(
                 "preprocessing leaves no budget for the marginals", where="train.privacy.preprocessing_share"
             )
-        columns = len(schema.modelled())
-        budget = MarginalBudget.plan(zcdp_rho(epsilon, delta), delta, columns, privacy.rounds)
+        names = [column.name for column in schema.modelled()]
+        focus = names.index(target) if target in names else None
+        budget = MarginalBudget.plan(zcdp_rho(epsilon, delta), delta, len(names), privacy.rounds, focus)
         if budget.epsilon > epsilon * (1 + 1e-9):
             raise RuntimeError("the zCDP conversion overspends the remaining epsilon")
         return cls(privacy, fit, tuple(planned), ledger, budget)

@@ -12,7 +12,10 @@ tokens (`synthpriv.training.marginals`; one token a column and row):
    less the error the measurement's own noise would leave (``sqrt(2 / pi) sigma`` a cell),
    so a marginal with many cells is chosen only when the model is that far off. The
    candidates are every two-way marginal of at most `MAX_CELLS` cells, and the three-way
-   ones that extend a selected two-way one by a column, less those already measured.
+   ones that extend a selected two-way one by a column, less those already measured. With a
+   ``data.target``, every other round chooses only among the marginals that hold it (its pairs
+   and triples): what a model trained on the synthetic rows needs most. The workload is
+   public, so restricting a round's candidates costs nothing.
 3. **The model's final fit** to all measurements (post-processing).
 
 **Accounting.** zCDP (Bun and Steinke, 2016), with the add/remove-one-row relation of the
@@ -70,11 +73,16 @@ class MarginalBudget:
     delta: float
     columns: int
     rounds: int
+    focus: int | None = None
+    """The position of ``data.target`` among the columns: every other round selects among the
+    marginals that hold it (a public choice of workload, so it costs nothing)."""
 
     @classmethod
-    def plan(cls, rho: float, delta: float, columns: int, rounds: int | None) -> MarginalBudget:
+    def plan(
+        cls, rho: float, delta: float, columns: int, rounds: int | None, focus: int | None = None
+    ) -> MarginalBudget:
         planned = ROUNDS_PER_COLUMN * columns if rounds is None else rounds
-        return cls(rho=rho, delta=delta, columns=columns, rounds=planned if columns > 1 else 0)
+        return cls(rho=rho, delta=delta, columns=columns, rounds=planned if columns > 1 else 0, focus=focus)
 
     @property
     def epsilon(self) -> float:
@@ -114,6 +122,10 @@ class MarginalBudget:
             f"    one-way marginals of {self.columns} column(s): discrete gaussian, sigma "
             + f"{self.one_way_sigma:.4g}",
         ]
+        if self.rounds and self.focus is not None:
+            lines.append(
+                f"    every other round selects among the marginals of column {self.focus + 1} (data.target)"
+            )
         if self.rounds:
             lines.append(
                 f"    {self.rounds} rounds: select by exponential mechanism (epsilon "
@@ -198,7 +210,7 @@ class _Rounds:
         history = []
         for number in range(self.budget.rounds):
             loss = self.model.fit_measurements(self.measurements, rows, final=False)
-            chosen = self.select(rows)
+            chosen = self.select(rows, focused=number % 2 == 1)
             self.measure(chosen, self.budget.measure_sigma)
             history.append(
                 {"loss": loss, "round": float(number + 1), "cells": float(cells(self.sizes, chosen))}
@@ -210,16 +222,22 @@ class _Rounds:
         progress.finish()
         return history
 
-    def candidates(self) -> list[Query]:
+    def candidates(self, focused: bool = False) -> list[Query]:
+        """Every pair, and every triple that grows a selected pair, not yet measured; in a
+        ``focused`` round only those that hold the focus column (and its pairs' triples)."""
         selected = [m.attributes for m in self.measurements if len(m.attributes) > 1]
+        focus = self.budget.focus
+        pairs = pair_queries(self.sizes)
+        grown = extensions(selected if not focused or focus is None else pairs, self.sizes)
         # A marginal is measured once: its measurement already says what its noise allows.
-        return [
-            q for q in pair_queries(self.sizes) + extensions(selected, self.sizes) if q not in set(selected)
-        ]
+        found = [q for q in pairs + grown if q not in set(selected)]
+        if focused and focus is not None:
+            return [q for q in found if focus in q] or found
+        return found
 
-    def select(self, rows: float) -> Query:
+    def select(self, rows: float, focused: bool = False) -> Query:
         """The exponential mechanism over the candidates' AIM scores (Gumbel-max sampling)."""
-        candidates = self.candidates()
+        candidates = self.candidates(focused)
         answers = self.model.model_marginals(candidates)
         expected_noise = math.sqrt(2.0 / math.pi) * self.budget.measure_sigma
         scores = np.array(

@@ -68,7 +68,8 @@ class TrainStage(Stage[TrainConfig]):
             min_category_count=ctx.real.config.min_category_count,
         )
         declarations = ctx.real.declarations()
-        plan = privacy_plan(self.config, generator, schema, declarations, len(train_table))
+        target = ctx.real.config.target
+        plan = privacy_plan(self.config, generator, schema, declarations, len(train_table), target=target)
         fit, ledger = fit_generator(generator, train_table, schema, plan, declarations, ctx.progress)
         save_generator(generator, ctx.stage_dir / "model")
         claim = {"differential_privacy": False} if ledger is None else ledger.to_claim()
@@ -122,6 +123,7 @@ def privacy_plan(
     schema: TableSchema,
     declarations: Mapping[str, ColumnDeclaration],
     rows: int,
+    target: str | None = None,
 ) -> PrivacyPlan | MarginalPlan | None:
     """The privacy plan of a DP fit of ``generator`` on ``rows`` training rows; None without
     ``train.privacy``. ``synthpriv check`` prints it and the train stage executes it: one
@@ -135,7 +137,7 @@ def privacy_plan(
 
     shape = generator.fit_shape(rows, fixed_budget=PrivateTrainer.fixed_budget, transformer_given=True)
     if config.privacy.mechanism == "marginals":
-        return MarginalPlan.build(config.privacy, schema, declarations, shape)
+        return MarginalPlan.build(config.privacy, schema, declarations, shape, target=target)
     return PrivacyPlan.build(config.privacy, schema, declarations, shape)
 
 

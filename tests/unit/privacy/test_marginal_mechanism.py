@@ -134,3 +134,17 @@ def test_marginals_default_to_a_larger_preprocessing_share_and_a_set_share_wins(
     assert chosen.resolved_preprocessing_share() == 0.05
     with pytest.raises(ValueError, match="rounds applies to mechanism: marginals only"):
         PrivacyConfig(epsilon=1, rounds=3)
+
+
+def test_a_focused_round_chooses_only_among_the_targets_marginals() -> None:
+    rng = np.random.default_rng(1)
+    sizes = [3, 3, 3, 2]
+    tokens = np.stack([rng.integers(0, s, 400) for s in sizes], axis=1)
+    budget = MarginalBudget.plan(1.0, 1e-6, 4, 4, focus=3)
+    rounds = _Rounds(tokens, sizes, _Uniform(sizes), budget, rng)
+    focused = rounds.candidates(focused=True)
+    assert focused and all(3 in query for query in focused)
+    assert {(0, 3), (1, 3), (2, 3), (0, 1, 3), (0, 2, 3), (1, 2, 3)} <= set(focused)
+    assert (0, 1) in rounds.candidates(focused=False)  # other rounds keep the whole workload
+    unfocused = _Rounds(tokens, sizes, _Uniform(sizes), MarginalBudget.plan(1.0, 1e-6, 4, 4), rng)
+    assert unfocused.candidates(focused=True) == unfocused.candidates(focused=False)
