@@ -16,34 +16,20 @@ from typing import TYPE_CHECKING
 from synthpriv.config.privacy import PrivacyConfig
 from synthpriv.data.schema import TableSchema
 from synthpriv.errors import PrivacyConfigError
-from synthpriv.privacy.ledger import PrivacyLedger
 from synthpriv.privacy.marginals import MarginalBudget, MarginalTrainer, refuse_unmarginal
 from synthpriv.privacy.noise import zcdp_rho
-from synthpriv.privacy.plan import plan_preprocessing, release_lines, run_preprocessing
-from synthpriv.privacy.preprocessing import PlannedRelease
+from synthpriv.privacy.plan import PreprocessingPlan, plan_preprocessing, release_lines
 from synthpriv.training.seam import FitShape
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from synthpriv.config.model import ColumnDeclaration
-    from synthpriv.data.transform import TabularTransformer
 
 
 @dataclass(frozen=True)
-class MarginalPlan:
+class MarginalPlan(PreprocessingPlan):
     """Everything a marginals run will release, and what each release costs, known before training."""
 
-    privacy: PrivacyConfig
-    fit: FitShape
-    preprocessing: tuple[PlannedRelease, ...]
-    ledger: PrivacyLedger
-    """The budget with the planned preprocessing releases charged (the marginals not yet)."""
     budget: MarginalBudget
-
-    @property
-    def train_rows(self) -> int:
-        return self.fit.rows
 
     @classmethod
     def build(
@@ -68,12 +54,6 @@ class MarginalPlan:
         if budget.epsilon > epsilon * (1 + 1e-9):
             raise RuntimeError("the zCDP conversion overspends the remaining epsilon")
         return cls(privacy, fit, tuple(planned), ledger, budget)
-
-    def fit_preprocessing(
-        self, table: pd.DataFrame, schema: TableSchema, declarations: Mapping[str, ColumnDeclaration]
-    ) -> tuple[PrivacyLedger, TabularTransformer]:
-        """Run the planned preprocessing releases on the training rows (`run_preprocessing`)."""
-        return run_preprocessing(self.privacy, self.ledger, table, schema, declarations)
 
     def trainer(self) -> MarginalTrainer:
         """The trainer that measures the planned marginals with the planned noise."""

@@ -106,22 +106,34 @@ def release_lines(ledger: PrivacyLedger) -> list[str]:
 
 
 @dataclass(frozen=True)
-class PrivacyPlan:
-    """Everything a DP run will release, and what each release costs, known before training."""
+class PreprocessingPlan:
+    """What every DP plan starts with: the settings, the fit's shape, the preprocessing releases
+    and the ledger with them charged (the training mechanism not yet)."""
 
     privacy: PrivacyConfig
     fit: FitShape
     preprocessing: tuple[PlannedRelease, ...]
     ledger: PrivacyLedger
-    """The budget with the planned preprocessing releases charged (DP-SGD not yet)."""
-    settings: DPSGDSettings
-    """What DP-SGD may spend: what preprocessing leaves."""
-    calibration: NoiseCalibration
-    """The noise that makes the fit's DP-SGD steps spend `settings`."""
 
     @property
     def train_rows(self) -> int:
         return self.fit.rows
+
+    def fit_preprocessing(
+        self, table: pd.DataFrame, schema: TableSchema, declarations: Mapping[str, ColumnDeclaration]
+    ) -> tuple[PrivacyLedger, TabularTransformer]:
+        """Run the planned preprocessing releases on the training rows (`run_preprocessing`)."""
+        return run_preprocessing(self.privacy, self.ledger, table, schema, declarations)
+
+
+@dataclass(frozen=True)
+class PrivacyPlan(PreprocessingPlan):
+    """Everything a DP-SGD run will release, and what each release costs, known before training."""
+
+    settings: DPSGDSettings
+    """What DP-SGD may spend: what preprocessing leaves."""
+    calibration: NoiseCalibration
+    """The noise that makes the fit's DP-SGD steps spend `settings`."""
 
     @classmethod
     def build(
@@ -147,12 +159,6 @@ class PrivacyPlan:
         )
         calibration = calibrate(settings, rows=fit.rows, batch_size=fit.batch_size, steps=planned_steps(fit))
         return cls(privacy, fit, tuple(planned), ledger, settings, calibration)
-
-    def fit_preprocessing(
-        self, table: pd.DataFrame, schema: TableSchema, declarations: Mapping[str, ColumnDeclaration]
-    ) -> tuple[PrivacyLedger, TabularTransformer]:
-        """Run the planned preprocessing releases on the training rows (`run_preprocessing`)."""
-        return run_preprocessing(self.privacy, self.ledger, table, schema, declarations)
 
     def trainer(self) -> PrivateTrainer:
         """The trainer that trains with this plan's noise (and refuses any other fit)."""
