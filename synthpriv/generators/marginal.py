@@ -33,6 +33,7 @@ from torch import nn
 from synthpriv.data.spans import EncodedTable, Span, code_dtype, softmax_spans, value_spans
 from synthpriv.data.transform import TabularTransformer
 from synthpriv.generators.base import Generator
+from synthpriv.generators.conditions import FixedCategory
 from synthpriv.generators.layers import adam
 from synthpriv.generators.params import DEFAULT_EPOCHS, MarginalParams
 from synthpriv.runtime.progress import Progress
@@ -239,13 +240,38 @@ class MarginalNet(Generator):
 
     @torch.no_grad()
     def _sample_encoded(self, n: int, *, seed: int) -> EncodedTable:
-        draws = torch.Generator(device=self.device).manual_seed(seed)
         mixture, probs = self.mixture()
-        component = torch.multinomial(mixture, n, replacement=True, generator=draws)
+        return self._draw_rows(n, seed, mixture, probs, {})
+
+    @torch.no_grad()
+    def _sample_conditional(
+        self, n: int, *, seed: int, fixed: tuple[FixedCategory, ...]
+    ) -> EncodedTable | None:
+        """Exact conditioning: each component reweighted by how likely it makes the fixed
+        categories (Bayes' rule over the mixture), and those columns set to them."""
+        blocks = softmax_spans(self.spans)
+        by_code = {a.code: i for i, a in enumerate(self.attributes) if a.value is None}
+        given = {by_code[blocks.index(span)]: index for span, index in fixed}
+        mixture, probs = self.mixture()
+        posterior = mixture.clone()
+        for attribute, token in given.items():
+            posterior = posterior * probs[attribute][:, token]
+        if not float(posterior.sum()) > 0:
+            return None  # the model gives the condition no mass: the caller reports it as too rare
+        return self._draw_rows(n, seed, posterior / posterior.sum(), probs, given)
+
+    def _draw_rows(
+        self, n: int, seed: int, weights: torch.Tensor, probs: list[torch.Tensor], given: dict[int, int]
+    ) -> EncodedTable:
+        """``n`` rows: a component by ``weights``, then each column from it (``given`` ones fixed)."""
+        draws = torch.Generator(device=self.device).manual_seed(seed)
+        component = torch.multinomial(weights, n, replacement=True, generator=draws)
         tokens = np.stack(
             [torch.multinomial(p[component], 1, generator=draws).squeeze(1).cpu().numpy() for p in probs],
             axis=1,
         )
+        for attribute, token in given.items():
+            tokens[:, attribute] = token
         return detokenize(tokens, self.attributes, self.spans, np.random.default_rng(child_seed(seed, 2)))
 
     def _state_dict(self) -> dict[str, Any]:
