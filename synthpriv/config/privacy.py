@@ -57,6 +57,10 @@ class PrivacyConfig(StrictModel):
             return self.preprocessing_share
         return 0.25 if self.mechanism == "marginals" else 0.1
 
+    def preprocessing_epsilon(self) -> float:
+        """The epsilon preprocessing spends (`resolved_preprocessing_share` of the total)."""
+        return self.resolved_preprocessing_share() * self.epsilon
+
     def resolved_delta(self, rows: int) -> float:
         """The delta to use for ``rows`` training rows (see `delta`); validation happens in the train
         stage."""

@@ -1,12 +1,11 @@
-"""A generator trained on marginals (``train.generator: marginal``), GEM-style.
+"""A generator trained on marginals (``train.generator: marginal``), GEM / MargNet-style.
 
-The network maps Gaussian noise to one softmax per column over that column's *tokens*: its
-categories, or the quantile bins of a number or date, plus a missing token where the column
-has nulls (Liu, Vietri and Wu, "Iterative Methods for Private Synthetic Data", NeurIPS 2021).
-Every noise draw is a product distribution over the columns; the mixture over draws is the
-model, and its marginal over a few columns is the average of the outer products of their
-softmaxes, which is differentiable. The network is trained so that these marginals match
-measured ones (`synthpriv.training.marginals`): exact ones in a plain fit, noisy ones under
+The model is a mixture of ``components`` product distributions over each column's *tokens*:
+its categories, or the quantile bins of a number or date, plus a missing token where the
+column has nulls. Its marginal over a few columns is a weighted sum of outer products of the
+components' distributions: exact and differentiable, so the mixture is trained (Adam) to make
+these marginals match measured ones (`synthpriv.training.marginals`), as GEM (Liu, Vietri and
+Wu, NeurIPS 2021) trains its network: exact ones in a plain fit, noisy ones under
 ``train.privacy.mechanism: marginals`` (where fitting them is post-processing).
 
 Tokens come from the transformer's encoding: a number's model-space value is the normal

@@ -122,15 +122,15 @@ class MarginalBudget:
             f"    one-way marginals of {self.columns} column(s): discrete gaussian, sigma "
             + f"{self.one_way_sigma:.4g}",
         ]
-        if self.rounds and self.focus is not None:
-            lines.append(
-                f"    every other round selects among the marginals of column {self.focus + 1} (data.target)"
-            )
         if self.rounds:
             lines.append(
                 f"    {self.rounds} rounds: select by exponential mechanism (epsilon "
                 f"{self.selection_epsilon:.4g}), measure by discrete gaussian "
                 f"(sigma {self.measure_sigma:.4g})"
+            )
+        if self.rounds and self.focus is not None:
+            lines.append(
+                f"    every other round selects among the marginals of column {self.focus + 1} (data.target)"
             )
         return lines
 
@@ -226,14 +226,19 @@ class _Rounds:
         """Every pair, and every triple that grows a selected pair, not yet measured; in a
         ``focused`` round only those that hold the focus column (and its pairs' triples)."""
         selected = [m.attributes for m in self.measurements if len(m.attributes) > 1]
+        measured = set(selected)
         focus = self.budget.focus
         pairs = pair_queries(self.sizes)
-        grown = extensions(selected if not focused or focus is None else pairs, self.sizes)
-        # A marginal is measured once: its measurement already says what its noise allows.
-        found = [q for q in pairs + grown if q not in set(selected)]
-        if focused and focus is not None:
-            return [q for q in found if focus in q] or found
-        return found
+
+        def unmeasured(grow_from: list[Query], among: list[Query]) -> list[Query]:
+            # A marginal is measured once: its measurement already says what its noise allows.
+            return [q for q in among + extensions(grow_from, self.sizes) if q not in measured]
+
+        if not focused or focus is None:
+            return unmeasured(selected, pairs)
+        # Every triple that holds the focus grows from one of the focus's pairs.
+        focus_pairs = [q for q in pairs if focus in q]
+        return unmeasured(focus_pairs, focus_pairs) or unmeasured(pairs, pairs)
 
     def select(self, rows: float, focused: bool = False) -> Query:
         """The exponential mechanism over the candidates' AIM scores (Gumbel-max sampling)."""

@@ -60,7 +60,7 @@ def plan_preprocessing(
     planned = plan_private_preprocessing(
         schema,
         declarations,
-        epsilon=privacy.resolved_preprocessing_share() * privacy.epsilon,
+        epsilon=privacy.preprocessing_epsilon(),
         delta=ledger.remaining_delta,
     )
     for release in planned:
@@ -85,7 +85,7 @@ def run_preprocessing(
         schema,
         declarations,
         ledger,
-        privacy.resolved_preprocessing_share() * privacy.epsilon,
+        privacy.preprocessing_epsilon(),
         rng_seed=None,
     )
     if ledger.releases != planned.releases:
