@@ -1,6 +1,7 @@
 """Adult benchmark with the protocol of ../shared/ANCHORS.md (run by hand, not in the tests).
 
-    python benchmarks/adult_protocol.py --generator vae|gan|diffusion|all [--epochs N]
+    python benchmarks/adult_protocol.py --generator vae|gan|diffusion|marginal|autoregressive|all
+        [--epochs N] [--params '{"hidden_dim": 256}' --tag wide]
     python benchmarks/adult_protocol.py --table     # the saved results beside the SDV anchors
 
 Train on the 32,561 official train rows, sample 32,561 rows, then measure: fit and sample
@@ -128,12 +129,15 @@ COLUMNS = (
 )
 
 
-def measure(kind: str, epochs: int | None, seed: int) -> dict[str, object]:
-    """Fit ``kind`` with its defaults on the Adult train rows and score it; one JSON-ready row."""
+KINDS = ("vae", "gan", "diffusion", "marginal", "autoregressive")
+
+
+def measure(kind: str, epochs: int | None, seed: int, params: dict | None = None) -> dict[str, object]:
+    """Fit ``kind`` (its defaults, or ``params``) on the Adult train rows and score it; one JSON-ready row."""
     train, holdout = adult_split()
     schema = infer_schema(train)
 
-    generator = get_generator(kind)(epochs=epochs, seed=seed)
+    generator = get_generator(kind)(params, epochs=epochs, seed=seed)
     started = time.perf_counter()
     fit = generator.fit(train, schema)
     fit_seconds = time.perf_counter() - started
@@ -146,6 +150,7 @@ def measure(kind: str, epochs: int | None, seed: int) -> dict[str, object]:
     return {
         "generator": kind,
         "epochs": generator.epochs,
+        "epochs_run": fit.epochs,
         "batch_size": generator.batch_size,
         "params": generator.params.model_dump(mode="json"),
         "fit_s": round(fit_seconds, 1),
@@ -179,13 +184,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--generator", default="vae", help="vae, gan, diffusion, or all (one process each)")
+    parser.add_argument("--generator", default="vae", help=f"{', '.join(KINDS)}, or all (one process each)")
+    parser.add_argument("--params", default=None, help="train.params as JSON (default: the generator's)")
+    parser.add_argument("--tag", default="", help="a suffix of the result file (for --params runs)")
     parser.add_argument("--epochs", type=int, default=None, help="override the default epochs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--table", action="store_true", help="only print the table of the saved results")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
-    kinds = ["vae", "gan", "diffusion"] if args.generator == "all" else [args.generator]
+    kinds = list(KINDS) if args.generator == "all" else [args.generator]
     if not args.table:
         if len(kinds) > 1:
             # One process per generator, so each peak RSS is its own.
@@ -194,12 +201,13 @@ def main() -> None:
                 subprocess.run(command + (["--epochs", str(args.epochs)] if args.epochs else []), check=True)
         else:
             torch.set_num_threads(2)
-            row = measure(kinds[0], args.epochs, args.seed)
-            out = RESULTS / f"adult_{kinds[0]}_seed{args.seed}.json"
+            params = json.loads(args.params) if args.params else None
+            row = measure(kinds[0], args.epochs, args.seed, params)
+            out = RESULTS / f"adult_{kinds[0]}{args.tag}_seed{args.seed}.json"
             out.write_text(json.dumps(row, indent=2))
             print(f"written {out}")
     rows = {}
-    for kind in ["vae", "gan", "diffusion"]:
+    for kind in KINDS:
         path = RESULTS / f"adult_{kind}_seed{args.seed}.json"
         if path.exists():
             rows[f"synthpriv {kind}"] = json.loads(path.read_text())

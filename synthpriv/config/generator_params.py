@@ -113,21 +113,70 @@ class MarginalParams(GeneratorParams):
     """Optimizer steps after each newly measured marginal (DP), before the final fit."""
 
 
+class AutoregressiveParams(GeneratorParams):
+    """A per-column autoregressive network (TabularARGN-style, arXiv 2501.12012).
+
+    Every column is one or two tokens (a category; a few-valued number's value; a number's
+    quantile bin then its sub-bin; missing), each predicted by a small network of its own from
+    the tokens before it. Trained partly in random column orders, so that it can condition on
+    any columns; early stopping on a share of the training rows ends a plain fit.
+    """
+
+    learning_rate: float = Field(default=2e-3, gt=0, le=1)
+    hidden_dim: int = Field(default=128, ge=4, le=4096)
+    """Width of each token's network."""
+    bins: int = Field(default=32, ge=2, le=1024)
+    """Quantile bins a number or date is cut into (its first token)."""
+    sub_bins: int = Field(default=16, ge=1, le=1024)
+    """Sub-bins of each bin (its second token; 1: none, a value is drawn uniformly in its bin)."""
+    random_order_share: float = Field(default=0.5, ge=0, le=1)
+    """Share of training rows seen in a random column order, the rest in the table's order.
+    Conditions and imputation on columns other than the first need some (above 0)."""
+    validation_share: float = Field(default=0.1, ge=0, lt=1)
+    """Share of the training rows held out to stop training when their loss stops falling
+    (not under DP-SGD, where the epochs are fixed by the budget)."""
+    patience: int = Field(default=5, ge=1, le=1000)
+    """Epochs without a better validation loss before training stops."""
+    weight_decay: float = Field(default=0.0, ge=0)
+    """L2 penalty on the weights."""
+    weight_average: float = Field(default=0.99, ge=0, lt=1)
+    """Decay of the moving average of the weights that is kept and samples (0: the last weights)."""
+
+
 #: The generator kinds the pipeline file accepts, with their settings model.
 PARAMS_BY_KIND: dict[str, type[GeneratorParams]] = {
     "vae": VAEParams,
     "gan": GANParams,
     "diffusion": DiffusionParams,
     "marginal": MarginalParams,
+    "autoregressive": AutoregressiveParams,
 }
 
 #: Tuned defaults used when ``train.epochs`` / ``train.batch_size`` are left out. A default
 #: fit runs ``DEFAULT_EPOCHS`` passes over a small table, and on a large one stops at
 #: ``DEFAULT_STEPS`` optimizer steps: quality on UCI Adult (benchmarks/) depends on the steps
 #: taken, and the cap keeps a laptop fit of a large table to minutes rather than hours.
-DEFAULT_EPOCHS: dict[str, int] = {"vae": 300, "gan": 300, "diffusion": 750, "marginal": 2000}
-DEFAULT_STEPS: dict[str, int] = {"vae": 10_000, "gan": 20_000, "diffusion": 21_000, "marginal": 2000}
-DEFAULT_BATCH_SIZE: dict[str, int] = {"vae": 500, "gan": 500, "diffusion": 1024, "marginal": 1024}
+DEFAULT_EPOCHS: dict[str, int] = {
+    "vae": 300,
+    "gan": 300,
+    "diffusion": 750,
+    "marginal": 2000,
+    "autoregressive": 100,
+}
+DEFAULT_STEPS: dict[str, int] = {
+    "vae": 10_000,
+    "gan": 20_000,
+    "diffusion": 21_000,
+    "marginal": 2000,
+    "autoregressive": 10_000,
+}
+DEFAULT_BATCH_SIZE: dict[str, int] = {
+    "vae": 500,
+    "gan": 500,
+    "diffusion": 1024,
+    "marginal": 1024,
+    "autoregressive": 512,
+}
 
 
 #: Defaults of a DP fit (`train.privacy`). Each DP-SGD step adds noise, so a fixed budget
@@ -135,7 +184,13 @@ DEFAULT_BATCH_SIZE: dict[str, int] = {"vae": 500, "gan": 500, "diffusion": 1024,
 #: the diffusion model's trend error rose from 18.2 % at 100 epochs to 36.2 % at its non-DP
 #: default of 657, and the GAN's from 22.7 % at 100 epochs to 29.9 % at 300 (ML AUC 0.42).
 #: The VAE keeps its non-DP default (10,000 steps: 19.7 % at epsilon 3).
-DEFAULT_DP_EPOCHS: dict[str, int] = {"vae": 300, "gan": 100, "diffusion": 100, "marginal": 2000}
+DEFAULT_DP_EPOCHS: dict[str, int] = {
+    "vae": 300,
+    "gan": 100,
+    "diffusion": 100,
+    "marginal": 2000,
+    "autoregressive": 30,
+}
 
 
 def default_epochs(kind: str, rows: int, batch_size: int, *, private: bool = False) -> int:

@@ -92,6 +92,7 @@ class Generator(ABC):
         self.requested_epochs = epochs
         #: Resolved at fit time when left out (see `default_epochs`).
         self.epochs = epochs if epochs is not None else 0
+        self.requested_batch_size = batch_size
         self.batch_size = batch_size if batch_size is not None else DEFAULT_BATCH_SIZE[self.kind]
         self.seed = seed
         self.device_choice = device

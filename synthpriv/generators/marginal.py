@@ -8,141 +8,29 @@ these marginals match measured ones (`synthpriv.training.marginals`), as GEM (Li
 Wu, NeurIPS 2021) trains its network: exact ones in a plain fit, noisy ones under
 ``train.privacy.mechanism: marginals`` (where fitting them is post-processing).
 
-Tokens come from the transformer's encoding: a number's model-space value is the normal
-score of its quantile level (`QuantileNormalizer`), so cutting the level ``Φ(value)`` into
-``bins`` equal parts gives quantile bins, and a token decodes to a level drawn uniformly
-within its bin, mapped back through the transformer's quantile map: within a bin, values keep
-the shape the map learned (from the data, or from a DP histogram), and integers, dates and
-spikes come back as the transformer restores them. A number with few distinct values in its
-quantile map (at most `MAX_VALUE_TOKENS`: a count, a code, a rating) gets a token per value
-instead, decoded to exactly that value, so that an exact relation to another column survives.
+Tokens are the columns' categories, quantile bins or few values (`synthpriv.generators.tokens`);
+a bin decodes to a level drawn uniformly within it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from scipy.special import ndtr, ndtri
 from torch import nn
 
-from synthpriv.data.spans import EncodedTable, Span, code_dtype, softmax_spans, value_spans
-from synthpriv.data.transform import TabularTransformer
+from synthpriv.data.spans import EncodedTable, Span, softmax_spans
 from synthpriv.generators.base import Generator
 from synthpriv.generators.conditions import FixedCategory
 from synthpriv.generators.layers import adam
 from synthpriv.generators.params import DEFAULT_EPOCHS, MarginalParams
+from synthpriv.generators.tokens import detokenize, token_attributes, tokenize, value_levels
 from synthpriv.runtime.progress import Progress
 from synthpriv.training.marginals import Measurement, Query
 from synthpriv.training.seam import FitShape, Trainer, child_seed
-
-#: A number with at most this many distinct values gets a token per value (not bins).
-MAX_VALUE_TOKENS = 32
-#: Quantile levels stay inside the normalizer's model space (see `QuantileNormalizer`).
-_LEVEL_EPS = 1e-6
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """One column as tokens: where its codes and value sit in an `EncodedTable`."""
-
-    column: str
-    size: int
-    code: int | None
-    """Index in the table's codes: a category block, or a number's missing block."""
-    value: int | None
-    """Index in the table's values: a number's model-space value (None for a category)."""
-    levels: tuple[float, ...] = ()
-    """A few-valued number's values in model space, ascending: one token each (else bins)."""
-
-    @property
-    def bins(self) -> int:
-        """Tokens that are quantile bins (the last token of a nullable number is missing)."""
-        return self.size - (1 if self.code is not None else 0)
-
-
-def value_levels(transformer: TabularTransformer) -> dict[str, tuple[float, ...]]:
-    """The model-space values of every number with at most `MAX_VALUE_TOKENS` distinct values
-    in its quantile map (its knots: real values, or a DP histogram's cells)."""
-    levels = {}
-    for name, normalizer in transformer.numeric.items():
-        distinct = np.unique(normalizer.quantiles)
-        if 0 < distinct.size <= MAX_VALUE_TOKENS:
-            levels[name] = tuple(float(z) for z in np.unique(normalizer.transform(distinct)))
-    return levels
-
-
-def token_attributes(
-    spans: tuple[Span, ...], bins: int, levels: Mapping[str, tuple[float, ...]] | None = None
-) -> tuple[Attribute, ...]:
-    """One attribute per column of ``spans``, in column order: a few-valued number (in
-    ``levels``) gets a token per value, so values and exact relations (``education`` and
-    ``education_num``) survive; other numbers get ``bins`` quantile bins."""
-    levels = levels or {}
-    values, blocks = value_spans(spans), softmax_spans(spans)
-    by_column: dict[str, dict[str, int]] = {}
-    for index, span in enumerate(values):
-        by_column.setdefault(span.column, {})["value"] = index
-    for index, span in enumerate(blocks):
-        by_column.setdefault(span.column, {})[span.role] = index
-    out = []
-    for column, parts in by_column.items():
-        if "category" in parts:
-            out.append(Attribute(column, blocks[parts["category"]].width, parts["category"], None))
-        else:
-            missing, known = parts.get("missing"), levels.get(column, ())
-            size = (len(known) or bins) + (missing is not None)
-            out.append(Attribute(column, size, missing, parts["value"], known))
-    return tuple(out)
-
-
-def tokenize(table: EncodedTable, attributes: Sequence[Attribute]) -> np.ndarray:
-    """The rows of ``table`` as tokens (rows x attributes, int32)."""
-    tokens = np.empty((len(table), len(attributes)), dtype=np.int32)
-    for a, attribute in enumerate(attributes):
-        if attribute.value is None:
-            tokens[:, a] = table.codes[:, attribute.code]
-            continue
-        value = table.values[:, attribute.value].astype(np.float64)
-        if attribute.levels:  # the nearest value's token
-            tokens[:, a] = np.searchsorted(_midpoints(attribute.levels), value)
-        else:
-            tokens[:, a] = np.clip((ndtr(value) * attribute.bins).astype(np.int64), 0, attribute.bins - 1)
-        if attribute.code is not None:
-            tokens[table.codes[:, attribute.code] == 1, a] = attribute.bins
-    return tokens
-
-
-def detokenize(
-    tokens: np.ndarray, attributes: Sequence[Attribute], spans: tuple[Span, ...], rng: np.random.Generator
-) -> EncodedTable:
-    """Encoded rows for ``tokens``: a bin's value drawn uniformly in its quantile levels."""
-    table = EncodedTable.empty(spans, len(tokens))
-    codes, values = table.codes, table.values
-    for a, attribute in enumerate(attributes):
-        token = tokens[:, a]
-        if attribute.value is None:
-            codes[:, attribute.code] = token
-            continue
-        in_range = np.minimum(token, attribute.bins - 1)
-        if attribute.levels:
-            values[:, attribute.value] = np.asarray(attribute.levels)[in_range]
-        else:
-            level = (in_range + rng.random(len(token))) / attribute.bins
-            values[:, attribute.value] = ndtri(np.clip(level, _LEVEL_EPS, 1 - _LEVEL_EPS))
-        if attribute.code is not None:
-            missing = token == attribute.bins
-            codes[:, attribute.code] = missing.astype(code_dtype(spans))
-            values[missing, attribute.value] = 0.0
-    return table
-
-
-def _midpoints(levels: tuple[float, ...]) -> np.ndarray:
-    centres = np.asarray(levels)
-    return (centres[1:] + centres[:-1]) / 2.0
 
 
 class _Mixture(nn.Module):
@@ -271,7 +159,8 @@ class MarginalNet(Generator):
         )
         for attribute, token in given.items():
             tokens[:, attribute] = token
-        return detokenize(tokens, self.attributes, self.spans, np.random.default_rng(child_seed(seed, 2)))
+        within = np.random.default_rng(child_seed(seed, 2)).random(tokens.shape)
+        return detokenize(tokens, self.attributes, self.spans, within)
 
     def _state_dict(self) -> dict[str, Any]:
         return {f"mixture.{k}": v.detach().cpu() for k, v in self.mixture.state_dict().items()}

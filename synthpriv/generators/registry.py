@@ -22,6 +22,7 @@ _GENERATORS: dict[str, str] = {
     "diffusion": "synthpriv.generators.ddpm:TabDDPM",
     "gan": "synthpriv.generators.ctgan:CTGAN",
     "marginal": "synthpriv.generators.marginal:MarginalNet",
+    "autoregressive": "synthpriv.generators.autoregressive:Autoregressive",
 }
 
 

@@ -90,7 +90,7 @@ def planned_steps(fit: FitShape) -> int:
 
 #: The generators whose DP-SGD fits learn the table (benchmarks/dp_band.py): those with a
 #: recipe of per-row losses and `FitShape.learns_under_dp_sgd`, named when another is refused.
-DP_SGD_GENERATORS = ("vae", "diffusion")
+DP_SGD_GENERATORS = ("autoregressive", "vae", "diffusion")
 
 
 def refuse_unprivate(fit: FitShape, *, where: str = "train.privacy") -> None:
@@ -127,6 +127,7 @@ class PrivateTrainer(Trainer):
 
     per_row_losses: ClassVar[bool] = True
     fixed_budget: ClassVar[bool] = True
+    may_hold_out: ClassVar[bool] = False
 
     def __init__(self, settings: DPSGDSettings, *, calibration: NoiseCalibration | None = None) -> None:
         super().__init__()

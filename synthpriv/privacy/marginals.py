@@ -139,6 +139,7 @@ class MarginalTrainer(Trainer):
     """Trains a marginal-trained generator on the mechanism's noisy marginals."""
 
     fixed_budget: ClassVar[bool] = True
+    may_hold_out: ClassVar[bool] = False
 
     def __init__(self, budget: MarginalBudget) -> None:
         super().__init__()

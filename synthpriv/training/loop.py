@@ -128,6 +128,10 @@ class TrainingPlan(ABC):
         """The optimizers whose parameters and state `housekeeping` tidies."""
         return ()
 
+    def end_epoch(self) -> bool:
+        """Called after each epoch; True stops training there (early stopping)."""
+        return False
+
     def housekeeping(self) -> None:
         """Called every `housekeeping_every` steps; sets near-zero weights and optimizer state to 0.
 
@@ -244,7 +248,7 @@ def train(
             record = {"epoch": float(epoch), **losses}
             history.append(record)
             progress.advance(1, **{k: v for k, v in record.items() if k != "epoch"})
-            if stopped:
+            if stopped or plan.end_epoch():
                 break
     finally:
         progress.finish()

@@ -76,6 +76,10 @@ class Trainer:
     terms, each depending on its own row only, computed in one pass through ``nn.Linear``
     layers that see the batch's rows as their rows (no packing of rows, no penalty on input
     gradients). A generator whose usual algorithm breaks this switches to a recipe that keeps it."""
+    may_hold_out: ClassVar[bool] = True
+    """Whether a plan may keep some of its rows out of training to decide when to stop (early
+    stopping). A private trainer says no: its guarantee covers the steps it accounts for, and
+    a stop decided on other real rows would be a release it does not account for."""
     fixed_budget: ClassVar[bool] = False
     """Whether training spends a fixed budget, so that more steps mean more noise per step:
     generators then default to fewer epochs."""

@@ -35,6 +35,7 @@ SMALL: dict[str, dict[str, Any]] = {
     "vae": {"hidden_dims": [32, 32], "latent_dim": 8},
     "gan": {"embedding_dim": 16, "generator_dims": [32, 32], "critic_dims": [32, 32], "critic_steps": 2},
     "diffusion": {"timesteps": 50, "sampling_steps": 10, "hidden_dims": [32, 32], "embedding_dim": 16},
+    "autoregressive": {"hidden_dim": 16, "bins": 8, "sub_bins": 2},
 }
 
 

@@ -44,6 +44,7 @@ TRAIN = {
         "params": {"hidden_dims": [32, 32], "embedding_dim": 16, "timesteps": 50, "sampling_steps": 10},
     },
     "marginal": {"generator": "marginal", "epochs": 50, "params": {"components": 16}},
+    "autoregressive": {"generator": "autoregressive", "epochs": 5, "params": {"hidden_dim": 16}},
 }
 
 

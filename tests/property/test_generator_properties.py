@@ -39,6 +39,7 @@ TINY: dict[str, dict[str, object]] = {
     },  # default pac (10): more than some tables' rows
     "diffusion": {"timesteps": 4, "sampling_steps": 2, "hidden_dims": (8,), "embedding_dim": 4},
     "marginal": {"components": 4, "bins": 3},
+    "autoregressive": {"hidden_dim": 4, "bins": 3, "sub_bins": 2},
 }
 BATCH_SIZE = 16
 
