@@ -262,9 +262,73 @@ class SynthesizeConfig(StrictModel):
     """Sampling seed; default: the pipeline's seed."""
     batch_size: int = Field(default=50_000, ge=1)
     """Rows generated and written per batch (bounds memory)."""
-    conditions: dict[str, str | bool | int | float] = Field(default_factory=dict)
+    conditions: dict[str, str | bool | int | float] | str = Field(default_factory=dict)
     """Optional: categorical or boolean columns fixed to a value, e.g. `{income: ">50K"}` to
-    oversample a minority class. Every row honours them."""
+    oversample a minority class; every row honours them. Or the path of a CSV or Parquet file
+    of partial rows, relative to the pipeline file: the generator fills in each row's empty
+    cells given the cells it has (imputation, `train.generator: autoregressive`) and the
+    output has the file's rows, in its order."""
+    rebalance: dict[str, dict[str | bool | int | float, float]] = Field(default_factory=dict)
+    """Optional: shares of categories of one categorical or boolean column, e.g.
+    `{income: {">50K": 0.5}}`: every batch has that share of rows with each listed category
+    (rounded to a row), drawn given it; the other categories share the rest of the rows in
+    the model's own proportions. Shares in (0, 1], adding up to at most 1."""
+
+    @field_validator("conditions")
+    @classmethod
+    def _conditions_file_named(
+        cls, value: dict[str, str | bool | int | float] | str
+    ) -> dict[str, str | bool | int | float] | str:
+        if isinstance(value, str) and not value.strip():
+            raise PydanticCustomError(
+                "conditions_path", "conditions are a mapping of columns to values or a file path"
+            )
+        return value
+
+    @field_validator("rebalance", mode="before")
+    @classmethod
+    def _shares_are_numbers(cls, value: Any) -> Any:
+        # The base check looks at values, not at the values of a mapping inside a mapping.
+        if isinstance(value, dict) and any(
+            isinstance(shares, dict) and any(isinstance(v, bool) for v in shares.values())
+            for shares in value.values()
+        ):
+            raise PydanticCustomError("bool_not_number", "a share is a number, not true/false")
+        return value
+
+    @field_validator("rebalance")
+    @classmethod
+    def _shares_in_range(
+        cls, value: dict[str, dict[str | bool | int | float, float]], info: ValidationInfo
+    ) -> dict[str, dict[str | bool | int | float, float]]:
+        if not value:
+            return value
+        if isinstance(info.data.get("conditions"), str):
+            raise PydanticCustomError(
+                "rebalance_file", "rebalance and a conditions file cannot be combined; keep one of them"
+            )
+        if len(value) > 1:
+            raise PydanticCustomError("rebalance_columns", "rebalance one column at a time")
+        ((column, shares),) = value.items()
+        if not shares:
+            raise PydanticCustomError("rebalance_empty", "list at least one category and its share")
+        if any(not (0.0 < share <= 1.0) or not math.isfinite(share) for share in shares.values()):
+            raise PydanticCustomError("rebalance_share", "each share is in (0, 1]")
+        if sum(shares.values()) > 1.0 + 1e-9:
+            raise PydanticCustomError(
+                "rebalance_sum", "the shares of {column} add up to more than 1", {"column": column}
+            )
+        return value
+
+    @property
+    def conditions_file(self) -> str | None:
+        """The path of the file of partial rows, as written (None for fixed values)."""
+        return self.conditions if isinstance(self.conditions, str) else None
+
+    @property
+    def fixed_conditions(self) -> dict[str, str | bool | int | float]:
+        """The columns fixed to a value (none with a conditions file)."""
+        return {} if isinstance(self.conditions, str) else dict(self.conditions)
 
 
 class ValidateConfig(StrictModel):
@@ -414,7 +478,8 @@ class PipelineConfig(StrictModel):
         ]
         if self.attack.sensitive:
             refs.append((("attack", "sensitive"), self.attack.sensitive))
-        refs += [(("synthesize", "conditions", name), name) for name in self.synthesize.conditions]
+        refs += [(("synthesize", "conditions", name), name) for name in self.synthesize.fixed_conditions]
+        refs += [(("synthesize", "rebalance", name), name) for name in self.synthesize.rebalance]
         return refs
 
     def section(self, stage: StageName) -> StrictModel:

@@ -29,11 +29,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from synthpriv.data.spans import EncodedTable, Span, softmax_spans
+from synthpriv.errors import ConfigError
 from synthpriv.generators.base import Generator
 from synthpriv.generators.conditions import FixedCategory
 from synthpriv.generators.layers import adam
@@ -443,3 +445,26 @@ class Autoregressive(Generator):
     def _load_state_dict(self, state: dict[str, Any]) -> None:
         self.network.load_state_dict({k.removeprefix("network."): v for k, v in state.items()})
         self.network.eval()
+
+    # -- imputation (`Generator.impute`) ------------------------------------------------------
+
+    imputes: ClassVar[bool] = True
+
+    def _impute_encoded(self, partial: pd.DataFrame, *, seed: int) -> EncodedTable:
+        """Each row's given cells as known slot tokens (a number's bin and sub-bin both), the
+        others drawn given them: a context the random training orders saw, as a condition is.
+        A null cell encodes as missing, which is not read: its slots are not known."""
+        transformer, _ = self._fitted()
+        tokens = slot_tokens(
+            transformer.encode(partial), self.attributes, self.slots, self.ar_params.sub_bins
+        )
+        given = partial[[attribute.column for attribute in self.attributes]].notna().to_numpy()
+        known = given[:, list(self.slots.attribute)]
+        prefixes = bool(np.all(known[:, 1:] <= known[:, :-1]))  # each row's known slots come first
+        if self.ar_params.random_order_share == 0 and not prefixes:
+            raise ConfigError(
+                "the model was trained in the table's column order only (random_order_share: 0), so it "
+                "can complete a row only from its first columns; train with random_order_share above 0",
+                where="synthesize.conditions",
+            )
+        return self._generate(torch.from_numpy(tokens), torch.from_numpy(known), seed)

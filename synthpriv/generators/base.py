@@ -24,7 +24,7 @@ import pandas as pd
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema, unlearned_column
 from synthpriv.data.spans import EncodedTable, Span
 from synthpriv.data.transform import DEFAULT_MIN_CATEGORY_COUNT, TabularTransformer
-from synthpriv.errors import DataError
+from synthpriv.errors import ConfigError, DataError
 from synthpriv.generators.conditions import FixedCategory, draw_seed, encode_conditions, sample_honouring
 from synthpriv.generators.params import DEFAULT_BATCH_SIZE, GeneratorParams, default_epochs
 from synthpriv.runtime.progress import NullProgress, Progress
@@ -337,6 +337,61 @@ class Generator(ABC):
             raise RuntimeError(f"{type(self).__name__} is not fitted; call fit() or load_generator() first")
         return self.transformer, self.schema
 
+    # -- imputation: partial rows completed (``synthesize.conditions: <file>``) -------------
+
+    #: Whether the generator completes partial rows (`impute`): one that generates every
+    #: column given any set of known cells, numbers included (the autoregressive one).
+    imputes: ClassVar[bool] = False
+
+    def impute(self, partial: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+        """``partial``'s rows completed: every null cell of a modelled column drawn given the
+        row's other cells, every non-null cell kept exactly as given.
+
+        The schema's columns, order and dtypes, ``partial``'s rows and index. Columns of the
+        schema that ``partial`` lacks are filled; a column it has that the schema lacks is a
+        ConfigError. A null cell of a column the model learned missing values in may be drawn
+        missing again (a salary given "not placed"); id cells left null get running ids. The
+        same seed gives the same rows: the same as one batch of `impute_batches`.
+        """
+        return next(self.impute_batches(partial, seed=seed, batch_size=max(len(partial), 1)))
+
+    def impute_batches(
+        self, partial: pd.DataFrame, *, seed: int, batch_size: int = 50_000
+    ) -> Iterator[pd.DataFrame]:
+        """`impute` streamed ``batch_size`` rows at a time (each batch with a child seed of
+        ``seed``: the rows depend on the seed and the batch size). Checks before the first batch."""
+        if not self.imputes:
+            raise ConfigError(
+                f"generator {self.kind} cannot impute: it samples whole rows and conditions at most on "
+                "categories; use train.generator: autoregressive",
+                where="synthesize.conditions",
+            )
+        aligned = _aligned_partial(partial, self._fitted()[1])
+        return (
+            self._impute_chunk(aligned.iloc[start : start + batch_size], draw_seed(seed, index), start)
+            # No rows still make one (empty) batch, so that `impute` returns a frame.
+            for index, start in enumerate(range(0, max(len(aligned), 1), batch_size))
+        )
+
+    def _impute_chunk(self, partial: pd.DataFrame, seed: int, offset: int) -> pd.DataFrame:
+        """One batch of `impute_batches`: the drawn rows, then the given cells put back verbatim."""
+        _, schema = self._fitted()
+        encoded = self._impute_encoded(partial[[c.name for c in schema.modelled()]], seed=seed)
+        frame = _keep_given(self.decode_rows(encoded, offset=offset), partial.reset_index(drop=True))
+        frame.index = partial.index
+        return frame
+
+    def decode_rows(self, encoded: EncodedTable, *, offset: int) -> pd.DataFrame:
+        """The table ``encoded`` holds, in the schema's columns and dtypes: ids running from
+        ``offset`` (the rows before this batch) and all-null columns put back."""
+        transformer, schema = self._fitted()
+        return _with_ids(transformer.inverse_transform(encoded), schema, offset=offset)
+
+    def _impute_encoded(self, partial: pd.DataFrame, *, seed: int) -> EncodedTable:
+        """Encoded rows with ``partial``'s non-null cells known and the others drawn given them
+        (the modelled columns, in the schema's order); a generator with ``imputes`` overrides it."""
+        raise NotImplementedError(f"{type(self).__name__} does not impute")
+
 
 def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataFrame:
     """Put regenerated id columns and all-null columns back and restore the input's column order."""
@@ -356,3 +411,40 @@ def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataF
             except (TypeError, ValueError):
                 frame[column.name] = ids
     return frame[schema.names]
+
+
+def _aligned_partial(partial: pd.DataFrame, schema: TableSchema) -> pd.DataFrame:
+    """``partial`` with the schema's columns in its order (one it lacks all null); ConfigError
+    naming the columns it has that the schema has not."""
+    unknown = [str(c) for c in partial.columns if c not in schema]
+    if unknown:
+        raise ConfigError(
+            f"the partial rows have columns {unknown} that the generator was not trained on; "
+            "remove them (or leave them out of data.drop)",
+            where="synthesize.conditions",
+        )
+    aligned = partial.copy()
+    for name in schema.names:
+        if name not in aligned.columns:
+            aligned[name] = np.full(len(aligned), None, dtype=object)
+    return aligned[schema.names]
+
+
+def _keep_given(frame: pd.DataFrame, partial: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every non-null cell of ``partial`` (same columns, same positions) put back, each
+    column keeping ``frame``'s dtype; DataError for a column whose given cells that dtype cannot hold."""
+    for name in frame.columns:
+        given = partial[name]
+        known = given.notna()
+        if not known.any():
+            continue
+        drawn = frame[name]
+        try:
+            kept = given[known].astype(drawn.dtype)
+            frame[name] = drawn.mask(known, kept).astype(drawn.dtype)
+        except (TypeError, ValueError):
+            raise DataError(
+                f"the given cells of column {name!r} cannot be read as its type ({drawn.dtype})",
+                where="synthesize.conditions",
+            ) from None
+    return frame

@@ -71,6 +71,11 @@ class SynthesizeSummary(BaseModel):
     rows_per_second: float
     missing_share: dict[str, float]  # of the synthetic rows, per column
     conditions: dict[str, str | bool | int | float]
+    #: Rows of the conditions file whose empty cells were filled in (imputation); None without
+    #: one. Its count only: the file's cells are the user's, and not recorded.
+    conditions_file_rows: int | None = None
+    #: ``{column: {category: share of every batch}}`` (``synthesize.rebalance``), categories as text.
+    rebalance: dict[str, dict[str, float]] = {}  # pydantic copies the default per instance
 
 
 class ValidateSummary(BaseModel):

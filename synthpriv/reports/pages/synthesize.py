@@ -28,11 +28,8 @@ def synthesize_report(run_name: str, summary: SynthesizeSummary) -> Report:
                 str(-(-summary.rows // summary.batch_size)),
                 note=f"{summary.batch_size:,} rows each",
             ),
-            Figure(
-                "conditions",
-                ", ".join(f"{k} = {v}" for k, v in summary.conditions.items()) or "none",
-                note="every row honours them" if summary.conditions else "unconditional sampling",
-            ),
+            _conditions_figure(summary),
+            *_rebalance_figures(summary),
         ),
         charts=(chart,),
     )
@@ -43,4 +40,29 @@ def synthesize_report(run_name: str, summary: SynthesizeSummary) -> Report:
         subtitle="Sample synthetic rows from the trained model",
         sections=(section,),
         audience="Synthetic rows only; the real table is not read in this stage.",
+    )
+
+
+def _conditions_figure(summary: SynthesizeSummary) -> Figure:
+    if summary.conditions_file_rows is not None:
+        return Figure(
+            "conditions",
+            f"file of {summary.conditions_file_rows:,} partial rows",
+            note="imputed: empty cells drawn given the row's given cells, which are kept",
+        )
+    return Figure(
+        "conditions",
+        ", ".join(f"{k} = {v}" for k, v in summary.conditions.items()) or "none",
+        note="every row honours them" if summary.conditions else "unconditional sampling",
+    )
+
+
+def _rebalance_figures(summary: SynthesizeSummary) -> tuple[Figure, ...]:
+    return tuple(
+        Figure(
+            "rebalanced",
+            ", ".join(f"{column} = {category}: {share * 100:g} %" for category, share in shares.items()),
+            note="share of every batch; other categories in the model's own proportions",
+        )
+        for column, shares in summary.rebalance.items()
     )
