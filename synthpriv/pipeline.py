@@ -29,6 +29,7 @@ from synthpriv.runner import (
     stage_nav,
     upstream_stages,
 )
+from synthpriv.runtime.files import sha256_file
 from synthpriv.runtime.progress import NullProgress, Progress
 from synthpriv.runtime.seeding import stream_seed
 from synthpriv.stages.base import REAL_DATA_READERS, Stage
@@ -249,9 +250,25 @@ class Pipeline(RunPlan):
             return ExportStage(
                 self.config.export, self.config.gates, allow_failed_gates=self.allow_failed_gates
             )
+        if name == "synthesize":
+            from synthpriv.stages.synthesize import SynthesizeStage
+
+            return SynthesizeStage(
+                self.config.synthesize, self.config.gates, conditions_path=self.conditions_path()
+            )
         return super().build_stage(name)
 
+    def conditions_path(self) -> Path | str | None:
+        """``synthesize.conditions``'s file of partial rows, relative to the pipeline file as
+        ``data.path`` is; None without one."""
+        name = self.config.synthesize.conditions_file
+        return self.loaded.resolve_data_path(name) if name is not None else None
+
     def fingerprint_extra(self, name: StageName) -> str:
+        if name == "synthesize":
+            # A changed file of partial rows samples again (and so validates, attacks, exports again).
+            path = self.conditions_path()
+            return sha256_file(path) if isinstance(path, Path) and path.is_file() else ""
         return str(self.allow_failed_gates) if name == "export" else ""
 
     def removed_when_failed(self, name: StageName, error: BaseException) -> tuple[StageName, ...]:

@@ -143,6 +143,9 @@ class AutoregressiveParams(GeneratorParams):
     """Decay of the moving average of the weights that is kept and samples (0: the last weights)."""
 
 
+#: The generator `train.generator` names when left out: the best on every measure (benchmarks/).
+DEFAULT_GENERATOR = "autoregressive"
+
 #: The generator kinds the pipeline file accepts, with their settings model.
 PARAMS_BY_KIND: dict[str, type[GeneratorParams]] = {
     "vae": VAEParams,

@@ -22,7 +22,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from synthpriv.config.generator_params import PARAMS_BY_KIND, GeneratorParams
+from synthpriv.config.generator_params import DEFAULT_GENERATOR, PARAMS_BY_KIND, GeneratorParams
 from synthpriv.config.model import BUILTIN_PREFIX, PipelineConfig
 from synthpriv.errors import ConfigError
 
@@ -135,7 +135,7 @@ def _known_keys(loc: Loc, values: dict[str, Any]) -> list[str]:
         model = _model_in(field.annotation)
     if model is GeneratorParams:  # train.params: the named generator's own settings
         train = values.get("train")
-        kind = train.get("generator", "vae") if isinstance(train, dict) else "vae"
+        kind = train.get("generator", DEFAULT_GENERATOR) if isinstance(train, dict) else DEFAULT_GENERATOR
         model = PARAMS_BY_KIND.get(kind)
     return [f.alias or n for n, f in model.model_fields.items()] if model is not None else []
 

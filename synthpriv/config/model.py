@@ -25,7 +25,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
 from synthpriv.config.base import StrictModel
-from synthpriv.config.generator_params import PARAMS_BY_KIND, GeneratorParams
+from synthpriv.config.generator_params import DEFAULT_GENERATOR, PARAMS_BY_KIND, GeneratorParams
 from synthpriv.config.kinds import ColumnKind
 from synthpriv.config.privacy import PrivacyConfig
 
@@ -217,8 +217,9 @@ class DataConfig(StrictModel):
 class TrainConfig(StrictModel):
     """Fit a generator on the training part of the real table."""
 
-    generator: str = "vae"
-    """Which generator: `vae`, `gan` or `diffusion` (`synthpriv generators` lists them)."""
+    generator: str = DEFAULT_GENERATOR
+    """Which generator: `autoregressive` (the default), `vae`, `gan`, `diffusion` or `marginal`
+    (`synthpriv generators` lists them)."""
     epochs: int | None = Field(default=None, ge=1, le=100_000)
     """Passes over the training rows; the generator's tuned default when left out."""
     batch_size: int | None = Field(default=None, ge=2, le=1_000_000)

@@ -112,8 +112,11 @@ class QuantileNormalizer:
             # below: its dtype could not hold a missing value; it has fewer than 2k - 1 rows.)
             self.quantiles = self.references = np.zeros(0)
             return self
+        lowest, highest = finite.min(), finite.max()
         if min_count > 1:
-            finite = np.clip(finite, *tail_bounds(finite, min_count))
+            # Clipped into the values' range as well: a bound interpolated between equal
+            # subnormal values can step past them.
+            finite = np.clip(np.clip(finite, *tail_bounds(finite, min_count)), lowest, highest)
         distinct, counts = np.unique(finite, return_counts=True)
         if distinct.size <= self.n_quantiles // 2:
             self.quantiles, self.references = self._plateaus(distinct, counts)

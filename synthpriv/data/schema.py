@@ -17,7 +17,13 @@ import pandas as pd
 import pyarrow as pa
 
 from synthpriv.config.kinds import ColumnKind  # also the data layer's name for it (re-exported)
-from synthpriv.data.dtypes import DtypeObj, arrow_types_of, type_from_text, unsupported_reason_of_text
+from synthpriv.data.dtypes import (
+    DtypeObj,
+    arrow_types_of,
+    datetime_seconds,
+    type_from_text,
+    unsupported_reason_of_text,
+)
 from synthpriv.errors import DataError
 
 #: ``DataFrame.attrs`` key under which `synthpriv.data.io.read_table` leaves each column's Arrow
@@ -52,12 +58,24 @@ class ColumnSpec:
     arrow_type: str | None = None
     #: Null in every row: not learned, written back as nulls (see `TableSchema.modelled`).
     all_null: bool = False
+    #: A number's decimal places (`decimal_places`): generated values are rounded to them.
+    decimals: int | None = None
+    #: A datetime's step in seconds (`time_step`: 86,400 for dates at midnight): generated
+    #: times are rounded to it, so a date column does not grow a time of day.
+    time_step: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
         out["kind"] = self.kind.value
         # Optional fields are left out when unset: files of other columns stay as they were.
-        for key, unset in (("categories_dtype", None), ("arrow_type", None), ("all_null", False)):
+        unset_values = (
+            ("categories_dtype", None),
+            ("arrow_type", None),
+            ("all_null", False),
+            ("decimals", None),
+            ("time_step", None),
+        )
+        for key, unset in unset_values:
             if out[key] == unset:
                 del out[key]
         return out
@@ -74,6 +92,8 @@ class ColumnSpec:
             categories_dtype=_text_or_none(raw.get("categories_dtype")),
             arrow_type=_text_or_none(raw.get("arrow_type")),
             all_null=bool(raw.get("all_null", False)),
+            decimals=_whole_or_none(raw.get("decimals")),
+            time_step=_whole_or_none(raw.get("time_step")),
         )
 
 
@@ -172,6 +192,58 @@ def _detect_datetime_format(values: pd.Series) -> str | None:
     return None
 
 
+#: The most decimal places a number is rounded to; one that needs more is left unrounded.
+MAX_DECIMALS = 6
+#: The steps a datetime column may be rounded to, coarsest first: a day, an hour, a minute, a second.
+TIME_STEPS = (86_400, 3_600, 60, 1)
+
+
+def decimal_places(numbers: np.ndarray) -> int | None:
+    """The fewest decimal places (at most `MAX_DECIMALS`) to which rounding every finite
+    number gives it back exactly; None when more are needed (or there is no number)."""
+    finite = numbers[np.isfinite(numbers)]
+    if finite.size == 0:
+        return None
+    for places in range(MAX_DECIMALS + 1):
+        if np.array_equal(np.round(finite, places), finite):
+            return places
+    return None
+
+
+#: The most often a value rounded to the real precision may land, by chance, on a value that
+#: only one real row holds.
+MAX_SINGLETON_HITS = 0.01
+
+
+def private_decimal_places(numbers: np.ndarray) -> int | None:
+    """`decimal_places`, unless values rounded to them would often be values only one row
+    holds: with ``s`` such values among ``g`` points of the precision's grid over the range, a
+    generated value lands on one about ``s / g`` of the time (a coarse grid, a unique ``phone``
+    or a percentage with two decimals over a narrow range, stays unrounded)."""
+    places = decimal_places(numbers)
+    if places is None:
+        return None
+    finite = numbers[np.isfinite(numbers)]
+    _, counts = np.unique(np.round(finite * 10.0**places), return_counts=True)
+    grid = (finite.max() - finite.min()) * 10.0**places + 1
+    return places if np.sum(counts == 1) / grid <= MAX_SINGLETON_HITS else None
+
+
+def time_step(seconds: np.ndarray) -> int | None:
+    """The coarsest of `TIME_STEPS` that every finite time (in seconds) is a multiple of."""
+    finite = seconds[np.isfinite(seconds)]
+    if finite.size == 0:
+        return None
+    for step in TIME_STEPS:
+        if np.all(np.mod(finite, step) == 0):
+            return step
+    return None
+
+
+def _whole_or_none(raw: object) -> int | None:
+    return None if raw is None else int(str(raw))
+
+
 def _is_whole(values: pd.Series) -> bool:
     finite = values.dropna().to_numpy(dtype=float)
     return bool(np.all(np.isfinite(finite)) and np.all(finite == np.round(finite)))
@@ -208,18 +280,24 @@ def _infer_column(name: str, values: pd.Series) -> ColumnSpec:
     if pd.api.types.is_bool_dtype(values.dtype):
         return ColumnSpec(name, ColumnKind.BOOLEAN, dtype, nullable)
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        return ColumnSpec(name, ColumnKind.DATETIME, dtype, nullable)
+        step = time_step(datetime_seconds(values, None))
+        return ColumnSpec(name, ColumnKind.DATETIME, dtype, nullable, time_step=step)
     if pd.api.types.is_numeric_dtype(values.dtype):
         integer = pd.api.types.is_integer_dtype(values.dtype) or _is_whole(values)
         if integer and looks_unique and _ID_NAME.search(name):
             return ColumnSpec(name, ColumnKind.ID, dtype, nullable, integer=True)
-        return ColumnSpec(name, ColumnKind.NUMERICAL, dtype, nullable, integer=integer)
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        places = None if integer else private_decimal_places(numbers)
+        return ColumnSpec(name, ColumnKind.NUMERICAL, dtype, nullable, integer=integer, decimals=places)
     non_null = values.dropna()
     if len(non_null) and non_null.map(type).isin([bool, np.bool_]).all():
         return ColumnSpec(name, ColumnKind.BOOLEAN, dtype, nullable)
     datetime_format = _detect_datetime_format(values)
     if datetime_format is not None:
-        return ColumnSpec(name, ColumnKind.DATETIME, dtype, nullable, datetime_format=datetime_format)
+        step = time_step(datetime_seconds(values, datetime_format))
+        return ColumnSpec(
+            name, ColumnKind.DATETIME, dtype, nullable, datetime_format=datetime_format, time_step=step
+        )
     if looks_unique:
         return ColumnSpec(name, ColumnKind.ID, dtype, nullable)
     return ColumnSpec(name, ColumnKind.CATEGORICAL, dtype, nullable)
@@ -266,6 +344,9 @@ def infer_column_public(
         else:
             declared = ColumnKind.CATEGORICAL
     keeps_integer = declared in (ColumnKind.NUMERICAL, ColumnKind.ID) and integer
+    # The file's type is public: a decimal's scale is its precision, a date type has no time.
+    decimal = arrow is not None and pa.types.is_decimal(arrow) and declared is ColumnKind.NUMERICAL
+    is_date = arrow is not None and pa.types.is_date(arrow) and declared is ColumnKind.DATETIME
     return ColumnSpec(
         name,
         declared,
@@ -273,6 +354,8 @@ def infer_column_public(
         assumed_nullable,
         integer=keeps_integer,
         categories_dtype=_categories_dtype(dtype),
+        decimals=arrow.scale if decimal and not keeps_integer else None,  # type: ignore[union-attr]
+        time_step=TIME_STEPS[0] if is_date else None,
     )
 
 

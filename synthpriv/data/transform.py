@@ -50,6 +50,8 @@ def _restore_numeric(spec: ColumnSpec, numbers: np.ndarray) -> pd.Series:
     """Numbers in data space back to the column's original dtype."""
     missing = np.isnan(numbers)
     if spec.kind is ColumnKind.DATETIME:
+        if spec.time_step is not None:  # the real values' step: midnight dates stay dates
+            numbers = np.round(numbers / spec.time_step) * spec.time_step
         return seconds_to_datetimes(
             numbers, spec.dtype, arrow_type=spec.arrow_type, datetime_format=spec.datetime_format
         )
@@ -57,6 +59,8 @@ def _restore_numeric(spec: ColumnSpec, numbers: np.ndarray) -> pd.Series:
     numbers = fit_to_storage(spec.arrow_type, spec.dtype, numbers)
     if spec.integer:
         numbers = np.round(numbers)
+    elif spec.decimals is not None:  # the real values' precision, not float noise
+        numbers = np.round(numbers, spec.decimals)
     series = pd.Series(numbers)
     if spec.dtype in {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}:
         if missing.any():

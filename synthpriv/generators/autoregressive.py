@@ -157,6 +157,8 @@ class TokenNetworks(nn.Module):
         offsets = torch.as_tensor(np.concatenate([[0], np.cumsum(sizes)[:-1]]), dtype=torch.long)
         self.register_buffer("offsets", offsets, persistent=False)
         self.register_buffer("sizes", torch.as_tensor(list(sizes), dtype=torch.long), persistent=False)
+        #: The first layers as embedding tables while sampling (`freeze_tables`).
+        self.tables: list[torch.Tensor] = []
 
     def __len__(self) -> int:
         return len(self.heads)
@@ -225,15 +227,43 @@ class TokenNetworks(nn.Module):
         """``tokens`` with every slot not ``known`` drawn in slot order, each given the known
         slots and those drawn before it."""
         tokens, visible = tokens.clone(), known.float()
+        index = tokens + self.offsets  # kept up to date as slots are drawn
         for slot in range(len(self)):
             if bool(known[:, slot].all()):
                 continue
-            first = self.first_layer(slot, tokens, visible, self.first_table(slot))
-            probs = torch.softmax(self.logits(slot, first), dim=1)
-            drawn = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+            drawn = draw_tokens(self._inference_logits(slot, index, visible), generator)
             tokens[:, slot] = torch.where(known[:, slot], tokens[:, slot], drawn)
+            index[:, slot] = tokens[:, slot] + self.offsets[slot]
             visible[:, slot] = 1.0
         return tokens
+
+    def _inference_logits(self, slot: int, index: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """`logits` of `first_layer` without autograd, in place where it can (sampling's hot loop)."""
+        first, hidden = self.first[slot], self.hidden[slot]
+        table = self.tables[slot] if self.tables else self.first_table(slot)
+        out = F.embedding_bag(index, table, per_sample_weights=visible, mode="sum").add_(first.bias).relu_()
+        deeper = torch.addmm(hidden.bias, out, hidden.weight.t()).relu_().add_(out)
+        head = self.heads[slot]
+        return torch.addmm(head.bias, deeper, head.weight.t())
+
+    @torch.no_grad()
+    def freeze_tables(self) -> None:
+        """Keep each slot's first layer as an embedding table (for sampling; `train` drops them)."""
+        self.tables = [self.first_table(slot) for slot in range(len(self))]
+
+    def train(self, mode: bool = True) -> TokenNetworks:
+        self.tables = []
+        return super().train(mode)
+
+
+def draw_tokens(logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One token a row from ``softmax(logits)``, by inverting each row's cumulative weights
+    with one uniform draw (``torch.multinomial`` draws an exponential per token: 3x slower)."""
+    weights = torch.exp(logits - logits.amax(dim=1, keepdim=True))
+    cumulative = weights.cumsum_(dim=1)
+    uniform = torch.rand(len(logits), 1, generator=generator, device=logits.device)
+    drawn = torch.searchsorted(cumulative, uniform * cumulative[:, -1:], right=True)
+    return drawn.squeeze(1).clamp_(max=logits.shape[1] - 1)
 
 
 def visibility(ranks: torch.Tensor, slots: Slots) -> torch.Tensor:
@@ -430,6 +460,8 @@ class Autoregressive(Generator):
     def _generate(self, tokens: torch.Tensor, known: torch.Tensor, seed: int) -> EncodedTable:
         """Rows with the ``known`` slot tokens kept and the others drawn, in chunks."""
         self.network.eval()
+        if not self.network.tables:
+            self.network.freeze_tables()
         draws = torch.Generator(device=self.device).manual_seed(seed % 2**63)
         parts = [
             self.network.generate(t.to(self.device), k.to(self.device), draws).cpu()

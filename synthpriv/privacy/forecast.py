@@ -95,9 +95,10 @@ from enum import StrEnum
 #: Fewer DP-SGD steps than this gave no usable data in any measured fit (up to 2,400 were poor).
 MIN_STEPS = 3_000
 #: The steps each generator needed for usable data at low noise: the diffusion model's fits
-#: of 3,000 and 3,200 steps were usable, the vae's 3,000 weak and its 9,880 usable. A
+#: of 3,000 and 3,200 steps were usable, the vae's 3,000 weak and its 9,880 usable, the
+#: autoregressive one's 1,908 on full Adult (epsilon 3, benchmarks/adult_dp.py) usable. A
 #: generator not measured gets the largest.
-USABLE_STEPS: dict[str, int] = {"vae": 9_000, "diffusion": 3_000}
+USABLE_STEPS: dict[str, int] = {"vae": 9_000, "diffusion": 3_000, "autoregressive": 1_900}
 #: sigma / B at or below which fits with enough steps were usable (0.0031 to 0.0055 were).
 USABLE_NOISE_PER_ROW = 0.006
 #: sigma / B above which fits lost the shapes too (0.0147 was weak, 0.0152 poor).

@@ -181,7 +181,7 @@ def test_the_other_generators_are_checked_by_their_own_rules(
             path,
             "train.generator",
             f"the {generator} generator is not offered with differential privacy",
-            "train.generator: vae or diffusion",
+            "train.generator: autoregressive or vae or diffusion",
             "train.privacy.mechanism: marginals",
         )
 

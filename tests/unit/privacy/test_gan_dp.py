@@ -51,7 +51,10 @@ def test_a_private_gan_fit_is_refused_before_anything_is_fitted(
     error = raised.value
     assert error.where == "train.generator" and error.exit_code == 4
     assert "gan generator" in error.message and "\n" not in error.message
-    assert "vae or diffusion" in error.message and "train.privacy.mechanism: marginals" in error.message
+    assert (
+        "autoregressive or vae or diffusion" in error.message
+        and "train.privacy.mechanism: marginals" in error.message
+    )
     assert DP_SGD_GENERATORS == ("vae", "diffusion")
     # Refused in prepare: no noise calibrated, no network built, no release.
     assert trainer.calibration is None and trainer.release is None
