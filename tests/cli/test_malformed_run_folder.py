@@ -31,7 +31,12 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = {
         "name": "tiny",
         "data": {"path": "builtin:student_placements", "holdout": 0.3},
-        "train": {"epochs": 2, "batch_size": 64, "params": {"hidden_dims": [16], "latent_dim": 4}},
+        "train": {
+            "generator": "vae",
+            "epochs": 2,
+            "batch_size": 64,
+            "params": {"hidden_dims": [16], "latent_dim": 4},
+        },
     }
     pipeline = folder / "pipeline.yaml"
     pipeline.write_text(yaml.safe_dump(config))

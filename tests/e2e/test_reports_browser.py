@@ -202,9 +202,9 @@ _TONES_JS = """() => ({
 def test_demo_pages_give_one_figure_one_tone_and_explain_their_colours(
     browser: Browser, demo_run: Path
 ) -> None:
-    """The same figure (kind and value) has the same colour on the index and every stage page, and
+    """The same figure (kind, label and value) has the same colour on the index and every stage page, and
     every colour a page uses is in the legend it shows."""
-    tones: dict[tuple[str, str], set[str]] = {}
+    tones: dict[tuple[str, str, str], set[str]] = {}
     failures: list[str] = []
     for name, path in report_pages(demo_run).items():
         facts: dict = {}
@@ -215,15 +215,17 @@ def test_demo_pages_give_one_figure_one_tone_and_explain_their_colours(
         check = browser.open(path, inspect=inspect)
         failures += [f"{name}: {line}" for line in check.problems]
         for figure in facts["figures"]:
-            tones.setdefault((figure["kind"], figure["value"]), set()).add(f"{figure['tone']} ({name})")
+            # Keyed by label too: two attacks' risks can both read 0.000 with different intervals.
+            key = (figure["kind"], figure["label"], figure["value"])
+            tones.setdefault(key, set()).add(f"{figure['tone']} ({name})")
         unexplained = set(facts["used"]) - {"neutral"} - set(facts["explained"])
         if unexplained:
             failures.append(f"{name}: colours {sorted(unexplained)} are not in the page's legend")
         if set(facts["used"]) - {"neutral"} and not facts["legendShown"]:
             failures.append(f"{name}: colours used but no visible legend")
     failures += [
-        f"{kind} {value}: {sorted(seen)}"
-        for (kind, value), seen in tones.items()
+        f"{kind} {label} {value}: {sorted(seen)}"
+        for (kind, label, value), seen in tones.items()
         if len({s.split()[0] for s in seen}) > 1
     ]
     assert tones, "no figure names its kind: the test would prove nothing"

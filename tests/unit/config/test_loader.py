@@ -10,7 +10,7 @@ import yaml
 from synthpriv.config.loader import format_loc, load_config, parse_config
 from synthpriv.config.model import PipelineConfig
 from synthpriv.errors import ConfigError
-from synthpriv.generators.params import VAEParams
+from synthpriv.generators.params import AutoregressiveParams, VAEParams
 
 MINIMAL = "name: demo\ndata:\n  path: table.csv\n"
 
@@ -19,14 +19,16 @@ def test_minimal_file_gets_documented_defaults() -> None:
     config = parse_config(MINIMAL).config
     assert config.seed == 0
     assert config.data.holdout == 0.2
-    assert config.train.generator == "vae"
-    assert isinstance(config.train.params, VAEParams)
+    assert config.train.generator == "autoregressive"
+    assert isinstance(config.train.params, AutoregressiveParams)
     assert config.synthesize.rows is None
     assert config.gates.min_quality is None
 
 
 def test_params_are_validated_by_the_generator_model() -> None:
-    config = parse_config(MINIMAL + "train:\n  params: {latent_dim: 8, hidden_dims: [32]}\n").config
+    config = parse_config(
+        MINIMAL + "train:\n  generator: vae\n  params: {latent_dim: 8, hidden_dims: [32]}\n"
+    ).config
     assert config.train.params.latent_dim == 8  # type: ignore[attr-defined]
     assert config.train.params.hidden_dims == (32,)  # type: ignore[attr-defined]
 
@@ -36,7 +38,7 @@ def test_params_are_validated_by_the_generator_model() -> None:
     [
         (MINIMAL + "trian: {}\n", 4, "trian", "unknown key"),
         (MINIMAL + "train:\n  epochs: 0\n", 5, "train.epochs", "greater than or equal to 1"),
-        (MINIMAL + "train:\n  params:\n    latent_dim: x\n", 6, "train.params.latent_dim", "valid integer"),
+        (MINIMAL + "train:\n  params:\n    hidden_dim: x\n", 6, "train.params.hidden_dim", "valid integer"),
         (
             MINIMAL + "attack:\n  quasi_identifiers: [a, 3.5]\n",
             5,
@@ -86,7 +88,7 @@ def test_data_paths_resolve_against_the_pipeline_folder(tmp_path: Path) -> None:
 
 def test_config_round_trips_through_yaml() -> None:
     config = parse_config(
-        MINIMAL + "train: {epochs: 3, params: {latent_dim: 4}}\ngates: {min_quality: 0.5}\n"
+        MINIMAL + "train: {epochs: 3, params: {hidden_dim: 4}}\ngates: {min_quality: 0.5}\n"
     ).config
     dumped = yaml.safe_dump(config.model_dump(mode="json", by_alias=True))
     again = parse_config(dumped).config

@@ -94,7 +94,7 @@ def test_duplicate_key_through_the_cli_is_one_line_exit_2(tmp_path: Path) -> Non
         ("validate:\n  bootstrap: false\n", 5, "validate.bootstrap"),
         ("attack:\n  risk_targets: true\n", 5, "attack.risk_targets"),
         ("train:\n  params:\n    learning_rate: true\n", 6, "train.params.learning_rate"),
-        ("train:\n  params:\n    hidden_dims: [64, true]\n", 6, "train.params.hidden_dims"),
+        ("train:\n  params:\n    hidden_dim: true\n", 6, "train.params.hidden_dim"),
         ("train:\n  privacy: {epsilon: 3, max_grad_norm: true}\n", 5, "train.privacy.max_grad_norm"),
     ],
 )
@@ -115,7 +115,7 @@ def test_a_boolean_holdout_is_refused(tmp_path: Path) -> None:
 def test_numbers_are_still_read_as_before() -> None:
     text = MINIMAL + (
         "seed: 3\n"
-        "train:\n  epochs: 2\n  params: {learning_rate: 0.01, hidden_dims: [8, 8]}\n"
+        "train:\n  epochs: 2\n  generator: vae\n  params: {learning_rate: 0.01, hidden_dims: [8, 8]}\n"
         "  privacy: {epsilon: 3, delta: 1.0e-6, max_grad_norm: 2}\n"
         "synthesize: {rows: 10, conditions: {flag: true, level: 2}}\n"
         "gates: {max_membership_auc: 1, min_quality: 0.5}\n"

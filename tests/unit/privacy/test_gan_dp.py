@@ -55,7 +55,7 @@ def test_a_private_gan_fit_is_refused_before_anything_is_fitted(
         "autoregressive or vae or diffusion" in error.message
         and "train.privacy.mechanism: marginals" in error.message
     )
-    assert DP_SGD_GENERATORS == ("vae", "diffusion")
+    assert DP_SGD_GENERATORS == ("autoregressive", "vae", "diffusion")
     # Refused in prepare: no noise calibrated, no network built, no release.
     assert trainer.calibration is None and trainer.release is None
     assert not hasattr(generator, "critic") and generator.privacy_release is None
