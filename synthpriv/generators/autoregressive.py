@@ -54,12 +54,23 @@ from synthpriv.training.seam import FitShape, Trainer, child_seed
 
 #: The smallest batch a default fit of a small table takes (a tenth of its rows, at most the default).
 MIN_BATCH_SIZE = 32
+#: The fewest rows a quantile bin, and a sub-bin, hold on average (see `token_resolution`).
+ROWS_PER_BIN = 20
+ROWS_PER_LEVEL = 5
 #: Rows per forward pass when sampling or scoring held-out rows.
 CHUNK = 8192
 #: A held-out loss must beat the best by this much to count as better (early stopping).
 MIN_IMPROVEMENT = 1e-4
 #: The learning rate is multiplied by this after each epoch whose held-out loss did not improve.
 LR_DECAY = 0.5
+
+
+def token_resolution(bins: int, sub_bins: int, rows: int) -> tuple[int, int]:
+    """The bins and sub-bins a number gets from a fit of ``rows`` rows: at most the settings,
+    at least `ROWS_PER_BIN` rows a bin and `ROWS_PER_LEVEL` a sub-bin on average, so that a
+    small table's tokens are not one row each (on the demo's 172 rows: 8 bins of 4)."""
+    coarse = min(bins, max(2, rows // ROWS_PER_BIN))
+    return coarse, min(sub_bins, max(1, rows // (ROWS_PER_LEVEL * coarse)))
 
 
 @dataclass(frozen=True)
@@ -386,14 +397,15 @@ class Autoregressive(Generator):
         transformer, _ = self._fitted()
         params = self.ar_params
         self.spans, self.device = spans, torch.device(device)
-        self.attributes = token_attributes(spans, params.bins, value_levels(transformer))
-        self.slots = Slots.of(self.attributes, params.sub_bins)
+        self.bins, self.sub_bins = token_resolution(params.bins, params.sub_bins, self.train_rows)
+        self.attributes = token_attributes(spans, self.bins, value_levels(transformer))
+        self.slots = Slots.of(self.attributes, self.sub_bins)
         self.network = TokenNetworks(self.slots.sizes, params.hidden_dim).to(self.device)
 
     def _fit_encoded(
         self, data: EncodedTable, *, trainer: Trainer, progress: Progress
     ) -> list[dict[str, float]]:
-        tokens = torch.from_numpy(slot_tokens(data, self.attributes, self.slots, self.ar_params.sub_bins))
+        tokens = torch.from_numpy(slot_tokens(data, self.attributes, self.slots, self.sub_bins))
         train_rows, held_out = self._hold_out(tokens, trainer)
         plan = _Plan(self, held_out, trainer)
         history = self._run_plan(
@@ -469,7 +481,7 @@ class Autoregressive(Generator):
         ]
         drawn = torch.cat(parts).numpy() if parts else tokens.numpy()
         rng = np.random.default_rng(child_seed(seed, 2))
-        return decode_slots(drawn, self.attributes, self.slots, self.ar_params.sub_bins, self.spans, rng)
+        return decode_slots(drawn, self.attributes, self.slots, self.sub_bins, self.spans, rng)
 
     def _state_dict(self) -> dict[str, Any]:
         return {f"network.{k}": v.detach().cpu() for k, v in self.network.state_dict().items()}
@@ -487,9 +499,7 @@ class Autoregressive(Generator):
         others drawn given them: a context the random training orders saw, as a condition is.
         A null cell encodes as missing, which is not read: its slots are not known."""
         transformer, _ = self._fitted()
-        tokens = slot_tokens(
-            transformer.encode(partial), self.attributes, self.slots, self.ar_params.sub_bins
-        )
+        tokens = slot_tokens(transformer.encode(partial), self.attributes, self.slots, self.sub_bins)
         given = partial[[attribute.column for attribute in self.attributes]].notna().to_numpy()
         known = given[:, list(self.slots.attribute)]
         prefixes = bool(np.all(known[:, 1:] <= known[:, :-1]))  # each row's known slots come first
