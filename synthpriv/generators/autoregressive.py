@@ -169,7 +169,7 @@ class TokenNetworks(nn.Module):
         self.register_buffer("offsets", offsets, persistent=False)
         self.register_buffer("sizes", torch.as_tensor(list(sizes), dtype=torch.long), persistent=False)
         #: The first layers as embedding tables while sampling (`freeze_tables`).
-        self.tables: list[torch.Tensor] = []
+        self.tables: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
 
     def __len__(self) -> int:
         return len(self.heads)
@@ -250,17 +250,27 @@ class TokenNetworks(nn.Module):
 
     def _inference_logits(self, slot: int, index: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """`logits` of `first_layer` without autograd, in place where it can (sampling's hot loop)."""
-        first, hidden = self.first[slot], self.hidden[slot]
-        table = self.tables[slot] if self.tables else self.first_table(slot)
-        out = F.embedding_bag(index, table, per_sample_weights=visible, mode="sum").add_(first.bias).relu_()
-        deeper = torch.addmm(hidden.bias, out, hidden.weight.t()).relu_().add_(out)
-        head = self.heads[slot]
-        return torch.addmm(head.bias, deeper, head.weight.t())
+        if not self.tables:
+            self.freeze_tables()
+        table, hidden, head = self.tables[slot]
+        out = F.embedding_bag(index, table, per_sample_weights=visible, mode="sum")
+        out = out.add_(self.first[slot].bias).relu_()
+        deeper = torch.addmm(self.hidden[slot].bias, out, hidden).relu_().add_(out)
+        return torch.addmm(self.heads[slot].bias, deeper, head)
 
     @torch.no_grad()
     def freeze_tables(self) -> None:
-        """Keep each slot's first layer as an embedding table (for sampling; `train` drops them)."""
-        self.tables = [self.first_table(slot) for slot in range(len(self))]
+        """Keep each slot's first layer as an embedding table and its other weights transposed,
+        contiguous (a product with a transposed view was 30 % slower), for sampling; `train`
+        drops them."""
+        self.tables = [
+            (
+                self.first_table(slot),
+                self.hidden[slot].weight.t().contiguous(),
+                self.heads[slot].weight.t().contiguous(),
+            )
+            for slot in range(len(self))
+        ]
 
     def train(self, mode: bool = True) -> TokenNetworks:
         self.tables = []
@@ -472,8 +482,6 @@ class Autoregressive(Generator):
     def _generate(self, tokens: torch.Tensor, known: torch.Tensor, seed: int) -> EncodedTable:
         """Rows with the ``known`` slot tokens kept and the others drawn, in chunks."""
         self.network.eval()
-        if not self.network.tables:
-            self.network.freeze_tables()
         draws = torch.Generator(device=self.device).manual_seed(seed % 2**63)
         parts = [
             self.network.generate(t.to(self.device), k.to(self.device), draws).cpu()
