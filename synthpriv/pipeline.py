@@ -108,6 +108,7 @@ class Pipeline(RunPlan):
         schema = self._checked_schema()
         self._check_holdout_file()
         self._check_target_gates()
+        self._check_conditions_file()
         # Every registered attack's settings and gates (an attack gate whose attacks cannot run);
         # imported here, as the stages are, so that the command starts without the attack libraries.
         from synthpriv.attacks.registry import config_problems as attack_config_problems
@@ -124,6 +125,19 @@ class Pipeline(RunPlan):
                 loc = tuple((exc.where or "train.privacy").split("."))
                 raise PrivacyConfigError(exc.message, where=self.loaded.where(loc)) from None
         return schema
+
+    def _check_conditions_file(self) -> None:
+        """A file of partial rows needs a generator that imputes: refused before training."""
+        if self.config.synthesize.conditions_file is None:
+            return
+        from synthpriv.generators.registry import get_generator  # torch, only for such a file
+
+        kind = self.config.train.generator
+        if not get_generator(kind).imputes:
+            raise ConfigError(
+                f"generator {kind} cannot impute a file of partial rows; use train.generator: autoregressive",
+                where=self.loaded.where(("synthesize", "conditions")),
+            )
 
     def _checked_source(self) -> pd.DataFrame:
         """The real table as read; DataError naming ``data.path``'s line and the file."""
