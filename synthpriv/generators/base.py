@@ -276,7 +276,8 @@ class Generator(ABC):
         produced = 0
         for index, start in enumerate(range(0, n, batch_size)):
             count = min(batch_size, n - start)
-            # One child seed per batch: the rows do not depend on how the caller batches.
+            # One child seed per batch: the same seed and batch size give the same rows (another
+            # batch size gives other rows, as reproducible).
             encoded = self._sample_honouring(count, draw_seed(seed, index), fixed)
             frame = transformer.inverse_transform(encoded)
             yield _with_ids(frame, schema, offset=produced)

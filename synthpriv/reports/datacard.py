@@ -45,6 +45,8 @@ def build_datacard(
             "epochs": train.epochs,
             "sampling_seed": sampling.seed,
             "conditions": sampling.conditions,
+            "conditions_file_rows": sampling.conditions_file_rows,
+            "rebalance": sampling.rebalance,
             "config_sha256": config_sha256,
             "files": files,
         },
@@ -112,6 +114,16 @@ def _what_lines(card: dict[str, Any]) -> list[str]:
     if generated["conditions"]:
         conditions = ", ".join(f"{_md(k)} = {_md(v)}" for k, v in generated["conditions"].items())
         lines += [f"Sampled under conditions: {conditions}.", ""]
+    if generated.get("conditions_file_rows") is not None:
+        imputed = (
+            f"Imputed: the empty cells of a file of {generated['conditions_file_rows']:,} partial rows "
+            "were drawn given each row's other cells; the given cells are the file's, copied as they "
+            "are (if they are real, so are they)."
+        )
+        lines += [imputed, ""]
+    for column, shares in (generated.get("rebalance") or {}).items():
+        listed = ", ".join(f"{_md(k)}: {100 * v:.0f} %" for k, v in shares.items())
+        lines += [f"Rebalanced: {_md(column)} set to {listed} of every batch.", ""]
     lines += ["| file | rows | sha256 |", "|---|---:|---|"]
     lines += [f"| {_md(f['path'])} | {f['rows']:,} | `{f['sha256']}` |" for f in generated["files"]]
     return lines + ["", f"Pipeline configuration sha256: `{generated['config_sha256'] or 'n/a'}`.", ""]

@@ -66,6 +66,9 @@ def test_a_conditions_file_is_completed_row_for_row(
     assert summary["conditions_file_rows"] == 40 and summary["conditions"] == {}
     assert "file of 40 partial rows" in (imputed_run / "synthesize" / "report.html").read_text()
     assert (imputed_run / "export" / "synthetic.parquet").is_file()
+    card = json.loads((imputed_run / "export" / "datacard.json").read_text())
+    assert card["generated"]["conditions_file_rows"] == 40
+    assert "empty cells of a file of 40 partial rows" in (imputed_run / "export" / "datacard.md").read_text()
 
 
 def test_a_generator_that_cannot_impute_is_refused_before_training(
@@ -112,3 +115,6 @@ def test_rebalance_sets_the_share_of_a_category(tmp_path: Path) -> None:
     summary = json.loads((out / "synthesize" / "summary.json").read_text())
     assert summary["rebalance"] == {"gender": {"F": 0.7}} and summary["conditions_file_rows"] is None
     assert "gender = F: 70 %" in (out / "synthesize" / "report.html").read_text()
+    card = json.loads((out / "export" / "datacard.json").read_text())
+    assert card["generated"]["rebalance"] == {"gender": {"F": 0.7}}
+    assert "Rebalanced: gender set to F: 70 % of every batch." in (out / "export" / "datacard.md").read_text()
