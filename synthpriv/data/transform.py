@@ -31,12 +31,76 @@ import pandas as pd
 from synthpriv.data.dtypes import datetime_seconds, fit_to_storage, seconds_to_datetimes
 from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer
 from synthpriv.data.schema import ColumnKind, ColumnSpec
-from synthpriv.data.spans import EncodedTable, Span, softmax_spans, spans_width, value_spans
+from synthpriv.data.spans import EncodedTable, Span, SpanRole, softmax_spans, spans_width, value_spans
 from synthpriv.errors import DataError
 
 #: The default least number of rows a category needs to be kept (``data.min_category_count``
 #: in the pipeline file defaults to the same).
 DEFAULT_MIN_CATEGORY_COUNT = 5
+#: The span of the missingness pattern (see `MissingPatterns`): a name no column of a table has.
+PATTERN_COLUMN = "\x00missing pattern"
+
+
+class MissingPatterns:
+    """Which numbers and dates are missing together, as one categorical variable.
+
+    Columns that are missing together in the real table (a salary, a start and an end date
+    and a duration, all missing for a student not placed) would otherwise each get a missing
+    flag of their own, and a generator can mix them (a start date without an end date). The
+    transformer therefore adds one category block whose categories are the patterns of missing
+    values among those columns that at least ``min_count`` rows have, and a last one, "other",
+    for the rarer patterns. Decoding takes missingness from the pattern (from the columns' own
+    flags under "other"), so a synthetic row drawn with a kept pattern has one that at least
+    ``min_count`` real rows have. Patterns are counts over rows, never one row's.
+    """
+
+    def __init__(self, columns: tuple[str, ...], patterns: np.ndarray) -> None:
+        self.columns = columns
+        self.patterns = patterns.astype(bool)  # [patterns, columns], commonest first
+
+    @classmethod
+    def fit(cls, missing: np.ndarray, columns: tuple[str, ...], min_count: int) -> MissingPatterns | None:
+        """The patterns of ``missing`` (rows x columns) held by ``min_count`` rows or more;
+        None when fewer than two columns or fewer than two patterns remain (nothing to tie)."""
+        if len(columns) < 2 or len(missing) == 0:
+            return None
+        patterns, counts = np.unique(missing, axis=0, return_counts=True)
+        kept = counts >= min_count
+        if kept.sum() < 2:
+            return None
+        # Commonest first; ties in np.unique's (lexicographic) order, so the result is deterministic.
+        order = np.argsort(-counts[kept], kind="stable")
+        return cls(columns, patterns[kept][order])
+
+    @property
+    def width(self) -> int:
+        """The categories: the kept patterns, then "other"."""
+        return len(self.patterns) + 1
+
+    def codes(self, missing: np.ndarray) -> np.ndarray:
+        """Each row's pattern: a kept one it equals, else "other" (the last code)."""
+        equal = (missing[:, None, :] == self.patterns[None, :, :]).all(axis=2)
+        return np.where(equal.any(axis=1), equal.argmax(axis=1), len(self.patterns)).astype(np.int64)
+
+    def missing(self, codes: np.ndarray) -> np.ndarray:
+        """``[rows, columns]``: missingness by each row's pattern (meaningless where it is
+        "other": see `decided`)."""
+        return self.patterns[np.minimum(codes, len(self.patterns) - 1)]
+
+    def decided(self, codes: np.ndarray) -> np.ndarray:
+        """Whether each row's pattern is a kept one (not "other")."""
+        return codes < len(self.patterns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "patterns": self.patterns.astype(int).tolist()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> MissingPatterns:
+        patterns = np.asarray(raw["patterns"], dtype=np.int64)
+        columns = tuple(str(c) for c in raw["columns"])
+        if patterns.ndim != 2 or patterns.shape[1] != len(columns) or not np.isin(patterns, (0, 1)).all():
+            raise ValueError("missing patterns must be 0/1 rows, one entry per column")
+        return cls(columns, patterns.astype(bool))
 
 
 def _numeric_values(spec: ColumnSpec, values: pd.Series) -> np.ndarray:
@@ -160,6 +224,9 @@ class TabularTransformer:
         self.numeric: dict[str, QuantileNormalizer] = {}
         self.categorical: dict[str, OneHotEncoder] = {}
         self.has_missing: dict[str, bool] = {}
+        #: Missingness patterns of the numbers and dates with missing values (`fit` only: a
+        #: transformer from DP preprocessing has none, as its patterns would be unpaid counts).
+        self.missing_patterns: MissingPatterns | None = None
         self.spans: tuple[Span, ...] = ()
 
     @property
@@ -183,8 +250,22 @@ class TabularTransformer:
                         "data.min_category_count",
                         where=f"data.columns.{spec.name}",
                     ) from None
+        self.missing_patterns = self._fit_patterns(table)
         self.spans = self._build_spans()
         return self
+
+    def _fit_patterns(self, table: pd.DataFrame) -> MissingPatterns | None:
+        nullable = tuple(name for name, flag in self.has_missing.items() if flag)
+        if PATTERN_COLUMN in table.columns:
+            return None
+        return MissingPatterns.fit(self._missing(table, nullable), nullable, self.min_category_count)
+
+    def _missing(self, table: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
+        """``[rows, names]``: whether each of the number or date columns ``names`` is missing."""
+        specs = {spec.name: spec for spec in self.columns}
+        if not names:
+            return np.zeros((len(table), 0), dtype=bool)
+        return np.stack([np.isnan(_numeric_values(specs[n], table[n])) for n in names], axis=1)
 
     @classmethod
     def from_encoders(
@@ -230,6 +311,8 @@ class TabularTransformer:
                 width = len(self.categorical[spec.name].categories)
                 spans.append(Span(spec.name, "category", start, width, "softmax"))
                 start += width
+        if self.missing_patterns is not None:
+            spans.append(Span(PATTERN_COLUMN, "category", start, self.missing_patterns.width, "softmax"))
         return tuple(spans)
 
     def encode(self, table: pd.DataFrame) -> EncodedTable:
@@ -252,6 +335,9 @@ class TabularTransformer:
                     codes.append(missing.astype(np.int64))  # [present, missing]
             else:
                 codes.append(self.categorical[spec.name].codes(column))
+        if self.missing_patterns is not None:
+            patterns = self.missing_patterns
+            codes.append(patterns.codes(self._missing(table, patterns.columns)))
         rows = len(table)
         encoded = EncodedTable.empty(self.spans, rows)
         if values:
@@ -279,17 +365,34 @@ class TabularTransformer:
         value_at = {span.column: i for i, span in enumerate(value_spans(self.spans))}
         block_at = {(span.column, span.role): b for b, span in enumerate(softmax_spans(self.spans))}
         out: dict[str, pd.Series] = {}
+        by_pattern = self._pattern_missing(data, block_at)
         for spec in self.columns:
             if spec.name in self.numeric:
                 z = data.values[:, value_at[spec.name]].astype(np.float64)
                 numbers = self.numeric[spec.name].inverse(z)
                 if (spec.name, "missing") in block_at:
-                    numbers = np.where(data.codes[:, block_at[spec.name, "missing"]] == 1, np.nan, numbers)
+                    missing = data.codes[:, block_at[spec.name, "missing"]] == 1
+                    if spec.name in by_pattern:  # a kept pattern decides, not the column's own flag
+                        decided, by_row = by_pattern[spec.name]
+                        missing = np.where(decided, by_row, missing)
+                    numbers = np.where(missing, np.nan, numbers)
                 out[spec.name] = _restore_numeric(spec, numbers)
             else:
                 codes = data.codes[:, block_at[spec.name, "category"]]
                 out[spec.name] = _restore_categories(spec, self.categorical[spec.name].inverse_codes(codes))
         return pd.DataFrame(out)
+
+    def _pattern_missing(
+        self, data: EncodedTable, block_at: dict[tuple[str, SpanRole], int]
+    ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per pattern column: whether each row has a kept pattern, and whether it has the
+        column missing."""
+        patterns = self.missing_patterns
+        if patterns is None:
+            return {}
+        codes = data.codes[:, block_at[PATTERN_COLUMN, "category"]].astype(np.int64)
+        decided, rows = patterns.decided(codes), patterns.missing(codes)
+        return {name: (decided, rows[:, j]) for j, name in enumerate(patterns.columns)}
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -299,6 +402,7 @@ class TabularTransformer:
             "has_missing": self.has_missing,
             "spans": [s.to_dict() for s in self.spans],
             "min_category_count": self.min_category_count,
+            **({"missing_patterns": self.missing_patterns.to_dict()} if self.missing_patterns else {}),
         }
 
     @classmethod
@@ -311,6 +415,8 @@ class TabularTransformer:
         transformer.numeric = {k: QuantileNormalizer.from_dict(v) for k, v in raw["numeric"].items()}
         transformer.categorical = {k: OneHotEncoder.from_dict(v) for k, v in raw["categorical"].items()}
         transformer.has_missing = {k: bool(v) for k, v in raw["has_missing"].items()}
+        patterns = raw.get("missing_patterns")  # older files: none
+        transformer.missing_patterns = MissingPatterns.from_dict(patterns) if patterns else None
         transformer.spans = tuple(Span.from_dict(s) for s in raw["spans"])
         if transformer.spans != transformer._build_spans():
             raise ValueError("transformer spans do not match its encoders")

@@ -517,7 +517,8 @@ class Autoregressive(Generator):
         A null cell encodes as missing, which is not read: its slots are not known."""
         transformer, _ = self._fitted()
         tokens = slot_tokens(transformer.encode(partial), self.attributes, self.slots, self.sub_bins)
-        given = partial[[attribute.column for attribute in self.attributes]].notna().to_numpy()
+        # The missingness pattern is never given: it is drawn given the row's cells.
+        given = partial.reindex(columns=[a.column for a in self.attributes]).notna().to_numpy()
         known = given[:, list(self.slots.attribute)]
         prefixes = bool(np.all(known[:, 1:] <= known[:, :-1]))  # each row's known slots come first
         if self.ar_params.random_order_share == 0 and not prefixes:

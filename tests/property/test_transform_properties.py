@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer, holds_strings, tail_bounds
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, infer_schema
-from synthpriv.data.transform import TabularTransformer, numeric_values
+from synthpriv.data.transform import PATTERN_COLUMN, TabularTransformer, numeric_values
 from synthpriv.errors import DataError
 
 SETTINGS = settings(
@@ -287,7 +287,8 @@ def test_spans_tile_the_matrix_in_column_order(frame: pd.DataFrame) -> None:
     assert sum(s.width for s in spans) == transformer.width == transformer.transform(frame).shape[1]
     assert all(s.width >= 1 for s in spans)
     order = list(dict.fromkeys(s.column for s in spans))
-    assert order == schema.names
+    # The columns in order, then the missingness pattern when two or more columns have nulls.
+    assert order[: len(schema.names)] == schema.names and order[len(schema.names) :] in ([], [PATTERN_COLUMN])
     for span in spans:
         if span.role == "value":
             assert (span.width, span.activation) == (1, "identity")
