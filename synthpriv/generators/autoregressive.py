@@ -178,19 +178,6 @@ class TokenNetworks(nn.Module):
         """``[width, hidden]``: slot ``slot``'s first layer as an embedding of every token."""
         return self.first[slot].weight.t().contiguous()
 
-    def first_layer(
-        self, slot: int, tokens: torch.Tensor, visible: torch.Tensor, table: torch.Tensor
-    ) -> torch.Tensor:
-        """``[rows, hidden]``: slot ``slot``'s first layer given the ``visible`` tokens
-        (``[rows, slots]``, 0 or 1), its weights summed as embeddings (``table``)."""
-        summed = F.embedding_bag(tokens + self.offsets, table, per_sample_weights=visible, mode="sum")
-        return summed + self.first[slot].bias
-
-    def logits(self, slot: int, first: torch.Tensor) -> torch.Tensor:
-        hidden = torch.relu(first)
-        hidden = torch.relu(self.hidden[slot](hidden)) + hidden
-        return self.heads[slot](hidden)
-
     def loss(self, tokens: torch.Tensor, visible: torch.Tensor, *, per_row: bool) -> torch.Tensor:
         """The mean over rows of the summed cross-entropy of every slot, each slot seeing the
         tokens ``visible[:, slot]`` marks (``[rows, slots, slots]``)."""
@@ -249,7 +236,9 @@ class TokenNetworks(nn.Module):
         return tokens
 
     def _inference_logits(self, slot: int, index: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-        """`logits` of `first_layer` without autograd, in place where it can (sampling's hot loop)."""
+        """``[rows, size]``: slot ``slot``'s logits given the tokens ``visible`` marks, without
+        autograd and in place where it can (sampling's hot loop): the first layer's weights
+        summed as embeddings of the visible tokens, then the residual hidden layer and the head."""
         if not self.tables:
             self.freeze_tables()
         table, hidden, head = self.tables[slot]
