@@ -36,6 +36,7 @@ from pydantic import Field
 from synthpriv.config.base import StrictModel
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.errors import DataError
+from synthpriv.metrics.decisive import DECISIVE_AUC, decisive_features
 from synthpriv.metrics.features import (
     bootstrap_weights,
     category_keys,
@@ -105,6 +106,15 @@ class EfficacyResult(StrictModel):
     """Wall-clock time of the whole evaluation."""
     notes: list[str] = Field(default_factory=list)
     """What was left out or could not be modelled (counts only, never values)."""
+    decisive_features: list[str] = Field(default_factory=list)
+    """Features whose target rate alone scores the real holdout at ROC AUC 0.99 or more
+    (`synthpriv.metrics.decisive`): efficacy is then trivial, and is also given without them."""
+    decisive_feature_auc: float | None = None
+    """The best of their AUCs."""
+    synthetic_roc_auc_without_decisive: float | None = None
+    """TSTR ROC AUC with every feature but the decisive ones (None: none is, or none is left)."""
+    real_roc_auc_without_decisive: float | None = None
+    """TRTR ROC AUC with every feature but the decisive ones."""
 
 
 def ml_efficacy(
@@ -147,8 +157,10 @@ def ml_efficacy(
         scores = _regression(x, y, f"column {target!r}", model_seed, n_bootstrap, boot_rng)
         task = "regression"
     headline: Literal["roc_auc", "r2"] = "r2" if task == "regression" else "roc_auc"
+    decisive = _without_decisive(x, y, targets, model_seed, notes) if task == "binary" else {}
     return EfficacyResult.model_validate(
         {
+            **decisive,
             "target": target,
             "task": task,
             "headline_metric": headline,
@@ -162,6 +174,34 @@ def ml_efficacy(
             "notes": notes,
         }
     )
+
+
+def _without_decisive(
+    x: dict[str, pd.DataFrame], y: dict[str, np.ndarray], targets: _Targets, seed: int, notes: list[str]
+) -> dict[str, object]:
+    """When features alone decide the (binary) target on real rows, their names and best AUC and
+    both models' AUC without them (no intervals: the headline keeps them); else nothing."""
+    assert targets.classes is not None and targets.counts is not None
+    rarest = str(min(targets.counts.items(), key=lambda item: (item[1], item[0]))[0])
+    positive = {role: keys.astype(object) == rarest for role, keys in y.items()}
+    found = decisive_features(x["real train"], positive["real train"], x["holdout"], positive["holdout"])
+    if not found:
+        return {}
+    names = [name for name, _ in found]
+    out: dict[str, object] = {"decisive_features": names, "decisive_feature_auc": found[0][1]}
+    listed = ", ".join(names)
+    if len(names) == len(x["holdout"].columns):
+        notes.append(f"every feature alone predicts the target (real ROC AUC >= {DECISIVE_AUC}): {listed}")
+        return out
+    rest = {role: frame.drop(columns=names) for role, frame in x.items()}
+    scores, _ = _classification(rest, y, targets, seed, 0, stream_rng(seed, "without decisive"), [])
+    real, synthetic = scores["real_roc_auc"][0], scores["synthetic_roc_auc"][0]
+    notes.append(
+        f"{listed} alone predict{'s' if len(names) == 1 else ''} the target (real ROC AUC "
+        f"{found[0][1]:.3f}): without {'it' if len(names) == 1 else 'them'} the synthetic model "
+        f"scores {synthetic:.3f} against the real model's {real:.3f}"
+    )
+    return out | {"synthetic_roc_auc_without_decisive": synthetic, "real_roc_auc_without_decisive": real}
 
 
 def _features(schema: TableSchema, target: str) -> list[str]:
