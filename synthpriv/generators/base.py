@@ -271,7 +271,6 @@ class Generator(ABC):
         ``conditions`` fixes categorical or boolean columns to a value (``{"income": ">50K"}``);
         every row returned honours them.
         """
-        transformer, schema = self._fitted()
         fixed = self.encode_conditions(conditions or {})
         produced = 0
         for index, start in enumerate(range(0, n, batch_size)):
@@ -279,8 +278,7 @@ class Generator(ABC):
             # One child seed per batch: the same seed and batch size give the same rows (another
             # batch size gives other rows, as reproducible).
             encoded = self._sample_honouring(count, draw_seed(seed, index), fixed)
-            frame = transformer.inverse_transform(encoded)
-            yield _with_ids(frame, schema, offset=produced)
+            yield self.decode_rows(encoded, offset=produced)
             produced += count
 
     def sample(

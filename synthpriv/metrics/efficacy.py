@@ -182,7 +182,7 @@ def _without_decisive(
     """When features alone decide the (binary) target on real rows, their names and best AUC and
     both models' AUC without them (no intervals: the headline keeps them); else nothing."""
     assert targets.classes is not None and targets.counts is not None
-    rarest = str(min(targets.counts.items(), key=lambda item: (item[1], item[0]))[0])
+    rarest = _rarest_class(targets.counts)
     positive = {role: keys.astype(object) == rarest for role, keys in y.items()}
     found = decisive_features(x["real train"], positive["real train"], x["holdout"], positive["holdout"])
     if not found:
@@ -202,6 +202,12 @@ def _without_decisive(
         f"scores {synthetic:.3f} against the real model's {real:.3f}"
     )
     return out | {"synthetic_roc_auc_without_decisive": synthetic, "real_roc_auc_without_decisive": real}
+
+
+def _rarest_class(counts: pd.Series) -> str:
+    """The positive class of a binary target: the rarer real class, the one worth finding (a tie
+    goes to the first key; keys are text)."""
+    return str(min(counts.items(), key=lambda item: (item[1], item[0]))[0])
 
 
 def _features(schema: TableSchema, target: str) -> list[str]:
@@ -329,9 +335,7 @@ def _classification(
         "real": _class_probabilities(x["real train"], codes["real train"], x["holdout"], n_classes, seed),
         "synthetic": _class_probabilities(x["synthetic"], codes["synthetic"], x["holdout"], n_classes, seed),
     }
-    # Binary: the rarer real class is the one worth finding (a tie goes to the first key).
-    rarest = str(min(counts.items(), key=lambda item: (item[1], item[0]))[0])  # keys are text
-    positive = int(np.searchsorted(classes, rarest))
+    positive = int(np.searchsorted(classes, _rarest_class(counts)))
     task: Task = "binary" if n_classes == 2 else "multiclass"
 
     def score(weights: np.ndarray) -> dict[str, np.ndarray]:
