@@ -198,6 +198,13 @@ def numeric_values(spec: ColumnSpec, values: pd.Series) -> np.ndarray:
     return _numeric_values(spec, values)
 
 
+def _stacked(missing: dict[str, np.ndarray], names: tuple[str, ...], rows: int) -> np.ndarray:
+    """``[rows, names]``: the missing masks of the columns ``names``, side by side."""
+    if not names:
+        return np.zeros((rows, 0), dtype=bool)
+    return np.stack([missing[name] for name in names], axis=1)
+
+
 class TabularTransformer:
     """Fits per-column encoders and maps whole tables to encoded rows and back.
 
@@ -234,12 +241,14 @@ class TabularTransformer:
         return spans_width(self.spans)
 
     def fit(self, table: pd.DataFrame) -> TabularTransformer:
+        missing: dict[str, np.ndarray] = {}
         for spec in self.columns:
             values = table[spec.name]
             if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
                 numbers = _numeric_values(spec, values)
                 self.numeric[spec.name] = QuantileNormalizer().fit(numbers, min_count=self.min_category_count)
-                self.has_missing[spec.name] = bool(np.isnan(numbers).any())
+                missing[spec.name] = np.isnan(numbers)
+                self.has_missing[spec.name] = bool(missing[spec.name].any())
             else:
                 min_count = self.min_category_count if spec.kind is ColumnKind.CATEGORICAL else 1
                 try:
@@ -250,22 +259,13 @@ class TabularTransformer:
                         "data.min_category_count",
                         where=f"data.columns.{spec.name}",
                     ) from None
-        self.missing_patterns = self._fit_patterns(table)
+        nullable = tuple(name for name, flag in self.has_missing.items() if flag)
+        if PATTERN_COLUMN not in table.columns:
+            self.missing_patterns = MissingPatterns.fit(
+                _stacked(missing, nullable, len(table)), nullable, self.min_category_count
+            )
         self.spans = self._build_spans()
         return self
-
-    def _fit_patterns(self, table: pd.DataFrame) -> MissingPatterns | None:
-        nullable = tuple(name for name, flag in self.has_missing.items() if flag)
-        if PATTERN_COLUMN in table.columns:
-            return None
-        return MissingPatterns.fit(self._missing(table, nullable), nullable, self.min_category_count)
-
-    def _missing(self, table: pd.DataFrame, names: tuple[str, ...]) -> np.ndarray:
-        """``[rows, names]``: whether each of the number or date columns ``names`` is missing."""
-        specs = {spec.name: spec for spec in self.columns}
-        if not names:
-            return np.zeros((len(table), 0), dtype=bool)
-        return np.stack([np.isnan(_numeric_values(specs[n], table[n])) for n in names], axis=1)
 
     @classmethod
     def from_encoders(
@@ -323,11 +323,12 @@ class TabularTransformer:
         """
         values: list[np.ndarray] = []
         codes: list[np.ndarray] = []
+        missing_by_column: dict[str, np.ndarray] = {}
         for spec in self.columns:
             column = table[spec.name]
             if spec.name in self.numeric:
                 numbers = _numeric_values(spec, column)
-                missing = np.isnan(numbers)
+                missing = missing_by_column[spec.name] = np.isnan(numbers)
                 z = self.numeric[spec.name].transform(np.where(missing, 0.0, numbers))
                 # A missing value sits at the centre of model space; its code says it is missing.
                 values.append(np.where(missing, 0.0, z).astype(np.float32))
@@ -337,7 +338,7 @@ class TabularTransformer:
                 codes.append(self.categorical[spec.name].codes(column))
         if self.missing_patterns is not None:
             patterns = self.missing_patterns
-            codes.append(patterns.codes(self._missing(table, patterns.columns)))
+            codes.append(patterns.codes(_stacked(missing_by_column, patterns.columns, len(table))))
         rows = len(table)
         encoded = EncodedTable.empty(self.spans, rows)
         if values:
