@@ -44,9 +44,8 @@ from synthpriv.generators.tokens import (
     Attribute,
     detokenize,
     token_attributes,
-    tokenize,
+    tokenize_within,
     value_levels,
-    within_bins,
 )
 from synthpriv.runtime.progress import Progress
 from synthpriv.training.loop import TrainingPlan
@@ -108,8 +107,7 @@ def slot_tokens(
     table: EncodedTable, attributes: Sequence[Attribute], slots: Slots, sub_bins: int
 ) -> np.ndarray:
     """The rows of ``table`` as slot tokens (rows x slots, int64)."""
-    tokens = tokenize(table, attributes)
-    within = within_bins(table, attributes, tokens)
+    tokens, within = tokenize_within(table, attributes)
     out = tokens[:, list(slots.attribute)].astype(np.int64)
     for s in np.flatnonzero(slots.fine):
         a = slots.attribute[s]

@@ -89,15 +89,16 @@ def token_attributes(
     return tuple(out)
 
 
-def quantile_levels(table: EncodedTable, attribute: Attribute) -> np.ndarray:
-    """The quantile level in ``(0, 1)`` of each row's value of a numeric ``attribute``."""
-    assert attribute.value is not None
-    return np.asarray(ndtr(table.values[:, attribute.value].astype(np.float64)))
-
-
 def tokenize(table: EncodedTable, attributes: Sequence[Attribute]) -> np.ndarray:
     """The rows of ``table`` as tokens (rows x attributes, int32)."""
+    return tokenize_within(table, attributes)[0]
+
+
+def tokenize_within(table: EncodedTable, attributes: Sequence[Attribute]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``table`` as tokens (rows x attributes, int32), and where each binned value
+    sits in its bin, in ``[0, 1)`` (0 elsewhere): the inverse of `detokenize`'s ``within``."""
     tokens = np.empty((len(table), len(attributes)), dtype=np.int32)
+    within = np.zeros(tokens.shape, dtype=np.float64)
     for a, attribute in enumerate(attributes):
         if attribute.value is None:
             tokens[:, a] = table.codes[:, attribute.code]
@@ -106,22 +107,13 @@ def tokenize(table: EncodedTable, attributes: Sequence[Attribute]) -> np.ndarray
         if attribute.levels:  # the nearest value's token
             tokens[:, a] = np.searchsorted(_midpoints(attribute.levels), value)
         else:
-            scaled = quantile_levels(table, attribute) * attribute.bins
+            scaled = ndtr(value) * attribute.bins  # the quantile level, in bins
             tokens[:, a] = np.clip(scaled.astype(np.int64), 0, attribute.bins - 1)
-        if attribute.code is not None:
-            tokens[table.codes[:, attribute.code] == 1, a] = attribute.bins
-    return tokens
-
-
-def within_bins(table: EncodedTable, attributes: Sequence[Attribute], tokens: np.ndarray) -> np.ndarray:
-    """Where each binned value sits in its bin, in ``[0, 1)`` (rows x attributes; 0 elsewhere),
-    the inverse of `detokenize`'s ``within``."""
-    within = np.zeros(tokens.shape, dtype=np.float64)
-    for a, attribute in enumerate(attributes):
-        if attribute.binned:
-            scaled = quantile_levels(table, attribute) * attribute.bins
             within[:, a] = np.clip(scaled - tokens[:, a], 0.0, np.nextafter(1.0, 0.0))
-    return within
+        if attribute.code is not None:
+            missing = table.codes[:, attribute.code] == 1
+            tokens[missing, a], within[missing, a] = attribute.bins, 0.0
+    return tokens, within
 
 
 def detokenize(
