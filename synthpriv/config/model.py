@@ -440,6 +440,15 @@ class GatesConfig(StrictModel):
     """Highest acceptable linkability risk; needs at least two `attack.quasi_identifiers`."""
     min_validity: float | None = Field(default=None, ge=0, le=1)
     """Lowest acceptable share of synthetic values inside the real domain (sdmetrics' diagnostic)."""
+    max_rule_violation_share: float | None = Field(default=None, ge=0, le=1)
+    """Highest acceptable share of synthetic rows breaking a rule the real table always keeps
+    (a missing pattern, a functional dependency, "A = v implies B missing"), for the worst rule."""
+    max_outlier_membership_auc: float | None = Field(default=None, ge=0.5, le=1)
+    """Highest acceptable ROC AUC of the membership attack aimed at the most outlying training
+    rows (by an autoencoder's reconstruction error) against equally outlying holdout rows."""
+    max_unique_value_reuse_share: float | None = Field(default=None, ge=0, le=1)
+    """Highest acceptable share of synthetic numeric values equal to a value that only one
+    training row holds (the holdout's share is the reference)."""
 
     def needing_target(self) -> list[str]:
         """The gates set here that need `data.target`."""
