@@ -1,4 +1,4 @@
-"""Membership inference against a synthetic table (issue 6): three attacks, scored the same way.
+"""Membership inference against a synthetic table (issue 6): four attacks, scored the same way.
 
 Who is who. The generator saw the train rows and never the holdout rows. The holdout is
 shuffled (seeded) and split in two disjoint halves:
@@ -15,6 +15,22 @@ A target's role never leaks into the attack: the reference and non-member halves
 and every fitted piece (encoding, projection, densities, classifier and its ranks) sees only
 the synthetic and reference rows. The synthetic table is sampled (seeded) to at most
 `MAX_DENSITY_ROWS` rows.
+
+Which way a score points is decided before the targets are scored, on the reference half
+(issue 20). A score built to be higher for members can point the other way on some tables
+(a generator that collapsed onto a few modes puts its rows away from the training rows it
+missed): its AUC is then clearly below 0.5, and an attacker holding a reference set would
+flip it. So each attack is first run once more as that attacker would check it:
+``c = min(len(reference) // 2, spare train rows, CALIBRATION_ROWS)`` reference rows are set
+aside as calibration non-members, the attack is fitted on the synthetic rows and the rest of
+the reference (a fresh encoding, projection and forest), and it scores them against ``c``
+calibration members, train rows that are not member targets. When the calibration AUC's 95 %
+interval (Hanley and McNeil's normal interval, so that it does not depend on the bootstrap
+setting) lies entirely below 0.5, the attack is *reversed*: its evaluation scores are negated
+before any figure is computed, and every figure it reports is that of the flipped score. The
+evaluation targets never take part in that choice, so the flipped figures are not selected
+on the rows they are measured on. Without spare train rows or with fewer than 2 reference
+rows there is no calibration, and every score keeps its built-in direction.
 
 The attacks (higher score = "member"):
 
@@ -69,6 +85,10 @@ The attacks (higher score = "member"):
    2.5-3.5 s on Adult with two cores, 7 s at the largest sizes (50k + 50k rows, 20k targets).
    Trees are grown `_TREES_PER_BATCH` at a time and their votes summed, so that memory stays
    bounded (module constants).
+4. ``dcr``, the plain distance to the closest record: score = -d_syn alone, in the same
+   encoding. It is the attack of the distance proxies (`synthpriv.attacks.distance`) on these
+   targets, with this module's direction check; its direction is the one the proxies' figure
+   is counted in (`synthpriv.attacks.summary`).
 
 Each attack is scored on the n members (positives) and n non-members: ROC AUC; TPR at FPR 1 %
 and 0.1 %, read off the ROC curve with linear interpolation between its vertices (the rate a
@@ -89,6 +109,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -119,7 +140,10 @@ from synthpriv.metrics.features import (
 )
 
 #: The attacks, in the order they are reported (ties of the strongest go to the earlier one).
-ATTACKS = ("distance", "domias", "classifier")
+ATTACKS = ("distance", "domias", "classifier", "dcr")
+#: Most calibration members (and as many calibration non-members) behind an attack's direction.
+CALIBRATION_ROWS = 2_000
+_Z95 = 1.959963984540054
 #: Synthetic rows and reference rows used at most (seeded samples above it).
 MAX_DENSITY_ROWS = 50_000
 #: Principal components of the DOMIAS embedding.
@@ -144,17 +168,35 @@ _EPS = 1e-6
 _BOOTSTRAP_ELEMENTS = 1 << 21
 
 
-#: The typed result of one membership attack (its class lives in `synthpriv.attacks.base`).
-AttackResult = MembershipScore
+class AttackResult(MembershipScore):
+    """One membership attack's figures (`MembershipScore`), and the direction its score was counted in."""
+
+    reversed: bool = False
+    """The score was flipped (higher = non-member) before the targets were scored, because on the
+    calibration targets its AUC was clearly below 0.5 (module docstring). Every figure of this
+    result is then that of the flipped score."""
+    calibration_auc: float | None = Field(default=None, ge=0, le=1)
+    """AUC of the score as built on the calibration targets (None: no calibration was possible)."""
+    calibration_auc_ci: tuple[float, float] | None = None
+    """Its 95 % normal interval (Hanley and McNeil 1982); entirely below 0.5 = reversed."""
+
+
+def strength(auc: float, auc_ci: tuple[float, float]) -> tuple[float, float]:
+    """How attacks are ranked: by the lower end of the AUC's interval, then by the AUC.
+
+    Why the lower end: an attack measured on few targets can reach a high AUC by chance; the
+    strongest is the one whose figure the rows support best (issue 20).
+    """
+    return auc_ci[0], auc
 
 
 class MembershipResult(StrictModel):
-    """The three membership attacks on one synthetic table (module docstring)."""
+    """The membership attacks on one synthetic table (module docstring)."""
 
     attacks: list[AttackResult]
     """In the order of `ATTACKS`."""
     strongest: str
-    """Name of the attack with the highest AUC."""
+    """Name of the strongest attack by `strength` (ties: the earlier one)."""
     members: int = Field(ge=1)
     """Member targets: a seeded sample of train rows."""
     non_members: int = Field(ge=1)
@@ -167,6 +209,9 @@ class MembershipResult(StrictModel):
     """Whether there are at least 1000 non-members, so that an FPR of 0.1 % is one of the
     observable rates and `AttackResult.tpr_at_fpr_0_1pct` is measured rather than interpolated."""
     n_bootstrap: int = Field(ge=0)
+    calibration_rows: int = Field(default=0, ge=0)
+    """Calibration members, and as many calibration non-members, behind each attack's direction
+    (0: none, every score kept its built-in direction)."""
     seconds: float = Field(ge=0)
     """Wall-clock time of the whole evaluation."""
 
@@ -188,7 +233,7 @@ def membership_inference(
     max_rows: int = 10_000,
     n_bootstrap: int = 200,
 ) -> MembershipResult:
-    """Run the distance, DOMIAS and classifier membership attacks (module docstring).
+    """Run the distance, DOMIAS, classifier and dcr membership attacks (module docstring).
 
     ``max_rows`` caps the members and the non-members (each). Raises DataError when a table
     is empty or lacks a modelled column, or the holdout has fewer than 2 rows (it must give
@@ -197,61 +242,105 @@ def membership_inference(
     started = time.perf_counter()
     columns = [c.name for c in schema.modelled()]
     _check_arguments(train, holdout, synthetic, columns, max_rows, n_bootstrap)
-    # A child's stream depends on its index only: adding forest_seed left the other four as they were.
-    split_seed, member_seed, synthetic_seed, boot_seed, forest_seed = spawn_seeds(seed, 5)
-    reference, members, non_members, synthetic_rows = _roles(
-        train, holdout, synthetic, max_rows, (split_seed, member_seed, synthetic_seed)
+    # A child's stream depends on its index only: adding a child leaves the others as they were.
+    split_seed, member_seed, synthetic_seed, boot_seed, forest_seed, calibration_seed = spawn_seeds(seed, 6)
+    roles = _roles(train, holdout, synthetic, max_rows, (split_seed, member_seed, synthetic_seed))
+    n = len(roles.members)
+    calibration = _calibration(train, roles, calibration_seed)
+    directions = (
+        _directions(calibration, roles.synthetic, schema, columns, forest_seed) if calibration else {}
     )
-    n = len(members)
-    targets = pd.concat([members, non_members], ignore_index=True)
-
-    # The attacker fits its encoding on what it holds: synthetic and reference rows.
-    encoding = DistanceEncoding.fit(pd.concat([synthetic_rows, reference], ignore_index=True), schema)
-    synthetic_x, reference_x = encoding.transform(synthetic_rows), encoding.transform(reference)
-    targets_x = encoding.transform(targets)
-
-    scorers = {
-        "distance": lambda: _distance_scores(targets_x, synthetic_x, reference_x),
-        "domias": lambda: _domias_scores(targets_x, synthetic_x, reference_x),
-        "classifier": lambda: _classifier_scores(
-            targets, synthetic_rows, reference, schema, columns, forest_seed
-        ),
-    }
-    results = _score_each(scorers, n, n_bootstrap, boot_seed)
-    strongest = max(results, key=lambda r: r.auc).name  # max keeps the first of equal AUCs
+    targets = pd.concat([roles.members, roles.non_members], ignore_index=True)
+    scorers = _scorers(targets, roles.synthetic, roles.reference, schema, columns, forest_seed)
+    results = _score_each(scorers, n, n_bootstrap, boot_seed, directions)
+    # max keeps the first of equal strengths
+    strongest = max(results, key=lambda r: strength(r.auc, r.auc_ci)).name
     return MembershipResult(
         attacks=results,
         strongest=strongest,
         members=n,
         non_members=n,
-        reference_rows=len(reference),
-        synthetic_rows=len(synthetic_rows),
+        reference_rows=len(roles.reference),
+        synthetic_rows=len(roles.synthetic),
         tpr_at_fpr_0_1pct_resolved=n >= 1000,
         n_bootstrap=n_bootstrap,
+        calibration_rows=len(calibration.members) if calibration else 0,
         seconds=time.perf_counter() - started,
     )
 
 
+def _scorers(
+    targets: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    reference: pd.DataFrame,
+    schema: TableSchema,
+    columns: list[str],
+    forest_seed: np.random.SeedSequence,
+) -> dict[str, Callable[[], np.ndarray]]:
+    """Each attack's scoring of ``targets`` by an attacker holding ``synthetic`` and ``reference`` rows."""
+    # The attacker fits its encoding on what it holds: synthetic and reference rows.
+    encoding = DistanceEncoding.fit(pd.concat([synthetic, reference], ignore_index=True), schema)
+    synthetic_x, reference_x = encoding.transform(synthetic), encoding.transform(reference)
+    targets_x = encoding.transform(targets)
+    to_synthetic: list[np.ndarray] = []  # d_syn, shared by the distance and dcr attacks
+
+    def nearest_synthetic() -> np.ndarray:
+        if not to_synthetic:
+            to_synthetic.append(nearest_distances(targets_x, synthetic_x))
+        return to_synthetic[0]
+
+    return {
+        "distance": lambda: _distance_scores(nearest_synthetic(), targets_x, reference_x),
+        "domias": lambda: _domias_scores(targets_x, synthetic_x, reference_x),
+        "classifier": lambda: _classifier_scores(targets, synthetic, reference, schema, columns, forest_seed),
+        "dcr": lambda: -nearest_synthetic(),
+    }
+
+
 def _score_each(
-    scorers: dict[str, Callable[[], np.ndarray]], n: int, n_bootstrap: int, boot_seed: np.random.SeedSequence
+    scorers: dict[str, Callable[[], np.ndarray]],
+    n: int,
+    n_bootstrap: int,
+    boot_seed: np.random.SeedSequence,
+    directions: dict[str, _Direction],
 ) -> list[AttackResult]:
-    """Each attack's figures, in the order of `ATTACKS`, from its scores (n members, then non-members)."""
+    """Each attack's figures, in the order of `ATTACKS`, from its scores (n members, then non-members),
+    flipped where its calibration said so."""
     results = []
     for name in ATTACKS:
         attack_started = time.perf_counter()
-        scores = scorers[name]()
+        direction = directions.get(name)
+        sign = -1.0 if direction is not None and direction.reversed else 1.0
+        scores = sign * scorers[name]()
+        figures = evaluate_scores(
+            name,
+            scores[:n],
+            scores[n:],
+            n_bootstrap=n_bootstrap,
+            # The same replicates for every attack: their intervals are paired.
+            rng=np.random.default_rng(boot_seed),
+            started=attack_started,
+        )
         results.append(
-            evaluate_scores(
-                name,
-                scores[:n],
-                scores[n:],
-                n_bootstrap=n_bootstrap,
-                # The same replicates for every attack: their intervals are paired.
-                rng=np.random.default_rng(boot_seed),
-                started=attack_started,
+            AttackResult(
+                **figures.model_dump(),
+                reversed=sign < 0,
+                calibration_auc=direction.auc if direction else None,
+                calibration_auc_ci=direction.auc_ci if direction else None,
             )
         )
     return results
+
+
+class _Roles(NamedTuple):
+    """Who is who (module docstring): the attacker's reference rows, the targets, the synthetic rows."""
+
+    reference: pd.DataFrame
+    members: pd.DataFrame
+    non_members: pd.DataFrame
+    synthetic: pd.DataFrame
+    member_index: np.ndarray
+    """Positions of the member targets in the train table (calibration members avoid them)."""
 
 
 def _roles(
@@ -260,20 +349,96 @@ def _roles(
     synthetic: pd.DataFrame,
     max_rows: int,
     seeds: tuple[np.random.SeedSequence, ...],
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> _Roles:
     """Reference rows, members, non-members and synthetic rows (module docstring: who is who)."""
     split_seed, member_seed, synthetic_seed = seeds
     order = np.random.default_rng(split_seed).permutation(len(holdout))
     half = len(holdout) // 2
     n = min(len(train), len(holdout) - half, max_rows)
-    reference = _rows(holdout, order[: min(half, MAX_DENSITY_ROWS)])
-    non_members = _rows(holdout, order[half : half + n])
-    members = _rows(train, np.random.default_rng(member_seed).choice(len(train), size=n, replace=False))
-    synthetic_rows = _rows(
-        synthetic,
-        np.random.default_rng(synthetic_seed).permutation(len(synthetic))[:MAX_DENSITY_ROWS],
+    member_index = np.random.default_rng(member_seed).choice(len(train), size=n, replace=False)
+    return _Roles(
+        reference=_rows(holdout, order[: min(half, MAX_DENSITY_ROWS)]),
+        members=_rows(train, member_index),
+        non_members=_rows(holdout, order[half : half + n]),
+        synthetic=_rows(
+            synthetic,
+            np.random.default_rng(synthetic_seed).permutation(len(synthetic))[:MAX_DENSITY_ROWS],
+        ),
+        member_index=member_index,
     )
-    return reference, members, non_members, synthetic_rows
+
+
+# --- which way each score points ------------------------------------------------------------
+
+
+class _Calibration(NamedTuple):
+    """The calibrating attacker's rows: its reference, and targets apart from the evaluation's."""
+
+    reference: pd.DataFrame
+    """The reference rows not set aside (what the attack is fitted on)."""
+    members: pd.DataFrame
+    """Train rows that are not member targets."""
+    non_members: pd.DataFrame
+    """Reference rows set aside, as many as ``members``."""
+
+
+class _Direction(NamedTuple):
+    auc: float
+    auc_ci: tuple[float, float]
+
+    @property
+    def reversed(self) -> bool:
+        return self.auc_ci[1] < 0.5
+
+
+def _calibration(train: pd.DataFrame, roles: _Roles, seed: np.random.SeedSequence) -> _Calibration | None:
+    """Calibration targets drawn apart from the evaluation's (module docstring); None when there are none."""
+    spare = np.setdiff1d(np.arange(len(train)), roles.member_index)
+    size = min(len(roles.reference) // 2, spare.size, CALIBRATION_ROWS)
+    if size < 1:
+        return None
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(roles.reference))
+    return _Calibration(
+        reference=_rows(roles.reference, order[size:]),
+        members=_rows(train, rng.choice(spare, size=size, replace=False)),
+        non_members=_rows(roles.reference, order[:size]),
+    )
+
+
+def _directions(
+    calibration: _Calibration,
+    synthetic: pd.DataFrame,
+    schema: TableSchema,
+    columns: list[str],
+    forest_seed: np.random.SeedSequence,
+) -> dict[str, _Direction]:
+    """Each attack's AUC, with its interval, on the calibration targets: fitted on the calibrating
+    attacker's reference rows, never on an evaluation target."""
+    size = len(calibration.members)
+    targets = pd.concat([calibration.members, calibration.non_members], ignore_index=True)
+    scorers = _scorers(targets, synthetic, calibration.reference, schema, columns, forest_seed)
+    out = {}
+    for name in ATTACKS:
+        scores = scorers[name]()
+        out[name] = _Direction(*auc_normal_interval(scores[:size], scores[size:]))
+    return out
+
+
+def auc_normal_interval(members: np.ndarray, non_members: np.ndarray) -> tuple[float, tuple[float, float]]:
+    """ROC AUC of ``members`` against ``non_members`` (ties count half) and its 95 % normal interval,
+    with Hanley and McNeil's (1982) standard error, clipped to [0, 1].
+
+    SE^2 = (A (1 - A) + (m - 1) (Q1 - A^2) + (n - 1) (Q2 - A^2)) / (m n), Q1 = A / (2 - A),
+    Q2 = 2 A^2 / (1 + A), for m members and n non-members.
+    """
+    m, n = len(members), len(non_members)
+    positive = np.r_[np.ones(m, dtype=bool), np.zeros(n, dtype=bool)]
+    auc = float(weighted_roc_auc(np.ones((1, m + n)), positive, np.r_[members, non_members])[0])
+    q1, q2 = auc / (2.0 - auc), 2.0 * auc * auc / (1.0 + auc)
+    variance = (auc * (1 - auc) + (m - 1) * (q1 - auc * auc) + (n - 1) * (q2 - auc * auc)) / (m * n)
+    half = _Z95 * math.sqrt(max(variance, 0.0))
+    return auc, (max(0.0, auc - half), min(1.0, auc + half))
 
 
 def _check_arguments(
@@ -306,7 +471,7 @@ def evaluate_scores(
     rng: np.random.Generator,
     n_bootstrap: int = 200,
     started: float | None = None,
-) -> AttackResult:
+) -> MembershipScore:
     """AUC, TPR at FPR 1 % and 0.1 %, advantage, bootstrap intervals and ROC curve of one attack.
 
     Higher scores mean "member". Members and non-members are resampled separately
@@ -339,7 +504,7 @@ def evaluate_scores(
         tpr_replicates.append(_tpr_at(replicate_fpr, replicate_tpr, np.array([_FPR_1PCT]))[:, 0])
     empty = [np.empty(0)]
     curve_fpr, curve_tpr = _curve(fpr[0], tpr[0], non_members.size)
-    return AttackResult(
+    return MembershipScore(
         name=name,
         auc=auc,
         auc_ci=percentile_interval(np.concatenate(auc_replicates or empty), auc),
@@ -356,9 +521,8 @@ def evaluate_scores(
 # --- the attacks --------------------------------------------------------------------------
 
 
-def _distance_scores(targets: np.ndarray, synthetic: np.ndarray, reference: np.ndarray) -> np.ndarray:
+def _distance_scores(to_synthetic: np.ndarray, targets: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """-(d_syn + eps) / (d_ref + eps): near the synthetic rows, far from what the population explains."""
-    to_synthetic = nearest_distances(targets, synthetic)
     to_reference = nearest_distances(targets, reference)
     return -(to_synthetic + _EPS) / (to_reference + _EPS)
 
@@ -567,13 +731,13 @@ class MembershipSettings(StrictModel):
 
 
 class MembershipAttack(Attack[MembershipSettings, MembershipResult]):
-    """The distance, DOMIAS and classifier attackers with half the holdout as their reference set."""
+    """The distance, DOMIAS, classifier and dcr attackers with half the holdout as their reference set."""
 
     name = "membership"
     title = "membership inference (reference set)"
     kind = "membership"
     description = (
-        "Three attackers, each holding the synthetic table and real rows from the population (half of the "
+        "Four attackers, each holding the synthetic table and real rows from the population (half of the "
         "holdout), score training rows (members) and other held-out rows (non-members)."
     )
     settings_model = MembershipSettings
@@ -600,5 +764,6 @@ class MembershipAttack(Attack[MembershipSettings, MembershipResult]):
         ]
 
     def gate_values(self, result: MembershipResult) -> dict[str, float]:
-        # The gate judges the strongest attacker, as a real attacker would pick it.
+        # The strongest attacker, as a real attacker would pick it. The attack stage checks the gate
+        # against the strongest of every membership attack (`AttackSummary.strongest_membership`).
         return {"max_membership_auc": result.attack(result.strongest).auc}

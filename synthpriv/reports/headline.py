@@ -13,9 +13,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from synthpriv.attacks.anonymeter import RiskResult
-from synthpriv.attacks.membership import MembershipResult
 from synthpriv.attacks.proxies import ProxyFigures
-from synthpriv.attacks.summary import AttackSummary
+from synthpriv.attacks.summary import AttackSummary, MembershipFigure
 from synthpriv.reports.formatting import number as _num
 from synthpriv.reports.formatting import span as _ci
 from synthpriv.reports.model import Table, Tone
@@ -70,6 +69,8 @@ class Headline:
     """"0.48–0.52" (95 %) where the stage measured one."""
     stage: str = ""
     """The stage whose report explains it."""
+    anchor: str = ""
+    """The id of the section of that report that measures it (`Section.id`)."""
     tone: Tone = "neutral"
     verdict_kind: str = ""
     """The `reports.verdicts.Kind` whose rule gave the tone (the legend's entry)."""
@@ -125,6 +126,7 @@ def fidelity_headlines(validate: ValidateSummary) -> list[Headline]:
             stage="validate",
             tone=tone_closeness(validate.quality, validate.holdout_quality),
             verdict_kind="fidelity",
+            anchor="fidelity",
         ),
         Headline(
             "fidelity",
@@ -135,6 +137,7 @@ def fidelity_headlines(validate: ValidateSummary) -> list[Headline]:
             stage="validate",
             tone=tone_detection_auc(validate.detection_auc),
             verdict_kind="detection_auc",
+            anchor="usefulness",
         ),
     ]
     efficacy = validate.efficacy
@@ -149,22 +152,26 @@ def fidelity_headlines(validate: ValidateSummary) -> list[Headline]:
                 stage="validate",
                 tone=tone_ml_efficacy(efficacy.ratio),
                 verdict_kind="ml_efficacy",
+                anchor="usefulness",
             )
         )
     return out
 
 
-def _membership_headline(membership: MembershipResult) -> Headline:
-    strongest = membership.attack(membership.strongest)
+def _membership_headline(strongest: MembershipFigure) -> Headline:
+    reference = "ideal 0.5 (held-out real rows as the control)"
+    if strongest.reversed:
+        reference += "; its score pointed the wrong way on the reference half and is counted flipped"
     return Headline(
         "privacy",
-        f"membership inference AUC (strongest: {strongest.name})",
+        f"membership inference AUC (strongest: {strongest.described})",
         _num(strongest.auc),
-        reference="ideal 0.5 (held-out real rows as the control)",
+        reference=reference,
         interval=_ci(strongest.auc_ci),
         stage="attack",
         tone=tone_membership_auc(strongest.auc, strongest.auc_ci),
         verdict_kind="membership_auc",
+        anchor="membership",
     )
 
 
@@ -179,6 +186,7 @@ def _proxy_headlines(proxies: ProxyFigures, dropped: int) -> list[Headline]:
             stage="attack",
             tone=tone_closer_share(proxies.dcr_share, proxies.dcr_share_ci),
             verdict_kind="closer_share",
+            anchor="proxies",
         )
     ]
     if dropped:  # the control is smaller than the file given: say why
@@ -191,6 +199,7 @@ def _proxy_headlines(proxies: ProxyFigures, dropped: int) -> list[Headline]:
                 stage="attack",
                 tone=tone_holdout_control(dropped),
                 verdict_kind="holdout_control",
+                anchor="distance",
             )
         )
     out.append(
@@ -202,6 +211,7 @@ def _proxy_headlines(proxies: ProxyFigures, dropped: int) -> list[Headline]:
             stage="attack",
             tone=tone_exact_match(proxies.exact_match_train, proxies.exact_match_holdout),
             verdict_kind="exact_match",
+            anchor="proxies",
         )
     )
     return out
@@ -217,15 +227,18 @@ def _risk_headline(risk: RiskResult, label: str) -> Headline:
         stage="attack",
         tone=tone_risk(risk.risk, risk.risk_ci),
         verdict_kind="risk",
+        anchor="risks",
     )
 
 
 def privacy_headlines(attack: AttackSummary) -> list[Headline]:
-    """The attack stage's headline figures: the strongest membership attack, the distance
-    proxies, then every registered risk-style attack that ran, in registry order."""
+    """The attack stage's headline figures: the strongest membership attack of all (by the lower
+    end of its interval, `AttackSummary.strongest_membership`), the distance proxies, then every
+    registered risk-style attack that ran, in registry order."""
     out: list[Headline] = []
-    if attack.membership is not None:
-        out.append(_membership_headline(attack.membership))
+    strongest = attack.strongest_membership()
+    if strongest is not None:
+        out.append(_membership_headline(strongest))
     proxies = attack.proxies
     if proxies is not None:
         out += _proxy_headlines(proxies, attack.holdout_rows_dropped)

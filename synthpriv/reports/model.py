@@ -7,11 +7,12 @@ self-contained HTML file. Nothing here may hold a real row: tables are aggregate
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from synthpriv.reports.verdicts import Tone
 
-__all__ = ["Chart", "Figure", "Link", "Report", "Section", "Table", "Tone"]
+__all__ = ["Chart", "Figure", "Link", "Reference", "Report", "Section", "Table", "Tone", "slug"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,29 @@ class Section:
     charts: tuple[Chart, ...] = ()
     tables: tuple[Table, ...] = ()
     links: tuple[Link, ...] = ()
+    anchor: str = ""
+    """The section's id on its page (``attack/report.html#membership``); by default the title's
+    `slug`. Figures on other pages link here ("How it is measured")."""
+
+    @property
+    def id(self) -> str:
+        return self.anchor or slug(self.title)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A paper or documentation page a method on the page comes from (a plain link)."""
+
+    label: str
+    """Who and what: "van Breugel et al. 2023, DOMIAS (AISTATS)"."""
+    url: str
+    used_for: str = ""
+    """What on the page it backs: "the domias membership attack"."""
+
+
+def slug(title: str) -> str:
+    """``Membership inference: the strongest attack`` -> ``membership-inference-the-strongest-attack``."""
+    return re.sub(r"[^a-z0-9]+", "-", title.casefold()).strip("-") or "section"
 
 
 @dataclass(frozen=True)
@@ -83,3 +107,5 @@ class Report:
     verdict: Figure | None = None
     sections: tuple[Section, ...] = field(default=())
     audience: str = "For the data owner: aggregates of the real table, never its rows."
+    references: tuple[Reference, ...] = ()
+    """The papers and documentation behind the page's methods, listed at its end."""

@@ -27,6 +27,9 @@ from synthpriv.runtime.progress import Progress
 from synthpriv.stages.base import GateOutcome, Stage, StageContext, StageResult, check_gate, read_summary
 from synthpriv.stages.common import evaluation_tables
 
+#: The gate the headline membership figure decides.
+MEMBERSHIP_GATE = "max_membership_auc"
+
 
 @dataclass
 class _Findings:
@@ -34,7 +37,8 @@ class _Findings:
 
     stored: dict[str, Any] = field(default_factory=dict)
     scores: list[Score] = field(default_factory=list)
-    gate_values: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    gate_values: dict[str, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    """Gate -> the attack that gave a value for it -> that value."""
     skipped: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -70,7 +74,7 @@ class AttackStage(Stage[AttackConfig]):
             **findings.stored,
         )
         write_parquet(scores_frame(findings.scores), ctx.stage_dir / "attack_scores.parquet")
-        return StageResult(summary=summary, gates=attack_gates(findings.gate_values, self.gates))
+        return StageResult(summary=summary, gates=attack_gates(gate_inputs(findings, summary), self.gates))
 
     @classmethod
     def build_report(cls, run_name: str, stage_dir: Path) -> Report:
@@ -94,10 +98,24 @@ def run_attacks(inputs: AttackInputs, config: AttackConfig, progress: Progress) 
             findings.stored.update(attack.store(result))
             findings.scores += attack.scores(result)
             for gate, value in attack.gate_values(result).items():
-                findings.gate_values[gate].append(value)
+                findings.gate_values[gate][attack.name] = value
         progress.advance(1)
     progress.finish()
     return findings
+
+
+def gate_inputs(findings: _Findings, summary: AttackSummary) -> dict[str, list[float]]:
+    """Each gate's values. The membership gate judges the figure every page headlines (issue 20): the
+    strongest of all membership attacks by the lower end of its interval, in the direction it is
+    counted (`AttackSummary.strongest_membership`), in place of the pick of each attack it pools;
+    an attack outside that pool that feeds the gate still counts."""
+    values = {gate: list(by_attack.values()) for gate, by_attack in findings.gate_values.items()}
+    strongest = summary.strongest_membership()
+    if strongest is not None:
+        pooled = summary.membership_sources()
+        others = findings.gate_values.get(MEMBERSHIP_GATE, {})
+        values[MEMBERSHIP_GATE] = [v for name, v in others.items() if name not in pooled] + [strongest.auc]
+    return values
 
 
 def attack_gates(values: dict[str, list[float]], gates: GatesConfig) -> tuple[GateOutcome, ...]:

@@ -106,6 +106,7 @@ def risk_section(risks: list[tuple[AnyAttack, RiskResult]]) -> Section:
         text=text,
         figures=figures,
         tables=(table,),
+        anchor="risks",
     )
 
 
@@ -134,6 +135,7 @@ def scores_section(scores: list[Score], skipped: dict[str, str]) -> Section:
     not_run = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
     return Section(
         title="Every attack's figures",
+        anchor="scores",
         text=(
             "Each figure beside what a synthetic table that learned nothing about its training rows gives "
             "(the null, or the same figure on held-out rows)." + (f" Not run: {not_run}." if not_run else "")

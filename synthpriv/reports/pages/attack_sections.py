@@ -21,11 +21,10 @@ import numpy as np
 from pydantic import BaseModel
 
 from synthpriv.attacks.audit import AuditResult
-from synthpriv.attacks.base import MembershipScore
 from synthpriv.attacks.distance import DistanceHistogram
-from synthpriv.attacks.membership import MembershipResult
+from synthpriv.attacks.membership import AttackResult, MembershipResult, strength
 from synthpriv.attacks.proxies import ProxyFigures
-from synthpriv.attacks.summary import AttackSummary
+from synthpriv.attacks.summary import PROXY_ATTACK, AttackSummary, MembershipFigure
 from synthpriv.reports import charts, verdicts
 from synthpriv.reports.model import Chart, Figure, Section, Table
 
@@ -62,30 +61,40 @@ def result_sections(result: BaseModel, summary: AttackSummary) -> tuple[Section,
 
 
 def membership_sections(result: MembershipResult, summary: AttackSummary) -> tuple[Section, ...]:
-    return (strongest_section(result),)
+    return (strongest_section(result, summary),)
 
 
 def proxy_sections(result: ProxyFigures, summary: AttackSummary) -> tuple[Section, ...]:
     audit = (_audit_section(result.audit, summary),) if result.audit else ()
-    return (_distance_section(result, summary.holdout_rows_dropped), *audit, _proxies_section(result))
+    counted = next(f for f in summary.membership_figures() if f.name == PROXY_ATTACK)
+    return (
+        _distance_section(result, counted, summary.holdout_rows_dropped),
+        *audit,
+        _proxies_section(result, counted),
+    )
 
 
-def strongest_section(result: MembershipResult) -> Section:
-    """The three membership attacks, strongest first, with ROC curves on one chart."""
-    ordered = sorted(result.attacks, key=lambda a: a.auc, reverse=True)
-    strongest = ordered[0]
+def strongest_section(result: MembershipResult, summary: AttackSummary) -> Section:
+    """The membership attacks, strongest first, with ROC curves on one chart; the lead figure is the
+    strongest of every membership attack (`AttackSummary.strongest_membership`), as on the index."""
+    ordered = sorted(result.attacks, key=lambda a: strength(a.auc, a.auc_ci), reverse=True)
+    strongest = summary.strongest_membership()
+    assert strongest is not None  # this result is one of its figures
+    reversed_ = [a.name for a in ordered if a.reversed]
     text = (
-        f"Three attackers, each holding the synthetic table and {result.reference_rows:,} real rows from "
+        f"Four attackers, each holding the synthetic table and {result.reference_rows:,} real rows from "
         f"the population (half of the holdout), score {result.members:,} training rows (members) and "
         f"{result.non_members:,} other held-out rows (non-members): by the distance to the closest "
         "synthetic row relative to the closest reference row, by DOMIAS' density ratio (synthetic over "
-        "reference), and by a classifier trained to tell synthetic from reference rows. The strongest "
-        "leads."
+        "reference), by a classifier trained to tell synthetic from reference rows, and by the distance "
+        "to the closest synthetic row alone (dcr). The strongest is the one whose AUC interval has the "
+        "highest lower end, over these and the distance proxies' attack below.\n\n"
+        + _direction_text(result, reversed_)
     )
     figures = (
         Figure(
             "strongest attack",
-            strongest.name,
+            strongest.described,
             note=(
                 f"ROC AUC {strongest.auc:.3f}, 95% CI {strongest.auc_ci[0]:.3f}–{strongest.auc_ci[1]:.3f}; "
                 "ideal 0.5"
@@ -93,14 +102,7 @@ def strongest_section(result: MembershipResult) -> Section:
             tone=verdicts.tone_membership_auc(strongest.auc, strongest.auc_ci),
             kind="membership_auc",
         ),
-        Figure(
-            "TPR at FPR 1%",
-            f"{strongest.tpr_at_fpr_1pct:.3f}",
-            note="ideal 0.01: members found no more often than non-members are wrongly accused",
-            tone=verdicts.tone_tpr_at_fpr(strongest.tpr_at_fpr_1pct, strongest.tpr_at_fpr_1pct_ci, _FPR_1PCT),
-            kind="tpr_at_low_fpr",
-        ),
-        Figure("attacker's advantage", f"{strongest.advantage:.3f}", note="max TPR − FPR; ideal 0"),
+        *_lead_rates(result, ordered[0]),
     )
     return Section(
         title="Membership inference: the strongest attack",
@@ -108,12 +110,46 @@ def strongest_section(result: MembershipResult) -> Section:
         figures=figures,
         charts=(_roc_chart(ordered),),
         tables=(_membership_table(ordered, result.tpr_at_fpr_0_1pct_resolved),),
+        anchor="membership",
     )
 
 
-def _roc_chart(ordered: list[MembershipScore]) -> Chart:
+def _direction_text(result: MembershipResult, reversed_: list[str]) -> str:
+    if not result.calibration_rows:
+        return (
+            "No training rows were left over to check which way each score points, so every score is "
+            "counted as built (higher = member)."
+        )
+    check = (
+        f"Before scoring, each attack was checked on {result.calibration_rows:,} other training rows against "
+        f"as many reference rows set aside (fitted on the rest of the reference half, never on the rows "
+        "scored below)"
+    )
+    if not reversed_:
+        return check + ": every score points the way it was built (higher = member)."
+    return (
+        check + f": {', '.join(reversed_)} pointed the wrong way (AUC clearly below 0.5), so an attacker "
+        "would flip it, and it is counted flipped here."
+    )
+
+
+def _lead_rates(result: MembershipResult, lead: AttackResult) -> tuple[Figure, ...]:
+    """The TPR at FPR 1 % and the advantage of the strongest of the membership attacks."""
+    return (
+        Figure(
+            f"TPR at FPR 1% ({lead.name})",
+            f"{lead.tpr_at_fpr_1pct:.3f}",
+            note="ideal 0.01: members found no more often than non-members are wrongly accused",
+            tone=verdicts.tone_tpr_at_fpr(lead.tpr_at_fpr_1pct, lead.tpr_at_fpr_1pct_ci, _FPR_1PCT),
+            kind="tpr_at_low_fpr",
+        ),
+        Figure(f"attacker's advantage ({lead.name})", f"{lead.advantage:.3f}", note="max TPR − FPR; ideal 0"),
+    )
+
+
+def _roc_chart(ordered: list[AttackResult]) -> Chart:
     grid = np.linspace(0.0, 1.0, 101)
-    series = {a.name: np.interp(grid, a.roc_fpr, a.roc_tpr).tolist() for a in ordered}
+    series = {_described(a): np.interp(grid, a.roc_fpr, a.roc_tpr).tolist() for a in ordered}
     series["chance"] = grid.tolist()
     return charts.line_chart(
         "ROC of each membership attack",
@@ -125,18 +161,36 @@ def _roc_chart(ordered: list[MembershipScore]) -> Chart:
     )
 
 
-def _membership_table(ordered: list[MembershipScore], resolved: bool) -> Table:
-    unresolved = "" if resolved else " (too few non-members to resolve 0.1 %)"
+def _described(attack: AttackResult) -> str:
+    return f"{attack.name} (reversed)" if attack.reversed else attack.name
+
+
+def _direction_cell(attack: AttackResult) -> str:
+    if attack.calibration_auc is None or attack.calibration_auc_ci is None:
+        return "as built (not checked)"
+    low, high = attack.calibration_auc_ci
+    checked = f"check AUC {attack.calibration_auc:.3f} ({low:.3f}–{high:.3f})"
+    return f"reversed: {checked}" if attack.reversed else f"as built: {checked}"
+
+
+def _membership_table(ordered: list[AttackResult], resolved: bool) -> Table:
     rows = tuple(
         (
-            a.name,
+            _described(a),
             f"{a.auc:.3f}",
             f"{a.auc_ci[0]:.3f}–{a.auc_ci[1]:.3f}",
             f"{a.tpr_at_fpr_1pct:.3f} ({a.tpr_at_fpr_1pct_ci[0]:.3f}–{a.tpr_at_fpr_1pct_ci[1]:.3f})",
-            f"{a.tpr_at_fpr_0_1pct:.4f}{unresolved}",
+            f"{a.tpr_at_fpr_0_1pct:.4f}" if resolved else "not resolved",
             f"{a.advantage:.3f}",
+            _direction_cell(a),
         )
         for a in ordered
+    )
+    unresolved = (
+        ""
+        if resolved
+        else " TPR at FPR 0.1% is not resolved: with fewer than 1,000 non-members the smallest "
+        "false-positive rate above 0 is larger than 0.1%."
     )
     return Table(
         headers=(
@@ -146,28 +200,38 @@ def _membership_table(ordered: list[MembershipScore], resolved: bool) -> Table:
             "TPR at FPR 1% (95% interval)",
             "TPR at FPR 0.1%",
             "advantage",
+            "direction",
         ),
         rows=rows,
         caption=(
-            "Ideal: AUC 0.5, TPR equal to the FPR, advantage 0. Intervals: bootstrap over the target rows."
+            "Strongest first (the highest lower end of the AUC interval). Ideal: AUC 0.5, TPR equal to the "
+            "FPR, advantage 0. Intervals: bootstrap over the target rows." + unresolved
         ),
     )
 
 
-def _distance_section(result: ProxyFigures, dropped: int) -> Section:
+def _distance_section(result: ProxyFigures, counted: MembershipFigure, dropped: int) -> Section:
+    flipped = (
+        " The membership section's check found this score (the dcr attack's) pointing the wrong way, so "
+        f"it is counted flipped: as measured, AUC {result.mia_auc:.3f}."
+        if counted.reversed
+        else ""
+    )
     return Section(
         title="Membership inference (distance to closest record)",
         text=(
             "The attacker scores each real person by how close the nearest synthetic row is. Members are "
             "training rows; non-members are real held-out rows the generator never saw, the control. "
             "An AUC of 0.5 means the synthetic table tells the attacker nothing about who trained it."
+            + flipped
         ),
+        anchor="distance",
         figures=(
             Figure(
-                "attack ROC AUC",
-                f"{result.mia_auc:.3f}",
-                note=f"95% CI {result.mia_auc_ci[0]:.3f}–{result.mia_auc_ci[1]:.3f}; ideal 0.5",
-                tone=verdicts.tone_membership_auc(result.mia_auc, result.mia_auc_ci),
+                "attack ROC AUC" + (" (reversed)" if counted.reversed else ""),
+                f"{counted.auc:.3f}",
+                note=f"95% CI {counted.auc_ci[0]:.3f}–{counted.auc_ci[1]:.3f}; ideal 0.5",
+                tone=verdicts.tone_membership_auc(counted.auc, counted.auc_ci),
                 kind="membership_auc",
             ),
             Figure(
@@ -190,6 +254,7 @@ def _audit_section(audit: AuditResult, summary: AttackSummary) -> Section:
         )
     return Section(
         title="Audit: how much leakage the attack can prove",
+        anchor="audit",
         text=(
             "Any (epsilon, delta)-DP model caps every membership test: TPR <= e^epsilon FPR + delta. "
             "The attack's threshold is chosen on half of the members and non-members and tested on the "
@@ -219,7 +284,7 @@ def _audit_section(audit: AuditResult, summary: AttackSummary) -> Section:
     )
 
 
-def _proxies_section(result: ProxyFigures) -> Section:
+def _proxies_section(result: ProxyFigures, counted: MembershipFigure) -> Section:
     return Section(
         title="Proxies (necessary, not sufficient)",
         text=(
@@ -230,7 +295,8 @@ def _proxies_section(result: ProxyFigures) -> Section:
         ),
         figures=_proxy_figures(result),
         charts=(_distance_chart(result.distance_histogram),),
-        tables=(_proxy_table(result),),
+        tables=(_proxy_table(result, counted),),
+        anchor="proxies",
     )
 
 
@@ -285,14 +351,19 @@ def _distance_chart(hist: DistanceHistogram) -> Chart:
     )
 
 
-def _proxy_table(result: ProxyFigures) -> Table:
+def _proxy_table(result: ProxyFigures, counted: MembershipFigure) -> Table:
     def interval(ci: tuple[float, float]) -> str:
         return f"{ci[0]:.3f}–{ci[1]:.3f}"
 
     return Table(
         headers=("figure", "value", "95% interval", "control / ideal"),
         rows=(
-            ("membership AUC", f"{result.mia_auc:.3f}", interval(result.mia_auc_ci), "0.5"),
+            (
+                "membership AUC" + (" (reversed)" if counted.reversed else ""),
+                f"{counted.auc:.3f}",
+                interval(counted.auc_ci),
+                "0.5",
+            ),
             ("closer-to-train share", f"{result.dcr_share:.3f}", interval(result.dcr_share_ci), "0.5"),
             (
                 "exact matches (sample-matched)",

@@ -34,6 +34,7 @@ def _privacy_section(ledger: PrivacyLedger) -> Section:
     )
     return Section(
         title="Differential privacy ledger",
+        anchor="ledger",
         text=(
             "Every computation that read the real table, with what it cost. The total is their sequential "
             "composition (epsilons add up, deltas add up), which holds for any mix of mechanisms. DP-SGD's "
