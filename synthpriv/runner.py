@@ -35,7 +35,8 @@ from synthpriv.config.loader import LoadedConfig
 from synthpriv.config.model import STAGES, PipelineConfig, StageName
 from synthpriv.data.real import RealData
 from synthpriv.errors import ConfigError, PrivacyConfigError, StageError
-from synthpriv.reports.index import StageStatus, render_index
+from synthpriv.reports.index import StageStatus, render_index, written_pages
+from synthpriv.reports.render import render_report
 from synthpriv.runtime.files import atomic_write_text, sha256_file
 from synthpriv.runtime.lock import RunLock
 from synthpriv.runtime.progress import Progress
@@ -43,6 +44,7 @@ from synthpriv.runtime.run_folder import MANIFEST, check_output_folder, remove_s
 from synthpriv.stages.base import ARTIFACTS, EvaluationTables, Stage, StageContext, producer
 from synthpriv.stages.execute import (
     MARKER,
+    REPORT,
     StageRecord,
     clear_staging,
     execute_stage,
@@ -78,6 +80,10 @@ def upstream_stages(name: StageName) -> set[StageName]:
     return direct.union(*(upstream_stages(up) for up in direct))
 
 
+#: The attribute a failed run's exception carries its `RunResult` in (`failed_run`).
+_RUN_RESULT = "synthpriv_run_result"
+
+
 def stage_nav(current_depth: int, stages: tuple[str, ...] = STAGES) -> list[tuple[str, str]]:
     """Header links to the index and the stage reports, relative to a report's folder."""
     prefix = "../" * current_depth
@@ -101,6 +107,36 @@ class RunResult:
     def summary(self, stage: StageName) -> dict[str, Any]:
         """A finished stage's summary.json."""
         return cast(dict[str, Any], json.loads((self.run_dir / stage / "summary.json").read_text()))
+
+
+def failed_run(exc: BaseException) -> RunResult | None:
+    """What the run folder holds after the run that raised ``exc`` (None: raised before any stage)."""
+    result = getattr(exc, _RUN_RESULT, None)
+    return result if isinstance(result, RunResult) else None
+
+
+#: What an outcome of `OUTCOMES` says beside a stage that did not run now.
+_OUTCOME_NOTES = {
+    "kept": "from an earlier run; its inputs are unchanged",
+    "removed": "made from inputs that changed since",
+}
+
+
+def outcome_lines(result: RunResult) -> list[str]:
+    """The stage table a terminal shows after a run, passed or failed, and the page to open.
+
+    One line per stage: its name, what this invocation did with it (`OUTCOMES`, never an old
+    status) and its seconds when it ran; then ``open <run>/index.html``.
+    """
+    lines = []
+    for name, record in result.stages.items():
+        outcome = result.outcomes.get(name, "not run")
+        seconds = f"{record.seconds:.1f} s" if outcome == "ran" and record.seconds is not None else ""
+        lines.append(f"  {name:<11} {outcome:<8} {seconds or _OUTCOME_NOTES.get(outcome, '')}".rstrip())
+    index = result.run_dir / "index.html"
+    if index.is_file():
+        lines.append(f"open {index}")
+    return lines
 
 
 class RunPlan(ABC):
@@ -242,8 +278,12 @@ class Runner:
             self._write_manifest(state)  # marks the folder as synthpriv's before any stage writes in it
             try:
                 self._run_stages(selected, forced, state)
-            finally:
+            except BaseException as exc:
                 self._finish(state)
+                # What the folder holds now, for the terminal's stage table (`failed_run`).
+                setattr(exc, _RUN_RESULT, RunResult(self.run_dir, state.records, state.outcomes))
+                raise
+            self._finish(state)
         return RunResult(run_dir=self.run_dir, stages=state.records, outcomes=state.outcomes)
 
     # -- checks before any stage runs ---------------------------------------------------------
@@ -339,11 +379,33 @@ class Runner:
             self._remove(other, state)
 
     def _finish(self, state: RunState) -> None:
-        """Remove the stages made from inputs that changed, then write the manifest and the index."""
+        """Remove the stages made from inputs that changed, then write the manifest and the index, and
+        take links to pages that do not exist out of the stage pages."""
         self._remove_outdated(state)
         self._write_manifest(state)
         records: dict[str, StageStatus] = dict(state.records)
         render_index(self.run_dir, self.plan.config.name, records, nav=stage_nav(0, self.plan.stages))
+        self._relink_pages()
+
+    def _relink_pages(self) -> None:
+        """Render the stage pages again with links to the pages there are, when a stage has none.
+
+        A stage page is rendered when its stage ends, linking to every stage of the plan; a stage
+        that then failed or did not run (export after a failed gate) has no page. Reports are
+        views of the summaries (not among a stage's outputs), so this changes no stage's record.
+        """
+        pages = written_pages(self.run_dir, self.plan.stages)
+        if len(pages) == len(self.plan.stages):
+            return
+        nav = stage_nav(1, tuple(name for name in self.plan.stages if name in pages))
+        for name in (n for n in self.plan.stages if n in pages):
+            stage_dir = self.run_dir / name
+            try:
+                report = stage_class(name).build_report(self.plan.config.name, stage_dir)
+            except (OSError, ValueError, LookupError, TypeError) as exc:  # a summary this version cannot read
+                log.warning("the %s page keeps its links: it cannot be rendered again (%s)", name, exc)
+                continue
+            render_report(report, stage_dir / REPORT, nav=nav)
 
     # -- what each stage read, and whether it still holds -------------------------------------
 

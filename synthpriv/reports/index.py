@@ -5,6 +5,7 @@ only, so `synthpriv report` can render it again at any time."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -66,17 +67,30 @@ def _verdict(value: str, note: str, tone: Tone, details: tuple[str, ...] = ()) -
     return Figure("verdict", value, note=note, tone=tone, details=details, kind="verdict")
 
 
-def _figure(headline: Headline) -> Figure:
+def _figure(headline: Headline, pages: frozenset[str]) -> Figure:
     note = (
         headline.reference if not headline.interval else f"95% CI {headline.interval}; {headline.reference}"
     )
-    href = f"{headline.stage}/report.html" if headline.stage else ""
+    href = ""
+    if headline.stage in pages:  # the section of the stage page that measures it
+        href = f"{headline.stage}/report.html" + (f"#{headline.anchor}" if headline.anchor else "")
     return Figure(
         headline.label, headline.value, note=note, tone=headline.tone, href=href, kind=headline.verdict_kind
     )
 
 
-def _guarantee_section(summaries: RunSummaries) -> Section:
+def written_pages(run_dir: Path, stages: Iterable[str]) -> frozenset[str]:
+    """The stages whose ``report.html`` is in the run folder now: the only pages a link may name."""
+    return frozenset(name for name in stages if (run_dir / name / "report.html").is_file())
+
+
+def existing_nav(nav: list[tuple[str, str]], page_dir: Path) -> list[tuple[str, str]]:
+    """The links of ``nav`` (relative to ``page_dir``) whose page exists: a stage that did not run, or
+    failed, has no page, and a report never links to a missing one."""
+    return [(label, href) for label, href in nav if (page_dir / href.split("#", 1)[0]).is_file()]
+
+
+def _guarantee_section(summaries: RunSummaries, pages: frozenset[str]) -> Section:
     dp = guarantee(summaries)
     if dp.private:
         figures = [
@@ -85,7 +99,7 @@ def _guarantee_section(summaries: RunSummaries) -> Section:
                 f"epsilon {dp.epsilon:.3g}",
                 note=f"delta {dp.delta:.2g}; {dp.releases} releases, composed sequentially (train ledger)",
                 tone=tone_dp_epsilon(dp.epsilon),
-                href="train/report.html",
+                href="train/report.html#ledger" if "train" in pages else "",
                 kind="dp_epsilon",
             )
         ]
@@ -118,14 +132,14 @@ def _guarantee_section(summaries: RunSummaries) -> Section:
                     "provable with these rows"
                 ),
                 tone=tone_audit_epsilon(audit.epsilon_lower_bound, dp.epsilon),
-                href="attack/report.html",
+                href="attack/report.html#audit" if "attack" in pages else "",
                 kind="audit_epsilon",
             )
         )
     return Section(title="Privacy guarantee", text=text, figures=tuple(figures))
 
 
-def _stage_links(records: dict[str, StageStatus]) -> tuple[Link, ...]:
+def _stage_links(records: dict[str, StageStatus], pages: frozenset[str]) -> tuple[Link, ...]:
     links = []
     for name, record in records.items():
         failed = sum(not g["passed"] for g in record.gates)
@@ -134,16 +148,28 @@ def _stage_links(records: dict[str, StageStatus]) -> tuple[Link, ...]:
             parts.append(f"{record.seconds:.1f} s")
         if record.gates:
             parts.append(f"{len(record.gates) - failed} of {len(record.gates)} gates passed")
+        if name not in pages:
+            parts.append(_no_page(name, record, records))
         links.append(
             Link(
                 label=name.capitalize(),
-                href=f"{name}/report.html",
+                href=f"{name}/report.html" if name in pages else "",
                 note=" · ".join(parts),
                 tone=tone_stage(record.status, failed),
                 kind="stage",
             )
         )
     return tuple(links)
+
+
+def _no_page(name: str, record: StageStatus, records: dict[str, StageStatus]) -> str:
+    """Why a stage has no page to link to."""
+    gates_failed = any(not g["passed"] for r in records.values() for g in r.gates)
+    if name == "export" and gates_failed and record.status != "complete":
+        return "no page: nothing was exported because a gate failed (see Gates above)"
+    if record.status == "failed":
+        return "no page: the stage failed"
+    return "no page: the stage has not run"
 
 
 def _time_chart(records: dict[str, StageStatus]) -> tuple[Chart, ...]:
@@ -165,20 +191,23 @@ def render_index(
     """Write ``index.html`` from the stage records and the finished stages' summaries."""
     ran = [name for name, r in records.items() if r.status in ("complete", "reused")]
     summaries = RunSummaries.parse(read_summaries(run_dir, ran))
+    pages = written_pages(run_dir, ran)
     judged = headlines(summaries)
-    sections = [_guarantee_section(summaries)]
+    sections = [_guarantee_section(summaries, pages)]
     for kind, title in (
         ("privacy", "Privacy: attacks on the synthetic table"),
         ("fidelity", "Fidelity: how close to the real table"),
     ):
-        chosen = tuple(_figure(h) for h in judged if h.kind == kind)
+        chosen = tuple(_figure(h, pages) for h in judged if h.kind == kind)
         if chosen:
             sections.append(Section(title=title, figures=chosen))
     gates = [g for r in records.values() for g in r.gates]
     if gates:
         caption = "From the pipeline file's gates section; export needs every one to pass."
         sections.append(Section(title="Gates", tables=(gate_table(gates, caption),)))
-    sections.append(Section(title="Stage reports", links=_stage_links(records), charts=_time_chart(records)))
+    sections.append(
+        Section(title="Stage reports", links=_stage_links(records, pages), charts=_time_chart(records))
+    )
     judgement = verdict(records)
     ungated_bad = tuple(
         f"weak, though no gate stopped it: {h.label} {h.value} ({h.reference})"
@@ -195,4 +224,4 @@ def render_index(
         verdict=judgement,
         sections=tuple(sections),
     )
-    render_report(report, run_dir / "index.html", nav=nav)
+    render_report(report, run_dir / "index.html", nav=existing_nav(nav, run_dir))

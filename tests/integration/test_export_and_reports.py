@@ -4,6 +4,7 @@ index's verdict, and `synthpriv report` / `synthpriv runs` on a finished run (is
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,9 @@ from typer.testing import CliRunner
 
 from synthpriv.cli import app
 from synthpriv.data.io import read_table
+from synthpriv.errors import GateFailedError
+from synthpriv.pipeline import Pipeline
+from synthpriv.runner import failed_run, outcome_lines
 from synthpriv.runtime.seeding import stream_seed
 from tests.conftest import quick_demo_config
 
@@ -132,6 +136,8 @@ def test_index_leads_with_the_verdict_guarantee_and_linked_figures(exported: tup
     assert html.index("Export allowed") < html.index("Privacy guarantee") < html.index("Stage reports")
     for stage in STAGES:
         assert f'href="{stage}/report.html"' in html
+    assert _missing_links(out) == []  # every "How it is measured" lands on a section that exists
+    assert 'href="attack/report.html#membership"' in html and 'href="validate/report.html#fidelity"' in html
     assert "real holdout" in html and "ideal 0.5" in html and "95% CI" in html
     for stage in STAGES:  # every stage report has the same header and navigation
         page = (out / stage / "report.html").read_text()
@@ -166,6 +172,41 @@ def test_report_on_a_folder_that_is_no_run_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().count("\n") == 0 and "no manifest.json" in result.stderr
 
 
+def _missing_links(run_dir: Path) -> list[str]:
+    """Every local link of the run's pages whose file or section does not exist: 'page -> href'."""
+    missing = []
+    for page in [run_dir / "index.html", *run_dir.glob("*/report.html")]:
+        html = page.read_text()
+        for href in re.findall(r'href="([^"]+)"', html):
+            if href.startswith(("http://", "https://", "data:")):
+                continue
+            target, _, anchor = href.partition("#")
+            path = (page.parent / target).resolve() if target else page
+            if not path.is_file() or (anchor and f'id="{anchor}"' not in path.read_text()):
+                missing.append(f"{page.relative_to(run_dir)} -> {href}")
+    return missing
+
+
+def test_a_failed_run_keeps_its_stage_table_for_the_terminal(tmp_path: Path) -> None:
+    config = quick_demo_config(gates={"min_quality": 0.999})
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(yaml.safe_dump(config))
+    with pytest.raises(GateFailedError) as raised:
+        Pipeline.from_yaml(pipeline, output_dir=tmp_path / "run").run()
+    result = failed_run(raised.value)
+    assert result is not None
+    lines = outcome_lines(result)
+    assert [line.split()[:2] for line in lines[:5]] == [
+        ["train", "ran"],
+        ["synthesize", "ran"],
+        ["validate", "ran"],
+        ["attack", "ran"],
+        ["export", "failed"],
+    ]
+    assert lines[-1] == f"open {tmp_path / 'run' / 'index.html'}"
+    assert failed_run(ValueError("raised elsewhere")) is None
+
+
 def test_failed_gates_each_get_a_line_and_block_export_unless_forced(tmp_path: Path) -> None:
     config = quick_demo_config(gates={"min_quality": 0.999, "max_detection_auc": 0.51, "min_validity": 0.5})
     pipeline = tmp_path / "pipeline.yaml"
@@ -181,6 +222,9 @@ def test_failed_gates_each_get_a_line_and_block_export_unless_forced(tmp_path: P
     assert not (out / "export").exists()
     html = (out / "index.html").read_text()
     assert "Not exported" in html and "min_quality: " in html and "max_detection_auc: " in html
+    # No page links to the export page that was not written, and the index says why there is none.
+    assert _missing_links(out) == []
+    assert "nothing was exported because a gate failed" in html
 
     forced = _run(pipeline, out, "--allow-failed-gates")
     assert forced.exit_code == 0, forced.output
@@ -190,3 +234,4 @@ def test_failed_gates_each_get_a_line_and_block_export_unless_forced(tmp_path: P
     assert json.loads((out / "manifest.json").read_text())["allow_failed_gates"] is True
     assert "at the data owner's request" in (out / "export" / "datacard.md").read_text()
     assert "Exported despite failed gates" in (out / "index.html").read_text()
+    assert _missing_links(out) == []
