@@ -88,6 +88,15 @@ class ColumnDeclaration(StrictModel):
     about the data): `false` when `categories` are declared (a declared domain is complete),
     else the input's schema: a Parquet field declared non-nullable, or a NumPy int or bool
     column of a table built in Python, is not nullable; every CSV column may be."""
+    decimals: int | None = Field(default=None, ge=0, le=12)
+    """Numerical only: the places its values are written with (`2` for 67.45); generated
+    values are rounded to them. Without DP it is read off the data when left out; a DP run
+    knows it only from here (or from a decimal Arrow type)."""
+    values: list[float] | None = None
+    """Numerical only: the complete public set of values the column takes (`[3, 6, 12]`
+    months). DP mode only (elsewhere a few-valued column's values are read off the data): it
+    replaces the column's quantile-map release, so no budget is spent on it and no bounds are
+    needed, and every generated value is one of them."""
 
     @model_validator(mode="before")
     @classmethod
@@ -98,7 +107,8 @@ class ColumnDeclaration(StrictModel):
             return value
         raise PydanticCustomError(
             "column_declaration",
-            "a column declaration is a kind ({choices}) or a mapping {kind, bounds, categories, nullable}",
+            "a column declaration is a kind ({choices}) or a mapping "
+            "{kind, bounds, categories, nullable, decimals, values}",
             {"choices": _KIND_CHOICES},
         )
 
@@ -147,11 +157,34 @@ class ColumnDeclaration(StrictModel):
             seen.add(category)
         return value
 
+    @field_validator("decimals", mode="after")
+    @classmethod
+    def _decimals_fit_kind(cls, value: int | None, info: ValidationInfo) -> int | None:
+        kind = info.data.get("kind")
+        if value is not None and kind is not None and kind is not ColumnKind.NUMERICAL:
+            raise PydanticCustomError("decimals", "decimals apply only to numerical columns")
+        return value
+
+    @field_validator("values", mode="after")
+    @classmethod
+    def _values_fit_kind(cls, value: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        if value is None:
+            return None
+        kind = info.data.get("kind")
+        if kind is not None and kind is not ColumnKind.NUMERICAL:
+            raise PydanticCustomError("values", "values apply only to numerical columns")
+        if not value or not all(math.isfinite(v) for v in value):
+            raise PydanticCustomError("values", "values must list at least one finite number")
+        if len(set(value)) != len(value):
+            raise PydanticCustomError("values", "values must not repeat")
+        return sorted(value)
+
     @model_serializer(mode="wrap")
     def _compact(self, handler: SerializerFunctionWrapHandler) -> Any:
         # A bare kind is written back as a bare kind: old files, manifests and hashes stay as they were.
         out = handler(self)
-        if self.bounds is None and self.categories is None and self.nullable is None:
+        declared = (self.bounds, self.categories, self.nullable, self.decimals, self.values)
+        if all(item is None for item in declared):
             return out["kind"]
         return {key: item for key, item in out.items() if item is not None}
 
@@ -188,6 +221,11 @@ class DataConfig(StrictModel):
     `{kind: categorical, categories: [a, b]}`."""
     drop: list[str] = Field(default_factory=list)
     """Optional: columns to leave out entirely."""
+    missing_together: list[list[str]] = Field(default_factory=list)
+    """DP mode: groups of numerical or datetime columns that are blank together or filled
+    together (`[[salary, start_date, end_date]]`: blank for a student not placed), public
+    knowledge of the table's design. Each group's blank-or-filled state becomes one variable,
+    so a synthetic row is never half blank. Without DP the patterns are learned from the data."""
     min_category_count: int = Field(default=5, ge=1)
     """Without differential privacy: a categorical value held by fewer training rows is not
     learned; it folds into `(other)` (the most frequent value in a column of numbers), so a
@@ -209,9 +247,38 @@ class DataConfig(StrictModel):
     def is_builtin(self) -> bool:
         return self.path.startswith(BUILTIN_PREFIX)
 
-    def declarations(self) -> dict[str, ColumnDeclaration]:
-        """``{column: declaration}`` for every column the file declares (what DP preprocessing reads)."""
-        return dict(self.columns)
+    def declarations(self) -> Declarations:
+        """``{column: declaration}`` for every column the file declares, with the groups of
+        columns blank together (what DP preprocessing reads)."""
+        return Declarations(self.columns, self.missing_together)
+
+    @field_validator("missing_together", mode="after")
+    @classmethod
+    def _groups_apart(cls, value: list[list[str]]) -> list[list[str]]:
+        seen: set[str] = set()
+        for group in value:
+            if len(group) < 2:
+                raise PydanticCustomError("missing_together", "each group names at least two columns")
+            for name in group:
+                if name in seen:
+                    raise PydanticCustomError(
+                        "missing_together", "column '{name}' is in more than one group", {"name": name}
+                    )
+                seen.add(name)
+        return value
+
+
+class Declarations(dict[str, "ColumnDeclaration"]):
+    """The data section's public knowledge: each declared column's declaration (the mapping),
+    and the groups of columns blank together (``missing_together``)."""
+
+    def __init__(
+        self,
+        columns: dict[str, ColumnDeclaration] | None = None,
+        missing_together: list[list[str]] | tuple[tuple[str, ...], ...] = (),
+    ) -> None:
+        super().__init__(columns or {})
+        self.missing_together = tuple(tuple(group) for group in missing_together)
 
 
 class TrainConfig(StrictModel):

@@ -18,7 +18,8 @@ class PrivacyConfig(StrictModel):
     fitted to: AIM-style, usually far more useful at small epsilon)."""
     rounds: int | None = Field(default=None, ge=1, le=10_000)
     """``marginals`` only: marginals selected and measured after the one-way ones; default
-    two per column. More rounds learn more relations, each with more noise."""
+    two per column, fewer on a small table (at most as many as keep each measurement's noise
+    within 4 % of the rows). More rounds learn more relations, each with more noise."""
 
     epsilon: float = Field(gt=0, le=100)
     """Total epsilon for everything that reads the real table (preprocessing plus training)."""

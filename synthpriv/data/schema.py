@@ -399,6 +399,7 @@ def infer_schema(
                     replace(spec, kind=kinds[name]) if all_null else _override(spec, kinds[name], table[name])
                 )
         spec = replace(spec, arrow_type=arrow_types.get(name), all_null=all_null)
+        spec = _declared_form(spec, (overrides or {}).get(name))
         if spec.kind is ColumnKind.ID and name not in kinds:
             why = "named like one" if public_only else "every value unique"
             warnings.warn(
@@ -515,6 +516,15 @@ def _public_column(
     if spec.kind is ColumnKind.NUMERICAL and not pd.api.types.is_numeric_dtype(values.dtype):
         _override(spec, ColumnKind.NUMERICAL, values)
     return spec
+
+
+def _declared_form(spec: ColumnSpec, declaration: object) -> ColumnSpec:
+    """``spec`` with the decimals the pipeline file declares (public knowledge, which a DP run
+    could not read off the values), for a numerical column."""
+    places = getattr(declaration, "decimals", None)
+    if places is None or spec.kind is not ColumnKind.NUMERICAL:
+        return spec
+    return replace(spec, decimals=int(places))
 
 
 def _override(spec: ColumnSpec, kind: ColumnKind, values: pd.Series) -> ColumnSpec:

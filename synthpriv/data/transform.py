@@ -23,6 +23,8 @@ stored and generated hundreds of times. Missing values are not affected.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -71,6 +73,15 @@ class MissingPatterns:
         # Commonest first; ties in np.unique's (lexicographic) order, so the result is deterministic.
         order = np.argsort(-counts[kept], kind="stable")
         return cls(columns, patterns[kept][order])
+
+    @classmethod
+    def declared(cls, groups: Sequence[Sequence[str]]) -> MissingPatterns:
+        """The patterns of ``groups`` of columns each blank together or filled together: every
+        combination of the groups' states, all filled first. Public knowledge (a DP run's
+        declaration), so these patterns are not counts over rows at all."""
+        columns = tuple(name for group in groups for name in group)
+        states = np.array(list(itertools.product((False, True), repeat=len(groups))), dtype=bool)
+        return cls(columns, np.repeat(states, [len(group) for group in groups], axis=1))
 
     @property
     def width(self) -> int:
@@ -231,8 +242,8 @@ class TabularTransformer:
         self.numeric: dict[str, QuantileNormalizer] = {}
         self.categorical: dict[str, OneHotEncoder] = {}
         self.has_missing: dict[str, bool] = {}
-        #: Missingness patterns of the numbers and dates with missing values (`fit` only: a
-        #: transformer from DP preprocessing has none, as its patterns would be unpaid counts).
+        #: Missingness patterns of the numbers and dates with missing values (`fit`), or the
+        #: declared ones (`from_encoders`: DP preprocessing, where counted ones would be unpaid).
         self.missing_patterns: MissingPatterns | None = None
         self.spans: tuple[Span, ...] = ()
 
@@ -274,12 +285,13 @@ class TabularTransformer:
         numeric: dict[str, QuantileNormalizer],
         categorical: dict[str, OneHotEncoder],
         has_missing: dict[str, bool],
+        missing_patterns: MissingPatterns | None = None,
     ) -> TabularTransformer:
         """A fitted transformer from encoders fitted elsewhere (e.g. by DP preprocessing).
 
         Numerical and datetime columns take a `QuantileNormalizer` and a ``has_missing`` flag
         (whether they get a ``[present, missing]`` block); categorical and boolean columns an
-        `OneHotEncoder`.
+        `OneHotEncoder`. ``missing_patterns`` ties columns' nulls together (declared ones, under DP).
         """
         transformer = cls(columns, min_category_count=1)  # no folding here: the domains are given
         for spec in columns:
@@ -294,6 +306,11 @@ class TabularTransformer:
                 if spec.name not in categorical:
                     raise ValueError(f"column {spec.name!r} needs a one-hot encoder")
                 transformer.categorical[spec.name] = categorical[spec.name]
+        if missing_patterns is not None and not all(
+            transformer.has_missing.get(c) for c in missing_patterns.columns
+        ):
+            raise ValueError("missing patterns tie only numbers and dates that may be missing")
+        transformer.missing_patterns = missing_patterns
         transformer.spans = transformer._build_spans()
         return transformer
 

@@ -91,7 +91,10 @@ class MarginalNet(Generator):
     def _fit_encoded(
         self, data: EncodedTable, *, trainer: Trainer, progress: Progress
     ) -> list[dict[str, float]]:
-        history = trainer.fit_marginals(tokenize(data, self.attributes), self.sizes, self, progress=progress)
+        columns = [attribute.column for attribute in self.attributes]
+        history = trainer.fit_marginals(
+            tokenize(data, self.attributes), self.sizes, self, progress=progress, columns=columns
+        )
         trainer.finish("marginal model (fitted to the measured marginals)")
         return history
 

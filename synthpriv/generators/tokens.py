@@ -55,12 +55,15 @@ class Attribute:
 
 
 def value_levels(transformer: TabularTransformer) -> dict[str, tuple[float, ...]]:
-    """The model-space values of every number with at most `MAX_VALUE_TOKENS` distinct values
-    in its quantile map (its knots: real values, or a DP histogram's cells)."""
+    """The model-space values of every number whose quantile map is a set of at most
+    `MAX_VALUE_TOKENS` values: a plateau per value, each value a knot twice (real values, a
+    DP histogram's integer cells, or declared values). A map of a few knots that is not one
+    (a DP histogram of a few bins, on a small table) is continuous between its knots: its
+    tokens are quantile bins, or every value generated would be a bin edge."""
     levels = {}
     for name, normalizer in transformer.numeric.items():
-        distinct = np.unique(normalizer.quantiles)
-        if 0 < distinct.size <= MAX_VALUE_TOKENS:
+        distinct, knots = np.unique(normalizer.quantiles, return_counts=True)
+        if 0 < distinct.size <= MAX_VALUE_TOKENS and (knots >= 2).all():
             levels[name] = tuple(float(z) for z in np.unique(normalizer.transform(distinct)))
     return levels
 

@@ -49,8 +49,11 @@ class MarginalPlan(PreprocessingPlan):
                 "preprocessing leaves no budget for the marginals", where="train.privacy.preprocessing_share"
             )
         names = [column.name for column in schema.modelled()]
-        focus = names.index(target) if target in names else None
-        budget = MarginalBudget.plan(zcdp_rho(epsilon, delta), delta, len(names), privacy.rounds, focus)
+        # Declared missing groups are one more variable, their pattern (`MissingPatterns`).
+        attributes = len(names) + bool(getattr(declarations, "missing_together", ()))
+        focus = target if target in names else None
+        rho = zcdp_rho(epsilon, delta)
+        budget = MarginalBudget.plan(rho, delta, attributes, privacy.rounds, focus, rows=fit.rows)
         if budget.epsilon > epsilon * (1 + 1e-9):
             raise RuntimeError("the zCDP conversion overspends the remaining epsilon")
         return cls(privacy, fit, tuple(planned), ledger, budget)

@@ -61,7 +61,7 @@ values: a DP run infers it with ``infer_schema(public_only=True)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
@@ -72,7 +72,7 @@ import pandas as pd
 from synthpriv.config.model import ColumnDeclaration
 from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer, holds_strings
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
-from synthpriv.data.transform import TabularTransformer, numeric_values
+from synthpriv.data.transform import MissingPatterns, TabularTransformer, numeric_values
 from synthpriv.errors import PrivacyConfigError
 from synthpriv.privacy.ledger import PrivacyLedger, Release
 from synthpriv.privacy.noise import discrete_laplace
@@ -80,8 +80,12 @@ from synthpriv.privacy.noise import discrete_laplace
 #: The share of the ledger's remaining delta that the stability histograms may use (the rest
 #: is left for DP-SGD). Split evenly over them.
 DEFAULT_DELTA_SHARE = 0.1
-#: Bins of a continuous column's histogram between its bounds (plus one cell at each bound).
+#: Bins of a continuous column's histogram between its bounds (plus one cell at each bound),
+#: at most: see `histogram_bins`.
 DEFAULT_BINS = 256
+#: A histogram has as many bins as keep an even spread of the rows at least this many times
+#: the noise's scale in each (`histogram_bins`).
+COUNT_OVER_NOISE = 2.0
 #: An integer column whose declared range holds at most this many integers gets one cell per
 #: integer (and one plateau per value in its quantile map, so values come back exactly).
 MAX_INTEGER_CELLS = 512
@@ -254,6 +258,15 @@ def private_normalizer(
     return QuantileNormalizer.from_knots(quantiles, references)
 
 
+def histogram_bins(rows: int, epsilon: float, most: int = DEFAULT_BINS) -> int:
+    """Bins for a quantile map's histogram of ``rows`` rows at ``epsilon``: ``most`` on a
+    large table; fewer where ``most`` bins would each hold less than the noise (scale
+    ``1 / epsilon``), as on a table of a few hundred rows, whose map would then be noise.
+    The row count is public here as everywhere in the ledger (DP-SGD's sampling rate, delta
+    below 1 / n), so choosing bins from it reads no value."""
+    return int(min(max(rows * epsilon / COUNT_OVER_NOISE, 1), most))
+
+
 # -- the plan: what is public, what is released, at what cost -----------------------------
 
 
@@ -297,10 +310,13 @@ def plan_private_preprocessing(
     if not 0 <= delta_share <= 1:
         raise ValueError("delta_share must be in [0, 1]")
     modelled = schema.modelled()
+    _check_groups(schema, getattr(declarations, "missing_together", ()))
     routes: list[tuple[str, Route]] = []
     unbounded: list[ColumnSpec] = []
     for spec in modelled:
         declaration = _declaration(spec, declarations)
+        if declaration is not None and declaration.values is not None:
+            continue  # a declared value set is the whole map: nothing to release
         if spec.kind in (ColumnKind.NUMERICAL, ColumnKind.DATETIME):
             if declaration is None or declaration.bounds is None:
                 unbounded.append(spec)
@@ -329,6 +345,20 @@ def plan_private_preprocessing(
         PlannedRelease(name, route, per_mechanism, per_stability_delta if route == STABILITY else 0.0)
         for name, route in routes
     ]
+
+
+def _check_groups(schema: TableSchema, groups: Sequence[Sequence[str]]) -> None:
+    """PrivacyConfigError unless every column of ``data.missing_together`` is a modelled number
+    or date that may be missing (the groups tie the missing flags only those have)."""
+    modelled = {spec.name: spec for spec in schema.modelled()}
+    for name in (name for group in groups for name in group):
+        spec = modelled.get(name)
+        if spec is None or spec.kind not in (ColumnKind.NUMERICAL, ColumnKind.DATETIME) or not spec.nullable:
+            raise PrivacyConfigError(
+                f"column {name!r} is not a numerical or datetime column that may be missing "
+                "(declare it nullable, or leave it out of the group)",
+                where="data.missing_together",
+            )
 
 
 # -- fitting ------------------------------------------------------------------------------
@@ -426,8 +456,13 @@ def fit_private_transformer(
             ledger.charge(release)
         declaration = declarations.get(spec.name)
         _fit_column(encoders, spec, table[spec.name], declaration, planned, rng, bins=bins)
+    groups = getattr(declarations, "missing_together", ())
     transformer = TabularTransformer.from_encoders(
-        modelled, encoders.numeric, encoders.categorical, encoders.has_missing
+        modelled,
+        encoders.numeric,
+        encoders.categorical,
+        encoders.has_missing,
+        MissingPatterns.declared(groups) if groups else None,
     )
     return transformer, releases
 
@@ -467,6 +502,12 @@ def _fit_column(
     bins: int,
 ) -> None:
     """Fit ``spec``'s encoder from its declaration and, where ``planned``, its DP release."""
+    if declaration is not None and declaration.values is not None:
+        # Declared values, equally weighted: the generator learns how often each occurs.
+        grid = np.asarray(declaration.values, dtype=np.float64)
+        encoders.numeric[spec.name] = QuantileNormalizer.from_counts(grid, np.ones_like(grid))
+        encoders.has_missing[spec.name] = spec.nullable
+        return
     if planned is not None and planned.mechanism == HISTOGRAM:
         assert declaration is not None  # the plan gives the histogram route only to declared bounds
         encoders.numeric[spec.name] = private_normalizer(
@@ -475,7 +516,7 @@ def _fit_column(
             planned.epsilon,
             rng,
             integer=spec.integer and spec.kind is ColumnKind.NUMERICAL,
-            bins=bins,
+            bins=histogram_bins(len(values), planned.epsilon, most=bins),
         )
         encoders.has_missing[spec.name] = spec.nullable
         return

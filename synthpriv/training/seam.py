@@ -145,9 +145,11 @@ class Trainer:
         model: MarginalModel,
         *,
         progress: Progress | None = None,
+        columns: Sequence[str] = (),
     ) -> list[dict[str, float]]:
         """Fit a marginal-trained ``model`` to the marginals of ``tokens`` (rows x attributes,
-        ``sizes[a]`` tokens in attribute ``a``): exactly, for plain training."""
+        ``sizes[a]`` tokens in attribute ``a``, of the columns named in ``columns``): exactly,
+        for plain training."""
         return fit_exact(tokens, sizes, model, progress)
 
     def finish(self, what: str) -> None:

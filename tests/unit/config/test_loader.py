@@ -175,7 +175,7 @@ def test_json_schema_documents_both_declaration_forms() -> None:
     declaration = schema["$defs"]["ColumnDeclaration"]
     string, mapping = declaration["anyOf"]
     assert "numerical" in string["enum"]
-    assert set(mapping["properties"]) == {"kind", "bounds", "categories", "nullable"}
+    assert set(mapping["properties"]) == {"kind", "bounds", "categories", "nullable", "decimals", "values"}
 
 
 @pytest.mark.parametrize("kind", ["vae", "gan", "diffusion"])

@@ -140,8 +140,8 @@ def test_a_focused_round_chooses_only_among_the_targets_marginals() -> None:
     rng = np.random.default_rng(1)
     sizes = [3, 3, 3, 2]
     tokens = np.stack([rng.integers(0, s, 400) for s in sizes], axis=1)
-    budget = MarginalBudget.plan(1.0, 1e-6, 4, 4, focus=3)
-    rounds = _Rounds(tokens, sizes, _Uniform(sizes), budget, rng)
+    budget = MarginalBudget.plan(1.0, 1e-6, 4, 4, focus="d")
+    rounds = _Rounds(tokens, sizes, _Uniform(sizes), budget, rng, focus=3)
     focused = rounds.candidates(focused=True)
     assert focused and all(3 in query for query in focused)
     assert {(0, 3), (1, 3), (2, 3), (0, 1, 3), (0, 2, 3), (1, 2, 3)} <= set(focused)
