@@ -385,20 +385,23 @@ class Runner:
         self._write_manifest(state)
         records: dict[str, StageStatus] = dict(state.records)
         render_index(self.run_dir, self.plan.config.name, records, nav=stage_nav(0, self.plan.stages))
-        self._relink_pages()
+        self._relink_pages(state)
 
-    def _relink_pages(self) -> None:
-        """Render the stage pages again with links to the pages there are, when a stage has none.
+    def _relink_pages(self, state: RunState) -> None:
+        """Render stage pages again so that each links to exactly the pages the folder holds.
 
         A stage page is rendered when its stage ends, linking to every stage of the plan; a stage
-        that then failed or did not run (export after a failed gate) has no page. Reports are
-        views of the summaries (not among a stage's outputs), so this changes no stage's record.
+        that then failed or did not run (export after a failed gate) has no page, and a page kept
+        or reused from an earlier run links to the pages there were then. So pages rendered by an
+        earlier run are rendered again, and every page when a stage has none. Reports are views of
+        the summaries (not among a stage's outputs), so this changes no stage's record.
         """
         pages = written_pages(self.run_dir, self.plan.stages)
-        if len(pages) == len(self.plan.stages):
-            return
+        complete = len(pages) == len(self.plan.stages)
         nav = stage_nav(1, tuple(name for name in self.plan.stages if name in pages))
         for name in (n for n in self.plan.stages if n in pages):
+            if complete and state.outcomes[name] == "ran":
+                continue  # rendered now, with a link to every stage: all have pages
             stage_dir = self.run_dir / name
             try:
                 report = stage_class(name).build_report(self.plan.config.name, stage_dir)

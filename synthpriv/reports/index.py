@@ -84,10 +84,15 @@ def written_pages(run_dir: Path, stages: Iterable[str]) -> frozenset[str]:
     return frozenset(name for name in stages if (run_dir / name / "report.html").is_file())
 
 
-def existing_nav(nav: list[tuple[str, str]], page_dir: Path) -> list[tuple[str, str]]:
-    """The links of ``nav`` (relative to ``page_dir``) whose page exists: a stage that did not run, or
-    failed, has no page, and a report never links to a missing one."""
-    return [(label, href) for label, href in nav if (page_dir / href.split("#", 1)[0]).is_file()]
+def existing_nav(nav: list[tuple[str, str]], page: Path) -> list[tuple[str, str]]:
+    """The links of ``nav`` (relative to ``page``'s folder) to ``page`` itself or to a page that exists:
+    a stage that did not run, or failed, has no page, and a report never links to a missing one."""
+    return [
+        (label, href)
+        for label, href in nav
+        if (page.parent / href.split("#", 1)[0]).resolve() == page.resolve()
+        or (page.parent / href.split("#", 1)[0]).is_file()
+    ]
 
 
 def _guarantee_section(summaries: RunSummaries, pages: frozenset[str]) -> Section:
@@ -224,4 +229,4 @@ def render_index(
         verdict=judgement,
         sections=tuple(sections),
     )
-    render_report(report, run_dir / "index.html", nav=existing_nav(nav, run_dir))
+    render_report(report, run_dir / "index.html", nav=existing_nav(nav, run_dir / "index.html"))

@@ -108,7 +108,7 @@ def test_copy_of_train_is_flagged_by_every_attack(copy_run: Path) -> None:
     assert attack["claimed_epsilon"] is None  # an outside table carries no claim
     assert attack["exact_match_all_train"] == pytest.approx(1.0)
     aucs = {a["name"]: a["auc"] for a in attack["membership"]["attacks"]}
-    assert set(aucs) == {"distance", "domias", "classifier"}
+    assert set(aucs) == {"distance", "domias", "classifier", "dcr"}
     assert all(auc > 0.95 for auc in aucs.values()), aucs
     assert attack["linkability"]["risk"] > 0.5
     assert attack["linkability"]["risk_ci"][0] > 0.2
