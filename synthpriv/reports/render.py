@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from synthpriv.reports.model import Chart, Report, Table
+from synthpriv.reports.references import for_page
 from synthpriv.reports.verdicts import COLOUR, KindLegend, legend_for
 from synthpriv.runtime.files import atomic_write_text
 
@@ -98,6 +100,8 @@ def page_legend(report: Report) -> tuple[KindLegend, ...]:
 def render_string(report: Report, nav: NavLinks | None = None) -> str:
     """The report's HTML page; ``nav`` links as in `render_report`."""
     template = ENV.get_template(TEMPLATE)
+    if not report.references:
+        report = replace(report, references=for_page(report.stage))
     return template.render(
         report=report,
         nav=_nav_items(report, nav or []),

@@ -7,6 +7,7 @@ import pandas as pd
 from synthpriv.privacy.ledger import PrivacyLedger, Release
 from synthpriv.reports import charts
 from synthpriv.reports.model import Chart, Figure, Report, Section, Table
+from synthpriv.reports.references import for_training
 from synthpriv.reports.summaries import COVERAGE_ROWS, TrainSummary
 from synthpriv.reports.verdicts import tone_dp_epsilon
 
@@ -120,10 +121,12 @@ def train_report(run_name: str, summary: TrainSummary, history: pd.DataFrame) ->
         sections.append(Section(title="Warnings", text="\n".join(summary.warnings)))
     params = Table(headers=("setting", "value"), rows=tuple((k, str(v)) for k, v in summary.params.items()))
     sections.append(Section(title="Generator settings", tables=(params,)))
+    mechanisms = frozenset(r.mechanism for r in summary.privacy.releases) if summary.privacy else frozenset()
     return Report(
         stage="train",
         title="Train",
         run_name=run_name,
         subtitle="Fit the generator on the real training rows",
         sections=tuple(sections),
+        references=for_training(summary.generator, summary.privacy is not None, mechanisms),
     )

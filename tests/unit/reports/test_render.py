@@ -11,6 +11,7 @@ import pytest
 
 from synthpriv.reports import charts
 from synthpriv.reports.model import Chart, Figure, Report, Section, Table
+from synthpriv.reports.references import for_page
 from synthpriv.reports.render import ENV, numeric_columns, render_report, render_string, trusted_svg
 
 SCRIPT = "</script><script>alert(1)</script>"
@@ -100,9 +101,13 @@ def test_page_is_self_contained_and_script_free() -> None:
         if tag == "link":
             assert attrs.get("href") == "data:,"
         if tag == "a":
-            assert attrs.get("href") in {href for _, href in NAV}
-    assert "https://" not in html
-    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+            # The nav, and the plain links of the page's references list (nothing is fetched).
+            assert attrs.get("href") in {href for _, href in NAV} | {r.url for r in for_page("validate")}
+    cited = html
+    for reference in for_page("validate"):
+        cited = cited.replace(f'href="{reference.url}"', "")
+    assert "https://" not in cited
+    assert "http://" not in cited.replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
 def test_every_text_field_is_shown() -> None:
