@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synthpriv.config.model import ColumnDeclaration, DataConfig
+from synthpriv.config.model import DataConfig, Declarations
 from synthpriv.data.align import align_to_real
 from synthpriv.data.io import fingerprint_source, read_table
 from synthpriv.data.overlap import HoldoutOverlap, dtype_family, holdout_overlap
@@ -51,8 +51,9 @@ class RealData:
             self.warnings = [str(w.message) for w in caught]
         return self._schema
 
-    def declarations(self) -> dict[str, ColumnDeclaration]:
-        """The pipeline file's column declarations (public knowledge DP preprocessing may use)."""
+    def declarations(self) -> Declarations:
+        """The pipeline file's column declarations and groups of columns blank together (public
+        knowledge DP preprocessing may use)."""
         return self.config.declarations()
 
     def make_split(self, seed: int) -> Split:
