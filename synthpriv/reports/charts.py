@@ -51,6 +51,15 @@ FONT_SIZE = 12
 CHAR_WIDTH = 7.0  # average advance of the system sans at FONT_SIZE, for layout estimates
 # Sequential ramp for heatmaps, light (vmin) to dark (vmax).
 HEAT_RAMP = ("#f4f7f6", "#bfe3dc", "#5fb3ad", "#1f7f86", "#18475e")
+#: A heatmap's colours by what its values mean, so that two heatmaps of opposite meaning never
+#: share a ramp: ``agreement`` (dark teal = reproduced, 1 is ideal), ``difference`` (dark orange
+#: = far apart, 0 is ideal) and ``association`` (a diverging ramp for a signed strength in
+#: [-1, 1]: blue negative, white none, purple positive).
+RAMPS: dict[str, tuple[str, ...]] = {
+    "agreement": HEAT_RAMP,
+    "difference": ("#fbf7f2", "#f6d9b4", "#eea95f", "#cf6f1f", "#7a3a0c"),
+    "association": ("#2f6fb5", "#9cc0e6", "#f7f7f7", "#c5a6e0", "#6d3fa8"),
+}
 
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 Formatter = Callable[[float], str]
@@ -591,15 +600,20 @@ def heatmap(
     vmin: float = 0,
     vmax: float = 1,
     caption: str = "",
+    ramp: str = "agreement",
+    self_pairs: bool = False,
 ) -> Chart:
     """A square grid of scores between ``labels`` (e.g. pairwise column similarity).
 
-    Colours run along `HEAT_RAMP` from ``vmin`` to ``vmax`` (values beyond are clamped);
-    missing, NaN or infinite cells are grey. Row labels are cut at 18 characters, column
-    labels too and rotated; cells print their value while they are large enough.
+    Colours run along ``RAMPS[ramp]`` from ``vmin`` to ``vmax`` (values beyond are clamped);
+    missing, NaN or infinite cells are grey. The diagonal (a column with itself) is left blank
+    unless ``self_pairs``: it says nothing about a pair, and its 1 or 0 would dominate the
+    colours. Row labels are cut at 18 characters, column labels too and rotated; cells print
+    their value while they are large enough.
     """
     names = [truncate_label(label, 18) for label in labels]
     n = len(names)
+    colours = RAMPS.get(ramp, HEAT_RAMP)
     cells = [[_cell(matrix, i, j) for j in range(n)] for i in range(n)]
     if n == 0:
         return _empty(title, caption)
@@ -613,12 +627,13 @@ def heatmap(
             top + i * size,
             size,
             value,
-            lo,
-            hi,
+            (lo, hi),
             f"{_tip_name(labels[i])} × {_tip_name(labels[j])}",
+            colours,
         )
         for i, row in enumerate(cells)
         for j, value in enumerate(row)
+        if self_pairs or i != j
     ]
     row_labels = [
         _text(
@@ -635,8 +650,10 @@ def heatmap(
         _column_label(left + (j + 0.5) * size, bottom + 6, name, size) for j, name in enumerate(names)
     ]
     label_drop = max(len(name) for name in names) * CHAR_WIDTH * 0.72 + 18
-    has_missing = any(v is None for row in cells for v in row)
-    legend, legend_height = _heat_legend(lo, hi, left, bottom + label_drop, has_missing)
+    has_missing = any(
+        v is None for i, row in enumerate(cells) for j, v in enumerate(row) if self_pairs or i != j
+    )
+    legend, legend_height = _heat_legend((lo, hi), left, bottom + label_drop, has_missing, colours)
     # Past ~60 columns the grid is wider than WIDTH; widen the drawing and let it scale down.
     width = max(WIDTH, left + n * size + 12)
     body = [*grid, *row_labels, *column_labels, legend]
@@ -650,15 +667,24 @@ def _cell(matrix: list[list[float | None]], i: int, j: int) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _heat_cell(x: int, y: int, size: int, value: float | None, lo: float, hi: float, where: str) -> str:
+def _heat_cell(
+    x: int,
+    y: int,
+    size: int,
+    value: float | None,
+    bounds: tuple[float, float],
+    where: str,
+    colours: tuple[str, ...] = HEAT_RAMP,
+) -> str:
     if value is None:
-        return _rect(x, y, size - 1, size - 1, MISSING_COLOUR, f"{where}: n/a")
+        return _rect(x, y, size - 1, size - 1, MISSING_COLOUR, f"{where}: not available")
+    lo, hi = bounds
     position = (min(max(value, lo), hi) - lo) / (hi - lo)
-    fill = _ramp(position)
+    fill = _ramp(position, colours)
     cell = _rect(x, y, size - 1, size - 1, fill, f"{where}: {format_number(value)}")
     if size < 30:
         return cell
-    ink = "#ffffff" if position > 0.55 else TEXT_COLOUR
+    ink = "#ffffff" if _dark(fill) else TEXT_COLOUR
     label = _text(
         x + (size - 1) / 2, y + size / 2 + 3.5, f"{value:.2f}", text_anchor="middle", fill=ink, font_size=10
     )
@@ -670,9 +696,12 @@ def _column_label(x: float, y: float, name: str, size: int) -> str:
     return _text(x, y + 4, name, text_anchor="end", transform=transform, font_size=min(12, round(size * 0.9)))
 
 
-def _heat_legend(lo: float, hi: float, x: float, y: float, has_missing: bool) -> tuple[str, float]:
+def _heat_legend(
+    bounds: tuple[float, float], x: float, y: float, has_missing: bool, colours: tuple[str, ...] = HEAT_RAMP
+) -> tuple[str, float]:
+    lo, hi = bounds
     steps, width = 10, min(24.0, (WIDTH - x - 110) / 10)
-    parts = [_rect(x + i * width, y, width, 10, _ramp((i + 0.5) / steps)) for i in range(steps)]
+    parts = [_rect(x + i * width, y, width, 10, _ramp((i + 0.5) / steps, colours)) for i in range(steps)]
     parts.append(_text(x, y + 24, format_number(lo), fill=MUTED_COLOUR, font_size=12))
     parts.append(
         _text(
@@ -686,17 +715,23 @@ def _heat_legend(lo: float, hi: float, x: float, y: float, has_missing: bool) ->
     return "".join(parts), 34.0
 
 
-def _ramp(position: float) -> str:
-    """Colour at ``position`` in [0, 1] along `HEAT_RAMP`, interpolated in sRGB."""
-    scaled = min(max(position, 0.0), 1.0) * (len(HEAT_RAMP) - 1)
-    index = min(int(scaled), len(HEAT_RAMP) - 2)
-    a, b = _rgb(HEAT_RAMP[index]), _rgb(HEAT_RAMP[index + 1])
+def _ramp(position: float, colours: tuple[str, ...] = HEAT_RAMP) -> str:
+    """Colour at ``position`` in [0, 1] along ``colours``, interpolated in sRGB."""
+    scaled = min(max(position, 0.0), 1.0) * (len(colours) - 1)
+    index = min(int(scaled), len(colours) - 2)
+    a, b = _rgb(colours[index]), _rgb(colours[index + 1])
     t = scaled - index
     return "#" + "".join(f"{round(ca + (cb - ca) * t):02x}" for ca, cb in zip(a, b, strict=True))
 
 
 def _rgb(colour: str) -> tuple[int, int, int]:
     return int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16)
+
+
+def _dark(colour: str) -> bool:
+    """Whether white text reads better than dark text on ``colour`` (relative luminance below 0.4)."""
+    red, green, blue = (channel / 255 for channel in _rgb(colour))
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.4
 
 
 # --- score bars -----------------------------------------------------------------------
@@ -711,12 +746,15 @@ def score_bars(
     caption: str = "",
     value_label: str = "score",
     reference_label: str = "reference",
+    fit: bool = False,
 ) -> Chart:
     """Horizontal bars of scores in [0, 1] (e.g. quality per column), each with an optional reference tick.
 
-    Values outside [0, 1] are clamped for drawing but printed as given; NaN and infinite
-    scores show "n/a" and no bar, and a missing reference draws no tick. ``value_label``
-    and ``reference_label`` name the bars and ticks in the legend.
+    Values outside the axis are clamped for drawing but printed as given; NaN and infinite
+    scores show "not available" and no bar, and a missing reference draws no tick. ``value_label``
+    and ``reference_label`` name the bars and ticks in the legend. The axis runs from 0 to 1,
+    or with ``fit`` to a round number just above the largest value or reference (a share of
+    a few percent, an importance of 0.09), so that small values are not drawn as slivers.
     """
     names = [str(label) for label in labels]
     if not names:
@@ -731,12 +769,23 @@ def score_bars(
     left = min(max(len(truncate_label(n, 28)) for n in names), 28) * CHAR_WIDTH + 14
     top = legend_height + 8
     bottom = top + row_height * len(names)
-    scale = _Scale(0.0, 1.0, left, WIDTH - 48)
-    body = [legend, _x_axis(scale, [0.0, 0.25, 0.5, 0.75, 1.0], top, bottom, _tick_formatter(0.25))]
+    ticks = _score_ticks(scores, refs) if fit else [0.0, 0.25, 0.5, 0.75, 1.0]
+    scale = _Scale(0.0, ticks[-1], left, WIDTH - 48)
+    body = [legend, _x_axis(scale, ticks, top, bottom, _tick_formatter(ticks[1] - ticks[0]))]
     for index, name in enumerate(names):
         ref = refs[index] if refs is not None else None
         body.append(_score_row(name, scores[index], ref, scale, top + index * row_height, row_height))
     return _chart(title, caption, bottom + 26, body)
+
+
+def _score_ticks(scores: list[float], refs: list[float] | None) -> list[float]:
+    """Round ticks from 0 to just above the largest finite value (0 to 1 when there is none)."""
+    finite = [v for v in [*scores, *(refs or [])] if not math.isnan(v)]
+    top = max(finite, default=0.0)
+    if top <= 0:
+        return [0.0, 0.25, 0.5, 0.75, 1.0]
+    ticks = [t for t in nice_ticks(0.0, top, count=5) if t >= 0]
+    return ticks if len(ticks) >= 2 and ticks[-1] >= top else [0.0, top]
 
 
 def _score_row(
@@ -749,13 +798,15 @@ def _score_row(
         _rect(scale.start, y, scale.stop - scale.start, bar_height, "#eef1f4", rx=2),
     ]
     if not math.isnan(value):
-        tip = f"{_tip_name(name)}: {value:.2f}" + (
-            f" (reference {reference:.2f})" if _finite(reference) else ""
+        tip = f"{_tip_name(name)}: {_score_text(value, scale.hi)}" + (
+            f" (reference {_score_text(reference, scale.hi)})"
+            if reference is not None and _finite(reference)
+            else ""
         )
         parts.append(
             _rect(scale.start, y, scale(value) - scale.start, bar_height, SYNTHETIC_COLOUR, tip, rx=2)
         )
-    shown = f"{value:.2f}" if not math.isnan(value) else "n/a"
+    shown = _score_text(value, scale.hi) if not math.isnan(value) else "not available"
     parts.append(_text(scale.stop + 8, y + bar_height / 2 + 4, shown, fill=MUTED_COLOUR, font_size=12))
     if reference is not None and not math.isnan(reference):
         x = scale(reference)
@@ -763,3 +814,10 @@ def _score_row(
             _line(x, y - 3, x, y + bar_height + 3, HOLDOUT_COLOUR, stroke_width=3, stroke_linecap="round")
         )
     return "".join(parts)
+
+
+def _score_text(value: float, axis_top: float) -> str:
+    """A bar's value with enough decimals for its axis (0.09 on a 0-0.1 axis reads 0.090), never -0.00."""
+    decimals = 2 if axis_top >= 0.5 else 3
+    text = f"{value:.{decimals}f}"
+    return text.lstrip("-") if float(text) == 0 else text

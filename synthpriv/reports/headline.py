@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from synthpriv.attacks.anonymeter import RiskResult
 from synthpriv.attacks.proxies import ProxyFigures
-from synthpriv.attacks.summary import AttackSummary, MembershipFigure
+from synthpriv.attacks.summary import PROXY_ATTACK, AttackSummary, MembershipFigure
 from synthpriv.reports.formatting import number as _num
 from synthpriv.reports.formatting import span as _ci
 from synthpriv.reports.model import Table, Tone
@@ -116,13 +116,51 @@ def guarantee(summaries: Summaries | RunSummaries) -> Guarantee:
     return Guarantee(epsilon=ledger.spent_epsilon, delta=ledger.spent_delta, releases=len(ledger.releases))
 
 
-def fidelity_headlines(validate: ValidateSummary) -> list[Headline]:
+@dataclass(frozen=True)
+class TableSizes:
+    """The whole tables' rows, so that a figure measured on fewer can say so (None: not known, as in
+    an evaluation of an outside table, whose sizes no summary records)."""
+
+    train: int | None = None
+    synthetic: int | None = None
+
+    @classmethod
+    def of(cls, summaries: RunSummaries) -> TableSizes:
+        return cls(
+            train=summaries.train.train_rows if summaries.train is not None else None,
+            synthetic=summaries.synthesize.rows if summaries.synthesize is not None else None,
+        )
+
+
+def in_sample(rows: int, of: int | None, what: str) -> str:
+    """``"; in a sample of 1,000 of 32,561 training rows"`` when a figure used fewer rows than the table
+    has, else ``""`` (every row used, or the table's size unknown)."""
+    if of is None or rows >= of:
+        return ""
+    return f"; in a sample of {rows:,} of {of:,} {what}"
+
+
+def copies_tone(proxies: ProxyFigures) -> Tone:
+    """The colour of "identical to a training row", the same on every page (issue 19, point 6).
+
+    Red when more than one synthetic row in a hundred is a training row, whatever the held-out
+    control and the other attacks say (those rows are copies of real people), or when the
+    sample-matched share exceeds the control's by more than a point; green otherwise. Both from
+    `tone_exact_match`: the first against a control of 0.
+    """
+    absolute = tone_exact_match(proxies.exact_match_all_train, 0.0)
+    relative = tone_exact_match(proxies.exact_match_train, proxies.exact_match_holdout)
+    return "bad" if "bad" in (absolute, relative) else "good"
+
+
+def fidelity_headlines(validate: ValidateSummary, sizes: TableSizes = TableSizes()) -> list[Headline]:
+    sample = in_sample(validate.rows_real, sizes.train, "training rows")
     out = [
         Headline(
             "fidelity",
             "quality (sdmetrics, all pairs)",
             _num(validate.quality),
-            reference=f"real holdout {_num(validate.holdout_quality)}",
+            reference=f"real holdout {_num(validate.holdout_quality)}{sample}",
             stage="validate",
             tone=tone_closeness(validate.quality, validate.holdout_quality),
             verdict_kind="fidelity",
@@ -158,8 +196,10 @@ def fidelity_headlines(validate: ValidateSummary) -> list[Headline]:
     return out
 
 
-def _membership_headline(strongest: MembershipFigure) -> Headline:
+def _membership_headline(strongest: MembershipFigure, targets: tuple[int, int] | None) -> Headline:
     reference = "ideal 0.5 (held-out real rows as the control)"
+    if targets is not None:
+        reference += f"; on {targets[0]:,} training rows against {targets[1]:,} held-out rows"
     if strongest.reversed:
         reference += "; its score pointed the wrong way on the reference half and is counted flipped"
     return Headline(
@@ -175,13 +215,13 @@ def _membership_headline(strongest: MembershipFigure) -> Headline:
     )
 
 
-def _proxy_headlines(proxies: ProxyFigures, dropped: int) -> list[Headline]:
+def _proxy_headlines(proxies: ProxyFigures, dropped: int, sizes: TableSizes) -> list[Headline]:
     out = [
         Headline(
             "privacy",
             "closer to a training row than to a held-out one",
             _num(proxies.dcr_share),
-            reference="ideal 0.5",
+            reference="ideal 0.5" + in_sample(proxies.rows_synthetic, sizes.synthetic, "synthetic rows"),
             interval=_ci(proxies.dcr_share_ci),
             stage="attack",
             tone=tone_closer_share(proxies.dcr_share, proxies.dcr_share_ci),
@@ -206,10 +246,14 @@ def _proxy_headlines(proxies: ProxyFigures, dropped: int) -> list[Headline]:
         Headline(
             "privacy",
             "identical to a training row",
-            f"{proxies.exact_match_train:.2%}",
-            reference=f"held-out control {proxies.exact_match_holdout:.2%}",
+            f"{proxies.exact_match_all_train:.2%}",
+            reference=(
+                "every synthetic row against every training row; above 1.00% it is red whatever the other "
+                f"attacks say; held-out control {proxies.exact_match_holdout:.2%} (in a sample as large as "
+                "the holdout)"
+            ),
             stage="attack",
-            tone=tone_exact_match(proxies.exact_match_train, proxies.exact_match_holdout),
+            tone=copies_tone(proxies),
             verdict_kind="exact_match",
             anchor="proxies",
         )
@@ -222,7 +266,10 @@ def _risk_headline(risk: RiskResult, label: str) -> Headline:
         "privacy",
         label,
         _num(risk.risk),
-        reference=f"ideal 0; attack {_num(risk.attack_rate)} vs control {_num(risk.control_rate)}",
+        reference=(
+            f"ideal 0; attack {_num(risk.attack_rate)} vs control {_num(risk.control_rate)}; "
+            f"{risk.targets:,} {'queries' if risk.queries is not None else 'targets'} a side"
+        ),
         interval=_ci(risk.risk_ci),
         stage="attack",
         tone=tone_risk(risk.risk, risk.risk_ci),
@@ -231,29 +278,39 @@ def _risk_headline(risk: RiskResult, label: str) -> Headline:
     )
 
 
-def privacy_headlines(attack: AttackSummary) -> list[Headline]:
+def privacy_headlines(attack: AttackSummary, sizes: TableSizes = TableSizes()) -> list[Headline]:
     """The attack stage's headline figures: the strongest membership attack of all (by the lower
     end of its interval, `AttackSummary.strongest_membership`), the distance proxies, then every
     registered risk-style attack that ran, in registry order."""
     out: list[Headline] = []
     strongest = attack.strongest_membership()
-    if strongest is not None:
-        out.append(_membership_headline(strongest))
     proxies = attack.proxies
+    if strongest is not None:
+        out.append(_membership_headline(strongest, _targets(attack, strongest)))
     if proxies is not None:
-        out += _proxy_headlines(proxies, attack.holdout_rows_dropped)
+        out += _proxy_headlines(proxies, attack.holdout_rows_dropped, sizes)
     out += [_risk_headline(risk, f"{registered.title} risk") for registered, risk in attack.risks()]
     return out
+
+
+def _targets(attack: AttackSummary, strongest: MembershipFigure) -> tuple[int, int] | None:
+    """The members and non-members the strongest membership attack scored."""
+    if strongest.name == PROXY_ATTACK and attack.proxies is not None:
+        return attack.proxies.rows_train, attack.proxies.rows_holdout
+    if attack.membership is not None:
+        return attack.membership.members, attack.membership.non_members
+    return None
 
 
 def headlines(summaries: Summaries | RunSummaries) -> list[Headline]:
     """Fidelity figures (when validate ran), then privacy figures (when attack ran)."""
     typed = RunSummaries.parse(summaries)
+    sizes = TableSizes.of(typed)
     out: list[Headline] = []
     if typed.validate is not None:
-        out += fidelity_headlines(typed.validate)
+        out += fidelity_headlines(typed.validate, sizes)
     if typed.attack is not None:
-        out += privacy_headlines(typed.attack)
+        out += privacy_headlines(typed.attack, sizes)
     return out
 
 

@@ -52,6 +52,47 @@ class Table:
     caption: str = ""
     kind: str = ""
     """The `reports.verdicts.Kind` of the passed / FAILED cells it colours (``gate``), if any."""
+    sortable: bool = False
+    """A reader can sort it by any column (a click on the header; no script: `sort_orders`)."""
+    sorted_by: int = 0
+    """The column ``rows`` are sorted by, the order the page opens with."""
+
+    def sort_orders(self) -> list[tuple[int, ...]]:
+        """For each column, the row indices in that column's order: numbers ascending (a share of
+        "12.5%" or "1,234" as its number) where every filled cell reads as one, else text A to Z;
+        empty cells ("", "–", "n/a") last. ``sorted_by`` keeps ``rows`` as given."""
+        orders = []
+        for column in range(len(self.headers)):
+            if column == self.sorted_by:
+                orders.append(tuple(range(len(self.rows))))
+                continue
+            cells = [row[column] if column < len(row) else "" for row in self.rows]
+            orders.append(tuple(sorted(range(len(cells)), key=_sort_key(cells))))
+        return orders
+
+
+_EMPTY_CELLS = frozenset({"", "–", "-", "—", "n/a", "not available"})
+
+
+def _number(cell: str) -> float | None:
+    try:
+        return float(cell.replace(",", "").replace("%", "").replace("\u2212", "-").strip())
+    except ValueError:
+        return None
+
+
+def _sort_key(cells: list[str]):  # type: ignore[no-untyped-def]
+    """A key over row indices: numeric when every filled cell is a number, else by text."""
+    filled = [c for c in cells if c.strip() not in _EMPTY_CELLS]
+    numeric = bool(filled) and all(_number(c) is not None for c in filled)
+
+    def key(index: int) -> tuple[bool, float, str]:
+        cell = cells[index]
+        if cell.strip() in _EMPTY_CELLS:
+            return (True, 0.0, "")
+        return (False, _number(cell) or 0.0, "") if numeric else (False, 0.0, cell.casefold())
+
+    return key
 
 
 @dataclass(frozen=True)

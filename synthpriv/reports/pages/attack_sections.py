@@ -26,6 +26,7 @@ from synthpriv.attacks.membership import AttackResult, MembershipResult, strengt
 from synthpriv.attacks.proxies import ProxyFigures
 from synthpriv.attacks.summary import PROXY_ATTACK, AttackSummary, MembershipFigure
 from synthpriv.reports import charts, verdicts
+from synthpriv.reports.headline import copies_tone
 from synthpriv.reports.model import Chart, Figure, Section, Table
 
 ResultT = TypeVar("ResultT", bound=BaseModel)
@@ -316,7 +317,7 @@ def _proxy_figures(result: ProxyFigures) -> tuple[Figure, ...]:
                 f"sample-matched: train {result.exact_match_train:.2%} vs holdout control "
                 f"{result.exact_match_holdout:.2%}"
             ),
-            tone=verdicts.tone_exact_match(result.exact_match_train, result.exact_match_holdout),
+            tone=copies_tone(result),
             kind="exact_match",
         ),
         Figure(

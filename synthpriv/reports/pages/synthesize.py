@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from synthpriv.reports import charts
-from synthpriv.reports.model import Figure, Report, Section
+from synthpriv.reports.model import Chart, Figure, Report, Section
 from synthpriv.reports.summaries import SynthesizeSummary
 
 
 def synthesize_report(run_name: str, summary: SynthesizeSummary) -> Report:
     """The synthesize stage's page (synthetic rows only: the real table is not read here)."""
-    names = list(summary.missing_share)
-    chart = charts.score_bars(
-        "Missing values per column (synthetic)",
-        names,
-        [summary.missing_share[n] for n in names],
-        caption="Share of synthetic rows with a missing value; missingness is learned, not filled in.",
-        value_label="share missing",
-    )
+    chart = missing_chart(summary.missing_share, getattr(summary, "real_missing_share", None))
     section = Section(
         title="Sampling",
         figures=(
@@ -40,6 +35,36 @@ def synthesize_report(run_name: str, summary: SynthesizeSummary) -> Report:
         subtitle="Sample synthetic rows from the trained model",
         sections=(section,),
         audience="Synthetic rows only; the real table is not read in this stage.",
+    )
+
+
+def missing_chart(synthetic: Mapping[str, float], real: Mapping[str, float] | None) -> Chart:
+    """Share of rows with a missing value per column: synthetic beside the real training rows.
+
+    Columns missing in neither are left out (a row of zeros says nothing); the axis fits the
+    largest share. Without the real shares (a summary written before they were recorded) the
+    synthetic bars stand alone and the caption says so.
+    """
+    names = [n for n in synthetic if synthetic[n] > 0 or (real is not None and real.get(n, 0.0) > 0)]
+    caption = "Share of rows with a missing value; missingness is learned, not filled in."
+    if not names:
+        return charts.score_bars(
+            "Missing values per column", [], [], caption="No column has a missing value."
+        )
+    if real is None:
+        return charts.score_bars(
+            "Missing values per column (synthetic)",
+            names,
+            [synthetic[n] for n in names],
+            caption=caption + " The real training rows' shares were not recorded by this run.",
+            value_label="synthetic share missing",
+            fit=True,
+        )
+    return charts.bar_chart(
+        "Missing values per column, real against synthetic",
+        names,
+        {"real": [real.get(n, 0.0) for n in names], "synthetic": [synthetic[n] for n in names]},
+        caption=caption + " Real: the training rows (an aggregate per column).",
     )
 
 

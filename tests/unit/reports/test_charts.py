@@ -203,9 +203,38 @@ def test_line_single_point_is_marked() -> None:
 
 
 def test_heatmap_missing_cells_are_grey_and_explained() -> None:
-    chart = heatmap("t", ["a", "b"], [[None, 0.2], [0.2, None]])
+    chart = heatmap("t", ["a", "b", "c"], [[1, None, 0.2], [None, 1, 0.3], [0.2, 0.3, 1]])
     assert charts.MISSING_COLOUR in fills(chart)
     assert "not available" in visible_texts(chart)
+
+
+def _cells(chart) -> list:  # type: ignore[no-untyped-def]
+    return [r for r in parse(chart).iter(f"{NS}rect") if r.find(f"{NS}title") is not None]
+
+
+def test_heatmap_leaves_the_self_pairs_out_unless_asked() -> None:
+    matrix = [[1.0, 0.2, 0.4], [0.2, 1.0, 0.6], [0.4, 0.6, 1.0]]
+    titles = [c.find(f"{NS}title").text for c in _cells(heatmap("t", ["a", "b", "c"], matrix))]
+    assert len(titles) == 6 and not any(t.startswith("a × a") for t in titles)
+    # No grey "not available" in the legend either: a blank diagonal is not a missing value.
+    assert "not available" not in visible_texts(heatmap("t", ["a", "b", "c"], matrix))
+    assert len(_cells(heatmap("t", ["a", "b", "c"], matrix, self_pairs=True))) == 9
+
+
+def test_heatmaps_of_opposite_meaning_use_different_ramps() -> None:
+    matrix = [[0.0, 1.0], [1.0, 0.0]]
+    agreement = fills(heatmap("t", ["a", "b"], matrix))
+    difference = fills(heatmap("t", ["a", "b"], matrix, ramp="difference"))
+    assert charts.RAMPS["agreement"][-1] in agreement and charts.RAMPS["difference"][-1] in difference
+    assert not (set(charts.RAMPS["agreement"]) & difference)
+
+
+def test_score_bars_fit_their_axis_to_small_values() -> None:
+    fitted = score_bars("t", ["a", "b"], [0.09, 0.02], fit=True)
+    texts = visible_texts(fitted)
+    assert "0.100" in texts and "1" not in texts  # the axis ends at 0.1, not 1
+    assert "0.090" in texts  # three decimals on a short axis
+    assert "1.00" in visible_texts(score_bars("t", ["a"], [0.09]))  # scores keep their 0-1 axis
 
 
 def test_score_bars_draw_one_reference_tick_per_finite_reference() -> None:
