@@ -8,6 +8,13 @@ How the rows are trained on is the `Trainer`'s that the caller of `fit` passes
 through it and never knows whether training is private (DP attaches in `synthpriv.privacy`).
 Conditions are encoded and honoured in `synthpriv.generators.conditions`; a fitted
 generator is saved and loaded by `synthpriv.generators.model_files`.
+
+Row logic: a fit that is not private also mines the rules its training rows keep
+(`synthpriv.data.rules`: columns missing together, a value implying columns missing or
+present, functional dependencies, the missing patterns), and sampling redraws the rows that
+break one, for at most `RULE_ROUNDS` rounds (a row still breaking one after them is kept, and
+validate counts it). A private fit knows no rule: the rules are counts over the rows that no
+mechanism pays for, as the transformer's missing patterns are.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from synthpriv.data.rules import Rule, broken_by_any, mine_rules
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema, unlearned_column
 from synthpriv.data.spans import EncodedTable, Span
 from synthpriv.data.transform import DEFAULT_MIN_CATEGORY_COUNT, TabularTransformer
@@ -34,6 +42,15 @@ if TYPE_CHECKING:  # torch loads when a generator trains or samples, not when it
 
     from synthpriv.training.loop import EncodedRows, TrainingPlan
     from synthpriv.training.seam import FitShape, Trainer
+
+#: Rounds of redrawing the sampled rows that break a mined rule (each draws what the rows
+#: still breaking one need, at the acceptance seen so far); rows still breaking one are kept.
+RULE_ROUNDS = 6
+#: The fewest rows a redraw round may draw (a small batch whose rows mostly break a rule
+#: reaches them in a round or two); at most the batch's rows otherwise.
+_MIN_REDRAW_ROWS = 1024
+#: The key of the redraw rounds' seeds (`_redraw_seed`), apart from every batch's and attempt's.
+_REDRAW_STREAM = 0x52554C45
 
 
 @dataclass
@@ -107,6 +124,11 @@ class Generator(ABC):
         #: Whether the fit's trainer requires per-row separable losses (`Trainer.per_row_losses`):
         #: set by `fit` before the networks are built, for subclasses whose recipe differs then.
         self.per_row_losses = False
+        #: The rules the training rows keep (`synthpriv.data.rules`), mined by a fit that is not
+        #: private and saved with the model; none after a private fit.
+        self.rules: tuple[Rule, ...] = ()
+        #: Whether sampling redraws rows that break one of `rules` (off: the model's rows as drawn).
+        self.keep_rules = True
 
     # -- the subclass's part --------------------------------------------------------------
 
@@ -234,11 +256,9 @@ class Generator(ABC):
         trainer.prepare(shape)
         self.per_row_losses = trainer.per_row_losses
         seed_everything(self.seed)
-        if transformer is None:
-            transformer = TabularTransformer(
-                self.schema.modelled(), min_category_count=self.min_category_count
-            ).fit(table)
-        self.transformer = transformer
+        self.transformer = self._fit_transformer(
+            table, self.schema, transformer, private=trainer.fixed_budget
+        )
         # Compact (an integer a row per category column): a dense one-hot of a many-level
         # column would be rows x levels floats.
         encoded = self.transformer.encode(table)
@@ -257,6 +277,25 @@ class Generator(ABC):
         return FitReport(
             epochs=len(history), seconds=time.perf_counter() - started, history=history, device=device
         )
+
+    def _fit_transformer(
+        self,
+        table: pd.DataFrame,
+        schema: TableSchema,
+        transformer: TabularTransformer | None,
+        *,
+        private: bool,
+    ) -> TabularTransformer:
+        """``transformer``, or one fitted on ``table``; the rules ``table`` keeps are mined only
+        with the latter and a trainer that spends no privacy budget (``private`` is its
+        `Trainer.fixed_budget`): a given transformer comes from DP preprocessing, and a DP fit
+        pays for no count over the rows, which a rule is."""
+        self.rules = ()
+        if transformer is not None:
+            return transformer
+        if not private:
+            self.rules = mine_rules(table, schema, min_count=self.min_category_count)
+        return TabularTransformer(schema.modelled(), min_category_count=self.min_category_count).fit(table)
 
     def sample_batches(
         self,
@@ -301,7 +340,14 @@ class Generator(ABC):
         return encode_conditions(conditions, transformer, schema)
 
     def _sample_honouring(self, n: int, seed: int, fixed: tuple[FixedCategory, ...]) -> EncodedTable:
-        """``n`` rows that honour ``fixed``: native conditioning where the model has it, then rejection."""
+        """``n`` rows that honour ``fixed`` (native conditioning where the model has it, then
+        rejection) and, as far as `RULE_ROUNDS` rounds of redrawing reach, the mined `rules`."""
+        rows = self._draw_honouring(n, seed, fixed)
+        if not (self.rules and self.keep_rules) or n == 0:
+            return rows
+        return self._keeping_rules(rows, seed, fixed)
+
+    def _draw_honouring(self, n: int, seed: int, fixed: tuple[FixedCategory, ...]) -> EncodedTable:
         return sample_honouring(
             n,
             seed,
@@ -311,6 +357,33 @@ class Generator(ABC):
                 count, seed=child, fixed=given
             ),
         )
+
+    def _keeping_rules(self, rows: EncodedTable, seed: int, fixed: tuple[FixedCategory, ...]) -> EncodedTable:
+        """``rows`` with each row that breaks a rule replaced, in place, by a redrawn one that
+        keeps them all (and honours ``fixed``), for at most `RULE_ROUNDS` rounds; each round
+        draws what the rows left need at the share of rows kept so far (10 % more), at most
+        ``len(rows)`` or `_MIN_REDRAW_ROWS`, whichever is more."""
+        broken = np.flatnonzero(self._breaks_rule(rows))
+        kept_share = 1.0 - broken.size / len(rows)
+        for index in range(RULE_ROUNDS):
+            if broken.size == 0:
+                break
+            need = int(np.ceil(1.1 * broken.size / max(kept_share, 0.05))) + 16
+            want = min(need, max(len(rows), _MIN_REDRAW_ROWS))
+            fresh = self._draw_honouring(want, _redraw_seed(seed, index), fixed)
+            good = np.flatnonzero(~self._breaks_rule(fresh))
+            kept_share = max(good.size / want, 1.0 / want)
+            good = good[: broken.size]
+            order = np.arange(len(rows))
+            order[broken[: good.size]] = len(rows) + np.arange(good.size)
+            rows = EncodedTable.concatenate([rows, fresh.take(good)], rows.spans).take(order)
+            broken = broken[good.size :]
+        return rows
+
+    def _breaks_rule(self, rows: EncodedTable) -> np.ndarray:
+        """Whether each encoded row, decoded, breaks one of `rules`."""
+        transformer, _ = self._fitted()
+        return broken_by_any(self.rules, transformer.inverse_transform(rows))
 
     # -- what `model_files` persists and restores ------------------------------------------
 
@@ -390,6 +463,11 @@ class Generator(ABC):
         """Encoded rows with ``partial``'s non-null cells known and the others drawn given them
         (the modelled columns, in the schema's order); a generator with ``imputes`` overrides it."""
         raise NotImplementedError(f"{type(self).__name__} does not impute")
+
+
+def _redraw_seed(seed: int, index: int) -> int:
+    """The seed of redraw round ``index`` of the rows drawn with ``seed`` (`Generator._keeping_rules`)."""
+    return int(np.random.SeedSequence([seed, _REDRAW_STREAM, index]).generate_state(1)[0])
 
 
 def _with_ids(frame: pd.DataFrame, schema: TableSchema, offset: int) -> pd.DataFrame:

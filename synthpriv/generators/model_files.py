@@ -3,8 +3,9 @@
 A folder holds three files. ``weights.pt`` is a ``torch.save`` of the networks' state_dict
 (tensors only). ``transformer.json`` is the fitted `TabularTransformer`. ``generator.json``
 records the generator's kind, settings and schema, the sha256 of the other two files and of
-its own content, and the privacy record of a DP fit (the settings and the release, as plain
-JSON objects).
+its own content, the privacy record of a DP fit (the settings and the release, as plain
+JSON objects), and the rules the training rows keep, which sampling keeps too (`rules`:
+`synthpriv.data.rules`, none after a private fit; absent in older files).
 
 Nothing read here can run code: the JSON files are parsed as data, the generator class is
 looked up in the registry by its recorded kind (a name, never a module path), and the weights
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from synthpriv.data.rules import rules_from_json, rules_to_json
 from synthpriv.data.schema import TableSchema
 from synthpriv.data.transform import TabularTransformer
 from synthpriv.errors import ConfigError, ModelFileError
@@ -69,6 +71,7 @@ def save_generator(generator: Generator, directory: str | Path) -> None:
         # Absent in files written before DP; None for a non-private fit.
         "privacy": privacy_record(generator.privacy),
         "privacy_release": privacy_record(generator.privacy_release),
+        "rules": rules_to_json(generator.rules),
     }
     meta[META_SHA256] = meta_sha256(meta)
     atomic_write_text(directory / GENERATOR_FILE, json.dumps(meta, indent=2))
@@ -201,6 +204,7 @@ def _described_generator(
         )
         schema = TableSchema.from_dict(meta["schema"])
         train_rows = int(meta.get("train_rows", 0))
+        rules = rules_from_json(meta.get("rules", []))  # files written before rules: none
     except (
         ValueError,
         KeyError,
@@ -210,6 +214,7 @@ def _described_generator(
         raise ModelFileError(f"not a valid model description: {type(exc).__name__}", where=where) from None
     generator.privacy, generator.privacy_release = privacy, release
     generator.rebuild(transformer, schema, train_rows=train_rows)
+    generator.rules = rules
     return generator
 
 

@@ -17,6 +17,7 @@ from synthpriv.metrics.detection import DetectionResult
 from synthpriv.metrics.diagnostic import DiagnosticResult
 from synthpriv.metrics.efficacy import EfficacyResult
 from synthpriv.metrics.fidelity import ColumnDistribution, FidelityResult
+from synthpriv.metrics.rowlogic import RowLogicResult
 from synthpriv.privacy.ledger import LedgerField
 
 #: Synthetic rows the train stage samples to measure category coverage.
@@ -100,6 +101,18 @@ class ValidateSummary(BaseModel):
     seconds: float
     sdmetrics_seconds: float
     seconds_by_metric: dict[str, float]
+    # Row logic (None in summaries written before it was measured).
+    rules: int | None = None
+    """Rules mined from the real training rows (`synthpriv.metrics.rowlogic`)."""
+    rule_violation_share: float | None = None
+    """Share of synthetic rows breaking the worst-kept rule: what ``max_rule_violation_share`` judges."""
+    holdout_rule_violation_share: float | None = None
+    unseen_pattern_share: float | None = None
+    """Synthetic rows whose missing values follow no pattern of the real training rows."""
+    holdout_unseen_pattern_share: float | None = None
+    form_violation_share: float | None = None
+    """Synthetic numbers and dates outside the real precision or value set."""
+    holdout_form_violation_share: float | None = None
 
 
 #: validate's file of every aggregate its report shows, kept so that ``synthpriv report`` can render it again.
@@ -119,6 +132,8 @@ class ValidateMeasures(BaseModel):
     """Shares per bin or category, every one holding at least ``min_count`` real rows."""
     min_count: int
     seconds: float
+    row_logic: RowLogicResult | None = None
+    """None in measures written before row logic was measured."""
 
     def summary(self) -> ValidateSummary:
         """The validate stage's summary.json: the headline figures of these measures."""
@@ -129,6 +144,7 @@ class ValidateMeasures(BaseModel):
             "detection": self.detection.seconds + self.detection_reference.seconds,
             "efficacy": efficacy.seconds if efficacy else 0.0,
             "coverage": self.coverage.seconds,
+            "row_logic": self.row_logic.seconds if self.row_logic else 0.0,
         }
         return ValidateSummary(
             **fidelity.model_dump(include=_FIDELITY_HEADLINES),
@@ -142,7 +158,23 @@ class ValidateMeasures(BaseModel):
             coverage=self.coverage,
             seconds=self.seconds,
             seconds_by_metric={k: round(v, 2) for k, v in seconds_by_metric.items()},
+            **_row_logic_headlines(self.row_logic),
         )
+
+
+def _row_logic_headlines(logic: RowLogicResult | None) -> dict[str, Any]:
+    """The row-logic fields of `ValidateSummary` (none when it was not measured)."""
+    if logic is None:
+        return {}
+    return {
+        "rules": len(logic.rules),
+        "rule_violation_share": logic.worst_rule_share,
+        "holdout_rule_violation_share": logic.holdout_worst_rule_share,
+        "unseen_pattern_share": logic.unseen_pattern_share,
+        "holdout_unseen_pattern_share": logic.holdout_unseen_pattern_share,
+        "form_violation_share": logic.form_share,
+        "holdout_form_violation_share": logic.holdout_form_share,
+    }
 
 
 _FIDELITY_HEADLINES = {

@@ -38,6 +38,7 @@ Kind = Literal[
     "detection_auc",
     "ml_efficacy",
     "coverage",
+    "row_logic",
     "membership_auc",
     "tpr_at_low_fpr",
     "closer_share",
@@ -65,6 +66,10 @@ DETECTION_WARN_MAX = 0.8
 # ML efficacy: score of a model trained on synthetic rows over one trained on real rows.
 EFFICACY_GOOD_MIN = 0.95
 EFFICACY_WARN_MIN = 0.85
+# Row logic: shares of synthetic rows or values breaking the real table's rules or forms,
+# against the same share of real holdout rows.
+ROW_LOGIC_GOOD_SLACK = 0.01
+ROW_LOGIC_WARN_SLACK = 0.05
 # Membership AUC and closer-to-train share: no leak at 0.5.
 HALF_GOOD_MAX = 0.56
 HALF_BAD_MIN = 0.6
@@ -125,6 +130,26 @@ def tone_coverage(value: float | None, reference: float | None) -> Tone:
     Why: these are shares in [0, 1] measured the same way on the holdout, so the same gaps apply.
     """
     return tone_closeness(value, reference)
+
+
+def tone_row_logic(share: float | None, reference: float | None) -> Tone:
+    """A share of synthetic rows (or values) breaking the real table's logic: a rule every real
+    training row keeps, a missing pattern no real row has, a value outside the real precision.
+
+    good: at most one percentage point above the real holdout's share (0 without a holdout);
+    warn: at most five points above; bad: more. Neutral when there is no share. Why: every
+    real training row keeps these rules, and holdout rows nearly all do, so a synthetic row that
+    breaks one (a salary for a student not placed) is visibly wrong to anyone who reads it;
+    a few in a hundred are noticed, more make the table look broken.
+    """
+    if not _known(share):
+        return "neutral"
+    assert share is not None
+    base = reference if _known(reference) else 0.0
+    assert base is not None
+    if share <= base + ROW_LOGIC_GOOD_SLACK:
+        return "good"
+    return "warn" if share <= base + ROW_LOGIC_WARN_SLACK else "bad"
 
 
 def tone_detection_auc(value: float | None) -> Tone:
@@ -324,6 +349,14 @@ LEGEND: dict[Kind, KindLegend] = {
             warn="0.05 to 0.15 below the real holdout's figure",
             bad="more than 0.15 below the real holdout's figure",
             neutral="no holdout reference to compare with",
+        ),
+        _entry(
+            "row_logic",
+            "row logic (rules, missing patterns, value forms)",
+            good="at most one percentage point above the real holdout's share",
+            warn="one to five percentage points above the real holdout's share",
+            bad="more than five percentage points above: many rows break what every real row keeps",
+            neutral="not measured",
         ),
         _entry(
             "detection_auc",

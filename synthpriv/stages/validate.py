@@ -16,6 +16,7 @@ from synthpriv.metrics.detection import detection
 from synthpriv.metrics.diagnostic import evaluate_diagnostic
 from synthpriv.metrics.efficacy import ml_efficacy
 from synthpriv.metrics.fidelity import column_distributions, evaluate_fidelity
+from synthpriv.metrics.rowlogic import row_logic
 from synthpriv.reports.model import Report
 from synthpriv.reports.pages.validate import validate_report
 from synthpriv.reports.summaries import VALIDATE_MEASURES, ValidateMeasures
@@ -55,7 +56,7 @@ class ValidateStage(Stage[ValidateConfig]):
         tables = evaluation_tables(ctx)
         train, synthetic, holdout, schema = tables.train, tables.synthetic, tables.holdout, tables.schema
         target = ctx.real.config.target
-        ctx.progress.start("validate", 6 if target else 5)
+        ctx.progress.start("validate", 7 if target else 6)
         fidelity = evaluate_fidelity(
             train, synthetic, schema, holdout=holdout, max_rows=config.max_rows, seed=seed("fidelity")
         )
@@ -84,6 +85,12 @@ class ValidateStage(Stage[ValidateConfig]):
         ctx.progress.advance(1)
         distributions = column_distributions(train, synthetic, schema, k=config.min_count)
         ctx.progress.advance(1)
+        # Mined from the real training rows here, as a measurement, whether or not the generator
+        # was given them (a private fit never is); no value below min_category_count rows is kept.
+        logic = row_logic(
+            train, synthetic, schema, holdout=holdout, min_count=ctx.real.config.min_category_count
+        )
+        ctx.progress.advance(1)
         ctx.progress.finish()
         return ValidateMeasures(
             fidelity=fidelity,
@@ -95,6 +102,7 @@ class ValidateStage(Stage[ValidateConfig]):
             distributions=distributions,
             min_count=config.min_count,
             seconds=time.perf_counter() - started,
+            row_logic=logic,
         )
 
     def _gates(self, measures: ValidateMeasures) -> tuple[GateOutcome, ...]:
@@ -103,6 +111,11 @@ class ValidateStage(Stage[ValidateConfig]):
             *check_gate("min_quality", measures.fidelity.quality or 0.0, self.gates.min_quality),
             *check_gate("max_detection_auc", measures.detection.auc, self.gates.max_detection_auc),
             *check_gate("min_validity", measures.diagnostic.validity or 0.0, self.gates.min_validity),
+            *check_gate(
+                "max_rule_violation_share",
+                measures.row_logic.worst_rule_share if measures.row_logic else 0.0,
+                self.gates.max_rule_violation_share,
+            ),
             *check_gate(
                 "min_ml_efficacy_ratio",
                 efficacy.ratio if efficacy and efficacy.ratio is not None else 0.0,

@@ -13,6 +13,7 @@ import numpy as np
 from synthpriv.data.schema import ColumnKind
 from synthpriv.metrics.efficacy import EfficacyResult
 from synthpriv.metrics.fidelity import ColumnDistribution, ColumnScore, FidelityResult, PairScore
+from synthpriv.metrics.rowlogic import RowLogicResult
 from synthpriv.reports import charts
 from synthpriv.reports.formatting import number
 from synthpriv.reports.model import Chart, Figure, Report, Section, Table
@@ -22,6 +23,7 @@ from synthpriv.reports.verdicts import (
     tone_coverage,
     tone_detection_auc,
     tone_ml_efficacy,
+    tone_row_logic,
     tone_verdict,
 )
 
@@ -152,6 +154,7 @@ def validate_report(run_name: str, measures: ValidateMeasures, gates: Sequence[G
         _fidelity_section(measures.fidelity),
         _usefulness_section(measures),
         _coverage_section(measures),
+        *([_row_logic_section(measures.row_logic)] if measures.row_logic is not None else []),
         *_columns_sections(measures),
         _sizes_section(measures),
     ]
@@ -287,6 +290,66 @@ def _coverage_section(measures: ValidateMeasures) -> Section:
         "diverse from collapsed ones."
     )
     return Section(title="Coverage and validity", text=text, figures=figures, tables=(table,))
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _row_logic_figure(label: str, share: float, reference: float | None, note: str) -> Figure:
+    return Figure(
+        label,
+        _share(share),
+        note=f"{note}; holdout reference {_share(reference)}; ideal 0",
+        tone=tone_row_logic(share, reference),
+        kind="row_logic",
+    )
+
+
+def _row_logic_section(logic: RowLogicResult) -> Section:
+    """Rules every real training row keeps, missing patterns and value forms: how often synthetic
+    rows break them, beside the real holdout rows."""
+    figures = (
+        _row_logic_figure(
+            "rows breaking a rule (worst rule)",
+            logic.worst_rule_share,
+            logic.holdout_worst_rule_share,
+            f"{len(logic.rules)} rule(s) mined",
+        ),
+        _row_logic_figure(
+            "rows with a missing pattern no real row has",
+            logic.unseen_pattern_share,
+            logic.holdout_unseen_pattern_share,
+            "which columns are blank together",
+        ),
+        _row_logic_figure(
+            "values outside the real form",
+            logic.form_share,
+            logic.holdout_form_share,
+            "decimals, whole numbers, few-valued sets, date steps",
+        ),
+    )
+    rules = Table(
+        headers=("rule", "synthetic rows breaking it", "holdout rows breaking it"),
+        rows=tuple((r.rule, _share(r.synthetic_share), _share(r.holdout_share)) for r in logic.rules),
+        caption=f"Worst first. A value is named only where at least {logic.min_support} real rows hold it.",
+    )
+    forms = Table(
+        headers=("column", "real values", "synthetic values outside", "holdout values outside"),
+        rows=tuple(
+            (f.column, f.form, _share(f.synthetic_share), _share(f.holdout_share)) for f in logic.forms
+        ),
+        caption="Shares of the non-missing values; the real values themselves are not shown.",
+    )
+    text = (
+        "Rules that every real training row keeps, mined from them (support at least "
+        f"{logic.min_support} rows): columns missing together, a value that implies columns missing or "
+        "present, a column that determines another, the patterns of missing values. A synthetic row that "
+        "breaks one (a salary for a student not placed) is visibly wrong. The real holdout rows were not "
+        "mined: their shares show how often independent real rows break the same rules."
+    )
+    tables = tuple(t for t in (rules, forms) if t.rows)
+    return Section(title="Row logic", text=text, figures=figures, tables=tables)
 
 
 def _pair_matrix(

@@ -118,6 +118,14 @@ def test_copies_nndr_control_epsilon_audit_gates_verdicts_stages() -> None:
     assert v.tone_stage("reused", 0) == "good" and v.tone_stage("pending", 0) == "neutral"
 
 
+def test_row_logic_against_the_holdout_share() -> None:
+    assert v.tone_row_logic(0.0, 0.0) == "good" and v.tone_row_logic(0.01, 0.0) == "good"
+    assert v.tone_row_logic(0.011, 0.0) == "warn" and v.tone_row_logic(0.05, 0.0) == "warn"
+    assert v.tone_row_logic(0.051, 0.0) == "bad" and v.tone_row_logic(0.051, None) == "bad"
+    assert v.tone_row_logic(0.03, 0.025) == "good"  # the holdout breaks it too
+    assert v.tone_row_logic(None, 0.0) == "neutral"
+
+
 def test_every_kind_has_a_legend_in_words() -> None:
     assert set(LEGEND) == set(get_args(Kind))
     for kind, entry in LEGEND.items():
@@ -134,6 +142,7 @@ _RULES: dict[str, list[str]] = {
     "fidelity": [v.tone_closeness(a, b) for a in [*_GRID, None] for b in [*_GRID, None]],
     "coverage": [v.tone_coverage(a, b) for a in [*_GRID, None] for b in _GRID],
     "detection_auc": [v.tone_detection_auc(a) for a in _GRID],
+    "row_logic": [v.tone_row_logic(a, b) for a in [*_GRID, None] for b in [*_GRID, None]],
     "ml_efficacy": [v.tone_ml_efficacy(a) for a in [*_GRID, None]],
     "membership_auc": [v.tone_membership_auc(0.5, i) for i in _INTERVALS]
     + [v.tone_membership_auc(a) for a in _GRID],
