@@ -18,6 +18,7 @@ import pandas as pd
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from synthpriv.data.dtypes import datetime_resolution
 from synthpriv.data.encoders import OTHER_TOKEN, OneHotEncoder, QuantileNormalizer, holds_strings, tail_bounds
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, infer_schema
 from synthpriv.data.transform import PATTERN_COLUMN, TabularTransformer, numeric_values
@@ -224,11 +225,15 @@ def assert_close(name: str, before: pd.Series, after: pd.Series) -> None:
     assert np.all(error <= tolerance), f"{name}: max error {error.max()!r} > {tolerance!r}"
 
 
-def assert_clipped_round_trip(spec: ColumnSpec, before: pd.Series, after: pd.Series, min_count: int) -> None:
-    """A numerical or datetime column fitted with ``min_count`` comes back clipped to its tail
-    bounds: a value within them as itself (closely for floats), any other as the bound; with
-    too few values for two bounds, as missing (a column with nulls) or as one value (the
-    median, rounded as the column is, in a column without nulls, which has fewer rows)."""
+def assert_clipped_round_trip(
+    spec: ColumnSpec, before: pd.Series, after: pd.Series, min_count: int, knots: np.ndarray
+) -> None:
+    """A numerical or datetime column fitted with ``min_count`` comes back clipped to its
+    outermost ``knots``, which lie within its tail bounds (moved inwards off a value fewer than
+    ``min_count`` rows hold): a value between them as itself (closely for floats), any other
+    as the nearer knot, rounded as the column is (exactly where it is a knot); with too few
+    values for two bounds, as missing (a column with nulls) or as one value (in a column
+    without nulls, which has fewer rows)."""
     x, y = numeric_values(spec, before), numeric_values(spec, after)
     kept = ~np.isnan(x)
     if min_count > 1 and 0 < kept.sum() < min(2 * min_count - 1, kept.size):
@@ -242,11 +247,24 @@ def assert_clipped_round_trip(spec: ColumnSpec, before: pd.Series, after: pd.Ser
     if kept.sum() < 2 * min_count - 1:
         assert np.all(y == y[0]) and x.min() <= y[0] <= x.max(), f"{spec.name}: {y} not one value"
         return
-    expected = np.clip(x, low, high)
-    if spec.kind is ColumnKind.NUMERICAL and not spec.integer:
-        assert_close(spec.name, pd.Series(expected), pd.Series(y))
-    else:  # the bounds are values of the column: integers and datetimes stay exact
-        assert np.array_equal(y, expected), f"{spec.name}: {y} != {expected}"
+    first, last = knots[0], knots[-1]
+    assert x.min() <= first <= last <= x.max(), spec.name
+    # Inside the tail bounds, unless the clipped column is one value that the knots had to leave.
+    assert (low <= first and last <= high) or low == high, (spec.name, low, high, first, last)
+    # A value beyond comes back as the knot rounded as the column is: whole, or a datetime
+    # to its real step (or its dtype's resolution).
+    beyond = np.clip(x, first, last)
+    if spec.integer:
+        beyond = np.round(beyond)
+    if spec.kind is ColumnKind.DATETIME:
+        step = spec.time_step or datetime_resolution(spec.arrow_type, spec.datetime_format)
+        beyond = np.round(beyond / step) * step
+    expected = np.where((x >= first) & (x <= last), x, beyond)
+    assert_close(spec.name, pd.Series(expected), pd.Series(y))
+    # A value on a knot (a plateau's, a spike's) survives the float32 model space exactly; others
+    # (a rare value between two plateaus far apart, say) only as closely as it resolves them.
+    on_knot = np.isin(x, knots)
+    assert np.array_equal(y[on_knot], expected[on_knot]), f"{spec.name}: {y} != {expected}"
 
 
 def softmax_blocks(transformer: TabularTransformer, matrix: np.ndarray) -> list[np.ndarray]:
@@ -425,7 +443,9 @@ def test_rare_categories_fold_and_frequent_ones_round_trip(
             if spec.kind is ColumnKind.BOOLEAN:
                 assert_exact(spec.name, before, after)
             else:  # numbers and dates are clipped to their tails (tested below)
-                assert_clipped_round_trip(spec, before, after, min_count)
+                assert_clipped_round_trip(
+                    spec, before, after, min_count, transformer.numeric[spec.name].quantiles
+                )
             continue
         assert_same_nulls(spec.name, before, after)
         keep = before.notna().to_numpy()
@@ -462,7 +482,9 @@ def test_decoded_numbers_and_dates_stay_within_the_tail_bounds(
     back = restored.inverse_transform(transformer.transform(frame))
     for spec in schema.columns:
         assert str(back[spec.name].dtype) == str(frame[spec.name].dtype), spec.name
-        assert_clipped_round_trip(spec, frame[spec.name], back[spec.name], min_count)
+        assert_clipped_round_trip(
+            spec, frame[spec.name], back[spec.name], min_count, transformer.numeric[spec.name].quantiles
+        )
     # Whatever a generator emits, far beyond model space's +-4.75 included.
     rng = np.random.default_rng(seed)
     noise = rng.normal(scale=4.0, size=(256, transformer.width))
@@ -485,6 +507,10 @@ def test_decoded_numbers_and_dates_stay_within_the_tail_bounds(
             continue
         low, high = tail_bounds(x, min_count)
         event("a tail clipped" if np.any((x < low) | (x > high)) else "nothing beyond the bounds")
+        if low == high:  # the clipped column is one value: its knots may have had to leave it
+            event("one value after clipping")
+            assert np.all(y == y[0]) and x.min() <= y[0] <= x.max(), spec.name
+            continue
         # so no value beyond them (a single row's minimum, say) is ever emitted
         assert low <= y.min() and y.max() <= high, (spec.name, low, high, y.min(), y.max())
 
@@ -656,17 +682,21 @@ def test_quantile_normalizer_keeps_to_its_tail_bounds(
     normalizer = QuantileNormalizer(knots).fit(fit, min_count=min_count)
     assert normalizer.min_count == min_count
     low, high = tail_bounds(fit, min_count)
-    assert normalizer.quantiles[0] == low and normalizer.quantiles[-1] == high
+    first, last = normalizer.quantiles[0], normalizer.quantiles[-1]
     if min_count == 1:
-        assert (low, high) == (fit.min(), fit.max())
+        assert (first, last) == (low, high) == (fit.min(), fit.max())
+    # Within the tail bounds (moved inwards off a value fewer than k rows hold), unless the
+    # clipped values are one value, which the knots may have had to leave.
+    assert fit.min() <= first <= last <= fit.max()
+    assert (low <= first and last <= high) or low == high
     back = normalizer.inverse(np.asarray(z))
-    assert np.all((low <= back) & (back <= high))
-    # values within the bounds round-trip as before; values beyond map as the bound does
-    inside = fit[(fit >= low) & (fit <= high)]
-    tolerance = 1e-9 * (high - low) + 1e-12 * max(abs(low), abs(high))
+    assert np.all((first <= back) & (back <= last))
+    # values between the outermost knots round-trip; values beyond map as the knot does
+    inside = fit[(fit >= first) & (fit <= last)]
+    tolerance = 1e-9 * (last - first) + 1e-12 * max(abs(first), abs(last))
     assert np.all(np.abs(normalizer.inverse(normalizer.transform(inside)) - inside) <= tolerance)
     if min_count > 1:
-        assert np.array_equal(normalizer.transform(np.clip(fit, low, high)), normalizer.transform(fit))
+        assert np.array_equal(normalizer.transform(np.clip(fit, first, last)), normalizer.transform(fit))
     restored = QuantileNormalizer.from_dict(json.loads(json.dumps(normalizer.to_dict())))
     assert restored.min_count == min_count
     assert np.array_equal(restored.transform(fit), normalizer.transform(fit))

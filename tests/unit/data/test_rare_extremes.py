@@ -67,9 +67,13 @@ def test_too_few_rows_for_two_bounds_give_the_median() -> None:
     assert tail_bounds(np.array([1e308, 1.7e308]), 2) == (1.35e308, 1.35e308)  # no overflow
     assert tail_bounds(np.array([3.0]), 5) == (3.0, 3.0)
     # A column without nulls (a table of fewer than 2k - 1 rows) keeps the median: its dtype
-    # could not hold a missing value.
+    # could not hold a missing value; rounded to the values' precision (whole numbers: 4.5 to
+    # even), and moved off a value fewer than k rows hold (7, the median of five, one step up
+    # to 8, which is nobody's).
     normalizer = QuantileNormalizer().fit(np.array([1.0, 2.0, 7.0, 9.0]), min_count=5)
-    assert np.all(normalizer.inverse(EMITTED) == 4.5)
+    assert np.all(normalizer.inverse(EMITTED) == 4.0)
+    normalizer = QuantileNormalizer().fit(np.array([1.0, 2.0, 7.0, 9.0, 50.0]), min_count=5)
+    assert np.all(normalizer.inverse(EMITTED) == 8.0)
 
 
 @pytest.mark.parametrize(
@@ -109,18 +113,21 @@ def test_a_unique_minimum_and_maximum_are_never_reproduced() -> None:
     ordered = np.sort(values)
     low, high = ordered[4], ordered[-5]
     knots = transformer.numeric["salary"].quantiles
-    assert (knots[0], knots[-1]) == (low, high)
+    # The k-th smallest and largest are one row's values too: the outermost knots sit one step
+    # of the precision (3 decimals) inwards, short of the next real value.
+    assert (knots[0], knots[-1]) == (round(low + 0.001, 3), round(high - 0.001, 3))
+    assert ordered[5] > knots[0] and ordered[-6] < knots[-1]
     out = emitted(transformer, "salary").to_numpy()
-    assert out.min() == low and out.max() == high
-    assert not np.isin([1.5, 987654.321], out).any()
+    assert out.min() == knots[0] and out.max() == knots[-1]
+    assert not np.isin([1.5, 987654.321, low, high], out).any()
     stored = json.dumps(transformer.to_dict())
     assert "987654.321" not in stored and "1.5," not in stored
     # The rows beyond a bound reach the model exactly as rows at the bound.
     z = transformer.transform(pd.DataFrame({"salary": [1.5, low, 987654.321, high]}))[:, 0]
     assert z[0] == z[1] and z[2] == z[3]
-    # Values within the bounds still come back as themselves.
+    # Values within the knots still come back as themselves.
     back = transformer.inverse_transform(transformer.transform(table))["salary"].to_numpy()
-    np.testing.assert_allclose(back, np.clip(values, low, high), rtol=0, atol=1e-4 * (high - low))
+    np.testing.assert_allclose(back, np.clip(values, knots[0], knots[-1]), rtol=0, atol=1e-4 * (high - low))
 
 
 def test_a_minimum_held_by_k_rows_stays() -> None:
@@ -161,13 +168,19 @@ def test_integers_stay_integers_within_their_bounds() -> None:
     table = pd.DataFrame({"n": values, "m": pd.array([*values[:-1], None], dtype="Int64")})
     transformer = fitted(table)
     for column, (low, high) in {"n": (103, 156), "m": (103, 155)}.items():
+        # Every integer between is one row's: the outermost knots move half way to the next
+        # (nobody's value), and come back rounded, as every integer must, within the bounds.
+        knots = transformer.numeric[column].quantiles
+        assert (knots[0], knots[-1]) == (low + 0.5, high - 0.5)
         out = emitted(transformer, column)
         assert str(out.dtype) == str(table[column].dtype)
-        assert out.min() == low and out.max() == high, column
+        assert low <= out.min() <= low + 1 and high - 1 <= out.max() <= high, column
         assert not out.isin([-(10**9), 10**12]).any()
     back = transformer.inverse_transform(transformer.transform(table))
     assert back["m"].isna().tolist() == table["m"].isna().tolist()  # missing values unaffected
-    assert back["n"].tolist() == np.clip(values, 103, 156).tolist()
+    inside = (values > 103) & (values < 156)
+    assert back["n"][inside].tolist() == values[inside].tolist()
+    assert back["n"][~inside].isin([103, 104, 155, 156]).all()
 
 
 @pytest.mark.parametrize("flavour", ["datetime64", "strings"])
@@ -182,7 +195,11 @@ def test_dates_keep_to_their_bounds(flavour: str) -> None:
     table = pd.DataFrame({"d": column})
     transformer = fitted(table, d=ColumnKind.DATETIME)
     out = pd.to_datetime(emitted(transformer, "d"))
-    assert out.min() == days[3] and out.max() == days[-4]
+    # The 4th and 37th days are one row's: the knots move a second inwards, so that neither is
+    # stored; a date written as text comes back to its day.
+    knots = transformer.numeric["d"].quantiles
+    assert (knots[0], knots[-1]) == (days[3].timestamp() + 1, days[-4].timestamp() - 1)
+    assert days[3] <= out.min() < days[4] and days[-5] < out.max() <= days[-4]
     assert not out.isin([pd.Timestamp("1901-02-03"), pd.Timestamp("2199-12-31")]).any()
     back = transformer.inverse_transform(transformer.transform(table))["d"]
     assert back.isna().tolist() == table["d"].isna().tolist()
