@@ -372,6 +372,165 @@ def generators() -> None:
         typer.echo(kind)
 
 
+#: What `synthpriv outliers` writes into its folder; the marker first, so that a folder it began
+#: is recognised as its own (and may be written again) even if the command was interrupted.
+_OUTLIERS_MARKER = "outliers.json"
+_OUTLIERS_FILES = (_OUTLIERS_MARKER, "scores.parquet", "report.html")
+
+
+@app.command()
+def outliers(
+    data: Annotated[Path, typer.Argument(help="The table to score (CSV or Parquet).", show_default=False)],
+    output_dir: Annotated[
+        Path,
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Where scores.parquet and report.html go: a new or empty folder, or an earlier one of this "
+            "command's.",
+            show_default=False,
+        ),
+    ],
+    pipeline: Annotated[
+        Path | None,
+        typer.Option(
+            "--pipeline",
+            help="Take column kinds, data.drop, data.min_category_count and the seed from this pipeline "
+            "file.",
+        ),
+    ] = None,
+    seed: _SeedOpt = None,
+    quiet: _QuietOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Score every row of a table by how badly autoencoders rebuild it (high = unusual).
+
+    Writes scores.parquet (each row's position in the file and its score, no values) and
+    report.html (the score distribution and the columns behind the top scores). Exit codes: 2 a
+    bad pipeline file, 3 an unusable table, 7 an output folder it did not write, 74 a file that
+    cannot be written.
+    """
+    with _guard(debug):
+        from synthpriv.runtime.progress import NullProgress, RichProgress
+
+        started = time.perf_counter()
+        _check_outliers_folder(output_dir, data)
+        table, schema, settings = _outliers_inputs(data, pipeline, seed)
+        progress = NullProgress() if quiet else RichProgress()
+        written = _score_outliers(table, schema, settings, progress, source=data.name)
+        _write_outliers(output_dir, data, written, settings, time.perf_counter() - started)
+        _say(f"scored {len(table):,} rows; open {output_dir / 'report.html'}", err=True)
+
+
+def _check_outliers_folder(folder: Path, data: Path) -> None:
+    """StageError unless ``folder`` is absent, empty, or holds only what this command writes."""
+    resolved = folder.resolve()
+    if resolved == data.resolve() or resolved in data.resolve().parents:
+        raise StageError(
+            "output folder holds the input table; choose another --output-dir", where=str(folder)
+        )
+    if not resolved.is_dir():
+        return  # absent: created; a file in the way: mkdir says so
+    entries = sorted(os.scandir(resolved), key=lambda e: e.name)
+    foreign = next(
+        (e.name for e in entries if e.is_symlink() or not e.is_file() or e.name not in _OUTLIERS_FILES), None
+    )
+    if foreign is None and entries and not _is_outliers_marker(resolved / _OUTLIERS_MARKER):
+        foreign = entries[0].name
+    if foreign is not None:
+        raise StageError(
+            f"output folder holds '{foreign}', which synthpriv outliers did not write; choose an empty or "
+            "new --output-dir (synthpriv overwrites only what it wrote)",
+            where=str(folder),
+        )
+
+
+def _is_outliers_marker(path: Path) -> bool:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and content.get("kind") == "outliers"
+
+
+def _outliers_inputs(data: Path, pipeline: Path | None, seed: int | None) -> tuple[Any, Any, dict[str, int]]:
+    """The table, its schema, and the scorer's seed and ``min_category_count`` (from ``pipeline``)."""
+    from synthpriv.config.loader import load_config
+    from synthpriv.config.model import DataConfig
+    from synthpriv.data.io import read_table
+    from synthpriv.data.schema import infer_schema
+
+    config = load_config(pipeline).config if pipeline is not None else None
+    data_config = config.data if config is not None else DataConfig(path=str(data))
+    table = read_table(str(data), where="DATA")  # a str, so that builtin:<name> names a builtin table
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an id column is left out, as a run leaves it
+        schema = infer_schema(table, data_config.columns, data_config.drop)
+    chosen = seed if seed is not None else (config.seed if config is not None else 0)
+    return table, schema, {"seed": chosen, "min_category_count": data_config.min_category_count}
+
+
+def _score_outliers(
+    table: Any, schema: Any, settings: dict[str, int], progress: Any, *, source: str
+) -> dict[str, Any]:
+    """The scores of ``table``'s rows and the page's aggregates of them."""
+    import numpy as np
+
+    from synthpriv.metrics.outliers import OutlierScorer
+    from synthpriv.reports.pages.outliers import OutlierOverview
+
+    began = time.perf_counter()
+    scorer = OutlierScorer(
+        schema, seed=settings["seed"], min_category_count=settings["min_category_count"], progress=progress
+    )
+    scores = scorer.fit(table).score(table)
+    top = min(len(scores), max(10, (len(scores) + 99) // 100))  # the top 1 %, at least 10 rows
+    high = float(np.quantile(scores.scores, 0.99))
+    edges = np.linspace(0.0, high if high > 0 else 1.0, 31)
+    counts, _ = np.histogram(np.minimum(scores.scores, edges[-1]), bins=edges)
+    overview = OutlierOverview(
+        source=source,
+        rows=len(scores),
+        networks=scorer.settings.models,
+        bottleneck=scorer.settings.bottleneck,
+        epochs=scorer.settings.epochs_for(len(table)),
+        quantiles={
+            label: float(np.quantile(scores.scores, q))
+            for label, q in (("median score", 0.5), ("95th percentile", 0.95), ("99th percentile", 0.99))
+        },
+        histogram_edges=edges.tolist(),
+        histogram_counts=counts.tolist(),
+        top_rows=top,
+        top_shares=scores.column_shares(scores.most_outlying(top)),
+        seconds=time.perf_counter() - began,
+    )
+    return {"scores": scores.scores, "overview": overview}
+
+
+def _write_outliers(
+    folder: Path, data: Path, written: dict[str, Any], settings: dict[str, int], seconds: float
+) -> None:
+    """The marker, the scores (row position and score only) and the page."""
+    import numpy as np
+    import pandas as pd
+
+    from synthpriv import __version__
+    from synthpriv.data.io import write_parquet
+    from synthpriv.reports.pages.outliers import outliers_page
+    from synthpriv.reports.render import render_report
+    from synthpriv.runtime.files import atomic_write_text
+
+    overview = written["overview"]
+    folder.mkdir(parents=True, exist_ok=True)
+    marker = {"kind": "outliers", "synthpriv_version": __version__, "input": str(data), **settings}
+    marker |= {"rows": overview.rows, "networks": overview.networks, "epochs": overview.epochs}
+    marker["seconds"] = round(seconds, 3)
+    atomic_write_text(folder / _OUTLIERS_MARKER, json.dumps(marker, indent=2) + "\n")
+    frame = pd.DataFrame({"row": np.arange(overview.rows, dtype=np.int64), "score": written["scores"]})
+    write_parquet(frame, folder / "scores.parquet")
+    render_report(outliers_page(data.name, overview), folder / "report.html")
+
+
 def main() -> None:
     app(prog_name="synthpriv")
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from synthpriv.attacks.anonymeter import InferenceAttack, LinkabilityAttack
 from synthpriv.attacks.base import Attack
 from synthpriv.attacks.membership import MembershipAttack
+from synthpriv.attacks.outliers import OutlierMembershipAttack
 from synthpriv.attacks.proxies import DistanceProxies
 from synthpriv.attacks.singling_out import SinglingOutAttack
 from synthpriv.config.model import AttackConfig, GatesConfig
@@ -25,6 +26,7 @@ AnyAttack = Attack[Any, Any]
 _BUILTIN: tuple[AnyAttack, ...] = (
     DistanceProxies(),
     MembershipAttack(),
+    OutlierMembershipAttack(),
     InferenceAttack(),
     LinkabilityAttack(),
     SinglingOutAttack("univariate"),

@@ -23,11 +23,13 @@ from pydantic import BaseModel
 from synthpriv.attacks.audit import AuditResult
 from synthpriv.attacks.distance import DistanceHistogram
 from synthpriv.attacks.membership import AttackResult, MembershipResult, strength
+from synthpriv.attacks.outliers import OutlierMembershipResult
 from synthpriv.attacks.proxies import ProxyFigures
 from synthpriv.attacks.summary import PROXY_ATTACK, AttackSummary, MembershipFigure
 from synthpriv.reports import charts, verdicts
 from synthpriv.reports.headline import copies_tone
 from synthpriv.reports.model import Chart, Figure, Section, Table
+from synthpriv.reports.pages.outliers import outlier_attack_sections
 
 ResultT = TypeVar("ResultT", bound=BaseModel)
 #: Renders one attack's result (with the whole summary, for figures such as the claimed epsilon).
@@ -390,3 +392,4 @@ def _proxy_table(result: ProxyFigures, counted: MembershipFigure) -> Table:
 
 register_sections(MembershipResult, membership_sections)
 register_sections(ProxyFigures, proxy_sections)
+register_sections(OutlierMembershipResult, outlier_attack_sections)
