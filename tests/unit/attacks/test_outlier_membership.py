@@ -8,6 +8,12 @@ rows copied verbatim. The average membership attack cannot see 20 copies among 2
 this attack, aimed at the most outlying rows, must. The clean control (the third sample alone)
 must stay near chance. Then the bookkeeping: tiers on small tables, the nearest-other-row
 distances, what the stage stores and scores, and that no real value leaves the result.
+
+Measured on these tables (seed 0): leaky, the 1 % tier's strongest attacker (dcr) AUC 0.855
+(0.722-0.945), 15 of the 20 outlying training rows nearer a synthetic row than any other real
+row against 1 of 20 held-out ones; the 5 % tier AUC 0.667 (0.594-0.736) and TPR at FPR 1 %
+0.210 (0.120-0.280); the average attackers AUC 0.492-0.504, no interval above 0.521. Clean:
+0.532 (0.378-0.698) and 0.549 (0.478-0.623), TPR 0.050 (0.000-0.160).
 """
 
 from __future__ import annotations
