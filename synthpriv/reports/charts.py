@@ -621,20 +621,8 @@ def heatmap(
     label_width = math.ceil(max(len(name) for name in names) * CHAR_WIDTH + 10)
     size = max(6, min(52, (WIDTH - label_width - 12) // n))
     left, top = label_width, 8
-    grid = [
-        _heat_cell(
-            left + j * size,
-            top + i * size,
-            size,
-            value,
-            (lo, hi),
-            f"{_tip_name(labels[i])} × {_tip_name(labels[j])}",
-            colours,
-        )
-        for i, row in enumerate(cells)
-        for j, value in enumerate(row)
-        if self_pairs or i != j
-    ]
+    shown = [[v if self_pairs or i != j else _SELF for j, v in enumerate(row)] for i, row in enumerate(cells)]
+    grid = _heat_grid(labels, shown, (left, top, size), (lo, hi), colours)
     row_labels = [
         _text(
             left - 6,
@@ -650,14 +638,41 @@ def heatmap(
         _column_label(left + (j + 0.5) * size, bottom + 6, name, size) for j, name in enumerate(names)
     ]
     label_drop = max(len(name) for name in names) * CHAR_WIDTH * 0.72 + 18
-    has_missing = any(
-        v is None for i, row in enumerate(cells) for j, v in enumerate(row) if self_pairs or i != j
-    )
+    has_missing = any(v is None for row in shown for v in row)
     legend, legend_height = _heat_legend((lo, hi), left, bottom + label_drop, has_missing, colours)
     # Past ~60 columns the grid is wider than WIDTH; widen the drawing and let it scale down.
     width = max(WIDTH, left + n * size + 12)
     body = [*grid, *row_labels, *column_labels, legend]
     return _chart(title, caption, bottom + label_drop + legend_height, body, width)
+
+
+#: A self-pair cell that is not drawn (`heatmap` without ``self_pairs``).
+_SELF = math.inf
+
+
+def _heat_grid(
+    labels: list[str],
+    cells: list[list[float | None]],
+    place: tuple[int, int, int],
+    bounds: tuple[float, float],
+    colours: tuple[str, ...],
+) -> list[str]:
+    """The heatmap's cells at (left, top) in squares of ``size``; `_SELF` cells are left out."""
+    left, top, size = place
+    return [
+        _heat_cell(
+            left + j * size,
+            top + i * size,
+            size,
+            value,
+            bounds,
+            f"{_tip_name(labels[i])} × {_tip_name(labels[j])}",
+            colours,
+        )
+        for i, row in enumerate(cells)
+        for j, value in enumerate(row)
+        if value != _SELF
+    ]
 
 
 def _cell(matrix: list[list[float | None]], i: int, j: int) -> float | None:
