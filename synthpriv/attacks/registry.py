@@ -19,6 +19,7 @@ from synthpriv.attacks.membership import MembershipAttack
 from synthpriv.attacks.outliers import OutlierMembershipAttack
 from synthpriv.attacks.proxies import DistanceProxies
 from synthpriv.attacks.singling_out import SinglingOutAttack
+from synthpriv.attacks.value_reuse import ValueReuseAttack
 from synthpriv.config.model import AttackConfig, GatesConfig
 
 AnyAttack = Attack[Any, Any]
@@ -31,6 +32,7 @@ _BUILTIN: tuple[AnyAttack, ...] = (
     LinkabilityAttack(),
     SinglingOutAttack("univariate"),
     SinglingOutAttack("multivariate"),
+    ValueReuseAttack(),
 )
 
 _ATTACKS: dict[str, AnyAttack] = {attack.name: attack for attack in _BUILTIN}
