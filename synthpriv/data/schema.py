@@ -538,9 +538,12 @@ def _override(spec: ColumnSpec, kind: ColumnKind, values: pd.Series) -> ColumnSp
             raise DataError(
                 "cannot be a datetime: values do not parse as dates", where=f"column {spec.name!r}"
             )
-        return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=fmt)
+        step = time_step(datetime_seconds(values, fmt))
+        return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=fmt, time_step=step)
     if kind is ColumnKind.DATETIME:
-        return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=spec.datetime_format)
+        fmt = spec.datetime_format
+        step = time_step(datetime_seconds(values, fmt))
+        return ColumnSpec(spec.name, kind, spec.dtype, spec.nullable, datetime_format=fmt, time_step=step)
     # An id keeps `integer` too: it says whether regenerated ids are numbers or strings.
     integer = kind in (ColumnKind.NUMERICAL, ColumnKind.ID) and _holds_integers(values)
     return ColumnSpec(

@@ -129,7 +129,7 @@ class OutlierScorer:
         self,
         schema: TableSchema,
         *,
-        seed: int = 0,
+        seed: int,
         settings: AutoencoderSettings | None = None,
         min_category_count: int = DEFAULT_MIN_CATEGORY_COUNT,
         progress: Progress | None = None,
