@@ -244,3 +244,10 @@ def test_overrides_may_be_column_declarations() -> None:
     assert schema["score"].kind is ColumnKind.NUMERICAL
     assert schema["name"].kind is ColumnKind.CATEGORICAL
     assert schema == quiet_schema(small(), overrides={"score": "numerical", "name": "categorical"})
+
+
+def test_a_column_declared_datetime_keeps_its_time_step() -> None:
+    text_dates = pd.DataFrame({"day": ["2020-01-01", "2020-02-03", None, "2021-05-05"], "x": [1, 2, 3, 4]})
+    assert infer_schema(text_dates, {"day": "datetime"})["day"].time_step == 86_400
+    stamps = pd.DataFrame({"at": pd.to_datetime(["2020-01-01 10:00", "2020-01-01 11:30"]), "x": [1, 2]})
+    assert infer_schema(stamps, {"at": "datetime"})["at"].time_step == 60  # whole minutes
