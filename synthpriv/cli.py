@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the CLI imports the pipeline lazily, so that --help stays f
     from synthpriv.config.model import StageName
     from synthpriv.privacy.marginal_plan import MarginalPlan
     from synthpriv.privacy.plan import PrivacyPlan
+    from synthpriv.runner import RunResult
     from synthpriv.runs import RunInfo
 
 app = typer.Typer(
@@ -161,30 +162,40 @@ def run(
         bool,
         typer.Option("--allow-failed-gates", help="Export even if a gate failed (recorded in the manifest)."),
     ] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Run the pipeline: train → synthesize → validate → attack → export."""
     with _guard(debug):
         from synthpriv.pipeline import Pipeline
-        from synthpriv.runtime.progress import NullProgress, RichProgress
+        from synthpriv.runner import failed_run
+        from synthpriv.runtime.progress import terminal_progress
 
         only_stage, first_stage = _stage_option("--only", only), _stage_option("--from", from_stage)
-        progress = NullProgress() if quiet else RichProgress()
         started = time.perf_counter()
         runner = Pipeline.from_yaml(
-            pipeline, output_dir=output_dir, progress=progress, allow_failed_gates=allow_failed_gates
+            pipeline,
+            output_dir=output_dir,
+            progress=terminal_progress(quiet=quiet),
+            allow_failed_gates=allow_failed_gates,
         )
-        result = runner.run(only=only_stage, from_stage=first_stage)
-        notes = {
-            "kept": "from an earlier run; its inputs are unchanged",
-            "removed": "made from inputs that changed since",
-        }
-        for name, record in result.stages.items():
-            outcome = result.outcomes.get(name, "not run")  # what this invocation did, never an old status
-            seconds = f"{record.seconds:.1f} s" if outcome == "ran" and record.seconds is not None else ""
-            typer.echo(f"  {name:<11} {outcome:<8} {seconds or notes.get(outcome, '')}".rstrip(), err=True)
-        _say(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
+        try:
+            result = runner.run(only=only_stage, from_stage=first_stage)
+        except BaseException as exc:
+            # The stage table and the page to open, then (from the guard) the error lines.
+            _say_outcome(failed_run(exc))
+            raise
+        _say_outcome(result)
+        typer.echo(f"done in {time.perf_counter() - started:.1f} s", err=True)
+
+
+def _say_outcome(result: RunResult | None) -> None:
+    """The stage table of a run, passed or failed, and ``open <run>/index.html`` when it exists
+    (nothing for a run that failed before its first stage)."""
+    from synthpriv.runner import outcome_lines
+
+    for line in outcome_lines(result) if result is not None else []:
+        _say(line, err=True)
 
 
 @app.command()
@@ -243,7 +254,7 @@ _DropDuplicatesOpt = Annotated[
         ),
     ),
 ]
-_QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+_QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
 
 
 @app.command()
@@ -264,7 +275,7 @@ def evaluate(
     """Validate and attack a synthetic table made by any tool, with the same reports as `run`."""
     with _guard(debug):
         from synthpriv.evaluate import Evaluation, failed_gates
-        from synthpriv.runtime.progress import NullProgress, RichProgress
+        from synthpriv.runtime.progress import terminal_progress
 
         started = time.perf_counter()
         quasi = (
@@ -283,7 +294,7 @@ def evaluate(
             sensitive=sensitive,
             seed=seed,
             drop_holdout_duplicates=True if drop_holdout_duplicates else None,
-            progress=NullProgress() if quiet else RichProgress(),
+            progress=terminal_progress(quiet=quiet),
         )
         result = evaluation.run()
         _say(f"done in {time.perf_counter() - started:.1f} s; open {result.run_dir / 'index.html'}", err=True)
@@ -365,11 +376,14 @@ def schema() -> None:
 
 @app.command()
 def generators() -> None:
-    """List the generators a pipeline file can name in train.generator."""
-    from synthpriv.generators.registry import available_generators
+    """List the generators a pipeline file can name in train.generator: what each is, its fit
+    time on UCI Adult with its defaults, and the differential privacy it offers."""
+    from synthpriv.generators.registry import available_generators, describe_generator
 
-    for kind in available_generators():
-        typer.echo(kind)
+    kinds = available_generators()
+    width = max(len(kind) for kind in kinds)
+    for kind in kinds:
+        typer.echo(f"{kind:<{width}}  {describe_generator(kind)}")
 
 
 #: What `synthpriv outliers` writes into its folder; the marker first, so that a folder it began
@@ -411,12 +425,12 @@ def outliers(
     cannot be written.
     """
     with _guard(debug):
-        from synthpriv.runtime.progress import NullProgress, RichProgress
+        from synthpriv.runtime.progress import terminal_progress
 
         started = time.perf_counter()
         _check_outliers_folder(output_dir, data)
         table, schema, settings = _outliers_inputs(data, pipeline, seed)
-        progress = NullProgress() if quiet else RichProgress()
+        progress = terminal_progress(quiet=quiet)
         written = _score_outliers(table, schema, settings, progress, source=data.name)
         _write_outliers(output_dir, data, written, settings, time.perf_counter() - started)
         _say(f"scored {len(table):,} rows; open {output_dir / 'report.html'}", err=True)

@@ -381,6 +381,9 @@ class Autoregressive(Generator):
     """A per-column autoregressive network over the table's tokens (``kind = "autoregressive"``)."""
 
     kind: ClassVar[str] = "autoregressive"
+    description: ClassVar[str] = (
+        "per-column autoregressive network (TabularARGN-style); fits Adult in ~50 s on 2 cores"
+    )
     params_model: ClassVar = AutoregressiveParams
     supports_per_row_losses: ClassVar[bool] = True
 

@@ -733,6 +733,7 @@ class CTGAN(Generator):
     """A CTGAN-style conditional GAN (``kind = "gan"``)."""
 
     kind: ClassVar[str] = "gan"
+    description: ClassVar[str] = "conditional GAN (CTGAN-style); fits Adult in ~487 s on 2 cores"
     params_model: ClassVar[type[GeneratorParams]] = GANParams
     supports_per_row_losses: ClassVar[bool] = True
     # Measured (issue 17): on a 2,000-row table at epsilon 3 the DP GAN collapsed (one value

@@ -69,6 +69,9 @@ class MarginalNet(Generator):
     """A mixture of product distributions over per-column tokens, fitted to marginals."""
 
     kind: ClassVar = "marginal"
+    description: ClassVar[str] = (
+        "mixture fitted to marginals (GEM-style); fits Adult in ~90 s on 2 cores (epsilon 1)"
+    )
     params_model: ClassVar = MarginalParams
     params: MarginalParams
 

@@ -30,6 +30,22 @@ def available_generators() -> list[str]:
     return sorted(_GENERATORS)
 
 
+def describe_generator(kind: str) -> str:
+    """One line on the generator registered under ``kind``: its class's ``description`` (what it
+    is, its fit time on Adult with its defaults) and the differential privacy it offers, read
+    from the `FitShape` fields the privacy plan's refusals check (`refuse_unprivate`,
+    `refuse_unmarginal`), so the line cannot promise what a run refuses."""
+    generator_class = get_generator(kind)
+    shape = generator_class().fit_shape(1000, fixed_budget=True, transformer_given=True)
+    offered = []
+    if shape.per_row_capable and shape.learns_under_dp_sgd:
+        offered.append("DP-SGD (train.privacy)")
+    if shape.marginal_capable:
+        offered.append("noisy marginals (train.privacy.mechanism: marginals)")
+    description = getattr(generator_class, "description", "") or "no description"
+    return f"{description}; DP: {' or '.join(offered) or 'none'}"
+
+
 def get_generator(kind: str) -> type[Generator]:
     """The generator class registered under ``kind``."""
     try:

@@ -118,6 +118,7 @@ class TVAE(Generator):
     """A TVAE-style variational autoencoder (``kind = "vae"``)."""
 
     kind: ClassVar[str] = "vae"
+    description: ClassVar[str] = "variational autoencoder (TVAE-style); fits Adult in ~126 s on 2 cores"
     params_model: ClassVar[type[GeneratorParams]] = VAEParams
 
     supports_per_row_losses: ClassVar[bool] = True

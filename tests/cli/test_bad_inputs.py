@@ -32,6 +32,7 @@ from typer.testing import CliRunner
 
 from synthpriv.cli import app
 from synthpriv.config.model import STAGES
+from tests.cli.terminal import run_error_line
 
 runner = CliRunner()
 ROWS = 60  # holdout 0.2: 48 training rows
@@ -84,14 +85,11 @@ def write(folder: Path, config: dict[str, Any] | str, name: str = "pipeline.yaml
 
 
 def error_line(result) -> str:  # type: ignore[no-untyped-def]
-    """The one line a failed command printed (asserting there is exactly one, and no traceback)."""
+    """The one error line a failed command printed (asserting there is exactly one, and no
+    traceback); before it, a run that got to its stages prints only its stage table."""
     assert result.exit_code not in (0, 70), (result.exit_code, result.output)
-    assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    return lines[0]
+    return run_error_line(result, result.exit_code)
 
 
 def snapshot(folder: Path) -> dict[str, str]:

@@ -37,6 +37,7 @@ from synthpriv.generators.model_files import (
     meta_sha256,
 )
 from synthpriv.generators.registry import get_generator
+from tests.cli.terminal import run_error_line, stage_outcomes
 from tests.conftest import one_line_error, quick_demo_config
 
 runner = CliRunner()
@@ -215,7 +216,9 @@ def test_a_tampered_model_is_refused_in_one_line(
     tamper(copy / "train" / "model")
     one_line_error(_synthesize(pipeline, copy), 7, named, "changed" if "missing" not in case else "gone")
     _reseal(copy)
-    one_line_error(_synthesize(pipeline, copy), 6, named)
+    result = _synthesize(pipeline, copy)
+    run_error_line(result, 6, named, table=True)  # the model is read in the stage: its table first
+    assert stage_outcomes(result.stderr)["synthesize"] == "failed"
     assert not (copy / "synthesize").exists()
 
 
@@ -236,7 +239,7 @@ def test_a_pickle_disguised_as_weights_is_refused_and_never_runs(
         meta[META_SHA256] = meta_sha256(meta)
         (model / GENERATOR_FILE).write_text(json.dumps(meta))
     _reseal(copy)
-    line = one_line_error(_synthesize(pipeline, copy), 6, WEIGHTS_FILE)
+    line = run_error_line(_synthesize(pipeline, copy), 6, WEIGHTS_FILE, table=True)
     assert ("cannot be loaded safely" if forge else "checksum") in line
     assert not marker.exists()
     assert not (copy / "synthesize").exists()
