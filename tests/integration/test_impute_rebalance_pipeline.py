@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from synthpriv.cli import app
 from synthpriv.data.io import read_table
+from tests.cli.terminal import run_error_line
 from tests.conftest import TINY_VALIDATE, one_line_error, quick_demo_config
 
 runner = CliRunner()
@@ -97,10 +98,10 @@ def test_rows_that_differ_from_the_file_and_a_missing_file_are_refused(
     result, _ = _run(tmp_path, config, "--only", "train")
     assert result.exit_code == 0, result.output
     result, _ = _run(tmp_path, config, "--only", "synthesize")
-    one_line_error(result, 2, "synthesize.rows", "the conditions file has 40 rows")
+    run_error_line(result, 2, "synthesize.rows", "the conditions file has 40 rows", table=True)
     config["synthesize"] = {"conditions": str(tmp_path / "absent.csv")}
     result, _ = _run(tmp_path, config, "--only", "synthesize")
-    one_line_error(result, 3, "synthesize.conditions", "not found")
+    run_error_line(result, 3, "synthesize.conditions", "not found", table=True)
 
 
 def test_rebalance_sets_the_share_of_a_category(tmp_path: Path) -> None:
