@@ -13,8 +13,10 @@ Row logic: a fit that is not private also mines the rules its training rows keep
 (`synthpriv.data.rules`: columns missing together, a value implying columns missing or
 present, functional dependencies, the missing patterns), and sampling redraws the rows that
 break one, for at most `RULE_ROUNDS` rounds (a row still breaking one after them is kept, and
-validate counts it). A private fit knows no rule: the rules are counts over the rows that no
-mechanism pays for, as the transformer's missing patterns are.
+validate counts it). The rows are checked encoded (`EncodedRuleCheck`, made once per fit or
+load), never decoded for it: the rows kept are those a check of the decoded rows would keep.
+A private fit knows no rule: the rules are counts over the rows that no mechanism pays for, as
+the transformer's missing patterns are.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from synthpriv.data.rules import Rule, broken_by_any, mine_rules
+from synthpriv.data.rules import EncodedRuleCheck, Rule, mine_rules
 from synthpriv.data.schema import ColumnKind, TableSchema, infer_schema, unlearned_column
-from synthpriv.data.spans import EncodedTable, Span
+from synthpriv.data.spans import EncodedTable, Span, code_dtype
 from synthpriv.data.transform import DEFAULT_MIN_CATEGORY_COUNT, TabularTransformer
 from synthpriv.errors import ConfigError, DataError
 from synthpriv.generators.conditions import FixedCategory, draw_seed, encode_conditions, sample_honouring
@@ -129,6 +131,8 @@ class Generator(ABC):
         self.rules: tuple[Rule, ...] = ()
         #: Whether sampling redraws rows that break one of `rules` (off: the model's rows as drawn).
         self.keep_rules = True
+        #: `rules` prepared to check encoded rows of `transformer` (`_breaks_rule` makes it).
+        self._rule_check: EncodedRuleCheck | None = None
 
     # -- the subclass's part --------------------------------------------------------------
 
@@ -364,7 +368,12 @@ class Generator(ABC):
         draws what the rows left need at the share of rows kept so far (10 % more), at most
         ``len(rows)`` or `_MIN_REDRAW_ROWS`, whichever is more."""
         broken = np.flatnonzero(self._breaks_rule(rows))
+        if broken.size == 0:
+            return rows
         kept_share = 1.0 - broken.size / len(rows)
+        # Rows are replaced in copies of the batch's arrays, in place (the codes in the narrowest
+        # dtype, as `EncodedTable.concatenate` would give them).
+        values, codes = rows.values.copy(), rows.codes.astype(code_dtype(rows.spans))
         for index in range(RULE_ROUNDS):
             if broken.size == 0:
                 break
@@ -374,16 +383,19 @@ class Generator(ABC):
             good = np.flatnonzero(~self._breaks_rule(fresh))
             kept_share = max(good.size / want, 1.0 / want)
             good = good[: broken.size]
-            order = np.arange(len(rows))
-            order[broken[: good.size]] = len(rows) + np.arange(good.size)
-            rows = EncodedTable.concatenate([rows, fresh.take(good)], rows.spans).take(order)
+            values[broken[: good.size]] = fresh.values[good]
+            codes[broken[: good.size]] = fresh.codes[good]
             broken = broken[good.size :]
-        return rows
+        return EncodedTable(rows.spans, values, codes)
 
     def _breaks_rule(self, rows: EncodedTable) -> np.ndarray:
-        """Whether each encoded row, decoded, breaks one of `rules`."""
+        """Whether each encoded row, decoded, breaks one of `rules` (checked without decoding it);
+        the check is made again when a fit or a load has replaced the rules or the transformer."""
         transformer, _ = self._fitted()
-        return broken_by_any(self.rules, transformer.inverse_transform(rows))
+        check = self._rule_check
+        if check is None or check.rules is not self.rules or check.transformer is not transformer:
+            check = self._rule_check = EncodedRuleCheck(self.rules, transformer)
+        return check.broken(rows)
 
     # -- what `model_files` persists and restores ------------------------------------------
 

@@ -1,6 +1,7 @@
 """Row logic end to end (issue 19, must-have 1): the generator keeps the rules its training rows
-keep when it samples (conditions too), saves them with its model, learns none from a private
-fit; the demo pipeline's rows break no mined rule; the ``max_rule_violation_share`` gate."""
+keep when it samples (conditions too), checking them on encoded rows with the result a check of
+the decoded rows gives, saves them with its model, learns none from a private fit; the demo
+pipeline's rows break no mined rule; the ``max_rule_violation_share`` gate."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -18,6 +20,7 @@ from synthpriv.cli import app
 from synthpriv.data.io import read_table
 from synthpriv.data.rules import broken_by_any, mine_rules
 from synthpriv.data.schema import infer_schema
+from synthpriv.data.spans import EncodedTable
 from synthpriv.data.split import Split
 from synthpriv.data.transform import TabularTransformer
 from synthpriv.evaluate import Evaluation
@@ -68,6 +71,28 @@ def test_sampling_redraws_rows_that_break_a_rule(generator: Generator) -> None:
     assert broken_by_any(generator.rules, kept).sum() == 0
     assert _contradictions(kept) == {"mixed": 0, "unplaced_with_salary": 0, "placed_without_salary": 0}
     pd.testing.assert_frame_equal(kept, generator.sample(1000, seed=3))  # still one seed, one table
+
+
+def test_sampling_keeps_the_rows_a_check_of_the_decoded_rows_keeps(
+    generator: Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sampling checks the rules on encoded rows (made once); decoding each batch and checking the
+    table instead, as sampling did first, redraws the same rows: the same seed, the same table."""
+    batches = {"n": 3000, "seed": 11, "batch_size": 1100}
+    conditioned = {"n": 600, "seed": 12, "conditions": {"placed": True}}
+    encoded_check = generator.sample(**batches), generator.sample(**conditioned)
+    check = generator._rule_check
+    assert check is not None and check.rules is generator.rules
+    generator.sample(10, seed=0)
+    assert generator._rule_check is check  # made once per fit, not per batch
+
+    def decoded_check(rows: EncodedTable) -> np.ndarray:
+        transformer, _ = generator._fitted()
+        return broken_by_any(generator.rules, transformer.inverse_transform(rows))
+
+    monkeypatch.setattr(generator, "_breaks_rule", decoded_check)
+    pd.testing.assert_frame_equal(generator.sample(**batches), encoded_check[0])
+    pd.testing.assert_frame_equal(generator.sample(**conditioned), encoded_check[1])
 
 
 def test_conditions_still_hold_with_the_rules(generator: Generator) -> None:

@@ -1,5 +1,7 @@
 """Rules mined from a table (issue 19, must-have 1): each kind on a small hand-made table, the
-demo's salary / placed logic, planted violations counted, and properties of mining."""
+demo's salary / placed logic, planted violations counted, and properties of mining. Rules checked
+on encoded rows (`EncodedRuleCheck`, what sampling uses) break in exactly the rows they break in
+decoded, on the demo, on a hand-made table of every kind of column, and on random tables."""
 
 from __future__ import annotations
 
@@ -11,14 +13,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from synthpriv.data.encoders import OneHotEncoder
 from synthpriv.data.io import read_table
 from synthpriv.data.rules import (
     MIN_RULE_SUPPORT,
     NULL_TOKEN,
     Determines,
+    EncodedRuleCheck,
     ImpliesMissing,
     KnownPatterns,
     MissingTogether,
+    Rule,
     broken_by_any,
     mine_rules,
     rules_from_json,
@@ -26,6 +31,8 @@ from synthpriv.data.rules import (
     value_tokens,
 )
 from synthpriv.data.schema import infer_schema
+from synthpriv.data.spans import EncodedTable, softmax_spans, value_spans
+from synthpriv.data.transform import TabularTransformer
 
 
 def _schema(table: pd.DataFrame):  # type: ignore[no-untyped-def]
@@ -207,6 +214,9 @@ def test_tokens_compare_across_dtypes() -> None:
         value_tokens(pd.Series([True, False], dtype=object))
     )
     assert list(value_tokens(pd.Series(["a", None], dtype="category"))) == ["a", NULL_TOKEN]
+    # -0.0 is 0.0 whichever comes first (factorize counts them as one value).
+    assert list(value_tokens(pd.Series([-0.0, 0.0]))) == list(value_tokens(pd.Series([0.0, -0.0])))
+    assert list(value_tokens(pd.Series([-0.0, 1.5]))) == ["0.0", "1.5"]
 
 
 # -- properties ----------------------------------------------------------------------------
@@ -260,3 +270,164 @@ def test_a_table_built_to_keep_a_dependency_has_it_and_no_violation(
     row = int(rng.integers(rows))
     planted.loc[row, "b"] = int(planted.loc[row, "b"]) + 1  # off the pairing: b's values are 7 apart
     assert int(forward[0].broken(planted).sum()) == 1
+
+
+# -- rules checked on encoded rows -----------------------------------------------------------
+
+
+def _perturbed(transformer: TabularTransformer, table: pd.DataFrame, rows: int, seed: int) -> EncodedTable:
+    """``rows`` of ``table`` encoded, drawn with replacement, then about one cell in ten replaced
+    at random: any code of its block, any value (NaN, far beyond the knots, between them). Most
+    rows keep most rules, many break one: both sides of every rule are checked."""
+    rng = np.random.default_rng(seed)
+    encoded = transformer.encode(table).take(rng.integers(len(table), size=rows))
+    values, codes = encoded.values, encoded.codes
+    chosen = rng.random(values.shape) < 0.1
+    noise = rng.normal(scale=2.5, size=values.shape).astype(np.float32)
+    noise[rng.random(values.shape) < 0.1] = np.nan
+    values[chosen] = noise[chosen]
+    for block, span in enumerate(softmax_spans(transformer.spans)):
+        chosen_rows = rng.random(rows) < 0.1
+        codes[chosen_rows, block] = rng.integers(0, span.width, int(chosen_rows.sum()))
+    return encoded
+
+
+def _assert_same_rows_break(
+    rules: tuple[Rule, ...], transformer: TabularTransformer, rows: EncodedTable
+) -> None:
+    """Each rule, checked on the encoded rows, breaks in exactly the rows it breaks in decoded."""
+    decoded = transformer.inverse_transform(rows)
+    for rule in rules:
+        expected = rule.broken(decoded)
+        np.testing.assert_array_equal(EncodedRuleCheck((rule,), transformer).broken(rows), expected)
+    check = EncodedRuleCheck(rules, transformer)
+    np.testing.assert_array_equal(check.broken(rows), broken_by_any(rules, decoded))
+    np.testing.assert_array_equal(check.broken(rows), broken_by_any(rules, decoded))  # prepared once
+
+
+def test_encoded_rows_break_the_demo_rules_where_decoded_ones_do(placements: pd.DataFrame) -> None:
+    with pytest.warns(UserWarning, match="student_id"):
+        schema = infer_schema(placements)
+    transformer = TabularTransformer(schema.modelled(), min_category_count=5).fit(placements)
+    rules = mine_rules(placements, schema, min_count=5)
+    assert len(rules) >= 4 and transformer.missing_patterns is not None
+    check = EncodedRuleCheck(rules, transformer)
+    assert not check.broken(transformer.encode(placements)).any()  # real rows keep every rule
+    for seed in range(3):
+        rows = _perturbed(transformer, placements, 4000, seed)
+        decoded = transformer.inverse_transform(rows)
+        for rule in rules:  # every rule is broken by some rows and kept by most
+            assert 0 < int(rule.broken(decoded).sum()) < len(rows) // 2, rule.describe()
+        _assert_same_rows_break(rules, transformer, rows)
+
+
+def _every_kind_of_column(rows: int = 300) -> pd.DataFrame:
+    """A table with a rule of each kind, read from every kind of column: strings, booleans, a
+    few-valued integer and a few-valued float (-1, 0, 1: decoded between its values, -0.0), a
+    ``category`` column of integers (decoded per batch), integers and floats declared categorical, a
+    number and a date missing together (a missing pattern block), a number missing on its own
+    only where another is present (known patterns)."""
+    i = np.arange(rows)
+    status = np.array(["a", "b", "c"], dtype=object)[i % 3]
+    placed = i % 2 == 0
+    by_status = {"a": 0, "b": 1, "c": 2}
+    at = pd.Series(status).map(by_status).to_numpy()
+    return pd.DataFrame(
+        {
+            "status": status,
+            "placed": placed,
+            "level": np.array([1, 2, 3])[at],
+            "score": np.array([-1.0, 0.0, 1.0])[at],
+            "grade": pd.Series(np.array([10, 20, 30])[at]).astype("category"),
+            "code": np.array([7, 8, 9])[at],
+            "offset": np.array([-0.0, 0.0, 2.5])[at],  # two categories, -0.0 and 0.0: one token
+            "salary": np.where(placed, 1000.0 + 13.0 * i, np.nan),
+            "start": pd.Series(pd.to_datetime("2024-01-01") + pd.to_timedelta(i % 40, unit="D")).where(
+                placed
+            ),
+            "note": np.where(i % 4 == 0, np.nan, 0.5 * i),  # missing only in placed rows
+        }
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_encoded_rows_break_every_kind_of_rule_where_decoded_ones_do(seed: int) -> None:
+    table = _every_kind_of_column()
+    schema = infer_schema(table, overrides={"code": "categorical", "offset": "categorical"})
+    transformer = TabularTransformer(schema.modelled(), min_category_count=5).fit(table)
+    rules = mine_rules(table, schema, min_count=5)
+    assert {rule.kind for rule in rules} == {
+        "missing_together",
+        "implies_missing",
+        "determines",
+        "known_patterns",
+    }
+    read = {name for rule in _of(rules, Determines) for name in (rule.column, rule.dependent)}
+    assert {"level", "score", "grade", "code", "offset"} <= read
+    assert transformer.missing_patterns is not None and len(transformer.categorical["offset"].categories) == 3
+    rows = _perturbed(transformer, table, 5000, seed)
+    # Some scores four fifths of the way from -1 to 0 in model space: decoded, rounded, -0.0.
+    knots = transformer.numeric["score"]
+    below, above = knots.scores[np.flatnonzero(knots.quantiles == -1.0)[-1] :][:2]
+    score = [span.column for span in value_spans(transformer.spans)].index("score")
+    rows.values[:100, score] = below + 0.8 * (above - below)
+    assert (transformer.inverse_transform(rows)["score"].map(str) == "-0.0").any()
+    _assert_same_rows_break(rules, transformer, rows)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_tables(), st.integers(1, 10), st.integers(0, 2**32 - 1))
+def test_encoded_rows_of_random_tables_break_rules_where_decoded_ones_do(
+    table: pd.DataFrame, min_count: int, seed: int
+) -> None:
+    schema = _schema(table)
+    transformer = TabularTransformer(schema.modelled(), min_category_count=min_count).fit(table)
+    rules = mine_rules(table, schema, min_count=min_count)
+    _assert_same_rows_break(rules, transformer, _perturbed(transformer, table, 600, seed))
+
+
+def test_encoded_check_refuses_other_rows_and_unknown_columns() -> None:
+    table = _job_table()
+    schema = _schema(table)
+    transformer = TabularTransformer(schema.modelled()).fit(table)
+    other = TabularTransformer(_schema(table[["placed", "salary"]]).modelled()).fit(table)
+    rules = mine_rules(table, schema)
+    with pytest.raises(ValueError, match="another transformer"):
+        EncodedRuleCheck(rules, transformer).broken(other.encode(table))
+    with pytest.raises(ValueError, match="'start'.* does not encode"):
+        EncodedRuleCheck(rules, other).broken(other.encode(table))
+
+
+def test_a_category_column_of_numbers_decoded_with_its_batch() -> None:
+    """A ``category`` column of integers whose declared domain holds a decimal: a batch with the
+    decimal decodes 10 as 10.0, one without it as 10 (its tokens are parsed together), so the
+    rule "grade 10 goes with status a" applies to the first batch only. Checked on codes, the
+    column is decoded with each batch, not once as a domain."""
+    table = pd.DataFrame({"grade": pd.Series([10, 20] * 30).astype("category"), "status": ["a", "b"] * 30})
+    domains = {"grade": ["10", "20", "5.5"], "status": ["a", "b"]}
+    categorical = {name: OneHotEncoder.from_categories(values) for name, values in domains.items()}
+    transformer = TabularTransformer.from_encoders(_schema(table).modelled(), {}, categorical, {})
+    rule = Determines("grade", "status", (("10", "a"), ("20", "b")), support=60)
+    check = EncodedRuleCheck((rule,), transformer)
+    # Each row: (grade code, status code); grade 10 with status b breaks the rule where it applies.
+    for grades, broken in (([0, 1], [True, False]), ([0, 2], [False, False])):
+        rows = EncodedTable(transformer.spans, np.zeros((2, 0)), np.array([[g, 1] for g in grades]))
+        assert list(rule.broken(transformer.inverse_transform(rows))) == broken
+        assert list(check.broken(rows)) == broken
+
+
+def test_a_code_that_cannot_be_decoded_fails_only_where_drawn() -> None:
+    """A column of integers whose declared domain holds a typo: decoding fails in a batch that
+    holds it, and the check of a batch that does not still answers."""
+    table = pd.DataFrame({"code": [1, 2] * 30, "status": ["a", "b"] * 30})
+    schema = infer_schema(table, overrides={"code": "categorical"})
+    domains = {"code": ["1", "2", "one"], "status": ["a", "b"]}
+    categorical = {name: OneHotEncoder.from_categories(values) for name, values in domains.items()}
+    transformer = TabularTransformer.from_encoders(schema.modelled(), {}, categorical, {})
+    rule = Determines("code", "status", (("1.0", "a"), ("2.0", "b")), support=60)
+    rows = EncodedTable(transformer.spans, np.zeros((2, 0)), np.array([[0, 1], [1, 1]]))
+    assert list(EncodedRuleCheck((rule,), transformer).broken(rows)) == [True, False]
+    assert list(rule.broken(transformer.inverse_transform(rows))) == [True, False]
+    typo = EncodedTable(transformer.spans, np.zeros((1, 0)), np.array([[2, 1]]))
+    with pytest.raises((TypeError, ValueError)):
+        transformer.inverse_transform(typo)
