@@ -20,6 +20,7 @@ from synthpriv.config.model import STAGES, StageName
 from synthpriv.errors import StageError
 from synthpriv.reports.headline import guarantee
 from synthpriv.reports.index import StageStatus, read_summaries, render_index, verdict
+from synthpriv.reports.model import Report
 from synthpriv.reports.render import render_report
 from synthpriv.runner import stage_class, stage_nav
 from synthpriv.runtime.lock import RunLock
@@ -103,33 +104,43 @@ def _summaries_readable(what: str, where: Path) -> Iterator[None]:
 def rerender(run_dir: Path) -> list[Path]:
     """Render every completed stage's report and the index again; returns the pages written.
 
-    Each page is rendered fully before it replaces the old one, so a failure (a summary
-    from an incompatible version, say) leaves the previous page in place.
+    Each page links to exactly the pages the folder holds once this is done, as the runner's
+    pages do at the end of a run (`stage_nav` over the stages with a page): a stage that failed
+    or did not run (export after a failed gate) has no page and no tab. Every page is rendered
+    fully before any replaces the old one, so a failure (a summary from an incompatible version,
+    say) leaves the previous pages in place.
     """
     run_dir = Path(run_dir).resolve()
     manifest = _manifest(run_dir)
     records = _records(manifest, run_dir)
     stages = tuple(records)
-    written: list[Path] = []
     with RunLock(run_dir):
-        for name in stages:
-            stage_dir = run_dir / name
-            if read_marker(stage_dir) is None:
-                continue
-            try:
-                report = stage_class(cast(StageName, name)).build_report(manifest["name"], stage_dir)
-            except (OSError, ValidationError, *_MALFORMED) as exc:
-                raise StageError(
-                    f"cannot render the {name} report from its summary ({type(exc).__name__}); "
-                    "was it written by another synthpriv version?",
-                    where=str(stage_dir),
-                ) from None
-            render_report(report, stage_dir / REPORT, nav=stage_nav(1, stages))
-            written.append(stage_dir / REPORT)
+        reports = {
+            name: _report(name, manifest["name"], run_dir / name) for name in _finished(run_dir, stages)
+        }
+        nav = stage_nav(1, tuple(reports))
+        for name, report in reports.items():
+            render_report(report, run_dir / name / REPORT, nav=nav)
         with _summaries_readable("index.html", run_dir):
             render_index(run_dir, manifest["name"], _statuses(records), nav=stage_nav(0, stages))
-    written.append(run_dir / "index.html")
-    return written
+    return [*(run_dir / name / REPORT for name in reports), run_dir / "index.html"]
+
+
+def _finished(run_dir: Path, stages: tuple[str, ...]) -> tuple[str, ...]:
+    """The stages whose folder holds a finished stage (its marker): the ones that have a page."""
+    return tuple(name for name in stages if read_marker(run_dir / name) is not None)
+
+
+def _report(name: str, run_name: str, stage_dir: Path) -> Report:
+    """Stage ``name``'s page, built from what it left in ``stage_dir``; StageError when it cannot be."""
+    try:
+        return stage_class(cast(StageName, name)).build_report(run_name, stage_dir)
+    except (OSError, ValidationError, *_MALFORMED) as exc:
+        raise StageError(
+            f"cannot render the {name} report from its summary ({type(exc).__name__}); "
+            "was it written by another synthpriv version?",
+            where=str(stage_dir),
+        ) from None
 
 
 @dataclass(frozen=True)

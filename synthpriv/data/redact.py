@@ -14,6 +14,11 @@ Every aggregate drawn from the real table goes through here first:
 
 Synthetic values are binned or bucketed on the *real*-derived edges and labels, since a
 generator can reproduce a rare real label.
+
+Whole numbers whose robust range spans no more whole numbers than there are bins (years of
+experience 0-3, a count of children) are cut at the half-integers instead, one bin per value
+(`whole_number_bins`): a grid finer than 1 would draw each value as a sliver at a fractional
+edge, and its last bin would hold two values.
 """
 
 from __future__ import annotations
@@ -161,9 +166,24 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return finite
 
 
+def whole_number_bins(edges: np.ndarray | Sequence[float]) -> bool:
+    """Whether ``edges`` cut whole numbers at the half-integers (`safe_histogram` on whole numbers
+    with a small range): each bin then holds the whole numbers between its edges."""
+    array = np.asarray(edges, dtype=float)
+    return array.size >= 2 and bool(np.all(np.abs(array - np.floor(array) - 0.5) < 1e-9))
+
+
+def _whole_numbers(values: np.ndarray) -> bool:
+    # Beyond 2**52 a float has no half-integers to cut at.
+    return bool(np.all(np.abs(values) < 2.0**52) and np.all(values == np.round(values)))
+
+
 def _grid_edges(values: np.ndarray, *, k: int, bins: int) -> np.ndarray:
     tail = min(0.5, max(0.01, k / values.size))
     low, high = (float(q) for q in np.quantile(values, [tail, 1.0 - tail]))
+    if _whole_numbers(values) and math.ceil(high) - math.floor(low) <= bins:
+        # One bin per whole number in the robust range, the value at its middle.
+        return np.arange(math.floor(low), math.ceil(high) + 2, dtype=float) - 0.5
     scale = max(abs(low), abs(high))
     # Spreads below float resolution (or around subnormal zero) cannot be drawn: pad to one bin.
     if high - low <= scale * 1e-9 or scale < 1e-100:

@@ -21,6 +21,7 @@ import math
 import time
 import warnings
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Literal
 
@@ -31,7 +32,13 @@ from scipy.stats.contingency import association
 
 from synthpriv.config.base import StrictModel
 from synthpriv.data.dtypes import datetime_seconds
-from synthpriv.data.redact import DEFAULT_K, OTHER_LABEL, shared_categories, shared_histogram
+from synthpriv.data.redact import (
+    DEFAULT_K,
+    OTHER_LABEL,
+    shared_categories,
+    shared_histogram,
+    whole_number_bins,
+)
 from synthpriv.data.sampling import sample_rows
 from synthpriv.data.schema import ColumnKind, ColumnSpec, TableSchema, require_columns
 from synthpriv.runtime.seeding import stream_rng
@@ -160,6 +167,14 @@ class ColumnDistribution(StrictModel):
     """Bin edges (numbers; datetimes as nanoseconds since the epoch), None for categories."""
     real_share: list[float]
     synthetic_share: list[float]
+    whole_numbers: bool = False
+    """The bins cut whole numbers at the half-integers (`redact.whole_number_bins`), each labelled by
+    the values it holds ("0", "2 – 3"): a chart draws a bar per bin, not a histogram."""
+    beyond_low: bool = False
+    """Values below the first edge (outside the robust range, real or synthetic) are counted in the
+    first bin, labelled "below ..." or "... or less"."""
+    beyond_high: bool = False
+    """Values above the last edge are counted in the last bin, labelled "... or more"."""
 
 
 def evaluate_fidelity(
@@ -461,7 +476,8 @@ def _numeric_distribution(
     synthetic_numbers = _finite_or_nan(synthetic, spec)
     edges, real_share, synthetic_share = shared_histogram(real_numbers, synthetic_numbers, k=k, bins=bins)
     real_missing, synthetic_missing = np.isnan(real_numbers), np.isnan(synthetic_numbers)
-    labels = [_bin_label(low, high, spec) for low, high in pairwise(edges)]
+    bounds = _Bounds.of(edges, real_numbers, synthetic_numbers, spec)
+    labels = [bounds.label(i, low, high) for i, (low, high) in enumerate(pairwise(edges))]
     real_parts = list(np.asarray(real_share) * _share(~real_missing))
     synthetic_parts = list(np.asarray(synthetic_share) * _share(~synthetic_missing))
     if real_missing.any() or synthetic_missing.any():
@@ -476,7 +492,57 @@ def _numeric_distribution(
         edges=[float(e) for e in edges],
         real_share=[float(s) for s in real_parts],
         synthetic_share=[float(s) for s in synthetic_parts],
+        whole_numbers=bounds.whole_numbers,
+        beyond_low=bounds.beyond_low,
+        beyond_high=bounds.beyond_high,
     )
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """How a column's bins are labelled: whole numbers or ranges, and whether the edge bins also
+    count the values beyond them (clipped into them by `redact.shared_histogram`)."""
+
+    spec: ColumnSpec
+    bins: int
+    whole_numbers: bool
+    beyond_low: bool
+    beyond_high: bool
+
+    @classmethod
+    def of(cls, edges: np.ndarray, real: np.ndarray, synthetic: np.ndarray, spec: ColumnSpec) -> _Bounds:
+        if edges.size < 2:
+            return cls(spec, 0, False, False, False)
+        values = np.concatenate([real, synthetic])
+        values = values[~np.isnan(values)]
+        return cls(
+            spec,
+            edges.size - 1,
+            spec.kind is not ColumnKind.DATETIME and whole_number_bins(edges),
+            bool((values < edges[0]).any()),
+            bool((values > edges[-1]).any()),
+        )
+
+    def label(self, index: int, low: float, high: float) -> str:
+        """ "25,000 – 30,000", "2 – 3" (whole numbers it holds), "below 22,000", "1 or more"."""
+        dates = self.spec.kind is ColumnKind.DATETIME
+        text = _day_of if dates else _number_text
+        if self.whole_numbers:
+            low, high = low + 0.5, high - 0.5  # the first and last whole number the bin holds
+        if index == self.bins - 1 and self.beyond_high:
+            return f"{text(low)} {'or later' if dates else 'or more'}"
+        if index == 0 and self.beyond_low:
+            if self.whole_numbers:
+                return f"{text(high)} or less"
+            return f"{'before' if dates else 'below'} {text(high)}"
+        if self.whole_numbers and low == high:
+            return text(low)
+        return f"{text(low)} – {text(high)}"
+
+
+def _number_text(value: float) -> str:
+    """A bin edge as a person reads it: 20,000 (not 2e+04), 0.25, 1.5e-07."""
+    return f"{value:,.6g}"
 
 
 def _finite_or_nan(values: pd.Series, spec: ColumnSpec) -> np.ndarray:
@@ -494,9 +560,3 @@ def _share(mask: np.ndarray) -> float:
 def _day_of(nanoseconds: float) -> str:
     """YYYY-MM-DD of nanoseconds since the epoch, through seconds: years 1 to 9999 too."""
     return str(np.datetime64(int(nanoseconds // 1_000_000_000), "s"))[:10]
-
-
-def _bin_label(low: float, high: float, spec: ColumnSpec) -> str:
-    if spec.kind is ColumnKind.DATETIME:
-        return f"{_day_of(low)} – {_day_of(high)}"
-    return f"{low:.4g} – {high:.4g}"

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from synthpriv.attacks.anonymeter import RiskResult
 from synthpriv.attacks.proxies import ProxyFigures
 from synthpriv.attacks.summary import PROXY_ATTACK, AttackSummary, MembershipFigure
+from synthpriv.metrics.efficacy import EfficacyResult
 from synthpriv.reports.formatting import number as _num
 from synthpriv.reports.formatting import span as _ci
 from synthpriv.reports.model import Table, Tone
@@ -118,49 +119,56 @@ def guarantee(summaries: Summaries | RunSummaries) -> Guarantee:
 
 @dataclass(frozen=True)
 class TableSizes:
-    """The whole tables' rows, so that a figure measured on fewer can say so (None: not known, as in
-    an evaluation of an outside table, whose sizes no summary records)."""
+    """The whole tables' rows, so that a figure measured on fewer can say so (None: not known)."""
 
     train: int | None = None
     synthetic: int | None = None
 
     @classmethod
     def of(cls, summaries: RunSummaries) -> TableSizes:
+        """From the train and synthesize summaries, else from what validate recorded reading the
+        tables (an evaluation of an outside table has no train or synthesize stage)."""
+        train, synthetic, validate = summaries.train, summaries.synthesize, summaries.validate
+        read = (validate.table_rows_train, validate.table_rows_synthetic) if validate else (None, None)
         return cls(
-            train=summaries.train.train_rows if summaries.train is not None else None,
-            synthetic=summaries.synthesize.rows if summaries.synthesize is not None else None,
+            train=train.train_rows if train is not None else read[0],
+            synthetic=synthetic.rows if synthetic is not None else read[1],
         )
 
 
-def in_sample(rows: int, of: int | None, what: str) -> str:
+def in_sample(rows: int | None, of: int | None, what: str) -> str:
     """``"; in a sample of 1,000 of 32,561 training rows"`` when a figure used fewer rows than the table
-    has, else ``""`` (every row used, or the table's size unknown)."""
-    if of is None or rows >= of:
-        return ""
-    return f"; in a sample of {rows:,} of {of:,} {what}"
+    has, else ``""`` (every row used, or either count unknown)."""
+    return in_samples((rows, of, what))
 
 
-def copies_tone(proxies: ProxyFigures) -> Tone:
-    """The colour of "identical to a training row", the same on every page (issue 19, point 6).
+def in_samples(*parts: tuple[int | None, int | None, str]) -> str:
+    """`in_sample` of several tables at once, each ``(rows used, rows of the table, what)``: ``"; in a
+    sample of 2,000 of 32,561 training rows and 2,000 of 50,000 synthetic rows"``, naming only the
+    tables a figure sampled."""
+    sampled = [f"{rows:,} of {of:,} {what}" for rows, of, what in parts if _fewer(rows, of)]
+    return f"; in a sample of {' and '.join(sampled)}" if sampled else ""
 
-    Red when more than one synthetic row in a hundred is a training row, whatever the held-out
-    control and the other attacks say (those rows are copies of real people), or when the
-    sample-matched share exceeds the control's by more than a point; green otherwise. Both from
-    `tone_exact_match`: the first against a control of 0.
-    """
-    absolute = tone_exact_match(proxies.exact_match_all_train, 0.0)
-    relative = tone_exact_match(proxies.exact_match_train, proxies.exact_match_holdout)
-    return "bad" if "bad" in (absolute, relative) else "good"
+
+def _fewer(rows: int | None, of: int | None) -> bool:
+    return rows is not None and of is not None and rows < of
 
 
 def fidelity_headlines(validate: ValidateSummary, sizes: TableSizes = TableSizes()) -> list[Headline]:
-    sample = in_sample(validate.rows_real, sizes.train, "training rows")
+    train, synthetic = sizes.train, sizes.synthetic
+    quality_sample = in_samples(
+        (validate.rows_real, train, "training rows"), (validate.rows_synthetic, synthetic, "synthetic rows")
+    )
+    detection_sample = in_samples(
+        (validate.detection_rows_real, train, "training rows"),
+        (validate.detection_rows_synthetic, synthetic, "synthetic rows"),
+    )
     out = [
         Headline(
             "fidelity",
             "quality (sdmetrics, all pairs)",
             _num(validate.quality),
-            reference=f"real holdout {_num(validate.holdout_quality)}{sample}",
+            reference=f"real holdout {_num(validate.holdout_quality)}{quality_sample}",
             stage="validate",
             tone=tone_closeness(validate.quality, validate.holdout_quality),
             verdict_kind="fidelity",
@@ -170,7 +178,7 @@ def fidelity_headlines(validate: ValidateSummary, sizes: TableSizes = TableSizes
             "fidelity",
             "detection AUC (real vs synthetic)",
             _num(validate.detection_auc),
-            reference=f"ideal 0.5; real holdout {_num(validate.holdout_detection_auc)}",
+            reference=f"ideal 0.5; real holdout {_num(validate.holdout_detection_auc)}{detection_sample}",
             interval=_ci(validate.detection_auc_ci),
             stage="validate",
             tone=tone_detection_auc(validate.detection_auc),
@@ -180,20 +188,27 @@ def fidelity_headlines(validate: ValidateSummary, sizes: TableSizes = TableSizes
     ]
     efficacy = validate.efficacy
     if efficacy is not None and efficacy.ratio is not None:
-        out.append(
-            Headline(
-                "fidelity",
-                f"ML efficacy ({efficacy.target}, synthetic / real)",
-                _num(efficacy.ratio),
-                reference="ideal 1",
-                interval=_ci(efficacy.ratio_ci),
-                stage="validate",
-                tone=tone_ml_efficacy(efficacy.ratio),
-                verdict_kind="ml_efficacy",
-                anchor="usefulness",
-            )
-        )
+        out.append(_efficacy_headline(efficacy, sizes))
     return out
+
+
+def _efficacy_headline(efficacy: EfficacyResult, sizes: TableSizes) -> Headline:
+    """The efficacy ratio; its sample is the rows each model was trained on (the holdout scores both)."""
+    sample = in_samples(
+        (efficacy.rows_train_real, sizes.train, "training rows"),
+        (efficacy.rows_synthetic, sizes.synthetic, "synthetic rows"),
+    )
+    return Headline(
+        "fidelity",
+        f"ML efficacy ({efficacy.target}, synthetic / real)",
+        _num(efficacy.ratio),
+        reference=f"ideal 1{sample}",
+        interval=_ci(efficacy.ratio_ci),
+        stage="validate",
+        tone=tone_ml_efficacy(efficacy.ratio),
+        verdict_kind="ml_efficacy",
+        anchor="usefulness",
+    )
 
 
 def _membership_headline(strongest: MembershipFigure, targets: tuple[int, int] | None) -> Headline:
@@ -248,12 +263,14 @@ def _proxy_headlines(proxies: ProxyFigures, dropped: int, sizes: TableSizes) -> 
             "identical to a training row",
             f"{proxies.exact_match_all_train:.2%}",
             reference=(
-                "every synthetic row against every training row; above 1.00% it is red whatever the other "
-                f"attacks say; held-out control {proxies.exact_match_holdout:.2%} (in a sample as large as "
-                "the holdout)"
+                "every synthetic row against every training row; red above 1 % whatever the control and "
+                f"the other attacks say; held-out control {proxies.exact_match_holdout:.2%} (in a sample as "
+                "large as the holdout)"
             ),
             stage="attack",
-            tone=copies_tone(proxies),
+            tone=tone_exact_match(
+                proxies.exact_match_all_train, proxies.exact_match_train, proxies.exact_match_holdout
+            ),
             verdict_kind="exact_match",
             anchor="proxies",
         )

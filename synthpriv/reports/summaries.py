@@ -71,6 +71,9 @@ class SynthesizeSummary(BaseModel):
     seconds: float
     rows_per_second: float
     missing_share: dict[str, float]  # of the synthetic rows, per column
+    #: Per modelled column, the share of the real training rows with a missing value: the missing
+    #: values chart's reference. Shares only; None in summaries written before it was recorded.
+    real_missing_share: dict[str, float] | None = None
     conditions: dict[str, str | bool | int | float]
     #: Rows of the conditions file whose empty cells were filled in (imputation); None without
     #: one. Its count only: the file's cells are the user's, and not recorded.
@@ -113,6 +116,14 @@ class ValidateSummary(BaseModel):
     form_violation_share: float | None = None
     """Synthetic numbers and dates outside the real precision or value set."""
     holdout_form_violation_share: float | None = None
+    # What the sampled figures were measured on (None in summaries written before they were recorded).
+    detection_rows_real: int | None = None
+    """Real training rows the detector used (a seeded sample, as many as its synthetic rows)."""
+    detection_rows_synthetic: int | None = None
+    table_rows_train: int | None = None
+    """Rows of the whole tables validate read, so that a figure on fewer can say "in a sample of N of
+    M" even where no train or synthesize summary gives M (an evaluation of an outside table)."""
+    table_rows_synthetic: int | None = None
 
 
 #: validate's file of every aggregate its report shows, kept so that ``synthpriv report`` can render it again.
@@ -134,6 +145,10 @@ class ValidateMeasures(BaseModel):
     seconds: float
     row_logic: RowLogicResult | None = None
     """None in measures written before row logic was measured."""
+    table_rows_train: int | None = None
+    """Rows of the whole training table (the metrics may use a sample); None in older measures."""
+    table_rows_synthetic: int | None = None
+    """Rows of the whole synthetic table."""
 
     def summary(self) -> ValidateSummary:
         """The validate stage's summary.json: the headline figures of these measures."""
@@ -159,6 +174,10 @@ class ValidateMeasures(BaseModel):
             seconds=self.seconds,
             seconds_by_metric={k: round(v, 2) for k, v in seconds_by_metric.items()},
             **_row_logic_headlines(self.row_logic),
+            detection_rows_real=self.detection.rows_real,
+            detection_rows_synthetic=self.detection.rows_synthetic,
+            table_rows_train=self.table_rows_train,
+            table_rows_synthetic=self.table_rows_synthetic,
         )
 
 

@@ -15,9 +15,10 @@ would decide. A figure without an interval is judged on its value alone.
 Where the index and the attack page used to disagree (the attack page called an AUC good
 when its interval merely reached down to 0.52, the index only when its interval stayed
 below 0.56), the index's rule is the one kept: an interval reaching up to 0.6 cannot show
-that nothing leaks. And an attack AUC clearly below 0.5 (its whole interval below) means the
-attack's score points the wrong way for this table: an attacker holding a reference set
-would flip it, so it is judged as its flipped value and never better than warn (issue 20).
+that nothing leaks. A membership figure reaches these rules in the direction the attack was
+counted: an attack whose score pointed the wrong way on its reference half is flipped before
+its targets are scored (`synthpriv.attacks.membership`), so the AUC judged here is already the
+flipped one, and an AUC below 0.5 in that direction is an attack that fails, no leak (issue 20).
 """
 
 from __future__ import annotations
@@ -79,8 +80,11 @@ RISK_BAD_MIN = 0.1
 # TPR at a low FPR: no leak when members are found no more often than non-members are accused.
 TPR_GOOD_TIMES_FPR = 2.0
 TPR_BAD_TIMES_FPR = 5.0
-# Exact copies and nearest-neighbour distance ratio, against the held-out control.
+# Exact copies: any share above EXACT_MATCH_MAX is red (copies of real people), and so is a
+# sample-matched share more than EXACT_MATCH_SLACK above the held-out control's.
+EXACT_MATCH_MAX = 0.01
 EXACT_MATCH_SLACK = 0.01
+# Nearest-neighbour distance ratio, against the held-out control.
 NNDR_SLACK = 0.05
 # Differential privacy: an epsilon above this bounds little (each unit multiplies odds by e).
 EPSILON_WEAK_ABOVE = 10.0
@@ -94,11 +98,6 @@ def _bounds(value: float, interval: Interval) -> tuple[float, float]:
     if interval is None or len(interval) != 2 or not _known(*interval):
         return value, value
     return float(interval[0]), float(interval[1])
-
-
-def _worse(a: Tone, b: Tone) -> Tone:
-    order = ("neutral", "good", "warn", "bad")
-    return a if order.index(a) >= order.index(b) else b
 
 
 def _leak_tone(low: float, high: float, good_max: float, bad_min: float) -> Tone:
@@ -182,24 +181,16 @@ def tone_ml_efficacy(ratio: float | None) -> Tone:
     return "warn" if ratio >= EFFICACY_WARN_MIN else "bad"
 
 
-def reversed_auc(value: float, interval: Interval) -> bool:
-    """Whether an attack AUC is clearly below 0.5: its whole interval (or its value) under 0.5."""
-    return _bounds(value, interval)[1] < 0.5
-
-
 def tone_membership_auc(value: float, interval: Interval = None) -> Tone:
     """A membership-inference attack's ROC AUC (0.5 = the attacker learns nothing), with its interval.
 
     good: the interval's upper end is at most 0.56; bad: its lower end is above 0.6; warn:
     between (the rows cannot tell). Why: good must mean the measurement shows the attack is
     near chance, so a wide interval reaching 0.6 is not good, however close the value.
-    An AUC clearly below 0.5 (the whole interval below) means the score points the wrong
-    way for this table; an attacker would flip it, so it is judged as 1 - AUC and is at
-    least warn, never good.
+    The AUC is the one the attack was counted with (a reversed attack's is its flipped score's,
+    module docstring), so one below 0.5 is an attack that fails on these targets: good.
     """
     low, high = _bounds(value, interval)
-    if high < 0.5:
-        return _worse("warn", _leak_tone(1.0 - high, 1.0 - low, HALF_GOOD_MAX, HALF_BAD_MIN))
     return _leak_tone(low, high, HALF_GOOD_MAX, HALF_BAD_MIN)
 
 
@@ -239,12 +230,19 @@ def tone_tpr_at_fpr(value: float, interval: Interval, fpr: float, resolved: bool
     return _leak_tone(low, high, TPR_GOOD_TIMES_FPR * fpr, TPR_BAD_TIMES_FPR * fpr)
 
 
-def tone_exact_match(train_share: float, holdout_share: float) -> Tone:
-    """Share of synthetic rows identical to a training row, against the same share for holdout rows.
+def tone_exact_match(all_train_share: float, train_share: float, holdout_share: float) -> Tone:
+    """ "Identical to a training row": red above 1 %, whatever the held-out control says.
 
-    good: at most the holdout control plus one percentage point; bad: above. Why: duplicate
-    rows occur in real data too (the control shows how often); copies beyond it are memorised.
+    ``all_train_share`` is every synthetic row against every training row; ``train_share`` and
+    ``holdout_share`` are the sample-matched shares, against as many training rows as there are
+    held-out rows and against the held-out rows (the control). bad: more than one synthetic
+    row in a hundred is a training row, or the matched share exceeds the control's by more than
+    one percentage point; good otherwise. Why: a table of common rows repeats training rows in
+    its holdout too, yet a synthetic row identical to a training row is a copy of a real person
+    whatever the control says; below 1 %, copies beyond the control's are still memorised.
     """
+    if all_train_share > EXACT_MATCH_MAX:
+        return "bad"
     return "good" if train_share <= holdout_share + EXACT_MATCH_SLACK else "bad"
 
 
@@ -375,12 +373,9 @@ LEGEND: dict[Kind, KindLegend] = {
         ),
         _entry(
             "membership_auc",
-            "membership inference AUC",
+            "membership inference AUC (a reversed attack's: its flipped score, as it is counted)",
             good="the whole 95 % interval is at most 0.56: the attack is shown to be near chance",
-            warn=(
-                "the interval reaches above 0.56 but not all of it above 0.6 (these rows cannot tell), "
-                "or it lies below 0.5: the score points the wrong way and a flipped attack would do better"
-            ),
+            warn="the interval reaches above 0.56 but not all of it above 0.6: these rows cannot tell",
             bad="the whole 95 % interval is above 0.6: the attack tells members from non-members",
         ),
         _entry(
@@ -408,8 +403,11 @@ LEGEND: dict[Kind, KindLegend] = {
         _entry(
             "exact_match",
             "identical to a training row",
-            good="no more than the held-out control plus one percentage point",
-            bad="more copies of training rows than the control explains",
+            good="at most 1 % of synthetic rows, and no more than the held-out control plus one point",
+            bad=(
+                "above 1 %: more than one synthetic row in a hundred copies a training row, whatever the "
+                "control says; or more copies than the control explains"
+            ),
         ),
         _entry(
             "holdout_control",

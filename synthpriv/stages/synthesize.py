@@ -12,6 +12,7 @@ import pandas as pd
 
 from synthpriv.config.model import GatesConfig, SynthesizeConfig
 from synthpriv.data.io import read_table, write_parquet_batches
+from synthpriv.data.split import Split
 from synthpriv.errors import ConfigError, ModelFileError, PrivacyConfigError
 from synthpriv.generators.base import Generator
 from synthpriv.generators.model_files import GENERATOR_FILE, load_generator
@@ -28,10 +29,14 @@ from synthpriv.stages.base import Stage, StageContext, StageResult, read_summary
 class SynthesizeStage(Stage[SynthesizeConfig]):
     """Sample the rows (`Generator.sample_batches`), rebalance one column's categories
     (`synthpriv.generators.rebalance`) or complete the partial rows of a conditions file
-    (`Generator.impute_batches`), and stream them to ``synthetic.parquet``."""
+    (`Generator.impute_batches`), and stream them to ``synthetic.parquet``.
+
+    Of the real table it reads only each column's share of missing values in the training rows
+    (the split): the reference the page draws beside the synthetic shares, no value of any row.
+    """
 
     name: ClassVar = "synthesize"
-    requires: ClassVar = frozenset({"model"})
+    requires: ClassVar = frozenset({"model", "split"})
     produces: ClassVar = frozenset({"synthetic", "sampling"})
 
     def __init__(
@@ -72,6 +77,7 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
             seconds=round(seconds, 3),
             rows_per_second=round(written / max(seconds, 1e-9), 1),
             missing_share=missing_counts.shares(written),
+            real_missing_share=_real_missing_share(ctx),
             conditions=self.config.fixed_conditions,
             conditions_file_rows=None if partial is None else len(partial),
             rebalance={
@@ -114,6 +120,13 @@ class SynthesizeStage(Stage[SynthesizeConfig]):
     @classmethod
     def build_report(cls, run_name: str, stage_dir: Path) -> Report:
         return synthesize_report(run_name, SynthesizeSummary.model_validate(read_summary(stage_dir)))
+
+
+def _real_missing_share(ctx: StageContext) -> dict[str, float]:
+    """Per modelled column, the share of the training rows with a missing value (aggregates only)."""
+    split = Split.from_frame(pd.read_parquet(ctx.artifact("split")))
+    shares = ctx.real.train(split).isna().mean()
+    return {str(column): round(float(share), 6) for column, share in shares.items()}
 
 
 class _MissingCounts:

@@ -103,6 +103,8 @@ class ValidateStage(Stage[ValidateConfig]):
             min_count=config.min_count,
             seconds=time.perf_counter() - started,
             row_logic=logic,
+            table_rows_train=len(train),
+            table_rows_synthetic=len(synthetic),
         )
 
     def _gates(self, measures: ValidateMeasures) -> tuple[GateOutcome, ...]:

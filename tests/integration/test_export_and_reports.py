@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from synthpriv.cli import app
 from synthpriv.data.io import read_table
+from synthpriv.data.split import Split
 from synthpriv.errors import GateFailedError
 from synthpriv.pipeline import Pipeline
 from synthpriv.runner import failed_run, outcome_lines
@@ -144,6 +145,23 @@ def test_index_leads_with_the_verdict_guarantee_and_linked_figures(exported: tup
         assert 'href="../index.html"' in page and all(f'href="../{s}/report.html"' in page for s in STAGES)
 
 
+def test_the_synthesize_page_draws_missing_values_beside_the_training_rows(
+    exported: tuple[Path, Path, Path],
+) -> None:
+    source, _, out = exported
+    summary = json.loads((out / "synthesize" / "summary.json").read_text())
+    split = Split.from_frame(pd.read_parquet(out / "train" / "split.parquet"))
+    training = pd.read_parquet(source).iloc[split.train]
+    # Every 7th experience_years is missing in the source: the share among the training rows.
+    expected = training["experience_years"].isna().mean()
+    assert 0.1 < expected < 0.2 and summary["real_missing_share"]["experience_years"] == pytest.approx(
+        expected, abs=1e-6
+    )
+    assert all(isinstance(share, float) for share in summary["real_missing_share"].values())  # shares only
+    page = (out / "synthesize" / "report.html").read_text()
+    assert "Missing values per column, real against synthetic" in page and "experience_years" in page
+
+
 def test_report_command_renders_the_same_pages_again(exported: tuple[Path, Path, Path]) -> None:
     _, _, out = exported
     pages = [out / "index.html", *(out / s / "report.html" for s in STAGES)]
@@ -214,7 +232,8 @@ def test_failed_gates_each_get_a_line_and_block_export_unless_forced(tmp_path: P
     out = tmp_path / "run"
     result = _run(pipeline, out)
     assert result.exit_code == 5, result.output
-    errors = result.stderr.strip().splitlines()
+    # The error lines (the terminal also shows the stage table and where the pages are).
+    errors = [line for line in result.stderr.strip().splitlines() if line.startswith("error:")]
     assert errors[0].startswith("error: gate min_quality FAILED:") and "must be >= 0.999" in errors[0]
     assert errors[1].startswith("error: gate max_detection_auc FAILED:") and "must be <= 0.51" in errors[1]
     assert "use --allow-failed-gates" in errors[2] and len(errors) == 3
@@ -225,6 +244,11 @@ def test_failed_gates_each_get_a_line_and_block_export_unless_forced(tmp_path: P
     # No page links to the export page that was not written, and the index says why there is none.
     assert _missing_links(out) == []
     assert "nothing was exported because a gate failed" in html
+    # `synthpriv report` renders the pages again with the same tabs: none for the missing export page.
+    rendered = runner.invoke(app, ["report", str(out)])
+    assert rendered.exit_code == 0, rendered.output
+    assert _missing_links(out) == [] and not (out / "export").exists()
+    assert all("export/report.html" not in (out / s / "report.html").read_text() for s in STAGES[:-1])
 
     forced = _run(pipeline, out, "--allow-failed-gates")
     assert forced.exit_code == 0, forced.output

@@ -27,7 +27,6 @@ from synthpriv.attacks.outliers import OutlierMembershipResult
 from synthpriv.attacks.proxies import ProxyFigures
 from synthpriv.attacks.summary import PROXY_ATTACK, AttackSummary, MembershipFigure
 from synthpriv.reports import charts, verdicts
-from synthpriv.reports.headline import copies_tone
 from synthpriv.reports.model import Chart, Figure, Section, Table
 from synthpriv.reports.pages.outliers import outlier_attack_sections
 
@@ -319,7 +318,9 @@ def _proxy_figures(result: ProxyFigures) -> tuple[Figure, ...]:
                 f"sample-matched: train {result.exact_match_train:.2%} vs holdout control "
                 f"{result.exact_match_holdout:.2%}"
             ),
-            tone=copies_tone(result),
+            tone=verdicts.tone_exact_match(
+                result.exact_match_all_train, result.exact_match_train, result.exact_match_holdout
+            ),
             kind="exact_match",
         ),
         Figure(

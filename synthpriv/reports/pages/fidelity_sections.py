@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from synthpriv.metrics.fidelity import FidelityResult, PairScore
+from synthpriv.metrics.fidelity import ColumnScore, FidelityResult, PairScore
 from synthpriv.reports import charts
 from synthpriv.reports.model import Chart, Section, Table
 
@@ -57,6 +57,7 @@ def column_accuracy_section(result: FidelityResult) -> Section:
             "the same score of real held-out rows: the best a generator can honestly reach. The gap is "
             "holdout minus synthetic; above 0.05 the column is visibly off."
         ),
+        charts=(_shape_bars(scored),),
         tables=(
             Table(
                 headers=("column", "metric", "synthetic vs real", "holdout vs real", "gap"),
@@ -66,6 +67,19 @@ def column_accuracy_section(result: FidelityResult) -> Section:
                 sorted_by=2,
             ),
         ),
+    )
+
+
+def _shape_bars(scored: list[ColumnScore]) -> Chart:
+    """The shape scores as bars, worst first, each with the holdout's as a tick (none when missing)."""
+    return charts.score_bars(
+        "Column shapes, worst first",
+        [c.column for c in scored],
+        [c.score for c in scored],
+        reference=[math.nan if c.holdout_score is None else c.holdout_score for c in scored],
+        caption="Bar: synthetic vs real. Tick: real holdout vs real train.",
+        value_label="synthetic vs real",
+        reference_label="holdout vs train",
     )
 
 
@@ -92,7 +106,7 @@ def pair_section(result: FidelityResult) -> Section:
             _association(result, names, "real", lambda p: p.real_value),
             _association(result, names, "synthetic", lambda p: p.synthetic_value),
             charts.heatmap(
-                "Difference |synthetic − real| (0 = same strength)",
+                "Association difference |synthetic − real| (0 = same strength)",
                 names,
                 _matrix(result, names, lambda p: abs(p.synthetic_value - p.real_value)),
                 vmin=0.0,

@@ -10,8 +10,9 @@ from synthpriv.reports.summaries import SynthesizeSummary
 
 
 def synthesize_report(run_name: str, summary: SynthesizeSummary) -> Report:
-    """The synthesize stage's page (synthetic rows only: the real table is not read here)."""
-    chart = missing_chart(summary.missing_share, getattr(summary, "real_missing_share", None))
+    """The synthesize stage's page: the synthetic rows, and of the real training rows only each
+    column's share of missing values."""
+    chart = missing_chart(summary.missing_share, summary.real_missing_share)
     section = Section(
         title="Sampling",
         figures=(
@@ -34,7 +35,10 @@ def synthesize_report(run_name: str, summary: SynthesizeSummary) -> Report:
         run_name=run_name,
         subtitle="Sample synthetic rows from the trained model",
         sections=(section,),
-        audience="Synthetic rows only; the real table is not read in this stage.",
+        audience=(
+            "Synthetic rows, beside one aggregate of the real training rows: each column's share of "
+            "missing values."
+        ),
     )
 
 

@@ -6,17 +6,19 @@ tone comes from `reports.verdicts`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from synthpriv.data.schema import ColumnKind
 from synthpriv.metrics.efficacy import EfficacyResult
-from synthpriv.metrics.fidelity import ColumnDistribution, ColumnScore, FidelityResult, PairScore
+from synthpriv.metrics.fidelity import ColumnDistribution, ColumnScore
 from synthpriv.metrics.rowlogic import RowLogicResult
 from synthpriv.reports import charts
 from synthpriv.reports.formatting import number
+from synthpriv.reports.headline import in_samples
 from synthpriv.reports.model import Chart, Figure, Report, Section, Table
+from synthpriv.reports.pages.fidelity_sections import column_accuracy_section, pair_section
 from synthpriv.reports.summaries import GateLike, ValidateMeasures
 from synthpriv.reports.verdicts import (
     tone_closeness,
@@ -55,17 +57,25 @@ def _verdict(measures: ValidateMeasures, gates: Sequence[GateLike]) -> Figure:
     )
 
 
-def _closeness_figure(label: str, value: float | None, reference: float | None) -> Figure:
+def _closeness_figure(label: str, value: float | None, reference: float | None, sample: str = "") -> Figure:
     return Figure(
         label,
         number(value),
-        note=f"holdout reference {number(reference)}",
+        note=f"holdout reference {number(reference)}{sample}",
         tone=tone_closeness(value, reference),
         kind="fidelity",
     )
 
 
-def _fidelity_section(result: FidelityResult) -> Section:
+def _sample(measures: ValidateMeasures, *used: tuple[int | None, str]) -> str:
+    """The "; in a sample of N of M training rows" of the tables a figure sampled (`in_samples`)."""
+    tables = {"training rows": measures.table_rows_train, "synthetic rows": measures.table_rows_synthetic}
+    return in_samples(*((rows, tables[what], what) for rows, what in used))
+
+
+def _fidelity_section(measures: ValidateMeasures) -> Section:
+    result = measures.fidelity
+    sample = _sample(measures, (result.rows_real, "training rows"), (result.rows_synthetic, "synthetic rows"))
     return Section(
         title="Fidelity",
         text=(
@@ -75,7 +85,7 @@ def _fidelity_section(result: FidelityResult) -> Section:
             "pairs."
         ),
         figures=(
-            _closeness_figure("quality (all pairs)", result.quality, result.holdout_quality),
+            _closeness_figure("quality (all pairs)", result.quality, result.holdout_quality, sample),
             _closeness_figure("column shapes", result.column_shapes, result.holdout_column_shapes),
             _closeness_figure(
                 "column pair trends", result.column_pair_trends, result.holdout_column_pair_trends
@@ -90,36 +100,13 @@ def _fidelity_section(result: FidelityResult) -> Section:
 
 
 def _columns_sections(measures: ValidateMeasures) -> list[Section]:
-    """Per column and per pair: scores worst first, heatmaps, and each column's distribution."""
+    """Per column and per pair (`reports.pages.fidelity_sections`), then each column's distribution,
+    worst column first."""
     result, k = measures.fidelity, measures.min_count
     columns = sorted(result.column_scores, key=lambda s: np.nan_to_num(s.score, nan=-1.0))
-    shape_chart = charts.score_bars(
-        "Column shapes, worst first",
-        [s.column for s in columns],
-        [float(np.nan_to_num(s.score)) for s in columns],
-        reference=[
-            float(np.nan_to_num(s.holdout_score)) if s.holdout_score is not None else 0.0 for s in columns
-        ],
-        caption="Bar: synthetic vs real. Tick: real holdout vs real train.",
-        value_label="synthetic vs real",
-        reference_label="holdout vs train",
-    )
-    names = [s.column for s in result.column_scores]
-    worst_pairs = sorted(result.pair_scores, key=lambda p: np.nan_to_num(p.score, nan=-1.0))[:10]
-    pair_table = Table(
-        headers=("column 1", "column 2", "metric", "score", "holdout reference"),
-        rows=tuple(
-            (p.column_1, p.column_2, p.metric, number(p.score), number(p.holdout_score)) for p in worst_pairs
-        ),
-        caption="The ten column pairs whose relationship the synthetic rows reproduce worst.",
-    )
     return [
-        Section(title="Columns", charts=(shape_chart,)),
-        Section(
-            title="Column pairs",
-            charts=(_pair_heatmap(result, names), _difference_heatmap(result, names)),
-            tables=(pair_table,),
-        ),
+        column_accuracy_section(result),
+        pair_section(result),
         Section(
             title="Distributions, real against synthetic",
             text=(
@@ -135,23 +122,34 @@ def _sizes_section(measures: ValidateMeasures) -> Section:
     result, detection = measures.fidelity, measures.detection
     return Section(
         title="Sample sizes",
+        text="Rows each measure used; above a stage's row limit a metric uses a seeded sample.",
         figures=(
-            Figure("real rows compared", f"{result.rows_real:,}"),
-            Figure("synthetic rows compared", f"{result.rows_synthetic:,}"),
+            Figure(
+                "real rows compared", f"{result.rows_real:,}", note=_of(measures.table_rows_train, "training")
+            ),
+            Figure(
+                "synthetic rows compared",
+                f"{result.rows_synthetic:,}",
+                note=_of(measures.table_rows_synthetic, "synthetic"),
+            ),
             Figure(
                 "detector rows",
                 f"{detection.rows_real:,} + {detection.rows_synthetic:,}",
-                note=f"{detection.folds}-fold",
+                note=f"{detection.folds}-fold; real + synthetic, as many of each",
             ),
             Figure("time", f"{measures.seconds:.1f} s", note=f"sdmetrics {result.sdmetrics_seconds:.1f} s"),
         ),
     )
 
 
+def _of(table_rows: int | None, what: str) -> str:
+    return "" if table_rows is None else f"of {table_rows:,} {what} rows"
+
+
 def validate_report(run_name: str, measures: ValidateMeasures, gates: Sequence[GateLike]) -> Report:
     """The validate stage's page."""
     sections = [
-        _fidelity_section(measures.fidelity),
+        _fidelity_section(measures),
         _usefulness_section(measures),
         _coverage_section(measures),
         *([_row_logic_section(measures.row_logic)] if measures.row_logic is not None else []),
@@ -168,7 +166,7 @@ def validate_report(run_name: str, measures: ValidateMeasures, gates: Sequence[G
     )
 
 
-def _efficacy_figures(efficacy: EfficacyResult) -> list[Figure]:
+def _efficacy_figures(efficacy: EfficacyResult, sample: str) -> list[Figure]:
     """The model trained on synthetic rows, scored on the real holdout, beside one trained on real rows."""
     metric = "ROC AUC" if efficacy.headline_metric == "roc_auc" else "R²"
     synthetic_score = (
@@ -187,7 +185,7 @@ def _efficacy_figures(efficacy: EfficacyResult) -> list[Figure]:
         Figure(
             "efficacy ratio",
             number(efficacy.ratio),
-            note=f"synthetic / real; {_interval(efficacy.ratio_ci)}; ideal 1",
+            note=f"synthetic / real; {_interval(efficacy.ratio_ci)}; ideal 1{sample}",
             tone=tone_ml_efficacy(efficacy.ratio),
             kind="ml_efficacy",
         ),
@@ -204,27 +202,38 @@ def _efficacy_figures(efficacy: EfficacyResult) -> list[Figure]:
 
 
 def _usefulness_section(measures: ValidateMeasures) -> Section:
-    detector, reference = measures.detection, measures.detection_reference
+    detector, reference, efficacy = measures.detection, measures.detection_reference, measures.efficacy
+    sample = _sample(
+        measures, (detector.rows_real, "training rows"), (detector.rows_synthetic, "synthetic rows")
+    )
     figures = [
         Figure(
             "detection AUC",
             number(detector.auc),
-            note=f"{_interval(detector.auc_ci)}; real holdout vs train {number(reference.auc)}; ideal 0.5",
+            note=(
+                f"{_interval(detector.auc_ci)}; real holdout vs train {number(reference.auc)}; "
+                f"ideal 0.5{sample}"
+            ),
             tone=tone_detection_auc(detector.auc),
             kind="detection_auc",
         )
     ]
-    if measures.efficacy is not None:
-        figures += _efficacy_figures(measures.efficacy)
+    if efficacy is not None:
+        used = (efficacy.rows_train_real, "training rows"), (efficacy.rows_synthetic, "synthetic rows")
+        figures += _efficacy_figures(efficacy, _sample(measures, *used))
     top = detector.importances[:10]
     importance_chart = charts.score_bars(
         "What gives synthetic rows away",
         [i.column for i in top],
         [max(0.0, i.auc_drop) for i in top],
-        caption="Drop of the detector's AUC when the column is shuffled; longer = a stronger giveaway.",
+        caption=(
+            "Drop of the detector's AUC when the column is shuffled; longer = a stronger giveaway. The axis "
+            "ends just above the largest drop."
+        ),
         value_label="AUC drop",
+        fit=True,
     )
-    notes = " ".join(measures.efficacy.notes) if measures.efficacy is not None else ""
+    notes = " ".join(efficacy.notes) if efficacy is not None else ""
     text = (
         "A gradient-boosting classifier tries to tell real training rows from synthetic ones "
         "(cross-validated; 0.5 means it cannot). Machine-learning efficacy trains the same kind of model "
@@ -352,47 +361,6 @@ def _row_logic_section(logic: RowLogicResult) -> Section:
     return Section(title="Row logic", text=text, figures=figures, tables=tables)
 
 
-def _pair_matrix(
-    result: FidelityResult, names: list[str], value: Callable[[PairScore], float], diagonal: float
-) -> list[list[float | None]]:
-    """A symmetric matrix of ``value`` per column pair (None where a pair has no finite value)."""
-    position = {name: i for i, name in enumerate(names)}
-    matrix: list[list[float | None]] = [[None] * len(names) for _ in names]
-    for i in range(len(names)):
-        matrix[i][i] = diagonal
-    for pair in result.pair_scores:
-        number = value(pair)
-        if pair.column_1 in position and pair.column_2 in position and np.isfinite(number):
-            i, j = position[pair.column_1], position[pair.column_2]
-            matrix[i][j] = matrix[j][i] = float(number)
-    return matrix
-
-
-def _pair_heatmap(result: FidelityResult, names: list[str]) -> Chart:
-    return charts.heatmap(
-        "Pair trend scores (1 = relationship reproduced)",
-        names,
-        _pair_matrix(result, names, lambda pair: pair.score, diagonal=1.0),
-        vmin=0.0,
-        vmax=1.0,
-        caption="Correlation similarity for two numerical columns, contingency similarity otherwise.",
-    )
-
-
-def _difference_heatmap(result: FidelityResult, names: list[str]) -> Chart:
-    return charts.heatmap(
-        "Association difference |synthetic − real| (0 = same strength)",
-        names,
-        _pair_matrix(result, names, lambda pair: abs(pair.synthetic_value - pair.real_value), diagonal=0.0),
-        vmin=0.0,
-        vmax=0.5,
-        caption=(
-            "Pearson correlation for two numerical columns, Cramér's V otherwise; "
-            "0.5 and above share one colour."
-        ),
-    )
-
-
 def _worst_first(
     distributions: list[ColumnDistribution], ordered: list[ColumnScore]
 ) -> list[ColumnDistribution]:
@@ -401,29 +369,58 @@ def _worst_first(
 
 
 def _distribution_chart(distribution: ColumnDistribution) -> Chart:
-    """Numbers as overlaid histograms on one axis, everything else as grouped bars."""
+    """Numbers as overlaid histograms on one axis, whole numbers with few values and everything else
+    as grouped bars (one per value, bin or category)."""
     edges = distribution.edges
-    if edges is not None and distribution.kind is ColumnKind.NUMERICAL and len(edges) >= 2:
-        bins = len(edges) - 1
-        series = {"real": distribution.real_share[:bins], "synthetic": distribution.synthetic_share[:bins]}
-        rest = [
-            f"{label}: real {r:.0%}, synthetic {q:.0%}"
-            for label, r, q in zip(
-                distribution.labels[bins:],
-                distribution.real_share[bins:],
-                distribution.synthetic_share[bins:],
-                strict=True,
-            )
-        ]
-        caption = "numerical: share of rows per bin (real filled, synthetic outlined)"
-        return charts.histogram_chart(
-            distribution.column, list(edges), series, caption="; ".join([caption, *rest])
-        )
-    series = {"real": distribution.real_share, "synthetic": distribution.synthetic_share}
-    unit = "category" if edges is None else "bin"
+    numbers = distribution.kind is ColumnKind.NUMERICAL and not distribution.whole_numbers
+    if edges is not None and numbers and len(edges) >= 2:
+        return _histogram(distribution, edges)
+    shown = _drawn_bars(distribution)
+    series = {
+        "real": [distribution.real_share[i] for i in shown],
+        "synthetic": [distribution.synthetic_share[i] for i in shown],
+    }
+    unit = "category" if edges is None else "value" if distribution.whole_numbers else "bin"
     return charts.bar_chart(
         distribution.column,
-        distribution.labels,
+        [distribution.labels[i] for i in shown],
         series,
-        caption=f"{distribution.kind}: share of rows per {unit}",
+        caption=f"{distribution.kind}: share of rows per {unit}{_beyond_note(distribution)}",
+    )
+
+
+def _drawn_bars(distribution: ColumnDistribution) -> list[int]:
+    """Every bucket, but a whole number neither side holds: a bar of 0 % on both says nothing."""
+    shares = zip(distribution.real_share, distribution.synthetic_share, strict=True)
+    return [i for i, pair in enumerate(shares) if any(pair) or not distribution.whole_numbers]
+
+
+def _histogram(distribution: ColumnDistribution, edges: list[float]) -> Chart:
+    bins = len(edges) - 1
+    series = {"real": distribution.real_share[:bins], "synthetic": distribution.synthetic_share[:bins]}
+    rest = [
+        f"{label}: real {r:.0%}, synthetic {q:.0%}"
+        for label, r, q in zip(
+            distribution.labels[bins:],
+            distribution.real_share[bins:],
+            distribution.synthetic_share[bins:],
+            strict=True,
+        )
+    ]
+    ends = [
+        f"the first bin also holds every value below {edges[0]:,.6g}" if distribution.beyond_low else "",
+        f"the last bin also holds every value above {edges[-1]:,.6g}" if distribution.beyond_high else "",
+    ]
+    caption = "numerical: share of rows per bin (real filled, synthetic outlined)"
+    return charts.histogram_chart(
+        distribution.column, list(edges), series, caption="; ".join([caption, *filter(None, ends), *rest])
+    )
+
+
+def _beyond_note(distribution: ColumnDistribution) -> str:
+    """Why a bar reads "or more" (or "below"): rare extreme values are counted with their neighbours."""
+    if not (distribution.beyond_low or distribution.beyond_high):
+        return ""
+    return (
+        "; the values beyond the real rows' common range are counted in the edge bars, so none is drawn alone"
     )

@@ -3,11 +3,16 @@ synthesize page's missing values beside the real reference (issue 20, point 5)."
 
 from __future__ import annotations
 
+import re
+
+import pytest
+
 from synthpriv.attacks.proxies import ProxyFigures
 from synthpriv.attacks.summary import AttackSummary
-from synthpriv.reports.headline import TableSizes, copies_tone, in_sample, privacy_headlines
+from synthpriv.reports.headline import TableSizes, in_sample, privacy_headlines
 from synthpriv.reports.pages.attack import attack_page
 from synthpriv.reports.pages.synthesize import missing_chart
+from synthpriv.reports.render import render_string
 from tests.unit.reports.test_headline_membership import proxies
 
 
@@ -22,22 +27,28 @@ def figures(all_train: float, train: float, holdout: float) -> ProxyFigures:
     )
 
 
-def test_more_than_one_percent_copies_is_red_whatever_the_control_says() -> None:
-    # A table of common rows: the control repeats training rows as often (5 %), yet these are copies.
-    assert copies_tone(figures(0.05, 0.05, 0.05)) == "bad"
-    assert copies_tone(figures(0.011, 0.0, 0.0)) == "bad"
-    assert copies_tone(figures(0.009, 0.009, 0.0)) == "good"
-    assert copies_tone(figures(0.0, 0.03, 0.0)) == "bad"  # beyond the control in the matched sample
-
-
-def test_the_copies_figure_has_one_colour_on_the_index_and_the_attack_page() -> None:
-    summary = AttackSummary.model_validate(figures(0.05, 0.05, 0.05).model_dump(mode="json"))
+@pytest.mark.parametrize(
+    ("shares", "tone"),
+    [
+        ((0.05, 0.05, 0.05), "bad"),  # common rows: the control repeats them as often, yet they are copies
+        ((0.011, 0.0, 0.0), "bad"),
+        ((0.009, 0.009, 0.0), "good"),
+        ((0.0, 0.03, 0.0), "bad"),  # beyond the control in the matched sample
+    ],
+)
+def test_the_copies_figure_has_one_colour_on_the_index_and_the_attack_page(
+    shares: tuple[float, float, float], tone: str
+) -> None:
+    summary = AttackSummary.model_validate(figures(*shares).model_dump(mode="json"))
     headline = next(h for h in privacy_headlines(summary) if h.verdict_kind == "exact_match")
-    assert headline.tone == "bad" and "every synthetic row against every training row" in headline.reference
+    assert headline.tone == tone and "every synthetic row against every training row" in headline.reference
+    assert "red above 1 %" in headline.reference
     page_figures = [
         f for s in attack_page("run", summary).sections for f in s.figures if f.kind == "exact_match"
     ]
-    assert [f.tone for f in page_figures] == ["bad"]
+    assert [f.tone for f in page_figures] == [tone]
+    html = render_string(attack_page("run", summary))
+    assert re.search(r'data-legend-tone="bad"><b>red</b> above 1 %:', html)
 
 
 def test_a_figure_on_a_sample_says_so() -> None:

@@ -66,13 +66,14 @@ def test_membership_auc_by_its_interval(
     assert v.tone_membership_auc(value, interval) == tone
 
 
-def test_a_membership_auc_clearly_below_half_is_reversed_and_never_good() -> None:
-    # Issue 20's DOMIAS 0.408-0.498: the score points the wrong way; flipped it is 0.502-0.592.
-    assert v.reversed_auc(0.45, (0.408, 0.498))
-    assert v.tone_membership_auc(0.45, (0.408, 0.498)) == "warn"
-    assert v.tone_membership_auc(0.48, (0.47, 0.499)) == "warn"  # flipped it would be good: still warn
-    assert v.tone_membership_auc(0.30, (0.25, 0.35)) == "bad"  # flipped 0.65-0.75: a strong attack
-    assert not v.reversed_auc(0.45, (0.40, 0.50))  # touching 0.5 is not clearly below
+def test_a_membership_auc_below_half_is_judged_as_counted_no_leak() -> None:
+    # Figures reach the rule already flipped where the attack's reference-half check found its
+    # score reversed (issue 20's DOMIAS 0.408-0.498 is counted as 0.502-0.592). What is still
+    # below 0.5 in the counted direction is an attack that fails on these targets: no leak.
+    assert v.tone_membership_auc(0.45, (0.408, 0.498)) == "good"
+    assert v.tone_membership_auc(0.30, (0.25, 0.35)) == "good"
+    assert v.tone_membership_auc(0.547, (0.502, 0.592)) == "warn"  # the same DOMIAS, flipped
+    assert "flipped" in legend("membership_auc").title
 
 
 def test_closer_share_below_half_is_no_leak() -> None:
@@ -104,7 +105,6 @@ def test_tpr_at_low_fpr_against_multiples_of_the_fpr() -> None:
 
 
 def test_copies_nndr_control_epsilon_audit_gates_verdicts_stages() -> None:
-    assert v.tone_exact_match(0.02, 0.01) == "good" and v.tone_exact_match(0.0201, 0.01) == "bad"
     assert v.tone_nndr(0.75, 0.80) == "good" and v.tone_nndr(0.749, 0.80) == "bad"
     assert v.tone_holdout_control(0) == "good" and v.tone_holdout_control(3) == "warn"
     assert v.tone_dp_epsilon(None) == "neutral"
@@ -116,6 +116,24 @@ def test_copies_nndr_control_epsilon_audit_gates_verdicts_stages() -> None:
     assert v.tone_verdict(False, caveat=True) == "warn" and v.tone_verdict(False) == "good"
     assert v.tone_stage("failed", 0) == "bad" and v.tone_stage("complete", 1) == "bad"
     assert v.tone_stage("reused", 0) == "good" and v.tone_stage("pending", 0) == "neutral"
+
+
+@pytest.mark.parametrize(
+    ("all_train", "train", "holdout", "tone"),
+    [
+        (0.01, 0.0, 0.0, "good"),  # exactly 1 %
+        (0.0101, 0.0, 0.0, "bad"),  # red above 1 %
+        (0.05, 0.05, 0.05, "bad"),  # common rows: the control repeats them as often, yet they are copies
+        (0.009, 0.02, 0.01, "good"),  # matched share exactly the control plus one point
+        (0.009, 0.0201, 0.01, "bad"),  # beyond the control in the matched sample
+    ],
+)
+def test_exact_match_is_red_above_one_percent_whatever_the_control(
+    all_train: float, train: float, holdout: float, tone: str
+) -> None:
+    assert v.tone_exact_match(all_train, train, holdout) == tone
+    # The legend prints the colour's name before its meaning: "red above 1 %: ...".
+    assert dict(legend("exact_match").meanings)["bad"].startswith("above 1 %")
 
 
 def test_row_logic_against_the_holdout_share() -> None:
@@ -150,7 +168,7 @@ _RULES: dict[str, list[str]] = {
     "risk": [v.tone_risk(0.1, i) for i in _INTERVALS],
     "tpr_at_low_fpr": [v.tone_tpr_at_fpr(0.1, i, f) for i in _INTERVALS for f in (0.01, 0.1)]
     + [v.tone_tpr_at_fpr(0.1, None, 0.01, resolved=False)],
-    "exact_match": [v.tone_exact_match(a, b) for a in _GRID for b in _GRID],
+    "exact_match": [v.tone_exact_match(a, b, c) for a in _GRID for b in _GRID for c in _GRID],
     "holdout_control": [v.tone_holdout_control(n) for n in (0, 1)],
     "nndr": [v.tone_nndr(a, b) for a in _GRID for b in _GRID],
     "dp_epsilon": [v.tone_dp_epsilon(e) for e in (None, 1.0, 50.0)],
