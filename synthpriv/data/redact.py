@@ -181,9 +181,10 @@ def _whole_numbers(values: np.ndarray) -> bool:
 def _grid_edges(values: np.ndarray, *, k: int, bins: int) -> np.ndarray:
     tail = min(0.5, max(0.01, k / values.size))
     low, high = (float(q) for q in np.quantile(values, [tail, 1.0 - tail]))
-    if _whole_numbers(values) and math.ceil(high) - math.floor(low) <= bins:
-        # One bin per whole number in the robust range, the value at its middle.
-        return np.arange(math.floor(low), math.ceil(high) + 2, dtype=float) - 0.5
+    if _whole_numbers(values) and round(high) - round(low) <= bins:
+        # One bin per whole number in the robust range (its quantiles, interpolated, rounded back to
+        # whole numbers), the value at its middle.
+        return np.arange(round(low), round(high) + 2, dtype=float) - 0.5
     scale = max(abs(low), abs(high))
     # Spreads below float resolution (or around subnormal zero) cannot be drawn: pad to one bin.
     if high - low <= scale * 1e-9 or scale < 1e-100:

@@ -19,6 +19,8 @@ that nothing leaks. A membership figure reaches these rules in the direction the
 counted: an attack whose score pointed the wrong way on its reference half is flipped before
 its targets are scored (`synthpriv.attacks.membership`), so the AUC judged here is already the
 flipped one, and an AUC below 0.5 in that direction is an attack that fails, no leak (issue 20).
+Only an attack whose direction was never checked is judged flipped here, and never better than
+warn.
 """
 
 from __future__ import annotations
@@ -181,16 +183,23 @@ def tone_ml_efficacy(ratio: float | None) -> Tone:
     return "warn" if ratio >= EFFICACY_WARN_MIN else "bad"
 
 
-def tone_membership_auc(value: float, interval: Interval = None) -> Tone:
+def tone_membership_auc(value: float, interval: Interval = None, *, direction_checked: bool = True) -> Tone:
     """A membership-inference attack's ROC AUC (0.5 = the attacker learns nothing), with its interval.
 
     good: the interval's upper end is at most 0.56; bad: its lower end is above 0.6; warn:
     between (the rows cannot tell). Why: good must mean the measurement shows the attack is
     near chance, so a wide interval reaching 0.6 is not good, however close the value.
-    The AUC is the one the attack was counted with (a reversed attack's is its flipped score's,
-    module docstring), so one below 0.5 is an attack that fails on these targets: good.
+
+    ``direction_checked``: the AUC is the one the attack was counted with, its score's direction
+    checked on the reference half first (a reversed attack's is its flipped score's, module
+    docstring), so one below 0.5 is an attack that fails on these targets. Where the direction
+    was not checked (the outlier tiers' attacks), an interval wholly below 0.5 says the score
+    points the wrong way and an attacker would flip it: judged as 1 - AUC, never better than warn.
     """
     low, high = _bounds(value, interval)
+    if not direction_checked and high < 0.5:
+        flipped = _leak_tone(1.0 - high, 1.0 - low, HALF_GOOD_MAX, HALF_BAD_MIN)
+        return "bad" if flipped == "bad" else "warn"
     return _leak_tone(low, high, HALF_GOOD_MAX, HALF_BAD_MIN)
 
 
@@ -375,7 +384,11 @@ LEGEND: dict[Kind, KindLegend] = {
             "membership_auc",
             "membership inference AUC (a reversed attack's: its flipped score, as it is counted)",
             good="the whole 95 % interval is at most 0.56: the attack is shown to be near chance",
-            warn="the interval reaches above 0.56 but not all of it above 0.6: these rows cannot tell",
+            warn=(
+                "the interval reaches above 0.56 but not all of it above 0.6 (these rows cannot tell); or, "
+                "where the direction was not checked (outlier tiers), it lies below 0.5: flipped, the "
+                "attack would do better"
+            ),
             bad="the whole 95 % interval is above 0.6: the attack tells members from non-members",
         ),
         _entry(

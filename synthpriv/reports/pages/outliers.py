@@ -61,7 +61,8 @@ def _attack_figures(result: OutlierMembershipResult) -> tuple[Figure, ...]:
                 f"ROC AUC {strongest.auc:.3f}, 95% CI {strongest.auc_ci[0]:.3f}–{strongest.auc_ci[1]:.3f}; "
                 f"{tier.members:,} training vs {tier.non_members:,} held-out rows; ideal 0.5"
             ),
-            tone=verdicts.tone_membership_auc(strongest.auc, strongest.auc_ci),
+            # The tiers' scores keep their built-in direction: no reference-half check flips them.
+            tone=verdicts.tone_membership_auc(strongest.auc, strongest.auc_ci, direction_checked=False),
             kind="membership_auc",
         ),
         _tpr_figure(result),

@@ -76,6 +76,14 @@ def test_a_membership_auc_below_half_is_judged_as_counted_no_leak() -> None:
     assert "flipped" in legend("membership_auc").title
 
 
+def test_an_unchecked_direction_below_half_is_judged_flipped_and_never_good() -> None:
+    # The outlier tiers' attacks keep their built-in direction: below 0.5 an attacker would flip them.
+    assert v.tone_membership_auc(0.45, (0.408, 0.498), direction_checked=False) == "warn"
+    assert v.tone_membership_auc(0.48, (0.47, 0.499), direction_checked=False) == "warn"  # flipped: good
+    assert v.tone_membership_auc(0.30, (0.25, 0.35), direction_checked=False) == "bad"  # flipped 0.65-0.75
+    assert v.tone_membership_auc(0.45, (0.40, 0.50), direction_checked=False) == "good"  # touches 0.5
+
+
 def test_closer_share_below_half_is_no_leak() -> None:
     assert v.tone_closer_share(0.40, (0.35, 0.45)) == "good"
     assert v.tone_closer_share(0.55, (0.52, 0.58)) == "warn"
@@ -162,7 +170,9 @@ _RULES: dict[str, list[str]] = {
     "detection_auc": [v.tone_detection_auc(a) for a in _GRID],
     "row_logic": [v.tone_row_logic(a, b) for a in [*_GRID, None] for b in [*_GRID, None]],
     "ml_efficacy": [v.tone_ml_efficacy(a) for a in [*_GRID, None]],
-    "membership_auc": [v.tone_membership_auc(0.5, i) for i in _INTERVALS]
+    "membership_auc": [
+        v.tone_membership_auc(0.5, i, direction_checked=c) for i in _INTERVALS for c in (True, False)
+    ]
     + [v.tone_membership_auc(a) for a in _GRID],
     "closer_share": [v.tone_closer_share(0.5, i) for i in _INTERVALS],
     "risk": [v.tone_risk(0.1, i) for i in _INTERVALS],
