@@ -43,7 +43,7 @@ ARTIFACTS: dict[str, str] = {
     "sampling": "synthesize/summary.json",
 }
 #: The stages that read the real table (through `StageContext.real`): its files are among their inputs.
-REAL_DATA_READERS: frozenset[StageName] = frozenset({"train", "validate", "attack"})
+REAL_DATA_READERS: frozenset[StageName] = frozenset({"train", "synthesize", "validate", "attack"})
 
 
 def producer(artifact: str) -> StageName:

@@ -118,10 +118,12 @@ def test_every_stage_records_the_sha256_of_each_file_it_read(project: Path) -> N
     inputs = {name: json.loads((out / name / "stage.json").read_text())["inputs"] for name in STAGES}
     paths = {name: {i["path"] for i in items} for name, items in inputs.items()}
     assert paths["train"] == {"data.path"}
-    assert paths["synthesize"] == {
+    assert paths["synthesize"] == {  # the real rows too: the page's missing-value reference
+        "data.path",
         "train/model/generator.json",
         "train/model/transformer.json",
         "train/model/weights.pt",
+        "train/split.parquet",
     }
     assert {
         "data.path",
