@@ -224,10 +224,15 @@ class TokenNetworks(nn.Module):
         slots and those drawn before it."""
         tokens, visible = tokens.clone(), known.float()
         index = tokens + self.offsets  # kept up to date as slots are drawn
+        unseen = not bool(known.any())
         for slot in range(len(self)):
             if bool(known[:, slot].all()):
                 continue
-            drawn = draw_tokens(self._inference_logits(slot, index, visible), generator)
+            if unseen and slot == 0:  # no row sees a token yet: one row's logits are every row's
+                logits = self._inference_logits(slot, index[:1], visible[:1]).expand(len(index), -1)
+            else:
+                logits = self._inference_logits(slot, index, visible)
+            drawn = draw_tokens(logits, generator)
             tokens[:, slot] = torch.where(known[:, slot], tokens[:, slot], drawn)
             index[:, slot] = tokens[:, slot] + self.offsets[slot]
             visible[:, slot] = 1.0
