@@ -17,8 +17,8 @@ import yaml
 from typer.testing import CliRunner
 
 from synthpriv.cli import app
-from synthpriv.runtime.terminal import printable
 from synthpriv.runs import list_runs
+from synthpriv.runtime.terminal import printable
 from tests.conftest import one_line_error
 
 runner = CliRunner()

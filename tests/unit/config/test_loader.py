@@ -10,7 +10,7 @@ import yaml
 from synthpriv.config.loader import format_loc, load_config, parse_config
 from synthpriv.config.model import PipelineConfig
 from synthpriv.errors import ConfigError
-from synthpriv.generators.params import AutoregressiveParams, VAEParams
+from synthpriv.generators.params import AutoregressiveParams
 
 MINIMAL = "name: demo\ndata:\n  path: table.csv\n"
 
