@@ -343,7 +343,8 @@ class QuantileNormalizer:
         z = np.asarray(z, dtype=np.float64)
         if self.learns_nothing:
             return np.full(z.shape, np.nan)
-        return np.interp(z, self.scores, self.quantiles)
+        # np.interp's rounding can step one ulp past the outermost knot (-1 + 0.9 > -0.1).
+        return np.clip(np.interp(z, self.scores, self.quantiles), self.quantiles[0], self.quantiles[-1])
 
     def to_dict(self) -> dict[str, Any]:
         return {

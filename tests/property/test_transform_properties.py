@@ -700,3 +700,11 @@ def test_quantile_normalizer_keeps_to_its_tail_bounds(
     restored = QuantileNormalizer.from_dict(json.loads(json.dumps(normalizer.to_dict())))
     assert restored.min_count == min_count
     assert np.array_equal(restored.transform(fit), normalizer.transform(fit))
+
+
+def test_the_inverse_never_rounds_past_the_outermost_knot() -> None:
+    # Found by hypothesis: np.interp gave -1 + 0.9 = -0.09999999999999998 above the last knot -0.1.
+    fit = np.array([0.0, 0, 0, 0, 0, 1, 0.5, -1, -1, -1, -1, -1, -1])
+    normalizer = QuantileNormalizer(4).fit(fit, min_count=6)
+    back = normalizer.inverse(np.array([-1.5681321596272306e-165]))
+    assert normalizer.quantiles[0] <= back[0] <= normalizer.quantiles[-1]
