@@ -65,6 +65,7 @@ from synthpriv.attacks.base import (
     MembershipScore,
     Score,
     SeedLike,
+    membership_scores,
     spawn_seeds,
 )
 from synthpriv.attacks.distance import DistanceEncoding, nearest_distances
@@ -473,29 +474,9 @@ class OutlierMembershipAttack(Attack[OutlierSettings, OutlierMembershipResult]):
 
 def _tier_scores(attack: str, label: str, strongest: MembershipScore, tier: OutlierTier) -> list[Score]:
     """AUC, TPR at FPR 1 % where resolved, and the share of members nearer a synthetic row."""
-    rows = [
-        Score(
-            attack=attack,
-            label=label,
-            measure="roc_auc",
-            value=strongest.auc,
-            ci_low=strongest.auc_ci[0],
-            ci_high=strongest.auc_ci[1],
-            control=0.5,
-        )
-    ]
-    if tier.tpr_at_fpr_1pct_resolved:
-        rows.append(
-            Score(
-                attack=attack,
-                label=label,
-                measure="tpr_at_fpr_1pct",
-                value=strongest.tpr_at_fpr_1pct,
-                ci_low=strongest.tpr_at_fpr_1pct_ci[0],
-                ci_high=strongest.tpr_at_fpr_1pct_ci[1],
-                control=0.01,
-            )
-        )
+    # A tier's membership rows are the generic ones, less what its few rows cannot resolve.
+    kept = {"roc_auc", "tpr_at_fpr_1pct"} if tier.tpr_at_fpr_1pct_resolved else {"roc_auc"}
+    rows = [row for row in membership_scores(attack, label, strongest) if row.measure in kept]
     nearer, control = tier.members_nearer_synthetic or 0, tier.non_members_nearer_synthetic or 0
     rows.append(
         Score(
